@@ -1,0 +1,64 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Everything else is a step of those.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DEPS   := $(VENV)/.deps-installed
+BUILT  := $(VENV)/.core-built
+DEMO   := demo
+
+.PHONY: setup build demo test test-rust test-python lint fmt bench compare clean
+
+setup: $(BUILT)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(DEPS): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "maturin>=1.5,<2"
+	touch $@
+
+# Installs the package (editable) with its dev extras; rebuilds the extension when any Rust
+# source or build file changes.
+$(BUILT): $(DEPS) Cargo.toml Cargo.lock pyproject.toml $(wildcard rust/*.rs)
+	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/maturin develop --release --extras dev -q
+	touch $@
+
+build: $(BUILT)
+
+demo: $(BUILT)
+	rm -rf $(DEMO)
+	$(BIN)/python benches/make_demo.py $(DEMO)
+	cd $(DEMO) && ../$(BIN)/mxcp-compact log-cleanup --dry-run
+	cd $(DEMO) && ../$(BIN)/mxcp-compact log-cleanup
+	cd $(DEMO) && ../$(BIN)/mxcp-compact log-cleanup --json --profile production
+
+test: test-rust test-python
+
+test-rust:
+	cargo test --quiet
+
+test-python: $(BUILT)
+	$(BIN)/python -m pytest -q tests benches --benchmark-disable
+
+lint: $(DEPS)
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --all-targets --features python -- -D warnings
+	$(BIN)/ruff check python tests benches
+	$(BIN)/ruff format --check python tests benches
+
+fmt: $(DEPS)
+	cargo fmt
+	$(BIN)/ruff format python tests benches
+	$(BIN)/ruff check --fix python tests benches
+
+bench: $(BUILT)
+	mkdir -p benches/results
+	$(BIN)/python -m pytest benches --benchmark-only --benchmark-json=benches/results/bench.json
+
+compare: $(BUILT)
+	$(BIN)/python benches/compare.py --size-mb 1024
+
+clean:
+	rm -rf $(VENV) target $(DEMO) bench-data benches/results

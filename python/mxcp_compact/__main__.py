@@ -1,0 +1,3 @@
+from mxcp_compact.cli import main
+
+main()

@@ -1,0 +1,36 @@
+"""Type stubs for the Rust core (rust/lib.rs)."""
+
+from os import PathLike
+from typing import Any, Literal
+
+__version__: str
+
+class Rules:
+    """Retention rules; see mxcp_compact.config.Retention for the precedence."""
+
+    def __init__(
+        self,
+        overrides: list[tuple[str, int | None]],
+        all_schemas_set: bool,
+        all_schemas_days: int | None,
+        registry: list[tuple[str, int, int | None, bool]],
+    ) -> None: ...
+    def policy(self, schema_name: str, version: int) -> tuple[Literal["days", "forever", "none"], int | None]: ...
+
+def compact_file(
+    path: str | PathLike[str],
+    rules: Rules,
+    now_ns: int,
+    dry_run: bool,
+    remove_if_empty: bool,
+    threads: int = 0,
+    lock_wait_s: float = 0.0,
+) -> dict[str, Any]:
+    """One file pass with the GIL released. Raises FileNotFoundError, PermissionError,
+    ValueError or OSError with a message that names the file."""
+
+def decide_lines(data: bytes, rules: Rules, now_ns: int) -> list[str | None]:
+    """Per line of data (split after each newline): None if deleted, else why it is kept."""
+
+def parse_record_timestamp(text: str) -> int | None: ...
+def parse_now(text: str) -> int | None: ...

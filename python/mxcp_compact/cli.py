@@ -1,0 +1,204 @@
+"""The `mxcp-compact` command line: parse options, run the plan, print the report.
+
+Exit status: 0 done (or nothing to do), 1 some file could not be compacted (the others were),
+2 bad options or configuration (nothing touched). Errors are one line; `--debug` adds the
+traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mxcp_compact import __version__
+
+__all__ = ["app", "main"]
+
+EXAMPLES = """
+Examples:
+
+  mxcp-compact log-cleanup --dry-run                  # preview, current MXCP project
+  mxcp-compact log-cleanup --profile production       # apply retention
+  mxcp-compact log-cleanup --path /var/log/mxcp --retain mxcp.endpoints=365
+  mxcp-compact log-cleanup --json --now 2026-11-27T00:00:00Z
+
+  # crontab: daily at 02:00
+  0 2 * * * cd /opt/mxcp && /usr/local/bin/mxcp-compact log-cleanup --profile production >> /var/log/mxcp/cleanup.log 2>&1
+"""
+
+app = typer.Typer(
+    name="mxcp-compact",
+    help="Fast, safe retention cleanup for MXCP JSONL audit logs.\n\b\n" + EXAMPLES,
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mxcp-compact {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Fast, safe retention cleanup for MXCP JSONL audit logs."""
+
+
+class _Failure(Exception):
+    """A configuration problem, reported as one line with exit status 2."""
+
+
+@app.command(
+    "log-cleanup",
+    help="Delete audit records past their retention, keeping every other line byte for byte.\n\b\n" + EXAMPLES,
+)
+def log_cleanup(
+    profile: Annotated[str | None, typer.Option(help="MXCP profile (default: $MXCP_PROFILE, then the site's).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be deleted; change nothing.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and per-file detail.")] = False,
+    path: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--path", help="Log file or directory to compact (repeatable); no mxcp-site.yml needed.", show_default=False
+        ),
+    ] = None,
+    retention_days: Annotated[
+        str | None, typer.Option(help="Retention for every schema: DAYS, or 'none' to keep forever.")
+    ] = None,
+    retain: Annotated[
+        list[str] | None,
+        typer.Option(help="Retention for one schema, SCHEMA=DAYS or SCHEMA=none (repeatable; wins).", show_default=False),
+    ] = None,
+    now: Annotated[
+        str | None, typer.Option(help="Evaluate retention as of this instant (ISO timestamp or date).")
+    ] = None,
+    wait: Annotated[
+        float, typer.Option(help="Seconds to wait for another mxcp-compact working on the same directory.", min=0)
+    ] = 0.0,
+    threads: Annotated[int, typer.Option(help="Scan threads (0: one per core).", min=0)] = 0,
+) -> None:
+    started = time.monotonic()
+    try:
+        summary = _run(profile, dry_run, path or [], retention_days, retain or [], now, wait, threads, started)
+    except _Failure as failure:
+        _fail(str(failure), json_output, 2)
+    except Exception as error:  # a bug or an unexpected OS failure: one line, unless --debug
+        if debug:
+            raise
+        _fail(f"{type(error).__name__}: {error}", json_output, 1)
+    from mxcp_compact.report import render_json, render_text
+
+    if json_output:
+        sys.stdout.buffer.write(render_json(summary))
+        sys.stdout.flush()
+    else:
+        text, notes = render_text(summary)
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        for note in notes:
+            print(note, file=sys.stderr)
+        if debug:
+            for outcome in summary.outcomes:
+                if outcome.result is not None:
+                    r = outcome.result
+                    print(
+                        f"debug: {r.path}: {r.action}, {r.lines_in} lines, {r.lines_deleted} deleted, "
+                        f"{r.bytes_in} -> {r.bytes_out} bytes",
+                        file=sys.stderr,
+                    )
+    if summary.errors:
+        raise typer.Exit(1)
+
+
+def _fail(message: str, json_output: bool, code: int) -> None:
+    if json_output:
+        from mxcp_compact.report import error_json
+
+        sys.stdout.buffer.write(error_json(message))
+        sys.stdout.flush()
+    else:
+        print(f"Error: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def _run(
+    profile: str | None,
+    dry_run: bool,
+    paths: list[Path],
+    retention_days: str | None,
+    retain: list[str],
+    now: str | None,
+    wait: float,
+    threads: int,
+    started: float,
+) -> Any:
+    from mxcp_compact import config
+    from mxcp_compact.api import compact_with_rules, now_ns
+    from mxcp_compact.report import FileOutcome, RunSummary
+
+    try:
+        overrides = dict(config.parse_retain(item) for item in retain)
+        all_schemas = config.parse_days(retention_days, "--retention-days") if retention_days is not None else None
+        instant = config.parse_now(now) if now is not None else now_ns(None)
+        if paths:
+            if profile is not None:
+                raise config.ConfigError("--profile and --path cannot be combined: --path names the files itself")
+            plan = config.expand_paths(paths)
+        else:
+            site = config.find_site(Path.cwd())
+            if site is None:
+                raise config.ConfigError(
+                    "no mxcp-site.yml in this directory or its parents; run inside an MXCP project or pass --path"
+                )
+            plan = config.discover_profile_files(site, profile, os.environ)
+        base = config.Retention(schemas=overrides, all_schemas=all_schemas)
+        notes: list[str] = [f"{p}: {reason}" for p, reason in plan.passed_over]
+        rules_by_registry: dict[Path | None, Any] = {}
+        for log in plan.files:
+            if log.registry not in rules_by_registry:
+                registry: tuple[config.RegistryEntry, ...] = ()
+                if log.registry is not None:
+                    registry, warnings = config.load_registry(log.registry)
+                    notes += warnings
+                rules_by_registry[log.registry] = base.with_registry(registry).to_core()
+    except config.ConfigError as error:
+        raise _Failure(str(error)) from None
+
+    if plan.skipped_reason is not None:
+        return RunSummary(dry_run, plan.profile, (), time.monotonic() - started, notes, plan.skipped_reason)
+    if not plan.files and plan.audit_path is not None:
+        notes.append(f"no audit log files found for {plan.audit_path}")
+
+    outcomes = []
+    for log in plan.files:
+        try:
+            result = compact_with_rules(
+                log.path, rules_by_registry[log.registry], instant, dry_run, log.is_segment, threads, wait
+            )
+        except (OSError, ValueError) as error:
+            outcomes.append(FileOutcome(log.path, error=str(error)))
+        else:
+            outcomes.append(FileOutcome(log.path, result=result))
+            if result.stale_temp_removed:
+                notes.append(f"{log.path}: removed a temp file left by an interrupted run")
+            if result.appended_bytes:
+                notes.append(f"{log.path}: caught up {result.appended_bytes} bytes appended during the run")
+    return RunSummary(dry_run, plan.profile, outcomes, time.monotonic() - started, notes)
+
+
+def main() -> None:
+    app(prog_name="mxcp-compact")

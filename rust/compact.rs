@@ -1,0 +1,651 @@
+//! One file pass: map the log, decide every line (in parallel windows), write the kept runs to
+//! the temp copy, catch up lines appended meanwhile, and swap the copy in.
+//!
+//! Invariants: the original is only ever replaced by a complete, fsynced copy that holds every
+//! kept byte in order plus every complete line appended while we ran; a file with nothing to
+//! delete is never rewritten (no temp is even created: the kept prefix is deferred until the
+//! first deleted line); a dry run performs exactly the same decisions and writes nothing.
+//! Lines appended after the last size check and before the rename (a window of microseconds)
+//! are the one remaining race with a writer that reopens the file by path.
+
+use std::fs::{self, File, Metadata};
+use std::ops::Range;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::Duration;
+
+use crate::decide::{decide_span, Decider};
+use crate::error::{Error, ErrorKind, Result};
+use crate::output::{remove_stale_temp, DirLock, TempFile};
+use crate::retention::RetentionRules;
+use crate::source::{complete_lines_end, windows, LogMap};
+use crate::stats::Tally;
+use crate::timestamp::UnixNanos;
+
+/// Lines are decided in windows of about this size; each window's kept runs are written before
+/// the runs of later windows are held, which bounds memory whatever the file size.
+#[cfg(not(test))]
+const WINDOW_BYTES: usize = 16 << 20;
+/// Below this, threads cost more than they save.
+#[cfg(not(test))]
+const PARALLEL_MIN_BYTES: usize = 8 << 20;
+// Small in tests, so that windowing and threading are exercised on small inputs.
+#[cfg(test)]
+const WINDOW_BYTES: usize = 64 << 10;
+#[cfg(test)]
+const PARALLEL_MIN_BYTES: usize = 128 << 10;
+/// Catch-up rounds before the swap; a writer faster than us is caught on the next run.
+const MAX_CATCH_UP_ROUNDS: usize = 16;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub now: UnixNanos,
+    pub dry_run: bool,
+    /// Delete the file when no line is left (segments); otherwise keep it, empty.
+    pub remove_if_empty: bool,
+    /// Worker threads for the scan; 0 means one per available core.
+    pub threads: usize,
+    /// How long to wait for another mxcp-compact working in the same directory.
+    pub lock_wait: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Nothing to delete: the file was not touched.
+    Unchanged,
+    /// Replaced by its compacted copy.
+    Rewritten,
+    /// A segment left with no lines, deleted.
+    Removed,
+    /// Dry run: what a real run would do, nothing written.
+    DryRun,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Unchanged => "unchanged",
+            Action::Rewritten => "rewritten",
+            Action::Removed => "removed",
+            Action::DryRun => "dry_run",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FileReport {
+    /// The path as given.
+    pub path: PathBuf,
+    /// The file actually compacted (symlinks resolved).
+    pub target: PathBuf,
+    pub action: Action,
+    pub tally: Tally,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    /// Bytes appended by a writer while we ran, caught up into the copy.
+    pub appended_bytes: u64,
+    pub stale_temp_removed: bool,
+}
+
+pub fn compact_file(path: &Path, rules: &RetentionRules, options: &Options) -> Result<FileReport> {
+    let target = fs::canonicalize(path).map_err(|e| Error::io(path, "open", e))?;
+    if options.dry_run {
+        return dry_run(path, target, rules, options);
+    }
+    let dir = target.parent().unwrap_or(Path::new("/"));
+    let lock = match DirLock::acquire(dir, options.lock_wait) {
+        Ok(lock) => lock,
+        Err(error) if error.kind() == ErrorKind::PermissionDenied => {
+            // We cannot write here, but a file with nothing to delete needs no writing.
+            let report = dry_run(path, target, rules, options)?;
+            if report.tally.deleted_lines > 0 {
+                return Err(error);
+            }
+            return Ok(FileReport {
+                action: Action::Unchanged,
+                bytes_after: report.bytes_before,
+                ..report
+            });
+        }
+        Err(error) => return Err(error),
+    };
+    let report = rewrite(path, target, rules, options);
+    drop(lock);
+    report
+}
+
+fn open_log(path: &Path, target: &Path) -> Result<(File, Metadata)> {
+    let file = File::open(target).map_err(|e| Error::io(path, "open", e))?;
+    let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
+    if !meta.is_file() {
+        return Err(Error::NotRegularFile {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok((file, meta))
+}
+
+fn dry_run(
+    path: &Path,
+    target: PathBuf,
+    rules: &RetentionRules,
+    options: &Options,
+) -> Result<FileReport> {
+    let (file, meta) = open_log(path, &target)?;
+    let map = LogMap::map(&file, meta.len(), path)?;
+    let data = map.bytes();
+    let tally = scan(data, 0..data.len(), rules, options, None)?;
+    Ok(FileReport {
+        path: path.to_path_buf(),
+        target,
+        action: Action::DryRun,
+        bytes_before: meta.len(),
+        bytes_after: meta.len() - tally.deleted_bytes,
+        tally,
+        appended_bytes: 0,
+        stale_temp_removed: false,
+    })
+}
+
+fn rewrite(
+    path: &Path,
+    target: PathBuf,
+    rules: &RetentionRules,
+    options: &Options,
+) -> Result<FileReport> {
+    let stale_temp_removed = remove_stale_temp(&target)?;
+    let (file, meta) = open_log(path, &target)?;
+    if meta.nlink() > 1 {
+        return Err(Error::HardLinked {
+            path: path.to_path_buf(),
+            links: meta.nlink(),
+        });
+    }
+    let bytes_before = meta.len();
+    let mut rewriter = Rewriter {
+        target: &target,
+        original: &meta,
+        temp: None,
+        deferred_end: 0,
+    };
+    let mut consumed;
+    let mut tally;
+    let mut temp = {
+        let map = LogMap::map(&file, bytes_before, path)?;
+        let data = map.bytes();
+        consumed = complete_lines_end(data, 0);
+        tally = scan(
+            data,
+            0..consumed,
+            rules,
+            options,
+            Some(&mut |runs| rewriter.keep(data, runs)),
+        )?;
+        if tally.deleted_lines == 0 {
+            // Count a trailing partial line like the dry run does, then leave the file alone.
+            let mut decider = Decider::new(rules, options.now);
+            decide_span(&mut decider, data, consumed..data.len(), None);
+            tally.merge(&decider.into_tally());
+            return Ok(FileReport {
+                path: path.to_path_buf(),
+                target,
+                action: Action::Unchanged,
+                tally,
+                bytes_before,
+                bytes_after: bytes_before,
+                appended_bytes: 0,
+                stale_temp_removed,
+            });
+        }
+        rewriter.into_temp(data)?
+    };
+
+    // Catch up complete lines appended while we ran, fsync, and repeat until the size holds.
+    let mut size;
+    let mut rounds = 0;
+    loop {
+        size = current_size(&file, path)?;
+        if size < consumed as u64 {
+            return Err(Error::ChangedUnderUs {
+                path: path.to_path_buf(),
+                what: "was truncated".to_owned(),
+            });
+        }
+        if size > consumed as u64 {
+            let map = LogMap::map(&file, size, path)?;
+            let data = map.bytes();
+            let end = complete_lines_end(data, consumed);
+            if end > consumed {
+                let more = scan(
+                    data,
+                    consumed..end,
+                    rules,
+                    options,
+                    Some(&mut |runs| write_runs(&mut temp, data, runs)),
+                )?;
+                tally.merge(&more);
+                consumed = end;
+            }
+        }
+        temp.sync()?;
+        rounds += 1;
+        if current_size(&file, path)? == size || rounds >= MAX_CATCH_UP_ROUNDS {
+            break;
+        }
+    }
+    // A trailing partial line (a writer mid-write, or one that crashed) is kept verbatim.
+    if size > consumed as u64 {
+        let map = LogMap::map(&file, size, path)?;
+        let data = map.bytes();
+        let mut decider = Decider::new(rules, options.now);
+        let mut runs = Vec::new();
+        decide_span(&mut decider, data, consumed..data.len(), Some(&mut runs));
+        write_runs(&mut temp, data, &runs)?;
+        tally.merge(&decider.into_tally());
+        temp.sync()?;
+    }
+    let appended_bytes = size.saturating_sub(bytes_before);
+    ensure_same_file(path, &target, &meta)?;
+    let bytes_after = temp.written();
+    let action = if bytes_after == 0 && options.remove_if_empty {
+        temp.remove_target(&target)?;
+        Action::Removed
+    } else {
+        temp.commit(&target)?;
+        Action::Rewritten
+    };
+    Ok(FileReport {
+        path: path.to_path_buf(),
+        target,
+        action,
+        tally,
+        bytes_before,
+        bytes_after,
+        appended_bytes,
+        stale_temp_removed,
+    })
+}
+
+fn current_size(file: &File, path: &Path) -> Result<u64> {
+    Ok(file
+        .metadata()
+        .map_err(|e| Error::io(path, "stat", e))?
+        .len())
+}
+
+/// Refuses the swap when the path no longer names the inode we read (logrotate moved it).
+fn ensure_same_file(path: &Path, target: &Path, read: &Metadata) -> Result<()> {
+    let now = fs::symlink_metadata(target).map_err(|e| Error::io(path, "stat", e))?;
+    if now.dev() != read.dev() || now.ino() != read.ino() {
+        return Err(Error::ChangedUnderUs {
+            path: path.to_path_buf(),
+            what: "was renamed or replaced".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn write_runs(temp: &mut TempFile, data: &[u8], runs: &[Range<usize>]) -> Result<()> {
+    runs.iter()
+        .try_for_each(|run| temp.write(&data[run.clone()]))
+}
+
+/// Writes kept runs, but defers the temp until a line is actually deleted: until then the kept
+/// bytes are exactly the file's prefix `[0, deferred_end)`.
+struct Rewriter<'a> {
+    target: &'a Path,
+    original: &'a Metadata,
+    temp: Option<TempFile>,
+    deferred_end: usize,
+}
+
+impl Rewriter<'_> {
+    fn keep(&mut self, data: &[u8], runs: &[Range<usize>]) -> Result<()> {
+        for run in runs {
+            match &mut self.temp {
+                Some(temp) => temp.write(&data[run.clone()])?,
+                None if run.start == self.deferred_end => self.deferred_end = run.end,
+                None => {
+                    self.materialize(data)?;
+                    if let Some(temp) = &mut self.temp {
+                        temp.write(&data[run.clone()])?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn into_temp(mut self, data: &[u8]) -> Result<TempFile> {
+        self.materialize(data)?;
+        match self.temp {
+            Some(temp) => Ok(temp),
+            None => TempFile::create(self.target, self.original),
+        }
+    }
+
+    fn materialize(&mut self, data: &[u8]) -> Result<()> {
+        if self.temp.is_none() {
+            let mut temp = TempFile::create(self.target, self.original)?;
+            temp.write(&data[..self.deferred_end])?;
+            self.temp = Some(temp);
+        }
+        Ok(())
+    }
+}
+
+type RunSink<'s> = &'s mut dyn FnMut(&[Range<usize>]) -> Result<()>;
+
+/// Decides `data[span]` and passes kept runs to `sink` in file order (none in a dry run).
+pub fn scan(
+    data: &[u8],
+    span: Range<usize>,
+    rules: &RetentionRules,
+    options: &Options,
+    mut sink: Option<RunSink<'_>>,
+) -> Result<Tally> {
+    let collect = sink.is_some();
+    let threads = match options.threads {
+        0 => thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let windows = windows(data, span.clone(), WINDOW_BYTES);
+    let mut tally = Tally::default();
+    let mut emit = |results: Vec<(Tally, Vec<Range<usize>>)>| -> Result<()> {
+        for (window_tally, runs) in results {
+            tally.merge(&window_tally);
+            if let Some(sink) = sink.as_mut() {
+                sink(&runs)?;
+            }
+        }
+        Ok(())
+    };
+    if threads <= 1 || span.len() < PARALLEL_MIN_BYTES {
+        for window in windows {
+            emit(vec![decide_window(
+                data,
+                window,
+                rules,
+                options.now,
+                collect,
+            )])?;
+        }
+    } else {
+        let mut pending = None;
+        for group in windows.chunks(threads) {
+            let results = thread::scope(|scope| -> Result<Vec<_>> {
+                let workers: Vec<_> = group
+                    .iter()
+                    .map(|window| {
+                        scope.spawn(|| {
+                            decide_window(data, window.clone(), rules, options.now, collect)
+                        })
+                    })
+                    .collect();
+                // Write the previous group while this one is being decided.
+                if let Some(previous) = pending.take() {
+                    emit(previous)?;
+                }
+                Ok(workers
+                    .into_iter()
+                    .map(|worker| {
+                        worker
+                            .join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                    })
+                    .collect())
+            })?;
+            pending = Some(results);
+        }
+        if let Some(previous) = pending {
+            emit(previous)?;
+        }
+    }
+    Ok(tally)
+}
+
+fn decide_window(
+    data: &[u8],
+    window: Range<usize>,
+    rules: &RetentionRules,
+    now: UnixNanos,
+    collect: bool,
+) -> (Tally, Vec<Range<usize>>) {
+    let mut decider = Decider::new(rules, now);
+    let mut runs = Vec::new();
+    decide_span(&mut decider, data, window, collect.then_some(&mut runs));
+    (decider.into_tally(), runs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timestamp::parse_timestamp;
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn options(dry_run: bool) -> Options {
+        Options {
+            now: parse_timestamp(b"2026-11-27T00:00:00Z").unwrap(),
+            dry_run,
+            remove_if_empty: false,
+            threads: 2,
+            lock_wait: Duration::ZERO,
+        }
+    }
+
+    fn record(day: &str, n: usize) -> String {
+        format!("{{\"schema_name\": \"mxcp.endpoints\", \"schema_version\": 2, \"timestamp\": \"{day}T00:00:00Z\", \"n\": {n}}}\n")
+    }
+
+    /// Old and new records interleaved, with noise; returns (contents, expected kept bytes).
+    fn mixed_log(lines: usize) -> (String, String) {
+        let mut all = String::new();
+        let mut kept = String::new();
+        for n in 0..lines {
+            let line = match n % 5 {
+                0 | 3 => record("2020-01-01", n),
+                1 => record("2026-11-20", n),
+                2 => format!("{{\"broken\": {n}\n"),
+                _ => "\n".to_owned(),
+            };
+            if n % 5 != 0 && n % 5 != 3 {
+                kept.push_str(&line);
+            }
+            all.push_str(&line);
+        }
+        (all, kept)
+    }
+
+    #[test]
+    fn real_run_keeps_exactly_the_kept_lines_and_matches_the_dry_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs-default.jsonl");
+        let (all, kept) = mixed_log(1000);
+        fs::write(&path, &all).unwrap();
+        let rules = RetentionRules::new([], None, []);
+        let dry = compact_file(&path, &rules, &options(true)).unwrap();
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            all,
+            "dry run writes nothing"
+        );
+        let real = compact_file(&path, &rules, &options(false)).unwrap();
+        assert_eq!(real.action, Action::Rewritten);
+        assert_eq!(fs::read_to_string(&path).unwrap(), kept);
+        assert_eq!(dry.tally.deleted_lines, 400);
+        assert_eq!(dry.tally, real.tally);
+        assert_eq!(real.bytes_after, kept.len() as u64);
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            2,
+            "only the log and the lock file remain"
+        );
+    }
+
+    #[test]
+    fn parallel_windows_give_the_same_bytes_as_one_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let (all, kept) = mixed_log(20_000);
+        assert!(all.len() > 2 * WINDOW_BYTES, "test needs several windows");
+        let rules = RetentionRules::new([], None, []);
+        for threads in [1, 2, 3] {
+            let path = dir.path().join(format!("log-{threads}.jsonl"));
+            fs::write(&path, &all).unwrap();
+            let report = compact_file(
+                &path,
+                &rules,
+                &Options {
+                    threads,
+                    ..options(false)
+                },
+            )
+            .unwrap();
+            assert!(
+                fs::read_to_string(&path).unwrap() == kept,
+                "threads={threads}"
+            );
+            assert_eq!(report.tally.deleted_lines, 8_000);
+        }
+    }
+
+    #[test]
+    fn nothing_to_delete_leaves_the_file_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        let contents = format!(
+            "{}{}partial",
+            record("2026-11-20", 1),
+            record("2026-11-21", 2)
+        );
+        fs::write(&path, &contents).unwrap();
+        let inode = fs::metadata(&path).unwrap().ino();
+        let report =
+            compact_file(&path, &RetentionRules::new([], None, []), &options(false)).unwrap();
+        assert_eq!(report.action, Action::Unchanged);
+        assert_eq!(fs::metadata(&path).unwrap().ino(), inode);
+        assert_eq!(report.tally.lines, 3);
+        assert_eq!(
+            report
+                .tally
+                .unevaluable(crate::scan::Unevaluable::Incomplete),
+            1
+        );
+    }
+
+    #[test]
+    fn trailing_expired_lines_and_partial_tail_are_handled() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        let keep = record("2026-11-20", 1);
+        let contents = format!("{keep}{}{}", record("2020-01-01", 2), "{\"partial");
+        fs::write(&path, &contents).unwrap();
+        compact_file(&path, &RetentionRules::new([], None, []), &options(false)).unwrap();
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            format!("{keep}{{\"partial")
+        );
+    }
+
+    #[test]
+    fn emptied_segment_is_removed_but_base_file_is_kept_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = dir.path().join("logs-default-20200101T000000.jsonl");
+        let base = dir.path().join("logs-default.jsonl");
+        fs::write(&segment, record("2020-01-01", 1)).unwrap();
+        fs::write(&base, record("2020-01-01", 1)).unwrap();
+        let rules = RetentionRules::new([], None, []);
+        let removed = compact_file(
+            &segment,
+            &rules,
+            &Options {
+                remove_if_empty: true,
+                ..options(false)
+            },
+        )
+        .unwrap();
+        assert_eq!(removed.action, Action::Removed);
+        assert!(!segment.exists());
+        compact_file(&base, &rules, &options(false)).unwrap();
+        assert_eq!(fs::read(&base).unwrap(), b"");
+    }
+
+    #[test]
+    fn symlinked_log_is_compacted_at_its_target_and_the_link_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.jsonl");
+        let link = dir.path().join("link.jsonl");
+        fs::write(
+            &real,
+            format!("{}{}", record("2020-01-01", 1), record("2026-11-20", 2)),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let report =
+            compact_file(&link, &RetentionRules::new([], None, []), &options(false)).unwrap();
+        assert_eq!(report.target, fs::canonicalize(&real).unwrap());
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read_to_string(&real).unwrap(), record("2026-11-20", 2));
+    }
+
+    #[test]
+    fn mode_is_preserved_and_hard_links_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        fs::write(&path, record("2020-01-01", 1)).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o604)).unwrap();
+        compact_file(&path, &RetentionRules::new([], None, []), &options(false)).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o7777, 0o604);
+
+        let linked = dir.path().join("linked.jsonl");
+        fs::write(&linked, record("2020-01-01", 1)).unwrap();
+        fs::hard_link(&linked, dir.path().join("other-name")).unwrap();
+        let error =
+            compact_file(&linked, &RetentionRules::new([], None, []), &options(false)).unwrap_err();
+        assert!(
+            matches!(error, Error::HardLinked { links: 2, .. }),
+            "{error}"
+        );
+        assert_eq!(
+            fs::read_to_string(&linked).unwrap(),
+            record("2020-01-01", 1)
+        );
+    }
+
+    #[test]
+    fn stale_temp_from_a_killed_run_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        fs::write(&path, record("2026-11-20", 1)).unwrap();
+        let stale = crate::output::temp_path_for(&path);
+        fs::File::create(&stale)
+            .unwrap()
+            .write_all(b"half")
+            .unwrap();
+        let report =
+            compact_file(&path, &RetentionRules::new([], None, []), &options(false)).unwrap();
+        assert!(report.stale_temp_removed);
+        assert!(!stale.exists());
+    }
+
+    #[test]
+    fn missing_file_is_a_not_found_error_naming_it() {
+        let error = compact_file(
+            Path::new("/nonexistent/x.jsonl"),
+            &RetentionRules::new([], None, []),
+            &options(false),
+        )
+        .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::NotFound);
+        assert!(
+            error
+                .to_string()
+                .starts_with("/nonexistent/x.jsonl: cannot open"),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,283 @@
+//! The line decision: delete or keep, and the loop that applies it to a span of lines.
+//!
+//! A line is deleted only when it ends with `\n`, scans as a valid record (see `scan`), its
+//! schema has a policy of N days, its timestamp parses, and `now - timestamp >= (N + 1) days`
+//! exactly (MXCP's `(now - ts).days > N`, floor division, to the nanosecond). Everything else
+//! is kept byte for byte. Kept lines are reported as ranges of the input, coalesced so that a
+//! run of kept lines is one range: the writer copies them without looking at them again.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use crate::retention::{Policy, RetentionRules};
+use crate::scan::{scan_line, Record, Scan, Unevaluable};
+use crate::stats::Tally;
+use crate::timestamp::{parse_timestamp, UnixNanos, NANOS_PER_DAY};
+
+/// What a (raw schema name, raw version) pair resolves to; cached per window.
+#[derive(Clone, Copy)]
+enum Resolved {
+    Schema {
+        index: usize,
+        policy: Policy,
+    },
+    /// The name or version cannot be read (lone surrogate, version beyond i64).
+    Unreadable(Unevaluable),
+}
+
+pub struct Decider<'r> {
+    rules: &'r RetentionRules,
+    now: UnixNanos,
+    /// Keys are the raw name bytes, 0xFF (never in UTF-8), the raw version bytes.
+    cache: HashMap<Box<[u8]>, Resolved>,
+    scratch: Vec<u8>,
+    last: Option<(Vec<u8>, Resolved)>,
+    /// Owned here because cached schema indexes point into it.
+    tally: Tally,
+}
+
+impl<'r> Decider<'r> {
+    pub fn new(rules: &'r RetentionRules, now: UnixNanos) -> Self {
+        Decider {
+            rules,
+            now,
+            cache: HashMap::new(),
+            scratch: Vec::new(),
+            last: None,
+            tally: Tally::default(),
+        }
+    }
+
+    pub fn tally(&self) -> &Tally {
+        &self.tally
+    }
+
+    pub fn into_tally(self) -> Tally {
+        self.tally
+    }
+
+    /// Decides one line (with its `\n`, if it has one) and counts it. True means delete.
+    pub fn decide(&mut self, line: &[u8]) -> bool {
+        let tally = &mut self.tally;
+        tally.lines += 1;
+        tally.bytes += line.len() as u64;
+        let Some(body) = line.strip_suffix(b"\n") else {
+            tally.count_unevaluable(Unevaluable::Incomplete);
+            return false;
+        };
+        let record = match scan_line(body) {
+            Scan::Record(record) => record,
+            Scan::Blank => {
+                tally.blank += 1;
+                return false;
+            }
+            Scan::Unevaluable(reason) => {
+                tally.count_unevaluable(reason);
+                return false;
+            }
+        };
+        let (index, policy) = match self.resolve(&record) {
+            Resolved::Schema { index, policy } => (index, policy),
+            Resolved::Unreadable(reason) => {
+                self.tally.count_unevaluable(reason);
+                return false;
+            }
+        };
+        let tally = &mut self.tally;
+        let Policy::Days(days) = policy else {
+            tally.unmanaged += 1;
+            tally.schemas[index].kept += 1;
+            return false;
+        };
+        let Some(timestamp) = record
+            .timestamp
+            .text()
+            .and_then(|text| parse_timestamp(text.as_bytes()))
+        else {
+            tally.count_unevaluable(Unevaluable::BadTimestamp);
+            return false;
+        };
+        if is_expired(self.now, timestamp, days) {
+            tally.deleted_lines += 1;
+            tally.deleted_bytes += line.len() as u64;
+            let schema = &mut tally.schemas[index];
+            schema.deleted += 1;
+            schema.deleted_bytes += line.len() as u64;
+            true
+        } else {
+            tally.retained += 1;
+            tally.schemas[index].kept += 1;
+            false
+        }
+    }
+
+    fn resolve(&mut self, record: &Record<'_>) -> Resolved {
+        self.scratch.clear();
+        self.scratch.extend_from_slice(record.schema_name.raw);
+        self.scratch.push(0xFF);
+        self.scratch
+            .extend_from_slice(record.schema_version.unwrap_or(b""));
+        if let Some((key, resolved)) = &self.last {
+            if *key == self.scratch {
+                return *resolved;
+            }
+        }
+        let resolved = match self.cache.get(self.scratch.as_slice()) {
+            Some(resolved) => *resolved,
+            None => {
+                let resolved = self.resolve_uncached(record);
+                self.cache
+                    .insert(self.scratch.clone().into_boxed_slice(), resolved);
+                resolved
+            }
+        };
+        self.last = Some((self.scratch.clone(), resolved));
+        resolved
+    }
+
+    fn resolve_uncached(&mut self, record: &Record<'_>) -> Resolved {
+        let Some(name) = record.schema_name.text() else {
+            return Resolved::Unreadable(Unevaluable::NotString);
+        };
+        let (version, version_text) = match record.schema_version {
+            None => (1, "1"),
+            Some(literal) => {
+                // The scanner only hands over validated integer literals, so this is ASCII.
+                let text = std::str::from_utf8(literal).unwrap_or("");
+                match text.parse::<i64>() {
+                    Ok(version) => (version, text),
+                    Err(_) => return Resolved::Unreadable(Unevaluable::BadVersion),
+                }
+            }
+        };
+        let policy = self.rules.policy(&name, version);
+        Resolved::Schema {
+            index: self.tally.schema_index(&name, version_text, policy),
+            policy,
+        }
+    }
+}
+
+/// MXCP's `(now - timestamp).days > days`, where `.days` floors: true once the record is at
+/// least `days + 1` whole days old.
+pub fn is_expired(now: UnixNanos, timestamp: UnixNanos, days: u32) -> bool {
+    now - timestamp >= (i128::from(days) + 1) * NANOS_PER_DAY
+}
+
+/// Decides every line in `data[span]` (`span` starts at a line start). Kept lines are appended
+/// to `kept` as coalesced ranges of `data` when it is given (the dry run passes `None`).
+pub fn decide_span(
+    decider: &mut Decider<'_>,
+    data: &[u8],
+    span: Range<usize>,
+    mut kept: Option<&mut Vec<Range<usize>>>,
+) {
+    let mut start = span.start;
+    while start < span.end {
+        let end =
+            memchr::memchr(b'\n', &data[start..span.end]).map_or(span.end, |at| start + at + 1);
+        let delete = decider.decide(&data[start..end]);
+        if !delete {
+            if let Some(runs) = kept.as_deref_mut() {
+                match runs.last_mut() {
+                    Some(last) if last.end == start => last.end = end,
+                    _ => runs.push(start..end),
+                }
+            }
+        }
+        start = end;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timestamp::parse_timestamp;
+
+    fn now() -> UnixNanos {
+        parse_timestamp(b"2026-11-27T00:00:00Z").unwrap()
+    }
+
+    fn line(timestamp: &str) -> String {
+        format!("{{\"schema_name\": \"mxcp.endpoints\", \"schema_version\": 2, \"timestamp\": \"{timestamp}\"}}\n")
+    }
+
+    #[test]
+    fn whole_day_boundary_is_exact_to_the_nanosecond() {
+        let rules = RetentionRules::new([], None, []);
+        let mut decider = Decider::new(&rules, now());
+        // 91 days before now exactly: (now - ts).days == 91 > 90, deleted.
+        assert!(decider.decide(line("2026-08-28T00:00:00Z").as_bytes()));
+        // One nanosecond younger: .days == 90, kept.
+        assert!(!decider.decide(line("2026-08-28T00:00:00.000000001Z").as_bytes()));
+        assert!(!decider.decide(line("2026-08-29T00:00:00Z").as_bytes()));
+        // Offsets are honoured: 01:00+01:00 is midnight UTC.
+        assert!(decider.decide(line("2026-08-28T01:00:00+01:00").as_bytes()));
+        assert!(!decider.decide(line("2026-08-28T00:00:00-00:01").as_bytes()));
+        // Future timestamps are kept.
+        assert!(!decider.decide(line("2030-01-01T00:00:00Z").as_bytes()));
+        assert_eq!(decider.tally().deleted_lines, 2);
+        assert_eq!(decider.tally().schemas.len(), 1);
+        let tally = decider.tally();
+        assert_eq!(
+            (
+                tally.schemas[0].schema_version.as_str(),
+                tally.schemas[0].deleted,
+                tally.schemas[0].kept
+            ),
+            ("2", 2, 4)
+        );
+    }
+
+    #[test]
+    fn incomplete_last_line_is_kept_even_when_expired() {
+        let rules = RetentionRules::new([], None, []);
+        let mut decider = Decider::new(&rules, now());
+        let full = line("2000-01-01T00:00:00Z");
+        assert!(!decider.decide(full.trim_end().as_bytes()));
+        assert_eq!(decider.tally().unevaluable(Unevaluable::Incomplete), 1);
+    }
+
+    #[test]
+    fn unknown_schema_and_bad_timestamp_are_kept() {
+        let rules = RetentionRules::new([], None, []);
+        let mut decider = Decider::new(&rules, now());
+        assert!(!decider
+            .decide(b"{\"schema_name\": \"other\", \"timestamp\": \"2000-01-01T00:00:00Z\"}\n"));
+        assert!(!decider.decide(line("2000-02-30T00:00:00Z").as_bytes()));
+        assert!(!decider.decide(b"{\"schema_name\": \"mxcp.endpoints\", \"schema_version\": 99999999999999999999, \"timestamp\": \"2000-01-01T00:00:00Z\"}\n"));
+        assert_eq!(decider.tally().unmanaged, 1);
+        assert_eq!(decider.tally().unevaluable(Unevaluable::BadTimestamp), 1);
+        assert_eq!(decider.tally().unevaluable(Unevaluable::BadVersion), 1);
+        assert_eq!(decider.tally().deleted_lines, 0);
+    }
+
+    #[test]
+    fn escaped_timestamp_value_is_unescaped_before_parsing() {
+        let rules = RetentionRules::new([], None, []);
+        let mut decider = Decider::new(&rules, now());
+        assert!(decider.decide(b"{\"schema_name\": \"mxcp.endpoints\", \"timestamp\": \"2000\\u002d01-01T00:00:00Z\"}\n"));
+        assert_eq!(decider.tally().schemas[0].schema_version, "1");
+    }
+
+    #[test]
+    fn kept_runs_are_coalesced_ranges_of_the_input() {
+        let rules = RetentionRules::new([], None, []);
+        let mut decider = Decider::new(&rules, now());
+        let old = line("2000-01-01T00:00:00Z");
+        let new = line("2026-11-26T00:00:00Z");
+        let data = format!("{new}{new}{old}\n{new}{old}{old}partial");
+        let mut runs = Vec::new();
+        decide_span(
+            &mut decider,
+            data.as_bytes(),
+            0..data.len(),
+            Some(&mut runs),
+        );
+        let kept: String = runs.iter().map(|r| &data[r.clone()]).collect();
+        assert_eq!(kept, format!("{new}{new}\n{new}partial"));
+        assert_eq!(runs.len(), 3);
+        let tally = decider.tally();
+        assert_eq!((tally.lines, tally.deleted_lines, tally.blank), (8, 3, 1));
+    }
+}

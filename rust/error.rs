@@ -1,0 +1,166 @@
+//! The one error type of the core. Every variant names the file it concerns, so a message
+//! printed on its own line tells an operator what failed and where; the binding maps the
+//! `kind()` of each to a standard Python exception in one place.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug)]
+pub enum Error {
+    /// An operating-system call failed on `path`; `action` says what we were doing.
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        source: io::Error,
+    },
+    /// No space (or quota) left while writing the compacted copy; nothing was changed.
+    DiskFull { path: PathBuf },
+    /// Not a regular file (a directory, socket, device...).
+    NotRegularFile { path: PathBuf },
+    /// Replacing the file would split its hard links.
+    HardLinked { path: PathBuf, links: u64 },
+    /// The file shrank or was replaced while we read it; it was left as it is.
+    ChangedUnderUs { path: PathBuf, what: String },
+    /// Another mxcp-compact holds the lock on this directory.
+    Busy { dir: PathBuf, pid: Option<u32> },
+    /// The rewritten file cannot get the original's owner (we are not allowed to chown).
+    OwnerNotPreserved { path: PathBuf, uid: u32, gid: u32 },
+}
+
+/// Coarse classes the Python binding maps to built-in exception types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    NotFound,
+    PermissionDenied,
+    InvalidInput,
+    Other,
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn io(path: &Path, action: &'static str, source: io::Error) -> Error {
+        if matches!(source.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT)) {
+            return Error::DiskFull {
+                path: path.to_path_buf(),
+            };
+        }
+        Error::Io {
+            path: path.to_path_buf(),
+            action,
+            source,
+        }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Io { source, .. } => match source.kind() {
+                io::ErrorKind::NotFound => ErrorKind::NotFound,
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+                    ErrorKind::PermissionDenied
+                }
+                _ => ErrorKind::Other,
+            },
+            Error::OwnerNotPreserved { .. } => ErrorKind::PermissionDenied,
+            Error::NotRegularFile { .. } | Error::HardLinked { .. } => ErrorKind::InvalidInput,
+            Error::DiskFull { .. } | Error::ChangedUnderUs { .. } | Error::Busy { .. } => {
+                ErrorKind::Other
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        match self {
+            Error::Io { path, .. }
+            | Error::DiskFull { path }
+            | Error::NotRegularFile { path }
+            | Error::HardLinked { path, .. }
+            | Error::ChangedUnderUs { path, .. }
+            | Error::OwnerNotPreserved { path, .. } => path,
+            Error::Busy { dir, .. } => dir,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io { path, action, source } => write!(f, "{}: cannot {action}: {}", path.display(), describe_io(source)),
+            Error::DiskFull { path } => write!(
+                f,
+                "{}: no space left on the device while writing the compacted copy; the original is intact \
+                 (free some space, or run `mxcp-compact log-cleanup --emergency`)",
+                path.display()
+            ),
+            Error::NotRegularFile { path } => write!(f, "{}: not a regular file", path.display()),
+            Error::HardLinked { path, links } => write!(
+                f,
+                "{}: has {links} hard links; replacing it would split them, so it was left untouched",
+                path.display()
+            ),
+            Error::ChangedUnderUs { path, what } => write!(f, "{}: {what} while being compacted; left untouched", path.display()),
+            Error::Busy { dir, pid } => match pid {
+                Some(pid) => write!(f, "{}: another mxcp-compact is running (pid {pid})", dir.display()),
+                None => write!(f, "{}: another mxcp-compact is running", dir.display()),
+            },
+            Error::OwnerNotPreserved { path, uid, gid } => write!(
+                f,
+                "{}: cannot give the compacted copy the original owner {uid}:{gid} (run as that user or as root); left untouched",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// The OS message without Rust's " (os error N)" suffix, which means nothing to an operator.
+fn describe_io(error: &io::Error) -> String {
+    let text = error.to_string();
+    match text.find(" (os error") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enospc_becomes_disk_full_with_the_path_and_the_way_out() {
+        let error = Error::io(
+            Path::new("/logs/a.jsonl"),
+            "write",
+            io::Error::from_raw_os_error(libc::ENOSPC),
+        );
+        let message = error.to_string();
+        assert!(
+            message.starts_with("/logs/a.jsonl: no space left"),
+            "{message}"
+        );
+        assert!(message.contains("--emergency"), "{message}");
+    }
+
+    #[test]
+    fn io_messages_name_the_file_and_action_without_os_error_codes() {
+        let error = Error::io(
+            Path::new("/x.jsonl"),
+            "open",
+            io::Error::from_raw_os_error(libc::EACCES),
+        );
+        assert_eq!(
+            error.to_string(),
+            "/x.jsonl: cannot open: Permission denied"
+        );
+        assert_eq!(error.kind(), ErrorKind::PermissionDenied);
+    }
+}

@@ -1,0 +1,314 @@
+//! Writing the compacted copy and swapping it in, plus the per-directory run lock.
+//!
+//! The copy is written to `.<name>.mxcp-compact.tmp` in the log's own directory (a dot file, so
+//! MXCP's `logs-P*.jsonl` globs never see it), created exclusively with the original's mode and
+//! owner, fsynced, then renamed over the original, and the directory is fsynced so the rename
+//! itself survives a power cut. Until `commit` the original is never touched; a `TempFile`
+//! dropped before commit deletes itself, and a temp left by a killed run is removed by the next
+//! run (under the directory lock, so never one that a live run is writing).
+
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+
+const TEMP_SUFFIX: &str = ".mxcp-compact.tmp";
+const LOCK_NAME: &str = ".mxcp-compact.lock";
+/// Small kept runs are gathered into a buffer this size; larger runs are written directly.
+const BUFFER_BYTES: usize = 1 << 20;
+
+/// Path of our temp file for `target`.
+pub fn temp_path_for(target: &Path) -> PathBuf {
+    let mut name = OsString::from(".");
+    name.push(target.file_name().unwrap_or_default());
+    name.push(TEMP_SUFFIX);
+    target.with_file_name(name)
+}
+
+/// Removes a temp left for `target` by an interrupted run. Call only while holding the lock.
+pub fn remove_stale_temp(target: &Path) -> Result<bool> {
+    let temp = temp_path_for(target);
+    match fs::remove_file(&temp) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io(&temp, "remove the stale temp file", e)),
+    }
+}
+
+/// The compacted copy being written.
+pub struct TempFile {
+    path: PathBuf,
+    file: File,
+    buffer: Vec<u8>,
+    written: u64,
+    committed: bool,
+}
+
+impl TempFile {
+    /// Creates the temp beside `target` with `original`'s permission bits and owner.
+    pub fn create(target: &Path, original: &fs::Metadata) -> Result<TempFile> {
+        let path = temp_path_for(target);
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(|e| Error::io(&path, "create the temp file", e))?;
+        // From here on, Drop removes the file if anything fails.
+        let temp = TempFile {
+            path,
+            file,
+            buffer: Vec::with_capacity(BUFFER_BYTES),
+            written: 0,
+            committed: false,
+        };
+        let created = temp
+            .file
+            .metadata()
+            .map_err(|e| Error::io(&temp.path, "stat the temp file", e))?;
+        if created.uid() != original.uid() || created.gid() != original.gid() {
+            std::os::unix::fs::fchown(&temp.file, Some(original.uid()), Some(original.gid()))
+                .map_err(|e| {
+                    if e.kind() == io::ErrorKind::PermissionDenied {
+                        Error::OwnerNotPreserved {
+                            path: target.to_path_buf(),
+                            uid: original.uid(),
+                            gid: original.gid(),
+                        }
+                    } else {
+                        Error::io(&temp.path, "set the owner of the temp file", e)
+                    }
+                })?;
+        }
+        // After chown, which may clear set-id bits.
+        temp.file
+            .set_permissions(fs::Permissions::from_mode(original.mode() & 0o7777))
+            .map_err(|e| Error::io(&temp.path, "set the mode of the temp file", e))?;
+        Ok(temp)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Bytes handed to `write` so far.
+    pub fn written(&self) -> u64 {
+        self.written + self.buffer.len() as u64
+    }
+
+    pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        if self.buffer.len() + bytes.len() > BUFFER_BYTES {
+            self.flush()?;
+        }
+        if bytes.len() >= BUFFER_BYTES / 2 {
+            self.file
+                .write_all(bytes)
+                .map_err(|e| Error::io(&self.path, "write the temp file", e))?;
+            self.written += bytes.len() as u64;
+        } else {
+            self.buffer.extend_from_slice(bytes);
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if !self.buffer.is_empty() {
+            self.file
+                .write_all(&self.buffer)
+                .map_err(|e| Error::io(&self.path, "write the temp file", e))?;
+            self.written += self.buffer.len() as u64;
+            self.buffer.clear();
+        }
+        Ok(())
+    }
+
+    /// Flushes and fsyncs: after this the temp's contents are durable.
+    pub fn sync(&mut self) -> Result<()> {
+        self.flush()?;
+        self.file
+            .sync_all()
+            .map_err(|e| Error::io(&self.path, "fsync the temp file", e))
+    }
+
+    /// Renames the (synced) temp over `target` and fsyncs the directory.
+    pub fn commit(mut self, target: &Path) -> Result<()> {
+        fs::rename(&self.path, target)
+            .map_err(|e| Error::io(target, "replace the file with its compacted copy", e))?;
+        self.committed = true;
+        sync_parent(target)
+    }
+
+    /// Deletes `target` instead (a segment left with no lines), then removes the temp.
+    pub fn remove_target(mut self, target: &Path) -> Result<()> {
+        fs::remove_file(target).map_err(|e| Error::io(target, "remove the emptied segment", e))?;
+        sync_parent(target)?;
+        self.committed = true;
+        fs::remove_file(&self.path).map_err(|e| Error::io(&self.path, "remove the temp file", e))
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            // Best effort: the next run removes a temp that survives this (e.g. on EIO).
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// fsyncs the directory holding `path`, so a rename or unlink in it is durable.
+pub fn sync_parent(path: &Path) -> Result<()> {
+    let dir = parent_dir(path);
+    let handle = File::open(dir).map_err(|e| Error::io(dir, "open the directory", e))?;
+    handle
+        .sync_all()
+        .map_err(|e| Error::io(dir, "fsync the directory", e))
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
+/// An exclusive `flock` on `<dir>/.mxcp-compact.lock`, held until dropped. It serialises
+/// mxcp-compact runs on one directory; the file holds the holder's pid for the error message.
+pub struct DirLock {
+    _file: File,
+}
+
+impl DirLock {
+    pub fn acquire(dir: &Path, wait: Duration) -> Result<DirLock> {
+        let path = dir.join(LOCK_NAME);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(|e| Error::io(dir, "create a lock file in the directory", e))?;
+        let deadline = Instant::now() + wait;
+        loop {
+            // SAFETY: flock only reads the descriptor, which `file` keeps open for this call.
+            let status = unsafe {
+                libc::flock(
+                    std::os::fd::AsRawFd::as_raw_fd(&file),
+                    libc::LOCK_EX | libc::LOCK_NB,
+                )
+            };
+            if status == 0 {
+                break;
+            }
+            let error = io::Error::last_os_error();
+            if error.raw_os_error() != Some(libc::EWOULDBLOCK) {
+                return Err(Error::io(&path, "lock", error));
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Busy {
+                    dir: dir.to_path_buf(),
+                    pid: read_pid(&mut file),
+                });
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        // The pid is informational only; failing to record it does not weaken the lock.
+        let _ = file
+            .set_len(0)
+            .and_then(|()| writeln!(file, "{}", std::process::id()));
+        Ok(DirLock { _file: file })
+    }
+}
+
+fn read_pid(file: &mut File) -> Option<u32> {
+    let mut text = String::new();
+    file.rewind().ok()?;
+    file.read_to_string(&mut text).ok()?;
+    text.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_is_a_dot_file_beside_the_target() {
+        assert_eq!(
+            temp_path_for(Path::new("/a/logs-default.jsonl")),
+            Path::new("/a/.logs-default.jsonl.mxcp-compact.tmp")
+        );
+    }
+
+    #[test]
+    fn temp_copies_mode_and_is_removed_unless_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("log.jsonl");
+        fs::write(&target, b"old\n").unwrap();
+        fs::set_permissions(&target, fs::Permissions::from_mode(0o640)).unwrap();
+        let meta = fs::metadata(&target).unwrap();
+        {
+            let mut temp = TempFile::create(&target, &meta).unwrap();
+            temp.write(b"partial").unwrap();
+            assert_eq!(fs::metadata(temp.path()).unwrap().mode() & 0o7777, 0o640);
+        }
+        assert!(
+            !temp_path_for(&target).exists(),
+            "dropped temp must be removed"
+        );
+        let mut temp = TempFile::create(&target, &meta).unwrap();
+        temp.write(b"new\n").unwrap();
+        temp.sync().unwrap();
+        temp.commit(&target).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"new\n");
+        assert_eq!(fs::metadata(&target).unwrap().mode() & 0o7777, 0o640);
+        assert!(!temp_path_for(&target).exists());
+    }
+
+    #[test]
+    fn large_and_small_writes_keep_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("log.jsonl");
+        fs::write(&target, b"").unwrap();
+        let meta = fs::metadata(&target).unwrap();
+        let mut temp = TempFile::create(&target, &meta).unwrap();
+        let big = vec![b'x'; BUFFER_BYTES];
+        temp.write(b"a").unwrap();
+        temp.write(&big).unwrap();
+        temp.write(b"b").unwrap();
+        assert_eq!(temp.written(), big.len() as u64 + 2);
+        temp.sync().unwrap();
+        temp.commit(&target).unwrap();
+        let out = fs::read(&target).unwrap();
+        assert_eq!(
+            (out[0], out[out.len() - 1], out.len()),
+            (b'a', b'b', big.len() + 2)
+        );
+    }
+
+    #[test]
+    fn second_lock_on_a_directory_reports_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let _held = DirLock::acquire(dir.path(), Duration::ZERO).unwrap();
+        match DirLock::acquire(dir.path(), Duration::from_millis(120)) {
+            Err(Error::Busy { pid, .. }) => assert_eq!(pid, Some(std::process::id())),
+            other => panic!("expected Busy, got {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn stale_temp_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("log.jsonl");
+        fs::write(temp_path_for(&target), b"junk").unwrap();
+        assert!(remove_stale_temp(&target).unwrap());
+        assert!(!remove_stale_temp(&target).unwrap());
+    }
+}

@@ -1,0 +1,856 @@
+//! Validating single-pass scan of one JSONL line for its top-level retention fields.
+//!
+//! A line may only be deleted when it is a complete, valid RFC 8259 JSON text whose value is an
+//! object with exactly one top-level `schema_name` and one top-level `timestamp`, both strings.
+//! So this scanner validates the whole line (grammar, string escapes, UTF-8, no control
+//! characters, no NaN/Infinity) while it records where those top-level fields are; nested keys
+//! and look-alike text inside strings never count. It never allocates, never recurses (nesting
+//! is tracked in a fixed bit stack, so hostile depth costs nothing), and reports the first reason
+//! a line cannot be evaluated. Keys and values are compared after unescaping, so
+//! `"time\u0073tamp"` is the timestamp key. String bodies are skipped with a 16-byte SIMD search
+//! for the only bytes that need attention: `"`, `\`, control bytes, and non-ASCII (validated as
+//! UTF-8 one character at a time).
+
+use std::borrow::Cow;
+
+/// Deeper nesting than this is kept unevaluated. It is below CPython's own `json` limit, so we
+/// never delete a line that MXCP's Python tooling could not read.
+pub const MAX_DEPTH: usize = 512;
+
+/// Why a line was kept without a retention decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Unevaluable {
+    /// The last line of the file has no `\n`: it may still be being written.
+    Incomplete,
+    /// Not a valid JSON text (broken syntax, bad escape, invalid UTF-8, control character...).
+    NotJson,
+    /// Starts like JSON but the value is not an object.
+    NotObject,
+    /// Nested deeper than [`MAX_DEPTH`].
+    TooDeep,
+    /// No top-level `schema_name` or no top-level `timestamp`.
+    MissingKey,
+    /// A top-level `schema_name`, `timestamp` or `schema_version` occurs more than once.
+    DuplicateKey,
+    /// `schema_name` or `timestamp` is not a string, or not representable text.
+    NotString,
+    /// `schema_version` is present but not an integer.
+    BadVersion,
+    /// The timestamp string does not parse.
+    BadTimestamp,
+}
+
+impl Unevaluable {
+    pub const ALL: [Unevaluable; 9] = [
+        Unevaluable::Incomplete,
+        Unevaluable::NotJson,
+        Unevaluable::NotObject,
+        Unevaluable::TooDeep,
+        Unevaluable::MissingKey,
+        Unevaluable::DuplicateKey,
+        Unevaluable::NotString,
+        Unevaluable::BadVersion,
+        Unevaluable::BadTimestamp,
+    ];
+
+    /// Stable snake_case name used in reports and JSON output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unevaluable::Incomplete => "incomplete_last_line",
+            Unevaluable::NotJson => "invalid_json",
+            Unevaluable::NotObject => "not_an_object",
+            Unevaluable::TooDeep => "nested_too_deep",
+            Unevaluable::MissingKey => "missing_key",
+            Unevaluable::DuplicateKey => "duplicate_key",
+            Unevaluable::NotString => "non_string_field",
+            Unevaluable::BadVersion => "bad_schema_version",
+            Unevaluable::BadTimestamp => "bad_timestamp",
+        }
+    }
+}
+
+/// A JSON string as it appears between its quotes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JsonStr<'a> {
+    pub raw: &'a [u8],
+    pub escaped: bool,
+}
+
+impl<'a> JsonStr<'a> {
+    /// The decoded text; `None` when an escape encodes a lone surrogate (valid JSON grammar,
+    /// but not Unicode text, so no schema name or timestamp can be made of it).
+    pub fn text(&self) -> Option<Cow<'a, str>> {
+        if !self.escaped {
+            // The scanner validated the bytes as UTF-8 already; this re-check is cheap and
+            // keeps the function safe to call on any JsonStr.
+            return std::str::from_utf8(self.raw).ok().map(Cow::Borrowed);
+        }
+        unescape(self.raw).map(Cow::Owned)
+    }
+
+    fn equals(&self, literal: &[u8]) -> bool {
+        if !self.escaped {
+            return self.raw == literal;
+        }
+        // An escape is at most 6 bytes for one character of the literal (ASCII keys).
+        if self.raw.len() > literal.len() * 6 {
+            return false;
+        }
+        unescape(self.raw).is_some_and(|text| text.as_bytes() == literal)
+    }
+}
+
+/// The top-level fields a retention decision needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record<'a> {
+    pub schema_name: JsonStr<'a>,
+    pub timestamp: JsonStr<'a>,
+    /// The integer literal as written, when the key is present.
+    pub schema_version: Option<&'a [u8]>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scan<'a> {
+    Record(Record<'a>),
+    /// Only JSON whitespace (or nothing).
+    Blank,
+    Unevaluable(Unevaluable),
+}
+
+/// Scans one line without its terminating `\n`.
+pub fn scan_line(line: &[u8]) -> Scan<'_> {
+    let mut parser = Parser { buf: line, pos: 0 };
+    parser.skip_ws();
+    match parser.peek() {
+        None => Scan::Blank,
+        Some(b'{') => match parser.top_level_object() {
+            Ok(record) => Scan::Record(record),
+            Err(reason) => Scan::Unevaluable(reason),
+        },
+        Some(b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {
+            Scan::Unevaluable(Unevaluable::NotObject)
+        }
+        Some(_) => Scan::Unevaluable(Unevaluable::NotJson),
+    }
+}
+
+type Step<T> = Result<T, Unevaluable>;
+
+#[derive(Clone, Copy)]
+enum TopKey {
+    SchemaName,
+    Timestamp,
+    SchemaVersion,
+    Other,
+}
+
+struct Parser<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.buf.get(self.pos).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn expect(&mut self, byte: u8) -> Step<()> {
+        if self.peek() == Some(byte) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(Unevaluable::NotJson)
+        }
+    }
+
+    fn top_level_object(&mut self) -> Step<Record<'a>> {
+        let mut schema_name = None;
+        let mut timestamp = None;
+        let mut schema_version = None;
+        self.pos += 1; // '{'
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+        } else {
+            loop {
+                self.expect(b'"')?;
+                let key = self.string()?;
+                self.skip_ws();
+                self.expect(b':')?;
+                self.skip_ws();
+                match classify_key(key) {
+                    TopKey::SchemaName => set_once(&mut schema_name, self.string_value()?)?,
+                    TopKey::Timestamp => set_once(&mut timestamp, self.string_value()?)?,
+                    TopKey::SchemaVersion => {
+                        let version = self.integer_value()?;
+                        set_once(&mut schema_version, version)?;
+                    }
+                    TopKey::Other => self.value(1)?,
+                }
+                self.skip_ws();
+                match self.peek() {
+                    Some(b',') => {
+                        self.pos += 1;
+                        self.skip_ws();
+                    }
+                    Some(b'}') => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return Err(Unevaluable::NotJson),
+                }
+            }
+        }
+        self.skip_ws();
+        if self.pos != self.buf.len() {
+            return Err(Unevaluable::NotJson);
+        }
+        match (schema_name, timestamp) {
+            (Some(schema_name), Some(timestamp)) => Ok(Record {
+                schema_name,
+                timestamp,
+                schema_version,
+            }),
+            _ => Err(Unevaluable::MissingKey),
+        }
+    }
+
+    /// A value that must be a string (schema_name, timestamp).
+    fn string_value(&mut self) -> Step<JsonStr<'a>> {
+        if self.peek() != Some(b'"') {
+            return Err(Unevaluable::NotString);
+        }
+        self.pos += 1;
+        self.string()
+    }
+
+    /// A value that must be an integer literal (schema_version).
+    fn integer_value(&mut self) -> Step<&'a [u8]> {
+        if !matches!(self.peek(), Some(b'-' | b'0'..=b'9')) {
+            return Err(Unevaluable::BadVersion);
+        }
+        let literal = self.number()?;
+        if literal.iter().any(|b| matches!(b, b'.' | b'e' | b'E')) {
+            return Err(Unevaluable::BadVersion);
+        }
+        Ok(literal)
+    }
+
+    /// Any JSON value, validated and skipped. `depth` is the nesting depth of the container
+    /// holding it (the top-level object is depth 1).
+    fn value(&mut self, depth: usize) -> Step<()> {
+        match self.peek() {
+            Some(b'"') => {
+                self.pos += 1;
+                self.string().map(drop)
+            }
+            Some(b'{' | b'[') => self.container(depth),
+            Some(b'-' | b'0'..=b'9') => self.number().map(drop),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            _ => Err(Unevaluable::NotJson),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Step<()> {
+        if self.buf[self.pos..].starts_with(word) {
+            self.pos += word.len();
+            Ok(())
+        } else {
+            Err(Unevaluable::NotJson)
+        }
+    }
+
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, returned as written.
+    fn number(&mut self) -> Step<&'a [u8]> {
+        let start = self.pos;
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return Err(Unevaluable::NotJson),
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            self.required_digits()?;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            self.required_digits()?;
+        }
+        Ok(&self.buf[start..self.pos])
+    }
+
+    fn digits(&mut self) {
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.pos += 1;
+        }
+    }
+
+    fn required_digits(&mut self) -> Step<()> {
+        let start = self.pos;
+        self.digits();
+        if self.pos == start {
+            Err(Unevaluable::NotJson)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A string body; `pos` is just past the opening quote and ends just past the closing one.
+    fn string(&mut self) -> Step<JsonStr<'a>> {
+        let start = self.pos;
+        let mut escaped = false;
+        loop {
+            let at = find_string_special(self.buf, self.pos);
+            let Some(&byte) = self.buf.get(at) else {
+                return Err(Unevaluable::NotJson);
+            };
+            match byte {
+                b'"' => {
+                    self.pos = at + 1;
+                    return Ok(JsonStr {
+                        raw: &self.buf[start..at],
+                        escaped,
+                    });
+                }
+                b'\\' => {
+                    escaped = true;
+                    self.pos = at + 1 + escape_length(&self.buf[at + 1..])?;
+                }
+                0x00..=0x1f => return Err(Unevaluable::NotJson),
+                _ => self.pos = at + utf8_char_length(&self.buf[at..])?,
+            }
+        }
+    }
+
+    /// A container starting at `pos`, validated iteratively with an explicit stack.
+    fn container(&mut self, outer_depth: usize) -> Step<()> {
+        let mut stack = KindStack::default();
+        let mut state = State::Open;
+        loop {
+            match state {
+                State::Open => {
+                    let is_object = self.buf[self.pos] == b'{';
+                    self.pos += 1;
+                    if outer_depth + stack.len + 1 > MAX_DEPTH {
+                        return Err(Unevaluable::TooDeep);
+                    }
+                    stack.push(is_object);
+                    self.skip_ws();
+                    let close = if is_object { b'}' } else { b']' };
+                    if self.peek() == Some(close) {
+                        self.pos += 1;
+                        stack.pop();
+                        state = State::AfterValue;
+                    } else {
+                        if is_object {
+                            self.member_key()?;
+                        }
+                        state = State::Value;
+                    }
+                }
+                State::Value => {
+                    state = State::AfterValue;
+                    match self.peek() {
+                        Some(b'{' | b'[') => state = State::Open,
+                        Some(b'"') => {
+                            self.pos += 1;
+                            self.string()?;
+                        }
+                        Some(b'-' | b'0'..=b'9') => {
+                            self.number()?;
+                        }
+                        Some(b't') => self.literal(b"true")?,
+                        Some(b'f') => self.literal(b"false")?,
+                        Some(b'n') => self.literal(b"null")?,
+                        _ => return Err(Unevaluable::NotJson),
+                    }
+                }
+                State::AfterValue => {
+                    let Some(in_object) = stack.top() else {
+                        return Ok(());
+                    };
+                    self.skip_ws();
+                    match self.peek() {
+                        Some(b',') => {
+                            self.pos += 1;
+                            self.skip_ws();
+                            if in_object {
+                                self.member_key()?;
+                            }
+                            state = State::Value;
+                        }
+                        Some(b'}') if in_object => {
+                            self.pos += 1;
+                            stack.pop();
+                        }
+                        Some(b']') if !in_object => {
+                            self.pos += 1;
+                            stack.pop();
+                        }
+                        _ => return Err(Unevaluable::NotJson),
+                    }
+                }
+            }
+        }
+    }
+
+    /// `"key"` `:` with surrounding whitespace, inside a nested object.
+    fn member_key(&mut self) -> Step<()> {
+        self.expect(b'"')?;
+        self.string()?;
+        self.skip_ws();
+        self.expect(b':')?;
+        self.skip_ws();
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy)]
+enum State {
+    Open,
+    Value,
+    AfterValue,
+}
+
+/// Object/array kinds of the open containers, one bit each.
+#[derive(Default)]
+struct KindStack {
+    bits: [u64; MAX_DEPTH / 64],
+    len: usize,
+}
+
+impl KindStack {
+    fn push(&mut self, is_object: bool) {
+        let (word, bit) = (self.len / 64, self.len % 64);
+        if is_object {
+            self.bits[word] |= 1 << bit;
+        } else {
+            self.bits[word] &= !(1 << bit);
+        }
+        self.len += 1;
+    }
+
+    fn pop(&mut self) {
+        self.len -= 1;
+    }
+
+    fn top(&self) -> Option<bool> {
+        let index = self.len.checked_sub(1)?;
+        Some(self.bits[index / 64] & (1 << (index % 64)) != 0)
+    }
+}
+
+fn classify_key(key: JsonStr<'_>) -> TopKey {
+    // Fast reject on the first raw byte before any comparison: most keys are none of these.
+    match key.raw.first() {
+        Some(b's' | b't' | b'\\') => {}
+        _ => return TopKey::Other,
+    }
+    if key.equals(b"schema_name") {
+        TopKey::SchemaName
+    } else if key.equals(b"timestamp") {
+        TopKey::Timestamp
+    } else if key.equals(b"schema_version") {
+        TopKey::SchemaVersion
+    } else {
+        TopKey::Other
+    }
+}
+
+fn set_once<T>(slot: &mut Option<T>, value: T) -> Step<()> {
+    if slot.is_some() {
+        return Err(Unevaluable::DuplicateKey);
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+/// Length of the escape after a backslash (`rest` starts just after it).
+fn escape_length(rest: &[u8]) -> Step<usize> {
+    match rest.first() {
+        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(1),
+        Some(b'u') if rest.len() >= 5 && rest[1..5].iter().all(u8::is_ascii_hexdigit) => Ok(5),
+        _ => Err(Unevaluable::NotJson),
+    }
+}
+
+/// Length of the UTF-8 character starting at `bytes[0]` (non-ASCII), or NotJson when the
+/// sequence is invalid (overlong, surrogate, beyond U+10FFFF, truncated).
+fn utf8_char_length(bytes: &[u8]) -> Step<usize> {
+    let continuation = |index: usize, range: std::ops::RangeInclusive<u8>| {
+        bytes.get(index).is_some_and(|b| range.contains(b))
+    };
+    let valid = match bytes[0] {
+        0xC2..=0xDF => continuation(1, 0x80..=0xBF).then_some(2),
+        0xE0 => (continuation(1, 0xA0..=0xBF) && continuation(2, 0x80..=0xBF)).then_some(3),
+        0xE1..=0xEC | 0xEE..=0xEF => {
+            (continuation(1, 0x80..=0xBF) && continuation(2, 0x80..=0xBF)).then_some(3)
+        }
+        0xED => (continuation(1, 0x80..=0x9F) && continuation(2, 0x80..=0xBF)).then_some(3),
+        0xF0 => (continuation(1, 0x90..=0xBF)
+            && continuation(2, 0x80..=0xBF)
+            && continuation(3, 0x80..=0xBF))
+        .then_some(4),
+        0xF1..=0xF3 => (continuation(1, 0x80..=0xBF)
+            && continuation(2, 0x80..=0xBF)
+            && continuation(3, 0x80..=0xBF))
+        .then_some(4),
+        0xF4 => (continuation(1, 0x80..=0x8F)
+            && continuation(2, 0x80..=0xBF)
+            && continuation(3, 0x80..=0xBF))
+        .then_some(4),
+        _ => None,
+    };
+    valid.ok_or(Unevaluable::NotJson)
+}
+
+/// Decodes a validated string body. `None` for a lone surrogate.
+pub fn unescape(raw: &[u8]) -> Option<String> {
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(at) = memchr::memchr(b'\\', rest) {
+        out.push_str(std::str::from_utf8(&rest[..at]).ok()?);
+        let escape = rest.get(at + 1)?;
+        rest = &rest[at + 2..];
+        let decoded = match escape {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let high = hex4(rest)?;
+                rest = &rest[4..];
+                match high {
+                    0xD800..=0xDBFF => {
+                        if rest.len() < 6 || rest[0] != b'\\' || rest[1] != b'u' {
+                            return None;
+                        }
+                        let low = hex4(&rest[2..])?;
+                        if !(0xDC00..=0xDFFF).contains(&low) {
+                            return None;
+                        }
+                        rest = &rest[6..];
+                        char::from_u32(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))?
+                    }
+                    0xDC00..=0xDFFF => return None,
+                    _ => char::from_u32(high)?,
+                }
+            }
+            _ => return None,
+        };
+        out.push(decoded);
+    }
+    out.push_str(std::str::from_utf8(rest).ok()?);
+    Some(out)
+}
+
+fn hex4(bytes: &[u8]) -> Option<u32> {
+    let digits = std::str::from_utf8(bytes.get(..4)?).ok()?;
+    u32::from_str_radix(digits, 16).ok()
+}
+
+/// Index of the first byte at or after `from` that a string body must look at: `"`, `\`, a
+/// control byte (< 0x20) or a non-ASCII byte (>= 0x80); `buf.len()` when there is none.
+#[inline]
+fn find_string_special(buf: &[u8], from: usize) -> usize {
+    let mut index = from;
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8,
+            _mm_or_si128, _mm_set1_epi8,
+        };
+        // SAFETY: SSE2 is part of the x86_64 baseline, so these intrinsics are always
+        // available; every load reads 16 bytes at `index` with `index + 16 <= buf.len()`, so
+        // it stays inside `buf`, and `_mm_loadu_si128` has no alignment requirement.
+        unsafe {
+            let quote = _mm_set1_epi8(b'"' as i8);
+            let backslash = _mm_set1_epi8(b'\\' as i8);
+            let space = _mm_set1_epi8(0x20);
+            while index + 16 <= buf.len() {
+                let chunk = _mm_loadu_si128(buf.as_ptr().add(index).cast::<__m128i>());
+                // Signed compare: bytes >= 0x80 are negative, so `< 0x20` catches them as well
+                // as the control bytes.
+                let hits = _mm_or_si128(
+                    _mm_or_si128(
+                        _mm_cmpeq_epi8(chunk, quote),
+                        _mm_cmpeq_epi8(chunk, backslash),
+                    ),
+                    _mm_cmplt_epi8(chunk, space),
+                );
+                let mask = _mm_movemask_epi8(hits);
+                if mask != 0 {
+                    return index + mask.trailing_zeros() as usize;
+                }
+                index += 16;
+            }
+        }
+    }
+    while let Some(&byte) = buf.get(index) {
+        if byte == b'"' || byte == b'\\' || !(0x20..0x80).contains(&byte) {
+            return index;
+        }
+        index += 1;
+    }
+    buf.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(line: &str) -> Option<Unevaluable> {
+        match scan_line(line.as_bytes()) {
+            Scan::Unevaluable(reason) => Some(reason),
+            _ => None,
+        }
+    }
+
+    fn record(line: &[u8]) -> Record<'_> {
+        match scan_line(line) {
+            Scan::Record(record) => record,
+            other => panic!("expected a record, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn mxcp_line_yields_its_top_level_fields() {
+        let line = br#"{"schema_name": "mxcp.endpoints", "schema_version": 2, "record_id": "b5", "timestamp": "2026-11-27T23:45:26.889423Z", "input_data": {"timestamp": "1999-01-01T00:00:00Z", "schema_name": "x"}, "output_data": {"name": "Zo\u00eb M\u00fcller", "q": "\"timestamp\": \"x\""}}"#;
+        let found = record(line);
+        assert_eq!(found.schema_name.raw, b"mxcp.endpoints");
+        assert_eq!(found.timestamp.raw, b"2026-11-27T23:45:26.889423Z");
+        assert_eq!(found.schema_version, Some(&b"2"[..]));
+    }
+
+    #[test]
+    fn nested_and_quoted_timestamps_do_not_count() {
+        assert_eq!(
+            reason(r#"{"schema_name": "s", "input_data": {"timestamp": "2000-01-01T00:00:00Z"}}"#),
+            Some(Unevaluable::MissingKey)
+        );
+        assert_eq!(
+            reason(r#"{"schema_name": "s", "note": "\"timestamp\": \"2000-01-01T00:00:00Z\""}"#),
+            Some(Unevaluable::MissingKey)
+        );
+        assert_eq!(
+            reason(r#"{"schema_name": "s", "a": [{"timestamp": "x"}]}"#),
+            Some(Unevaluable::MissingKey)
+        );
+    }
+
+    #[test]
+    fn escaped_keys_compare_after_unescaping() {
+        let found =
+            record(br#"{"schema_\u006eame": "s", "time\u0073tamp": "2000-01-01T00:00:00Z"}"#);
+        assert_eq!(found.timestamp.raw, b"2000-01-01T00:00:00Z");
+        assert_eq!(
+            reason(r#"{"schema_name": "s", "timestamp": "a", "time\u0073tamp": "b"}"#),
+            Some(Unevaluable::DuplicateKey)
+        );
+    }
+
+    #[test]
+    fn duplicate_and_non_string_fields_are_unevaluable() {
+        assert_eq!(
+            reason(r#"{"schema_name": "s", "schema_name": "s", "timestamp": "t"}"#),
+            Some(Unevaluable::DuplicateKey)
+        );
+        assert_eq!(
+            reason(r#"{"schema_name": "s", "timestamp": 5}"#),
+            Some(Unevaluable::NotString)
+        );
+        assert_eq!(
+            reason(r#"{"schema_name": null, "timestamp": "t"}"#),
+            Some(Unevaluable::NotString)
+        );
+        assert_eq!(
+            reason(r#"{"schema_name": "s", "timestamp": "t", "schema_version": "2"}"#),
+            Some(Unevaluable::BadVersion)
+        );
+        assert_eq!(
+            reason(r#"{"schema_name": "s", "timestamp": "t", "schema_version": 2.0}"#),
+            Some(Unevaluable::BadVersion)
+        );
+        assert_eq!(
+            reason(
+                r#"{"schema_name": "s", "timestamp": "t", "schema_version": 1, "schema_version": 1}"#
+            ),
+            Some(Unevaluable::DuplicateKey)
+        );
+    }
+
+    #[test]
+    fn whitespace_around_the_value_is_allowed_but_nothing_else() {
+        assert!(matches!(
+            scan_line(b" \t{\"schema_name\":\"s\",\"timestamp\":\"t\"} \r"),
+            Scan::Record(_)
+        ));
+        assert_eq!(
+            reason("{\"schema_name\":\"s\",\"timestamp\":\"t\"} x"),
+            Some(Unevaluable::NotJson)
+        );
+        assert_eq!(
+            reason("\u{feff}{\"schema_name\":\"s\",\"timestamp\":\"t\"}"),
+            Some(Unevaluable::NotJson)
+        );
+        assert_eq!(
+            reason("{\"schema_name\":\"s\",\"timestamp\":\"t\"}{}"),
+            Some(Unevaluable::NotJson)
+        );
+        assert_eq!(scan_line(b" \r\t "), Scan::Blank);
+        assert_eq!(scan_line(b""), Scan::Blank);
+    }
+
+    #[test]
+    fn invalid_json_anywhere_in_the_line_is_detected() {
+        let base = r#"{"schema_name": "s", "timestamp": "t", "x": VALUE}"#;
+        for bad in [
+            "NaN",
+            "Infinity",
+            "-Infinity",
+            "01",
+            "1.",
+            ".5",
+            "1e",
+            "+1",
+            "tru",
+            "nul",
+            "[1,]",
+            "[,1]",
+            "{\"a\"}",
+            "{\"a\":1,}",
+            "{1:2}",
+            "\"\\x\"",
+            "\"\\u12G4\"",
+            "\"a\tb\"",
+            "[1 2]",
+            "{\"a\" 1}",
+            "'s'",
+            "[",
+            "{",
+            "]",
+            "\"unterminated",
+        ] {
+            assert_eq!(
+                reason(&base.replace("VALUE", bad)),
+                Some(Unevaluable::NotJson),
+                "{bad}"
+            );
+        }
+        for good in [
+            "-0",
+            "0.5e-10",
+            "1E+2",
+            "[]",
+            "{}",
+            "[[],{}]",
+            "\"\\ud800\"",
+            "\"\\/\\b\\f\\n\\r\\t\\\"\\\\\"",
+            "true",
+            "null",
+        ] {
+            assert!(
+                matches!(
+                    scan_line(base.replace("VALUE", good).as_bytes()),
+                    Scan::Record(_)
+                ),
+                "{good}"
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_is_not_json() {
+        for bad in [
+            &b"\xff"[..],
+            b"\xc0\xaf",
+            b"\xed\xa0\x80",
+            b"\xf4\x90\x80\x80",
+            b"\xe2\x82",
+            b"\x80",
+        ] {
+            let mut line = br#"{"schema_name": "s", "timestamp": "t", "x": ""#.to_vec();
+            line.extend_from_slice(bad);
+            line.extend_from_slice(b"\"}");
+            assert_eq!(
+                scan_line(&line),
+                Scan::Unevaluable(Unevaluable::NotJson),
+                "{bad:?}"
+            );
+        }
+        let good = "{\"schema_name\": \"s\", \"timestamp\": \"t\", \"x\": \"Zoë 日本 𝄞\"}";
+        assert!(matches!(scan_line(good.as_bytes()), Scan::Record(_)));
+    }
+
+    #[test]
+    fn non_objects_and_missing_keys() {
+        assert_eq!(reason("[1, 2]"), Some(Unevaluable::NotObject));
+        assert_eq!(reason("\"s\""), Some(Unevaluable::NotObject));
+        assert_eq!(reason("garbage"), Some(Unevaluable::NotJson));
+        assert_eq!(reason("{}"), Some(Unevaluable::MissingKey));
+        assert_eq!(
+            reason(r#"{"timestamp": "t"}"#),
+            Some(Unevaluable::MissingKey)
+        );
+    }
+
+    #[test]
+    fn depth_is_bounded_without_recursion() {
+        let deep = |depth: usize| {
+            format!(
+                "{{\"schema_name\": \"s\", \"timestamp\": \"t\", \"x\": {}{}}}",
+                "[".repeat(depth),
+                "]".repeat(depth)
+            )
+        };
+        assert!(matches!(
+            scan_line(deep(MAX_DEPTH - 1).as_bytes()),
+            Scan::Record(_)
+        ));
+        assert_eq!(reason(&deep(MAX_DEPTH)), Some(Unevaluable::TooDeep));
+        assert_eq!(reason(&deep(100_000)), Some(Unevaluable::TooDeep));
+    }
+
+    #[test]
+    fn unescape_handles_pairs_and_rejects_lone_surrogates() {
+        assert_eq!(
+            unescape(br"a\u00e9\n\ud834\udd1e").as_deref(),
+            Some("aé\n𝄞")
+        );
+        assert_eq!(unescape(br"\ud800"), None);
+        assert_eq!(unescape(br"\udc00x"), None);
+        assert_eq!(unescape(br"\ud800\u0041"), None);
+    }
+
+    #[test]
+    fn string_search_finds_specials_at_every_offset() {
+        for len in 0..40 {
+            for at in 0..len {
+                for special in [b'"', b'\\', 0x01, 0x80] {
+                    let mut buf = vec![b'a'; len];
+                    buf[at] = special;
+                    assert_eq!(find_string_special(&buf, 0), at);
+                }
+            }
+            assert_eq!(find_string_special(&vec![b'a'; len], 0), len);
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Reading a log: opening it, memory-mapping it, and cutting it into windows of whole lines.
+//!
+//! The map is read-only and shared; the bytes are treated as untrusted (any content is valid
+//! input). Windows end just after a `\n` (or at the end of the scanned span), so no line is ever
+//! split between two workers, and they are produced in file order.
+
+use std::fs::File;
+use std::ops::Range;
+use std::path::Path;
+
+use memmap2::{Advice, Mmap, MmapOptions};
+
+use crate::error::{Error, Result};
+
+/// A read-only mapping of `len` bytes of a file (no mapping for an empty file).
+pub struct LogMap {
+    map: Option<Mmap>,
+}
+
+impl LogMap {
+    pub fn map(file: &File, len: u64, path: &Path) -> Result<LogMap> {
+        if len == 0 {
+            return Ok(LogMap { map: None });
+        }
+        let len = usize::try_from(len).map_err(|_| Error::ChangedUnderUs {
+            path: path.to_path_buf(),
+            what: "is larger than this machine's address space".to_owned(),
+        })?;
+        // SAFETY: the mapping is read-only and private to this process. Other processes may
+        // append to the file (we only read below `len`, which existed when we looked) or, against
+        // the rules, truncate it; the core treats every byte as untrusted input, so changed
+        // contents cannot break memory safety in Rust terms. Truncation would raise SIGBUS on
+        // access; callers re-check the size before trusting a pass.
+        let map = unsafe { MmapOptions::new().len(len).map(file) }
+            .map_err(|e| Error::io(path, "map", e))?;
+        // Advice is only a hint to the kernel's read-ahead; failure changes nothing.
+        let _ = map.advise(Advice::Sequential);
+        Ok(LogMap { map: Some(map) })
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or(&[])
+    }
+}
+
+/// End of the last complete line in `data[from..]`, or `from` when there is none.
+pub fn complete_lines_end(data: &[u8], from: usize) -> usize {
+    memchr::memrchr(b'\n', &data[from..]).map_or(from, |at| from + at + 1)
+}
+
+/// Splits `span` into consecutive windows of about `target` bytes, each ending after a `\n`
+/// (the last one at `span.end`).
+pub fn windows(data: &[u8], span: Range<usize>, target: usize) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = span.start;
+    while start < span.end {
+        let probe = start.saturating_add(target.max(1)).min(span.end);
+        let end = if probe >= span.end {
+            span.end
+        } else {
+            memchr::memchr(b'\n', &data[probe..span.end]).map_or(span.end, |at| probe + at + 1)
+        };
+        out.push(start..end);
+        start = end;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_cover_the_span_and_end_on_line_boundaries() {
+        let data = b"aaaa\nbb\ncccccccccc\nd\n\npartial";
+        for target in 1..data.len() + 2 {
+            let cut = windows(data, 0..data.len(), target);
+            assert_eq!(cut.first().map(|w| w.start), Some(0));
+            assert_eq!(cut.last().map(|w| w.end), Some(data.len()));
+            for pair in cut.windows(2) {
+                assert_eq!(pair[0].end, pair[1].start);
+                assert_eq!(data[pair[0].end - 1], b'\n');
+            }
+        }
+        assert!(windows(data, 3..3, 4).is_empty());
+    }
+
+    #[test]
+    fn complete_lines_end_stops_after_the_last_newline() {
+        assert_eq!(complete_lines_end(b"a\nb\npart", 0), 4);
+        assert_eq!(complete_lines_end(b"a\nb\n", 0), 4);
+        assert_eq!(complete_lines_end(b"nonewline", 0), 0);
+        assert_eq!(complete_lines_end(b"a\nbc", 2), 2);
+    }
+
+    #[test]
+    fn empty_file_maps_to_no_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("empty.jsonl");
+        std::fs::write(&path, b"").unwrap();
+        let file = File::open(&path).unwrap();
+        assert!(LogMap::map(&file, 0, &path).unwrap().bytes().is_empty());
+    }
+}
