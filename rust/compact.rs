@@ -17,11 +17,13 @@ use std::time::Duration;
 
 use crate::decide::{decide_span, Decider};
 use crate::error::{Error, ErrorKind, Result};
+use crate::inplace;
 use crate::output::{remove_stale_temp, DirLock, TempFile};
 use crate::retention::RetentionRules;
 use crate::source::{complete_lines_end, windows, LogMap};
 use crate::stats::Tally;
 use crate::timestamp::UnixNanos;
+use crate::writers;
 
 /// Lines are decided in windows of about this size; each window's kept runs are written before
 /// the runs of later windows are held, which bounds memory whatever the file size.
@@ -37,6 +39,8 @@ const WINDOW_BYTES: usize = 64 << 10;
 const PARALLEL_MIN_BYTES: usize = 128 << 10;
 /// Catch-up rounds before the swap; a writer faster than us is caught on the next run.
 const MAX_CATCH_UP_ROUNDS: usize = 16;
+/// A writer still holding the file after this pause keeps it open (not an open-per-batch one).
+const WRITER_SETTLE: Duration = Duration::from_millis(300);
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -48,6 +52,8 @@ pub struct Options {
     pub threads: usize,
     /// How long to wait for another mxcp-compact working in the same directory.
     pub lock_wait: Duration,
+    /// Compact in place, keeping the inode, with no temp copy (see `inplace`).
+    pub in_place: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +97,9 @@ pub struct FileReport {
 pub fn compact_file(path: &Path, rules: &RetentionRules, options: &Options) -> Result<FileReport> {
     let target = fs::canonicalize(path).map_err(|e| Error::io(path, "open", e))?;
     if options.dry_run {
+        if inplace::has_pending(&target) {
+            return Err(Error::ResumePending { path: path.to_path_buf() });
+        }
         return dry_run(path, target, rules, options);
     }
     let dir = target.parent().unwrap_or(Path::new("/"));
@@ -102,15 +111,16 @@ pub fn compact_file(path: &Path, rules: &RetentionRules, options: &Options) -> R
             if report.tally.deleted_lines > 0 {
                 return Err(error);
             }
-            return Ok(FileReport {
-                action: Action::Unchanged,
-                bytes_after: report.bytes_before,
-                ..report
-            });
+            return Ok(FileReport { action: Action::Unchanged, bytes_after: report.bytes_before, ..report });
         }
         Err(error) => return Err(error),
     };
-    let report = rewrite(path, target, rules, options);
+    let stale_temp_removed = remove_stale_temp(&target)?;
+    let report = if options.in_place || inplace::has_pending(&target) {
+        inplace::compact_in_place(path, target, rules, options, stale_temp_removed)
+    } else {
+        rewrite(path, target, rules, options, stale_temp_removed)
+    };
     drop(lock);
     report
 }
@@ -119,23 +129,15 @@ fn open_log(path: &Path, target: &Path) -> Result<(File, Metadata)> {
     let file = File::open(target).map_err(|e| Error::io(path, "open", e))?;
     let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
     if !meta.is_file() {
-        return Err(Error::NotRegularFile {
-            path: path.to_path_buf(),
-        });
+        return Err(Error::NotRegularFile { path: path.to_path_buf() });
     }
     Ok((file, meta))
 }
 
-fn dry_run(
-    path: &Path,
-    target: PathBuf,
-    rules: &RetentionRules,
-    options: &Options,
-) -> Result<FileReport> {
+fn dry_run(path: &Path, target: PathBuf, rules: &RetentionRules, options: &Options) -> Result<FileReport> {
     let (file, meta) = open_log(path, &target)?;
     let map = LogMap::map(&file, meta.len(), path)?;
-    let data = map.bytes();
-    let tally = scan(data, 0..data.len(), rules, options, None)?;
+    let tally = scan_mapped(&map, path, 0..map.bytes().len(), rules, options, None)?;
     Ok(FileReport {
         path: path.to_path_buf(),
         target,
@@ -153,35 +155,21 @@ fn rewrite(
     target: PathBuf,
     rules: &RetentionRules,
     options: &Options,
+    stale_temp_removed: bool,
 ) -> Result<FileReport> {
-    let stale_temp_removed = remove_stale_temp(&target)?;
     let (file, meta) = open_log(path, &target)?;
     if meta.nlink() > 1 {
-        return Err(Error::HardLinked {
-            path: path.to_path_buf(),
-            links: meta.nlink(),
-        });
+        return Err(Error::HardLinked { path: path.to_path_buf(), links: meta.nlink() });
     }
     let bytes_before = meta.len();
-    let mut rewriter = Rewriter {
-        target: &target,
-        original: &meta,
-        temp: None,
-        deferred_end: 0,
-    };
+    let mut rewriter = Rewriter { path, target: &target, original: &meta, temp: None, deferred_end: 0 };
     let mut consumed;
     let mut tally;
     let mut temp = {
         let map = LogMap::map(&file, bytes_before, path)?;
         let data = map.bytes();
         consumed = complete_lines_end(data, 0);
-        tally = scan(
-            data,
-            0..consumed,
-            rules,
-            options,
-            Some(&mut |runs| rewriter.keep(data, runs)),
-        )?;
+        tally = scan_mapped(&map, path, 0..consumed, rules, options, Some(&mut |runs| rewriter.keep(data, runs)))?;
         if tally.deleted_lines == 0 {
             // Count a trailing partial line like the dry run does, then leave the file alone.
             let mut decider = Decider::new(rules, options.now);
@@ -207,18 +195,16 @@ fn rewrite(
     loop {
         size = current_size(&file, path)?;
         if size < consumed as u64 {
-            return Err(Error::ChangedUnderUs {
-                path: path.to_path_buf(),
-                what: "was truncated".to_owned(),
-            });
+            return Err(Error::ChangedUnderUs { path: path.to_path_buf(), what: "was truncated".to_owned() });
         }
         if size > consumed as u64 {
             let map = LogMap::map(&file, size, path)?;
             let data = map.bytes();
             let end = complete_lines_end(data, consumed);
             if end > consumed {
-                let more = scan(
-                    data,
+                let more = scan_mapped(
+                    &map,
+                    path,
                     consumed..end,
                     rules,
                     options,
@@ -241,7 +227,9 @@ fn rewrite(
         let mut decider = Decider::new(rules, options.now);
         let mut runs = Vec::new();
         decide_span(&mut decider, data, consumed..data.len(), Some(&mut runs));
-        write_runs(&mut temp, data, &runs)?;
+        let written = write_runs(&mut temp, data, &runs);
+        map.check(path)?;
+        written?;
         tally.merge(&decider.into_tally());
         temp.sync()?;
     }
@@ -268,32 +256,26 @@ fn rewrite(
 }
 
 fn current_size(file: &File, path: &Path) -> Result<u64> {
-    Ok(file
-        .metadata()
-        .map_err(|e| Error::io(path, "stat", e))?
-        .len())
+    Ok(file.metadata().map_err(|e| Error::io(path, "stat", e))?.len())
 }
 
 /// Refuses the swap when the path no longer names the inode we read (logrotate moved it).
 fn ensure_same_file(path: &Path, target: &Path, read: &Metadata) -> Result<()> {
     let now = fs::symlink_metadata(target).map_err(|e| Error::io(path, "stat", e))?;
     if now.dev() != read.dev() || now.ino() != read.ino() {
-        return Err(Error::ChangedUnderUs {
-            path: path.to_path_buf(),
-            what: "was renamed or replaced".to_owned(),
-        });
+        return Err(Error::ChangedUnderUs { path: path.to_path_buf(), what: "was renamed or replaced".to_owned() });
     }
     Ok(())
 }
 
 fn write_runs(temp: &mut TempFile, data: &[u8], runs: &[Range<usize>]) -> Result<()> {
-    runs.iter()
-        .try_for_each(|run| temp.write(&data[run.clone()]))
+    runs.iter().try_for_each(|run| temp.write(&data[run.clone()]))
 }
 
 /// Writes kept runs, but defers the temp until a line is actually deleted: until then the kept
 /// bytes are exactly the file's prefix `[0, deferred_end)`.
 struct Rewriter<'a> {
+    path: &'a Path,
     target: &'a Path,
     original: &'a Metadata,
     temp: Option<TempFile>,
@@ -327,6 +309,14 @@ impl Rewriter<'_> {
 
     fn materialize(&mut self, data: &[u8]) -> Result<()> {
         if self.temp.is_none() {
+            // Checked only once a line is to be deleted: files we leave alone need no look.
+            if let Some(holder) = writers::long_lived_writers(self.target, WRITER_SETTLE).into_iter().next() {
+                return Err(Error::HeldOpen {
+                    path: self.path.to_path_buf(),
+                    pid: holder.pid,
+                    command: holder.command,
+                });
+            }
             let mut temp = TempFile::create(self.target, self.original)?;
             temp.write(&data[..self.deferred_end])?;
             self.temp = Some(temp);
@@ -335,7 +325,22 @@ impl Rewriter<'_> {
     }
 }
 
-type RunSink<'s> = &'s mut dyn FnMut(&[Range<usize>]) -> Result<()>;
+pub(crate) type RunSink<'s> = &'s mut dyn FnMut(&[Range<usize>]) -> Result<()>;
+
+/// `scan` over a mapping, reporting a truncation under us (whose zero-filled bytes the scan may
+/// have seen, or whose pages made a write fail with EFAULT) in preference to anything else.
+fn scan_mapped(
+    map: &LogMap,
+    path: &Path,
+    span: Range<usize>,
+    rules: &RetentionRules,
+    options: &Options,
+    sink: Option<RunSink<'_>>,
+) -> Result<Tally> {
+    let result = scan(map.bytes(), span, rules, options, sink);
+    map.check(path)?;
+    result
+}
 
 /// Decides `data[span]` and passes kept runs to `sink` in file order (none in a dry run).
 pub fn scan(
@@ -363,13 +368,7 @@ pub fn scan(
     };
     if threads <= 1 || span.len() < PARALLEL_MIN_BYTES {
         for window in windows {
-            emit(vec![decide_window(
-                data,
-                window,
-                rules,
-                options.now,
-                collect,
-            )])?;
+            emit(vec![decide_window(data, window, rules, options.now, collect)])?;
         }
     } else {
         let mut pending = None;
@@ -377,11 +376,7 @@ pub fn scan(
             let results = thread::scope(|scope| -> Result<Vec<_>> {
                 let workers: Vec<_> = group
                     .iter()
-                    .map(|window| {
-                        scope.spawn(|| {
-                            decide_window(data, window.clone(), rules, options.now, collect)
-                        })
-                    })
+                    .map(|window| scope.spawn(|| decide_window(data, window.clone(), rules, options.now, collect)))
                     .collect();
                 // Write the previous group while this one is being decided.
                 if let Some(previous) = pending.take() {
@@ -389,11 +384,7 @@ pub fn scan(
                 }
                 Ok(workers
                     .into_iter()
-                    .map(|worker| {
-                        worker
-                            .join()
-                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                    })
+                    .map(|worker| worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
                     .collect())
             })?;
             pending = Some(results);
@@ -432,6 +423,7 @@ mod tests {
             remove_if_empty: false,
             threads: 2,
             lock_wait: Duration::ZERO,
+            in_place: false,
         }
     }
 
@@ -466,22 +458,14 @@ mod tests {
         fs::write(&path, &all).unwrap();
         let rules = RetentionRules::new([], None, []);
         let dry = compact_file(&path, &rules, &options(true)).unwrap();
-        assert_eq!(
-            fs::read_to_string(&path).unwrap(),
-            all,
-            "dry run writes nothing"
-        );
+        assert_eq!(fs::read_to_string(&path).unwrap(), all, "dry run writes nothing");
         let real = compact_file(&path, &rules, &options(false)).unwrap();
         assert_eq!(real.action, Action::Rewritten);
         assert_eq!(fs::read_to_string(&path).unwrap(), kept);
         assert_eq!(dry.tally.deleted_lines, 400);
         assert_eq!(dry.tally, real.tally);
         assert_eq!(real.bytes_after, kept.len() as u64);
-        assert_eq!(
-            fs::read_dir(dir.path()).unwrap().count(),
-            2,
-            "only the log and the lock file remain"
-        );
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2, "only the log and the lock file remain");
     }
 
     #[test]
@@ -493,19 +477,8 @@ mod tests {
         for threads in [1, 2, 3] {
             let path = dir.path().join(format!("log-{threads}.jsonl"));
             fs::write(&path, &all).unwrap();
-            let report = compact_file(
-                &path,
-                &rules,
-                &Options {
-                    threads,
-                    ..options(false)
-                },
-            )
-            .unwrap();
-            assert!(
-                fs::read_to_string(&path).unwrap() == kept,
-                "threads={threads}"
-            );
+            let report = compact_file(&path, &rules, &Options { threads, ..options(false) }).unwrap();
+            assert!(fs::read_to_string(&path).unwrap() == kept, "threads={threads}");
             assert_eq!(report.tally.deleted_lines, 8_000);
         }
     }
@@ -514,24 +487,14 @@ mod tests {
     fn nothing_to_delete_leaves_the_file_untouched() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.jsonl");
-        let contents = format!(
-            "{}{}partial",
-            record("2026-11-20", 1),
-            record("2026-11-21", 2)
-        );
+        let contents = format!("{}{}partial", record("2026-11-20", 1), record("2026-11-21", 2));
         fs::write(&path, &contents).unwrap();
         let inode = fs::metadata(&path).unwrap().ino();
-        let report =
-            compact_file(&path, &RetentionRules::new([], None, []), &options(false)).unwrap();
+        let report = compact_file(&path, &RetentionRules::new([], None, []), &options(false)).unwrap();
         assert_eq!(report.action, Action::Unchanged);
         assert_eq!(fs::metadata(&path).unwrap().ino(), inode);
         assert_eq!(report.tally.lines, 3);
-        assert_eq!(
-            report
-                .tally
-                .unevaluable(crate::scan::Unevaluable::Incomplete),
-            1
-        );
+        assert_eq!(report.tally.unevaluable(crate::scan::Unevaluable::Incomplete), 1);
     }
 
     #[test]
@@ -542,10 +505,7 @@ mod tests {
         let contents = format!("{keep}{}{}", record("2020-01-01", 2), "{\"partial");
         fs::write(&path, &contents).unwrap();
         compact_file(&path, &RetentionRules::new([], None, []), &options(false)).unwrap();
-        assert_eq!(
-            fs::read_to_string(&path).unwrap(),
-            format!("{keep}{{\"partial")
-        );
+        assert_eq!(fs::read_to_string(&path).unwrap(), format!("{keep}{{\"partial"));
     }
 
     #[test]
@@ -556,15 +516,7 @@ mod tests {
         fs::write(&segment, record("2020-01-01", 1)).unwrap();
         fs::write(&base, record("2020-01-01", 1)).unwrap();
         let rules = RetentionRules::new([], None, []);
-        let removed = compact_file(
-            &segment,
-            &rules,
-            &Options {
-                remove_if_empty: true,
-                ..options(false)
-            },
-        )
-        .unwrap();
+        let removed = compact_file(&segment, &rules, &Options { remove_if_empty: true, ..options(false) }).unwrap();
         assert_eq!(removed.action, Action::Removed);
         assert!(!segment.exists());
         compact_file(&base, &rules, &options(false)).unwrap();
@@ -576,19 +528,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let real = dir.path().join("real.jsonl");
         let link = dir.path().join("link.jsonl");
-        fs::write(
-            &real,
-            format!("{}{}", record("2020-01-01", 1), record("2026-11-20", 2)),
-        )
-        .unwrap();
+        fs::write(&real, format!("{}{}", record("2020-01-01", 1), record("2026-11-20", 2))).unwrap();
         std::os::unix::fs::symlink(&real, &link).unwrap();
-        let report =
-            compact_file(&link, &RetentionRules::new([], None, []), &options(false)).unwrap();
+        let report = compact_file(&link, &RetentionRules::new([], None, []), &options(false)).unwrap();
         assert_eq!(report.target, fs::canonicalize(&real).unwrap());
-        assert!(fs::symlink_metadata(&link)
-            .unwrap()
-            .file_type()
-            .is_symlink());
+        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
         assert_eq!(fs::read_to_string(&real).unwrap(), record("2026-11-20", 2));
     }
 
@@ -604,16 +548,9 @@ mod tests {
         let linked = dir.path().join("linked.jsonl");
         fs::write(&linked, record("2020-01-01", 1)).unwrap();
         fs::hard_link(&linked, dir.path().join("other-name")).unwrap();
-        let error =
-            compact_file(&linked, &RetentionRules::new([], None, []), &options(false)).unwrap_err();
-        assert!(
-            matches!(error, Error::HardLinked { links: 2, .. }),
-            "{error}"
-        );
-        assert_eq!(
-            fs::read_to_string(&linked).unwrap(),
-            record("2020-01-01", 1)
-        );
+        let error = compact_file(&linked, &RetentionRules::new([], None, []), &options(false)).unwrap_err();
+        assert!(matches!(error, Error::HardLinked { links: 2, .. }), "{error}");
+        assert_eq!(fs::read_to_string(&linked).unwrap(), record("2020-01-01", 1));
     }
 
     #[test]
@@ -622,30 +559,18 @@ mod tests {
         let path = dir.path().join("log.jsonl");
         fs::write(&path, record("2026-11-20", 1)).unwrap();
         let stale = crate::output::temp_path_for(&path);
-        fs::File::create(&stale)
-            .unwrap()
-            .write_all(b"half")
-            .unwrap();
-        let report =
-            compact_file(&path, &RetentionRules::new([], None, []), &options(false)).unwrap();
+        fs::File::create(&stale).unwrap().write_all(b"half").unwrap();
+        let report = compact_file(&path, &RetentionRules::new([], None, []), &options(false)).unwrap();
         assert!(report.stale_temp_removed);
         assert!(!stale.exists());
     }
 
     #[test]
     fn missing_file_is_a_not_found_error_naming_it() {
-        let error = compact_file(
-            Path::new("/nonexistent/x.jsonl"),
-            &RetentionRules::new([], None, []),
-            &options(false),
-        )
-        .unwrap_err();
+        let error =
+            compact_file(Path::new("/nonexistent/x.jsonl"), &RetentionRules::new([], None, []), &options(false))
+                .unwrap_err();
         assert_eq!(error.kind(), ErrorKind::NotFound);
-        assert!(
-            error
-                .to_string()
-                .starts_with("/nonexistent/x.jsonl: cannot open"),
-            "{error}"
-        );
+        assert!(error.to_string().starts_with("/nonexistent/x.jsonl: cannot open"), "{error}");
     }
 }

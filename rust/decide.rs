@@ -38,14 +38,7 @@ pub struct Decider<'r> {
 
 impl<'r> Decider<'r> {
     pub fn new(rules: &'r RetentionRules, now: UnixNanos) -> Self {
-        Decider {
-            rules,
-            now,
-            cache: HashMap::new(),
-            scratch: Vec::new(),
-            last: None,
-            tally: Tally::default(),
-        }
+        Decider { rules, now, cache: HashMap::new(), scratch: Vec::new(), last: None, tally: Tally::default() }
     }
 
     pub fn tally(&self) -> &Tally {
@@ -89,11 +82,7 @@ impl<'r> Decider<'r> {
             tally.schemas[index].kept += 1;
             return false;
         };
-        let Some(timestamp) = record
-            .timestamp
-            .text()
-            .and_then(|text| parse_timestamp(text.as_bytes()))
-        else {
+        let Some(timestamp) = record.timestamp.text().and_then(|text| parse_timestamp(text.as_bytes())) else {
             tally.count_unevaluable(Unevaluable::BadTimestamp);
             return false;
         };
@@ -115,8 +104,7 @@ impl<'r> Decider<'r> {
         self.scratch.clear();
         self.scratch.extend_from_slice(record.schema_name.raw);
         self.scratch.push(0xFF);
-        self.scratch
-            .extend_from_slice(record.schema_version.unwrap_or(b""));
+        self.scratch.extend_from_slice(record.schema_version.unwrap_or(b""));
         if let Some((key, resolved)) = &self.last {
             if *key == self.scratch {
                 return *resolved;
@@ -126,8 +114,7 @@ impl<'r> Decider<'r> {
             Some(resolved) => *resolved,
             None => {
                 let resolved = self.resolve_uncached(record);
-                self.cache
-                    .insert(self.scratch.clone().into_boxed_slice(), resolved);
+                self.cache.insert(self.scratch.clone().into_boxed_slice(), resolved);
                 resolved
             }
         };
@@ -151,10 +138,7 @@ impl<'r> Decider<'r> {
             }
         };
         let policy = self.rules.policy(&name, version);
-        Resolved::Schema {
-            index: self.tally.schema_index(&name, version_text, policy),
-            policy,
-        }
+        Resolved::Schema { index: self.tally.schema_index(&name, version_text, policy), policy }
     }
 }
 
@@ -174,8 +158,7 @@ pub fn decide_span(
 ) {
     let mut start = span.start;
     while start < span.end {
-        let end =
-            memchr::memchr(b'\n', &data[start..span.end]).map_or(span.end, |at| start + at + 1);
+        let end = memchr::memchr(b'\n', &data[start..span.end]).map_or(span.end, |at| start + at + 1);
         let delete = decider.decide(&data[start..end]);
         if !delete {
             if let Some(runs) = kept.as_deref_mut() {
@@ -220,11 +203,7 @@ mod tests {
         assert_eq!(decider.tally().schemas.len(), 1);
         let tally = decider.tally();
         assert_eq!(
-            (
-                tally.schemas[0].schema_version.as_str(),
-                tally.schemas[0].deleted,
-                tally.schemas[0].kept
-            ),
+            (tally.schemas[0].schema_version.as_str(), tally.schemas[0].deleted, tally.schemas[0].kept),
             ("2", 2, 4)
         );
     }
@@ -242,8 +221,7 @@ mod tests {
     fn unknown_schema_and_bad_timestamp_are_kept() {
         let rules = RetentionRules::new([], None, []);
         let mut decider = Decider::new(&rules, now());
-        assert!(!decider
-            .decide(b"{\"schema_name\": \"other\", \"timestamp\": \"2000-01-01T00:00:00Z\"}\n"));
+        assert!(!decider.decide(b"{\"schema_name\": \"other\", \"timestamp\": \"2000-01-01T00:00:00Z\"}\n"));
         assert!(!decider.decide(line("2000-02-30T00:00:00Z").as_bytes()));
         assert!(!decider.decide(b"{\"schema_name\": \"mxcp.endpoints\", \"schema_version\": 99999999999999999999, \"timestamp\": \"2000-01-01T00:00:00Z\"}\n"));
         assert_eq!(decider.tally().unmanaged, 1);
@@ -256,7 +234,9 @@ mod tests {
     fn escaped_timestamp_value_is_unescaped_before_parsing() {
         let rules = RetentionRules::new([], None, []);
         let mut decider = Decider::new(&rules, now());
-        assert!(decider.decide(b"{\"schema_name\": \"mxcp.endpoints\", \"timestamp\": \"2000\\u002d01-01T00:00:00Z\"}\n"));
+        assert!(
+            decider.decide(b"{\"schema_name\": \"mxcp.endpoints\", \"timestamp\": \"2000\\u002d01-01T00:00:00Z\"}\n")
+        );
         assert_eq!(decider.tally().schemas[0].schema_version, "1");
     }
 
@@ -268,12 +248,7 @@ mod tests {
         let new = line("2026-11-26T00:00:00Z");
         let data = format!("{new}{new}{old}\n{new}{old}{old}partial");
         let mut runs = Vec::new();
-        decide_span(
-            &mut decider,
-            data.as_bytes(),
-            0..data.len(),
-            Some(&mut runs),
-        );
+        decide_span(&mut decider, data.as_bytes(), 0..data.len(), Some(&mut runs));
         let kept: String = runs.iter().map(|r| &data[r.clone()]).collect();
         assert_eq!(kept, format!("{new}{new}\n{new}partial"));
         assert_eq!(runs.len(), 3);

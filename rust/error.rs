@@ -9,11 +9,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub enum Error {
     /// An operating-system call failed on `path`; `action` says what we were doing.
-    Io {
-        path: PathBuf,
-        action: &'static str,
-        source: io::Error,
-    },
+    Io { path: PathBuf, action: &'static str, source: io::Error },
     /// No space (or quota) left while writing the compacted copy; nothing was changed.
     DiskFull { path: PathBuf },
     /// Not a regular file (a directory, socket, device...).
@@ -26,6 +22,10 @@ pub enum Error {
     Busy { dir: PathBuf, pid: Option<u32> },
     /// The rewritten file cannot get the original's owner (we are not allowed to chown).
     OwnerNotPreserved { path: PathBuf, uid: u32, gid: u32 },
+    /// A process keeps the file open for writing; a rename would send its writes to a dead inode.
+    HeldOpen { path: PathBuf, pid: u32, command: String },
+    /// An interrupted in-place compaction must be finished by a real run before a dry run.
+    ResumePending { path: PathBuf },
 }
 
 /// Coarse classes the Python binding maps to built-in exception types.
@@ -42,31 +42,25 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     pub fn io(path: &Path, action: &'static str, source: io::Error) -> Error {
         if matches!(source.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT)) {
-            return Error::DiskFull {
-                path: path.to_path_buf(),
-            };
+            return Error::DiskFull { path: path.to_path_buf() };
         }
-        Error::Io {
-            path: path.to_path_buf(),
-            action,
-            source,
-        }
+        Error::Io { path: path.to_path_buf(), action, source }
     }
 
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Io { source, .. } => match source.kind() {
                 io::ErrorKind::NotFound => ErrorKind::NotFound,
-                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
-                    ErrorKind::PermissionDenied
-                }
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => ErrorKind::PermissionDenied,
                 _ => ErrorKind::Other,
             },
             Error::OwnerNotPreserved { .. } => ErrorKind::PermissionDenied,
             Error::NotRegularFile { .. } | Error::HardLinked { .. } => ErrorKind::InvalidInput,
-            Error::DiskFull { .. } | Error::ChangedUnderUs { .. } | Error::Busy { .. } => {
-                ErrorKind::Other
-            }
+            Error::DiskFull { .. }
+            | Error::ChangedUnderUs { .. }
+            | Error::Busy { .. }
+            | Error::HeldOpen { .. }
+            | Error::ResumePending { .. } => ErrorKind::Other,
         }
     }
 
@@ -77,7 +71,9 @@ impl Error {
             | Error::NotRegularFile { path }
             | Error::HardLinked { path, .. }
             | Error::ChangedUnderUs { path, .. }
-            | Error::OwnerNotPreserved { path, .. } => path,
+            | Error::OwnerNotPreserved { path, .. }
+            | Error::HeldOpen { path, .. }
+            | Error::ResumePending { path } => path,
             Error::Busy { dir, .. } => dir,
         }
     }
@@ -104,6 +100,17 @@ impl fmt::Display for Error {
                 Some(pid) => write!(f, "{}: another mxcp-compact is running (pid {pid})", dir.display()),
                 None => write!(f, "{}: another mxcp-compact is running", dir.display()),
             },
+            Error::HeldOpen { path, pid, command } => write!(
+                f,
+                "{}: held open for writing by pid {pid} ({command}); replacing it would lose that process's later \
+                 writes, so it was left untouched (compact it with --in-place, or stop or reopen that writer)",
+                path.display()
+            ),
+            Error::ResumePending { path } => write!(
+                f,
+                "{}: an interrupted in-place compaction is pending; run log-cleanup without --dry-run to finish it",
+                path.display()
+            ),
             Error::OwnerNotPreserved { path, uid, gid } => write!(
                 f,
                 "{}: cannot give the compacted copy the original owner {uid}:{gid} (run as that user or as root); left untouched",
@@ -137,30 +144,16 @@ mod tests {
 
     #[test]
     fn enospc_becomes_disk_full_with_the_path_and_the_way_out() {
-        let error = Error::io(
-            Path::new("/logs/a.jsonl"),
-            "write",
-            io::Error::from_raw_os_error(libc::ENOSPC),
-        );
+        let error = Error::io(Path::new("/logs/a.jsonl"), "write", io::Error::from_raw_os_error(libc::ENOSPC));
         let message = error.to_string();
-        assert!(
-            message.starts_with("/logs/a.jsonl: no space left"),
-            "{message}"
-        );
+        assert!(message.starts_with("/logs/a.jsonl: no space left"), "{message}");
         assert!(message.contains("--emergency"), "{message}");
     }
 
     #[test]
     fn io_messages_name_the_file_and_action_without_os_error_codes() {
-        let error = Error::io(
-            Path::new("/x.jsonl"),
-            "open",
-            io::Error::from_raw_os_error(libc::EACCES),
-        );
-        assert_eq!(
-            error.to_string(),
-            "/x.jsonl: cannot open: Permission denied"
-        );
+        let error = Error::io(Path::new("/x.jsonl"), "open", io::Error::from_raw_os_error(libc::EACCES));
+        assert_eq!(error.to_string(), "/x.jsonl: cannot open: Permission denied");
         assert_eq!(error.kind(), ErrorKind::PermissionDenied);
     }
 }

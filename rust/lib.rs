@@ -6,15 +6,19 @@
 //! `compact` (one file pass). The `python` feature, enabled by maturin, adds the binding below:
 //! it converts types, releases the GIL for the whole file pass, and maps errors in one place.
 
+pub mod bus_guard;
 pub mod compact;
 pub mod decide;
 pub mod error;
+pub mod failpoint;
+pub mod inplace;
 pub mod output;
 pub mod retention;
 pub mod scan;
 pub mod source;
 pub mod stats;
 pub mod timestamp;
+pub mod writers;
 
 #[cfg(feature = "python")]
 mod python {
@@ -59,21 +63,14 @@ mod python {
             all_schemas_days: Option<u32>,
             registry: Vec<(String, i64, Option<u32>, bool)>,
         ) -> Self {
-            let registry =
-                registry
-                    .into_iter()
-                    .map(
-                        |(schema_name, version, retention_days, active)| RegistryEntry {
-                            schema_name,
-                            version,
-                            retention_days,
-                            active,
-                        },
-                    );
+            let registry = registry.into_iter().map(|(schema_name, version, retention_days, active)| RegistryEntry {
+                schema_name,
+                version,
+                retention_days,
+                active,
+            });
             let all_schemas = all_schemas_set.then_some(all_schemas_days);
-            PyRules {
-                rules: RetentionRules::new(overrides, all_schemas, registry),
-            }
+            PyRules { rules: RetentionRules::new(overrides, all_schemas, registry) }
         }
 
         /// (kind, days) for a schema: kind is "days", "forever" or "none".
@@ -91,7 +88,7 @@ mod python {
     }
 
     #[pyfunction]
-    #[pyo3(name = "compact_file", signature = (path, rules, now_ns, dry_run, remove_if_empty, threads=0, lock_wait_s=0.0))]
+    #[pyo3(name = "compact_file", signature = (path, rules, now_ns, dry_run, remove_if_empty, threads=0, lock_wait_s=0.0, in_place=false))]
     #[allow(clippy::too_many_arguments)]
     fn compact_file_py<'py>(
         py: Python<'py>,
@@ -102,11 +99,10 @@ mod python {
         remove_if_empty: bool,
         threads: usize,
         lock_wait_s: f64,
+        in_place: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
         if !lock_wait_s.is_finite() || lock_wait_s < 0.0 {
-            return Err(PyValueError::new_err(
-                "lock_wait_s must be a non-negative number of seconds",
-            ));
+            return Err(PyValueError::new_err("lock_wait_s must be a non-negative number of seconds"));
         }
         let options = Options {
             now: now_ns,
@@ -114,11 +110,10 @@ mod python {
             remove_if_empty,
             threads,
             lock_wait: Duration::from_secs_f64(lock_wait_s),
+            in_place,
         };
         let rules = &rules.get().rules;
-        let report = py
-            .detach(|| compact_file(&path, rules, &options))
-            .map_err(to_py_err)?;
+        let report = py.detach(|| compact_file(&path, rules, &options)).map_err(to_py_err)?;
         report_dict(py, &report)
     }
 

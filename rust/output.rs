@@ -16,6 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::failpoint;
 
 const TEMP_SUFFIX: &str = ".mxcp-compact.tmp";
 const LOCK_NAME: &str = ".mxcp-compact.lock";
@@ -42,6 +43,8 @@ pub fn remove_stale_temp(target: &Path) -> Result<bool> {
 
 /// The compacted copy being written.
 pub struct TempFile {
+    /// The log this is a copy of; named in disk-full errors, which are about the log.
+    target: PathBuf,
     path: PathBuf,
     file: File,
     buffer: Vec<u8>,
@@ -59,32 +62,25 @@ impl TempFile {
             .mode(0o600)
             .custom_flags(libc::O_CLOEXEC)
             .open(&path)
-            .map_err(|e| Error::io(&path, "create the temp file", e))?;
+            .map_err(|e| temp_error(target, &path, "create the temp file", e))?;
         // From here on, Drop removes the file if anything fails.
         let temp = TempFile {
+            target: target.to_path_buf(),
             path,
             file,
             buffer: Vec::with_capacity(BUFFER_BYTES),
             written: 0,
             committed: false,
         };
-        let created = temp
-            .file
-            .metadata()
-            .map_err(|e| Error::io(&temp.path, "stat the temp file", e))?;
+        let created = temp.file.metadata().map_err(|e| Error::io(&temp.path, "stat the temp file", e))?;
         if created.uid() != original.uid() || created.gid() != original.gid() {
-            std::os::unix::fs::fchown(&temp.file, Some(original.uid()), Some(original.gid()))
-                .map_err(|e| {
-                    if e.kind() == io::ErrorKind::PermissionDenied {
-                        Error::OwnerNotPreserved {
-                            path: target.to_path_buf(),
-                            uid: original.uid(),
-                            gid: original.gid(),
-                        }
-                    } else {
-                        Error::io(&temp.path, "set the owner of the temp file", e)
-                    }
-                })?;
+            std::os::unix::fs::fchown(&temp.file, Some(original.uid()), Some(original.gid())).map_err(|e| {
+                if e.kind() == io::ErrorKind::PermissionDenied {
+                    Error::OwnerNotPreserved { path: target.to_path_buf(), uid: original.uid(), gid: original.gid() }
+                } else {
+                    Error::io(&temp.path, "set the owner of the temp file", e)
+                }
+            })?;
         }
         // After chown, which may clear set-id bits.
         temp.file
@@ -107,9 +103,7 @@ impl TempFile {
             self.flush()?;
         }
         if bytes.len() >= BUFFER_BYTES / 2 {
-            self.file
-                .write_all(bytes)
-                .map_err(|e| Error::io(&self.path, "write the temp file", e))?;
+            self.file.write_all(bytes).map_err(|e| temp_error(&self.target, &self.path, "write the temp file", e))?;
             self.written += bytes.len() as u64;
         } else {
             self.buffer.extend_from_slice(bytes);
@@ -121,7 +115,7 @@ impl TempFile {
         if !self.buffer.is_empty() {
             self.file
                 .write_all(&self.buffer)
-                .map_err(|e| Error::io(&self.path, "write the temp file", e))?;
+                .map_err(|e| temp_error(&self.target, &self.path, "write the temp file", e))?;
             self.written += self.buffer.len() as u64;
             self.buffer.clear();
         }
@@ -131,15 +125,13 @@ impl TempFile {
     /// Flushes and fsyncs: after this the temp's contents are durable.
     pub fn sync(&mut self) -> Result<()> {
         self.flush()?;
-        self.file
-            .sync_all()
-            .map_err(|e| Error::io(&self.path, "fsync the temp file", e))
+        failpoint::hit("before-temp-fsync");
+        self.file.sync_all().map_err(|e| temp_error(&self.target, &self.path, "fsync the temp file", e))
     }
 
     /// Renames the (synced) temp over `target` and fsyncs the directory.
     pub fn commit(mut self, target: &Path) -> Result<()> {
-        fs::rename(&self.path, target)
-            .map_err(|e| Error::io(target, "replace the file with its compacted copy", e))?;
+        fs::rename(&self.path, target).map_err(|e| Error::io(target, "replace the file with its compacted copy", e))?;
         self.committed = true;
         sync_parent(target)
     }
@@ -162,13 +154,19 @@ impl Drop for TempFile {
     }
 }
 
+/// Disk full is reported against the log (the operator's file); other failures name the temp.
+fn temp_error(target: &Path, temp: &Path, action: &'static str, error: io::Error) -> Error {
+    match Error::io(temp, action, error) {
+        Error::DiskFull { .. } => Error::DiskFull { path: target.to_path_buf() },
+        other => other,
+    }
+}
+
 /// fsyncs the directory holding `path`, so a rename or unlink in it is durable.
 pub fn sync_parent(path: &Path) -> Result<()> {
     let dir = parent_dir(path);
     let handle = File::open(dir).map_err(|e| Error::io(dir, "open the directory", e))?;
-    handle
-        .sync_all()
-        .map_err(|e| Error::io(dir, "fsync the directory", e))
+    handle.sync_all().map_err(|e| Error::io(dir, "fsync the directory", e))
 }
 
 fn parent_dir(path: &Path) -> &Path {
@@ -199,12 +197,7 @@ impl DirLock {
         let deadline = Instant::now() + wait;
         loop {
             // SAFETY: flock only reads the descriptor, which `file` keeps open for this call.
-            let status = unsafe {
-                libc::flock(
-                    std::os::fd::AsRawFd::as_raw_fd(&file),
-                    libc::LOCK_EX | libc::LOCK_NB,
-                )
-            };
+            let status = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX | libc::LOCK_NB) };
             if status == 0 {
                 break;
             }
@@ -213,17 +206,12 @@ impl DirLock {
                 return Err(Error::io(&path, "lock", error));
             }
             if Instant::now() >= deadline {
-                return Err(Error::Busy {
-                    dir: dir.to_path_buf(),
-                    pid: read_pid(&mut file),
-                });
+                return Err(Error::Busy { dir: dir.to_path_buf(), pid: read_pid(&mut file) });
             }
             thread::sleep(Duration::from_millis(50));
         }
         // The pid is informational only; failing to record it does not weaken the lock.
-        let _ = file
-            .set_len(0)
-            .and_then(|()| writeln!(file, "{}", std::process::id()));
+        let _ = file.set_len(0).and_then(|()| writeln!(file, "{}", std::process::id()));
         Ok(DirLock { _file: file })
     }
 }
@@ -259,10 +247,7 @@ mod tests {
             temp.write(b"partial").unwrap();
             assert_eq!(fs::metadata(temp.path()).unwrap().mode() & 0o7777, 0o640);
         }
-        assert!(
-            !temp_path_for(&target).exists(),
-            "dropped temp must be removed"
-        );
+        assert!(!temp_path_for(&target).exists(), "dropped temp must be removed");
         let mut temp = TempFile::create(&target, &meta).unwrap();
         temp.write(b"new\n").unwrap();
         temp.sync().unwrap();
@@ -287,10 +272,7 @@ mod tests {
         temp.sync().unwrap();
         temp.commit(&target).unwrap();
         let out = fs::read(&target).unwrap();
-        assert_eq!(
-            (out[0], out[out.len() - 1], out.len()),
-            (b'a', b'b', big.len() + 2)
-        );
+        assert_eq!((out[0], out[out.len() - 1], out.len()), (b'a', b'b', big.len() + 2));
     }
 
     #[test]

@@ -57,29 +57,19 @@ impl RetentionRules {
     ) -> Self {
         let mut by_version = HashMap::new();
         for entry in registry {
-            by_version.insert(
-                (entry.schema_name, entry.version),
-                (entry.retention_days, entry.active),
-            );
+            by_version.insert((entry.schema_name, entry.version), (entry.retention_days, entry.active));
         }
         let mut latest_active: HashMap<String, (i64, Option<u32>)> = HashMap::new();
         for ((name, version), &(days, active)) in &by_version {
             if !active {
                 continue;
             }
-            let newer = latest_active
-                .get(name)
-                .is_none_or(|&(latest, _)| *version > latest);
+            let newer = latest_active.get(name).is_none_or(|&(latest, _)| *version > latest);
             if newer {
                 latest_active.insert(name.clone(), (*version, days));
             }
         }
-        RetentionRules {
-            overrides: overrides.into_iter().collect(),
-            all_schemas,
-            by_version,
-            latest_active,
-        }
+        RetentionRules { overrides: overrides.into_iter().collect(), all_schemas, by_version, latest_active }
     }
 
     pub fn policy(&self, schema_name: &str, version: i64) -> Policy {
@@ -109,12 +99,7 @@ mod tests {
     use super::*;
 
     fn entry(name: &str, version: i64, days: Option<u32>, active: bool) -> RegistryEntry {
-        RegistryEntry {
-            schema_name: name.into(),
-            version,
-            retention_days: days,
-            active,
-        }
+        RegistryEntry { schema_name: name.into(), version, retention_days: days, active }
     }
 
     #[test]
@@ -138,27 +123,11 @@ mod tests {
                 entry("mxcp.endpoints", 2, None, true),
             ],
         );
-        assert_eq!(
-            rules.policy("app", 1),
-            Policy::Days(11),
-            "later registry line replaces earlier"
-        );
-        assert_eq!(
-            rules.policy("app", 3),
-            Policy::Days(30),
-            "exact version wins even if inactive"
-        );
-        assert_eq!(
-            rules.policy("app", 9),
-            Policy::Days(20),
-            "absent version: latest active"
-        );
+        assert_eq!(rules.policy("app", 1), Policy::Days(11), "later registry line replaces earlier");
+        assert_eq!(rules.policy("app", 3), Policy::Days(30), "exact version wins even if inactive");
+        assert_eq!(rules.policy("app", 9), Policy::Days(20), "absent version: latest active");
         assert_eq!(rules.policy("mxcp.endpoints", 2), Policy::Forever);
-        assert_eq!(
-            rules.policy("mxcp.endpoints", 1),
-            Policy::Forever,
-            "registry names it, so no builtin"
-        );
+        assert_eq!(rules.policy("mxcp.endpoints", 1), Policy::Forever, "registry names it, so no builtin");
     }
 
     #[test]
@@ -171,8 +140,7 @@ mod tests {
     #[test]
     fn overrides_win_in_order() {
         let registry = [entry("app", 1, Some(10), true)];
-        let rules =
-            RetentionRules::new([("app".to_owned(), None)], Some(Some(5)), registry.clone());
+        let rules = RetentionRules::new([("app".to_owned(), None)], Some(Some(5)), registry.clone());
         assert_eq!(rules.policy("app", 1), Policy::Forever);
         assert_eq!(rules.policy("other", 1), Policy::Days(5));
         assert_eq!(rules.policy("mxcp.endpoints", 1), Policy::Days(5));

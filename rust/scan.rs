@@ -127,9 +127,7 @@ pub fn scan_line(line: &[u8]) -> Scan<'_> {
             Ok(record) => Scan::Record(record),
             Err(reason) => Scan::Unevaluable(reason),
         },
-        Some(b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {
-            Scan::Unevaluable(Unevaluable::NotObject)
-        }
+        Some(b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => Scan::Unevaluable(Unevaluable::NotObject),
         Some(_) => Scan::Unevaluable(Unevaluable::NotJson),
     }
 }
@@ -212,11 +210,7 @@ impl<'a> Parser<'a> {
             return Err(Unevaluable::NotJson);
         }
         match (schema_name, timestamp) {
-            (Some(schema_name), Some(timestamp)) => Ok(Record {
-                schema_name,
-                timestamp,
-                schema_version,
-            }),
+            (Some(schema_name), Some(timestamp)) => Ok(Record { schema_name, timestamp, schema_version }),
             _ => Err(Unevaluable::MissingKey),
         }
     }
@@ -321,10 +315,7 @@ impl<'a> Parser<'a> {
             match byte {
                 b'"' => {
                     self.pos = at + 1;
-                    return Ok(JsonStr {
-                        raw: &self.buf[start..at],
-                        escaped,
-                    });
+                    return Ok(JsonStr { raw: &self.buf[start..at], escaped });
                 }
                 b'\\' => {
                     escaped = true;
@@ -491,28 +482,22 @@ fn escape_length(rest: &[u8]) -> Step<usize> {
 /// Length of the UTF-8 character starting at `bytes[0]` (non-ASCII), or NotJson when the
 /// sequence is invalid (overlong, surrogate, beyond U+10FFFF, truncated).
 fn utf8_char_length(bytes: &[u8]) -> Step<usize> {
-    let continuation = |index: usize, range: std::ops::RangeInclusive<u8>| {
-        bytes.get(index).is_some_and(|b| range.contains(b))
-    };
+    let continuation =
+        |index: usize, range: std::ops::RangeInclusive<u8>| bytes.get(index).is_some_and(|b| range.contains(b));
     let valid = match bytes[0] {
         0xC2..=0xDF => continuation(1, 0x80..=0xBF).then_some(2),
         0xE0 => (continuation(1, 0xA0..=0xBF) && continuation(2, 0x80..=0xBF)).then_some(3),
-        0xE1..=0xEC | 0xEE..=0xEF => {
-            (continuation(1, 0x80..=0xBF) && continuation(2, 0x80..=0xBF)).then_some(3)
-        }
+        0xE1..=0xEC | 0xEE..=0xEF => (continuation(1, 0x80..=0xBF) && continuation(2, 0x80..=0xBF)).then_some(3),
         0xED => (continuation(1, 0x80..=0x9F) && continuation(2, 0x80..=0xBF)).then_some(3),
-        0xF0 => (continuation(1, 0x90..=0xBF)
-            && continuation(2, 0x80..=0xBF)
-            && continuation(3, 0x80..=0xBF))
-        .then_some(4),
-        0xF1..=0xF3 => (continuation(1, 0x80..=0xBF)
-            && continuation(2, 0x80..=0xBF)
-            && continuation(3, 0x80..=0xBF))
-        .then_some(4),
-        0xF4 => (continuation(1, 0x80..=0x8F)
-            && continuation(2, 0x80..=0xBF)
-            && continuation(3, 0x80..=0xBF))
-        .then_some(4),
+        0xF0 => {
+            (continuation(1, 0x90..=0xBF) && continuation(2, 0x80..=0xBF) && continuation(3, 0x80..=0xBF)).then_some(4)
+        }
+        0xF1..=0xF3 => {
+            (continuation(1, 0x80..=0xBF) && continuation(2, 0x80..=0xBF) && continuation(3, 0x80..=0xBF)).then_some(4)
+        }
+        0xF4 => {
+            (continuation(1, 0x80..=0x8F) && continuation(2, 0x80..=0xBF) && continuation(3, 0x80..=0xBF)).then_some(4)
+        }
         _ => None,
     };
     valid.ok_or(Unevaluable::NotJson)
@@ -575,8 +560,7 @@ fn find_string_special(buf: &[u8], from: usize) -> usize {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{
-            __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8,
-            _mm_or_si128, _mm_set1_epi8,
+            __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
         };
         // SAFETY: SSE2 is part of the x86_64 baseline, so these intrinsics are always
         // available; every load reads 16 bytes at `index` with `index + 16 <= buf.len()`, so
@@ -590,10 +574,7 @@ fn find_string_special(buf: &[u8], from: usize) -> usize {
                 // Signed compare: bytes >= 0x80 are negative, so `< 0x20` catches them as well
                 // as the control bytes.
                 let hits = _mm_or_si128(
-                    _mm_or_si128(
-                        _mm_cmpeq_epi8(chunk, quote),
-                        _mm_cmpeq_epi8(chunk, backslash),
-                    ),
+                    _mm_or_si128(_mm_cmpeq_epi8(chunk, quote), _mm_cmpeq_epi8(chunk, backslash)),
                     _mm_cmplt_epi8(chunk, space),
                 );
                 let mask = _mm_movemask_epi8(hits);
@@ -650,16 +631,12 @@ mod tests {
             reason(r#"{"schema_name": "s", "note": "\"timestamp\": \"2000-01-01T00:00:00Z\""}"#),
             Some(Unevaluable::MissingKey)
         );
-        assert_eq!(
-            reason(r#"{"schema_name": "s", "a": [{"timestamp": "x"}]}"#),
-            Some(Unevaluable::MissingKey)
-        );
+        assert_eq!(reason(r#"{"schema_name": "s", "a": [{"timestamp": "x"}]}"#), Some(Unevaluable::MissingKey));
     }
 
     #[test]
     fn escaped_keys_compare_after_unescaping() {
-        let found =
-            record(br#"{"schema_\u006eame": "s", "time\u0073tamp": "2000-01-01T00:00:00Z"}"#);
+        let found = record(br#"{"schema_\u006eame": "s", "time\u0073tamp": "2000-01-01T00:00:00Z"}"#);
         assert_eq!(found.timestamp.raw, b"2000-01-01T00:00:00Z");
         assert_eq!(
             reason(r#"{"schema_name": "s", "timestamp": "a", "time\u0073tamp": "b"}"#),
@@ -673,14 +650,8 @@ mod tests {
             reason(r#"{"schema_name": "s", "schema_name": "s", "timestamp": "t"}"#),
             Some(Unevaluable::DuplicateKey)
         );
-        assert_eq!(
-            reason(r#"{"schema_name": "s", "timestamp": 5}"#),
-            Some(Unevaluable::NotString)
-        );
-        assert_eq!(
-            reason(r#"{"schema_name": null, "timestamp": "t"}"#),
-            Some(Unevaluable::NotString)
-        );
+        assert_eq!(reason(r#"{"schema_name": "s", "timestamp": 5}"#), Some(Unevaluable::NotString));
+        assert_eq!(reason(r#"{"schema_name": null, "timestamp": "t"}"#), Some(Unevaluable::NotString));
         assert_eq!(
             reason(r#"{"schema_name": "s", "timestamp": "t", "schema_version": "2"}"#),
             Some(Unevaluable::BadVersion)
@@ -690,31 +661,17 @@ mod tests {
             Some(Unevaluable::BadVersion)
         );
         assert_eq!(
-            reason(
-                r#"{"schema_name": "s", "timestamp": "t", "schema_version": 1, "schema_version": 1}"#
-            ),
+            reason(r#"{"schema_name": "s", "timestamp": "t", "schema_version": 1, "schema_version": 1}"#),
             Some(Unevaluable::DuplicateKey)
         );
     }
 
     #[test]
     fn whitespace_around_the_value_is_allowed_but_nothing_else() {
-        assert!(matches!(
-            scan_line(b" \t{\"schema_name\":\"s\",\"timestamp\":\"t\"} \r"),
-            Scan::Record(_)
-        ));
-        assert_eq!(
-            reason("{\"schema_name\":\"s\",\"timestamp\":\"t\"} x"),
-            Some(Unevaluable::NotJson)
-        );
-        assert_eq!(
-            reason("\u{feff}{\"schema_name\":\"s\",\"timestamp\":\"t\"}"),
-            Some(Unevaluable::NotJson)
-        );
-        assert_eq!(
-            reason("{\"schema_name\":\"s\",\"timestamp\":\"t\"}{}"),
-            Some(Unevaluable::NotJson)
-        );
+        assert!(matches!(scan_line(b" \t{\"schema_name\":\"s\",\"timestamp\":\"t\"} \r"), Scan::Record(_)));
+        assert_eq!(reason("{\"schema_name\":\"s\",\"timestamp\":\"t\"} x"), Some(Unevaluable::NotJson));
+        assert_eq!(reason("\u{feff}{\"schema_name\":\"s\",\"timestamp\":\"t\"}"), Some(Unevaluable::NotJson));
+        assert_eq!(reason("{\"schema_name\":\"s\",\"timestamp\":\"t\"}{}"), Some(Unevaluable::NotJson));
         assert_eq!(scan_line(b" \r\t "), Scan::Blank);
         assert_eq!(scan_line(b""), Scan::Blank);
     }
@@ -749,11 +706,7 @@ mod tests {
             "]",
             "\"unterminated",
         ] {
-            assert_eq!(
-                reason(&base.replace("VALUE", bad)),
-                Some(Unevaluable::NotJson),
-                "{bad}"
-            );
+            assert_eq!(reason(&base.replace("VALUE", bad)), Some(Unevaluable::NotJson), "{bad}");
         }
         for good in [
             "-0",
@@ -767,34 +720,17 @@ mod tests {
             "true",
             "null",
         ] {
-            assert!(
-                matches!(
-                    scan_line(base.replace("VALUE", good).as_bytes()),
-                    Scan::Record(_)
-                ),
-                "{good}"
-            );
+            assert!(matches!(scan_line(base.replace("VALUE", good).as_bytes()), Scan::Record(_)), "{good}");
         }
     }
 
     #[test]
     fn invalid_utf8_is_not_json() {
-        for bad in [
-            &b"\xff"[..],
-            b"\xc0\xaf",
-            b"\xed\xa0\x80",
-            b"\xf4\x90\x80\x80",
-            b"\xe2\x82",
-            b"\x80",
-        ] {
+        for bad in [&b"\xff"[..], b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xe2\x82", b"\x80"] {
             let mut line = br#"{"schema_name": "s", "timestamp": "t", "x": ""#.to_vec();
             line.extend_from_slice(bad);
             line.extend_from_slice(b"\"}");
-            assert_eq!(
-                scan_line(&line),
-                Scan::Unevaluable(Unevaluable::NotJson),
-                "{bad:?}"
-            );
+            assert_eq!(scan_line(&line), Scan::Unevaluable(Unevaluable::NotJson), "{bad:?}");
         }
         let good = "{\"schema_name\": \"s\", \"timestamp\": \"t\", \"x\": \"Zoë 日本 𝄞\"}";
         assert!(matches!(scan_line(good.as_bytes()), Scan::Record(_)));
@@ -806,10 +742,7 @@ mod tests {
         assert_eq!(reason("\"s\""), Some(Unevaluable::NotObject));
         assert_eq!(reason("garbage"), Some(Unevaluable::NotJson));
         assert_eq!(reason("{}"), Some(Unevaluable::MissingKey));
-        assert_eq!(
-            reason(r#"{"timestamp": "t"}"#),
-            Some(Unevaluable::MissingKey)
-        );
+        assert_eq!(reason(r#"{"timestamp": "t"}"#), Some(Unevaluable::MissingKey));
     }
 
     #[test]
@@ -821,20 +754,14 @@ mod tests {
                 "]".repeat(depth)
             )
         };
-        assert!(matches!(
-            scan_line(deep(MAX_DEPTH - 1).as_bytes()),
-            Scan::Record(_)
-        ));
+        assert!(matches!(scan_line(deep(MAX_DEPTH - 1).as_bytes()), Scan::Record(_)));
         assert_eq!(reason(&deep(MAX_DEPTH)), Some(Unevaluable::TooDeep));
         assert_eq!(reason(&deep(100_000)), Some(Unevaluable::TooDeep));
     }
 
     #[test]
     fn unescape_handles_pairs_and_rejects_lone_surrogates() {
-        assert_eq!(
-            unescape(br"a\u00e9\n\ud834\udd1e").as_deref(),
-            Some("aé\n𝄞")
-        );
+        assert_eq!(unescape(br"a\u00e9\n\ud834\udd1e").as_deref(), Some("aé\n𝄞"));
         assert_eq!(unescape(br"\ud800"), None);
         assert_eq!(unescape(br"\udc00x"), None);
         assert_eq!(unescape(br"\ud800\u0041"), None);

@@ -1,4 +1,5 @@
-//! Reading a log: opening it, memory-mapping it, and cutting it into windows of whole lines.
+//! Reading a log: memory-mapping it (guarded against truncation, see `bus_guard`) and cutting it
+//! into windows of whole lines.
 //!
 //! The map is read-only and shared; the bytes are treated as untrusted (any content is valid
 //! input). Windows end just after a `\n` (or at the end of the scanned span), so no line is ever
@@ -10,32 +11,49 @@ use std::path::Path;
 
 use memmap2::{Advice, Mmap, MmapOptions};
 
+use crate::bus_guard::Guard;
 use crate::error::{Error, Result};
 
-/// A read-only mapping of `len` bytes of a file (no mapping for an empty file).
+/// A read-only mapping of `len` bytes of a file (no mapping for an empty file), guarded
+/// against SIGBUS should the file be truncated while mapped.
 pub struct LogMap {
+    // Declared before `map` so it unregisters before the range is unmapped.
+    guard: Option<Guard>,
     map: Option<Mmap>,
 }
 
 impl LogMap {
     pub fn map(file: &File, len: u64, path: &Path) -> Result<LogMap> {
         if len == 0 {
-            return Ok(LogMap { map: None });
+            return Ok(LogMap { guard: None, map: None });
         }
         let len = usize::try_from(len).map_err(|_| Error::ChangedUnderUs {
             path: path.to_path_buf(),
             what: "is larger than this machine's address space".to_owned(),
         })?;
-        // SAFETY: the mapping is read-only and private to this process. Other processes may
-        // append to the file (we only read below `len`, which existed when we looked) or, against
-        // the rules, truncate it; the core treats every byte as untrusted input, so changed
-        // contents cannot break memory safety in Rust terms. Truncation would raise SIGBUS on
-        // access; callers re-check the size before trusting a pass.
-        let map = unsafe { MmapOptions::new().len(len).map(file) }
-            .map_err(|e| Error::io(path, "map", e))?;
+        // SAFETY: the mapping is read-only. Other processes may append to the file (we only read
+        // below `len`, which existed when we looked) or, against the rules, rewrite or truncate
+        // it; every byte is treated as untrusted input, so changed contents cannot break memory
+        // safety, and a truncation's SIGBUS is absorbed by the guard registered below (callers
+        // check `truncated()` before trusting a pass).
+        let map = unsafe { MmapOptions::new().len(len).map(file) }.map_err(|e| Error::io(path, "map", e))?;
         // Advice is only a hint to the kernel's read-ahead; failure changes nothing.
         let _ = map.advise(Advice::Sequential);
-        Ok(LogMap { map: Some(map) })
+        let guard = Guard::register(map.as_ptr(), map.len());
+        Ok(LogMap { guard: Some(guard), map: Some(map) })
+    }
+
+    /// Whether the file shrank below the mapping while we read it (its tail read as zeros).
+    pub fn truncated(&self) -> bool {
+        self.guard.as_ref().is_some_and(Guard::was_hit)
+    }
+
+    /// Fails with "was truncated" when `truncated()`.
+    pub fn check(&self, path: &Path) -> Result<()> {
+        if self.truncated() {
+            return Err(Error::ChangedUnderUs { path: path.to_path_buf(), what: "was truncated".to_owned() });
+        }
+        Ok(())
     }
 
     pub fn bytes(&self) -> &[u8] {

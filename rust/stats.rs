@@ -52,16 +52,9 @@ impl Tally {
     }
 
     /// Index of the schema entry, creating it on first sight.
-    pub fn schema_index(
-        &mut self,
-        schema_name: &str,
-        schema_version: &str,
-        policy: Policy,
-    ) -> usize {
-        if let Some(index) = self
-            .schemas
-            .iter()
-            .position(|s| s.schema_name == schema_name && s.schema_version == schema_version)
+    pub fn schema_index(&mut self, schema_name: &str, schema_version: &str, policy: Policy) -> usize {
+        if let Some(index) =
+            self.schemas.iter().position(|s| s.schema_name == schema_name && s.schema_version == schema_version)
         {
             return index;
         }
@@ -88,8 +81,7 @@ impl Tally {
             *mine += theirs;
         }
         for schema in &other.schemas {
-            let index =
-                self.schema_index(&schema.schema_name, &schema.schema_version, schema.policy);
+            let index = self.schema_index(&schema.schema_name, &schema.schema_version, schema.policy);
             let mine = &mut self.schemas[index];
             mine.deleted += schema.deleted;
             mine.deleted_bytes += schema.deleted_bytes;
@@ -123,11 +115,7 @@ mod tests {
         assert_eq!(left.kept_lines(), 3);
         assert_eq!(left.unevaluable(Unevaluable::NotJson), 2);
         assert_eq!(left.unevaluable_total(), 2);
-        let counts: Vec<_> = left
-            .schemas
-            .iter()
-            .map(|s| (s.schema_version.as_str(), s.deleted))
-            .collect();
+        let counts: Vec<_> = left.schemas.iter().map(|s| (s.schema_version.as_str(), s.deleted)).collect();
         assert_eq!(counts, [("1", 5), ("2", 1)]);
     }
 }

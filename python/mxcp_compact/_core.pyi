@@ -25,6 +25,7 @@ def compact_file(
     remove_if_empty: bool,
     threads: int = 0,
     lock_wait_s: float = 0.0,
+    in_place: bool = False,
 ) -> dict[str, Any]:
     """One file pass with the GIL released. Raises FileNotFoundError, PermissionError,
     ValueError or OSError with a message that names the file."""

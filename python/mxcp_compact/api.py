@@ -115,12 +115,14 @@ def compact(
     remove_if_empty: bool = False,
     threads: int = 0,
     lock_wait: float = 0.0,
+    in_place: bool = False,
 ) -> Result:
     """Delete the records of `path` that are past retention, keeping every other line byte for byte.
 
     `retention` is a `Retention`, or a mapping of schema name to days (or "forever"). When it
     carries no registry entries, the registry beside the file (`<stem>_schemas.jsonl`) is used
-    if present. Raises FileNotFoundError, PermissionError, ValueError (bad rules, not a regular
+    if present. `in_place` keeps the file's inode and needs no free space for a copy (see the
+    README's Safety section). Raises FileNotFoundError, PermissionError, ValueError (bad rules, not a regular
     file, hard links) or OSError (disk full, changed under us, another run holds the directory).
     """
     if retention is None:
@@ -132,12 +134,23 @@ def compact(
         registry = registry_path_for(log)
         if registry is not None:
             retention = retention.with_registry(load_registry(registry)[0])
-    return compact_with_rules(log, retention.to_core(), now_ns(now), dry_run, remove_if_empty, threads, lock_wait)
+    return compact_with_rules(
+        log, retention.to_core(), now_ns(now), dry_run, remove_if_empty, threads, lock_wait, in_place
+    )
 
 
 def compact_with_rules(
-    path: Path, rules: Any, now: int, dry_run: bool, remove_if_empty: bool, threads: int, lock_wait: float
+    path: Path,
+    rules: Any,
+    now: int,
+    dry_run: bool,
+    remove_if_empty: bool,
+    threads: int,
+    lock_wait: float,
+    in_place: bool = False,
 ) -> Result:
     """`compact` with rules already built by `Retention.to_core()` (shared across files)."""
-    raw = _core.compact_file(path, rules, now, dry_run, remove_if_empty, threads=threads, lock_wait_s=lock_wait)
+    raw = _core.compact_file(
+        path, rules, now, dry_run, remove_if_empty, threads=threads, lock_wait_s=lock_wait, in_place=in_place
+    )
     return Result.from_core(raw)

@@ -89,11 +89,35 @@ def log_cleanup(
     wait: Annotated[
         float, typer.Option(help="Seconds to wait for another mxcp-compact working on the same directory.", min=0)
     ] = 0.0,
+    in_place: Annotated[
+        bool,
+        typer.Option(
+            "--in-place", help="Compact in place, keeping each file's inode (for writers that hold the file open)."
+        ),
+    ] = False,
+    emergency: Annotated[
+        bool,
+        typer.Option(
+            "--emergency", help="Disk full: free space without a temp copy (in place), and report the bytes freed."
+        ),
+    ] = False,
     threads: Annotated[int, typer.Option(help="Scan threads (0: one per core).", min=0)] = 0,
 ) -> None:
     started = time.monotonic()
     try:
-        summary = _run(profile, dry_run, path or [], retention_days, retain or [], now, wait, threads, started)
+        summary = _run(
+            profile,
+            dry_run,
+            path or [],
+            retention_days,
+            retain or [],
+            now,
+            wait,
+            threads,
+            in_place or emergency,
+            emergency,
+            started,
+        )
     except _Failure as failure:
         _fail(str(failure), json_output, 2)
     except Exception as error:  # a bug or an unexpected OS failure: one line, unless --debug
@@ -144,6 +168,8 @@ def _run(
     now: str | None,
     wait: float,
     threads: int,
+    in_place: bool,
+    emergency: bool,
     started: float,
 ) -> Any:
     from mxcp_compact import config
@@ -187,7 +213,7 @@ def _run(
     for log in plan.files:
         try:
             result = compact_with_rules(
-                log.path, rules_by_registry[log.registry], instant, dry_run, log.is_segment, threads, wait
+                log.path, rules_by_registry[log.registry], instant, dry_run, log.is_segment, threads, wait, in_place
             )
         except (OSError, ValueError) as error:
             outcomes.append(FileOutcome(log.path, error=str(error)))
@@ -197,7 +223,10 @@ def _run(
                 notes.append(f"{log.path}: removed a temp file left by an interrupted run")
             if result.appended_bytes:
                 notes.append(f"{log.path}: caught up {result.appended_bytes} bytes appended during the run")
-    return RunSummary(dry_run, plan.profile, outcomes, time.monotonic() - started, notes)
+    summary = RunSummary(dry_run, plan.profile, outcomes, time.monotonic() - started, notes)
+    if emergency and not dry_run:
+        notes.append(f"freed {summary.bytes_freed} bytes ({summary.bytes_freed / 2**20:.1f} MiB)")
+    return summary
 
 
 def main() -> None:

@@ -41,6 +41,10 @@ class RunSummary:
         return [o.error for o in self.outcomes if o.error is not None]
 
     @property
+    def bytes_freed(self) -> int:
+        return sum(r.bytes_in - r.bytes_out for r in self.results if r.action != "dry_run")
+
+    @property
     def total_deleted(self) -> int:
         return sum(r.lines_deleted for r in self.results)
 
@@ -148,6 +152,7 @@ def render_json(summary: RunSummary) -> bytes:
         "files": [_file_json(outcome) for outcome in summary.outcomes],
         "bytes_before": sum(r.bytes_in for r in summary.results),
         "bytes_after": sum(r.bytes_out for r in summary.results),
+        "bytes_freed": summary.bytes_freed,
         "lines_kept_unevaluated": sum(summary.unevaluable.values()),
         "unevaluable": summary.unevaluable,
         "notes": list(summary.notes),
