@@ -9,14 +9,17 @@
 //! are the one remaining race with a writer that reopens the file by path.
 
 use std::fs::{self, File, Metadata};
+use std::io::Write;
 use std::ops::Range;
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::decide::{decide_span, Decider};
 use crate::error::{Error, ErrorKind, Result};
+use crate::failpoint;
 use crate::inplace;
 use crate::output::{remove_stale_temp, DirLock, TempFile};
 use crate::retention::RetentionRules;
@@ -39,8 +42,11 @@ const WINDOW_BYTES: usize = 64 << 10;
 const PARALLEL_MIN_BYTES: usize = 128 << 10;
 /// Catch-up rounds before the swap; a writer faster than us is caught on the next run.
 const MAX_CATCH_UP_ROUNDS: usize = 16;
+/// How long to wait for writers still holding the replaced file, and how often to look.
+const SALVAGE_TIMEOUT: Duration = Duration::from_secs(10);
+const SALVAGE_POLL: Duration = Duration::from_millis(5);
 /// A writer still holding the file after this pause keeps it open (not an open-per-batch one).
-const WRITER_SETTLE: Duration = Duration::from_millis(300);
+const WRITER_SETTLE: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -92,6 +98,8 @@ pub struct FileReport {
     /// Bytes appended by a writer while we ran, caught up into the copy.
     pub appended_bytes: u64,
     pub stale_temp_removed: bool,
+    /// Something the operator should know that is not an error.
+    pub note: Option<String>,
 }
 
 pub fn compact_file(path: &Path, rules: &RetentionRules, options: &Options) -> Result<FileReport> {
@@ -147,6 +155,7 @@ fn dry_run(path: &Path, target: PathBuf, rules: &RetentionRules, options: &Optio
         tally,
         appended_bytes: 0,
         stale_temp_removed: false,
+        note: None,
     })
 }
 
@@ -184,6 +193,7 @@ fn rewrite(
                 bytes_after: bytes_before,
                 appended_bytes: 0,
                 stale_temp_removed,
+                note: None,
             });
         }
         rewriter.into_temp(data)?
@@ -220,39 +230,95 @@ fn rewrite(
             break;
         }
     }
-    // A trailing partial line (a writer mid-write, or one that crashed) is kept verbatim.
+    // A trailing partial line (a writer mid-write, or one that crashed) is not copied: the
+    // salvage below carries it over whole, after the swap. Counted here like the dry run does.
     if size > consumed as u64 {
         let map = LogMap::map(&file, size, path)?;
-        let data = map.bytes();
         let mut decider = Decider::new(rules, options.now);
-        let mut runs = Vec::new();
-        decide_span(&mut decider, data, consumed..data.len(), Some(&mut runs));
-        let written = write_runs(&mut temp, data, &runs);
+        decide_span(&mut decider, map.bytes(), consumed..map.bytes().len(), None);
         map.check(path)?;
-        written?;
         tally.merge(&decider.into_tally());
-        temp.sync()?;
     }
-    let appended_bytes = size.saturating_sub(bytes_before);
+    failpoint::hit("before-swap");
     ensure_same_file(path, &target, &meta)?;
-    let bytes_after = temp.written();
-    let action = if bytes_after == 0 && options.remove_if_empty {
+    let kept_bytes = temp.written();
+    let action = if kept_bytes == 0 && size == consumed as u64 && options.remove_if_empty {
         temp.remove_target(&target)?;
         Action::Removed
     } else {
         temp.commit(&target)?;
         Action::Rewritten
     };
+    let salvage = salvage_after_swap(&file, &meta, path, &target, consumed as u64)?;
     Ok(FileReport {
         path: path.to_path_buf(),
         target,
         action,
         tally,
         bytes_before,
-        bytes_after,
-        appended_bytes,
+        bytes_after: kept_bytes + salvage.bytes,
+        appended_bytes: (consumed as u64 + salvage.bytes).saturating_sub(bytes_before),
         stale_temp_removed,
+        note: salvage.note,
     })
+}
+
+struct Salvage {
+    bytes: u64,
+    note: Option<String>,
+}
+
+/// After the swap, a writer that opened the file by path just before the rename may still
+/// write into the old (now unlinked) inode. Whatever lands there past `from` is appended to
+/// the new file, complete lines first, until no process holds the old inode open for writing
+/// (seen twice, a moment apart) or the timeout passes (then reported in a note).
+fn salvage_after_swap(old: &File, meta: &Metadata, path: &Path, target: &Path, from: u64) -> Result<Salvage> {
+    let deadline = Instant::now() + SALVAGE_TIMEOUT;
+    let mut seen = from;
+    let mut quiet_looks = 0;
+    let mut note = None;
+    loop {
+        let holders = writers::holders_of_inode(meta.dev(), meta.ino());
+        quiet_looks = if holders.is_empty() { quiet_looks + 1 } else { 0 };
+        let size = current_size(old, path)?;
+        if size > seen {
+            let mut tail = vec![0u8; (size - seen) as usize];
+            old.read_exact_at(&mut tail, seen)
+                .map_err(|e| Error::io(path, "read lines appended during the swap", e))?;
+            // While someone may still be writing, only whole lines move, so that no line is split.
+            let whole = if quiet_looks > 0 { tail.len() } else { memchr::memrchr(b'\n', &tail).map_or(0, |at| at + 1) };
+            if whole > 0 {
+                append_to(target, meta, &tail[..whole])?;
+                seen += whole as u64;
+            }
+        }
+        if quiet_looks >= 2 {
+            break;
+        }
+        if Instant::now() >= deadline {
+            if let Some(holder) = holders.first() {
+                note = Some(format!(
+                    "pid {} ({}) still holds the replaced file open; lines it writes there from now on are not recovered",
+                    holder.pid, holder.command
+                ));
+            }
+            break;
+        }
+        thread::sleep(SALVAGE_POLL);
+    }
+    Ok(Salvage { bytes: seen - from, note })
+}
+
+fn append_to(target: &Path, meta: &Metadata, bytes: &[u8]) -> Result<()> {
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(meta.mode() & 0o7777)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(target)
+        .map_err(|e| Error::io(target, "append lines written during the swap", e))?;
+    file.write_all(bytes).map_err(|e| Error::io(target, "append lines written during the swap", e))?;
+    file.sync_data().map_err(|e| Error::io(target, "fsync", e))
 }
 
 fn current_size(file: &File, path: &Path) -> Result<u64> {
@@ -368,11 +434,13 @@ pub fn scan(
     };
     if threads <= 1 || span.len() < PARALLEL_MIN_BYTES {
         for window in windows {
+            failpoint::hit("window");
             emit(vec![decide_window(data, window, rules, options.now, collect)])?;
         }
     } else {
         let mut pending = None;
         for group in windows.chunks(threads) {
+            failpoint::hit("window");
             let results = thread::scope(|scope| -> Result<Vec<_>> {
                 let workers: Vec<_> = group
                     .iter()

@@ -318,6 +318,7 @@ pub fn compact_in_place(
         appended_bytes: (size + collapsed).saturating_sub(bytes_before),
         tally,
         stale_temp_removed,
+        note: None,
     })
 }
 

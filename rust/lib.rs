@@ -126,6 +126,7 @@ mod python {
         dict.set_item("bytes_after", report.bytes_after)?;
         dict.set_item("appended_bytes", report.appended_bytes)?;
         dict.set_item("stale_temp_removed", report.stale_temp_removed)?;
+        dict.set_item("note", report.note.as_deref())?;
         Ok(dict)
     }
 

@@ -63,6 +63,7 @@ impl TempFile {
             .custom_flags(libc::O_CLOEXEC)
             .open(&path)
             .map_err(|e| temp_error(target, &path, "create the temp file", e))?;
+        failpoint::hit("temp-created");
         // From here on, Drop removes the file if anything fails.
         let temp = TempFile {
             target: target.to_path_buf(),
@@ -131,8 +132,10 @@ impl TempFile {
 
     /// Renames the (synced) temp over `target` and fsyncs the directory.
     pub fn commit(mut self, target: &Path) -> Result<()> {
+        failpoint::hit("before-rename");
         fs::rename(&self.path, target).map_err(|e| Error::io(target, "replace the file with its compacted copy", e))?;
         self.committed = true;
+        failpoint::hit("after-rename");
         sync_parent(target)
     }
 

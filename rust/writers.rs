@@ -4,11 +4,13 @@
 //! every batch, but not for a writer that keeps one descriptor open for hours (a Python
 //! `FileHandler`, a log shipper): its later writes would land in the unlinked old inode and be
 //! lost. Such holders are found by reading every `/proc/PID/fd/N` link that points at the file
-//! and checking its `fdinfo` flags for write access. An open that vanishes on a second look a
-//! moment later is a writer that opens per batch and is ignored. Processes we may not inspect
+//! and checking its `fdinfo` flags for write access. An open that is gone on a second look a
+//! moment later (even if the process has reopened the file since) is a writer that opens per
+//! batch and is ignored. Processes we may not inspect
 //! (other users' when not root) cannot be seen; that limit is documented, not hidden.
 
 use std::fs;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::thread;
 use std::time::Duration;
@@ -21,20 +23,85 @@ pub struct Holder {
     pub command: String,
 }
 
-/// Long-lived writers of `target` (a canonical path): descriptors open for writing that are
-/// still open after `settle`.
+/// Long-lived writers of `target` (a canonical path): open file descriptions for writing that
+/// are still open after `settle`. A writer that reopens the file per batch gets a new open file
+/// description each time, so it is told apart exactly (kernel `kcmp` on a duplicate taken with
+/// `pidfd_getfd`), even when it reuses the same descriptor number; where those calls are not
+/// allowed, the same (pid, fd) seen twice counts as long-lived.
 pub fn long_lived_writers(target: &Path, settle: Duration) -> Vec<Holder> {
     let first = writers(target);
     if first.is_empty() {
         return first;
     }
+    let held: Vec<(Holder, Option<OwnedFd>)> = first
+        .into_iter()
+        .map(|holder| {
+            let dup = duplicate(&holder);
+            (holder, dup)
+        })
+        .collect();
     thread::sleep(settle);
     let second = writers(target);
-    first.into_iter().filter(|holder| second.contains(holder)).collect()
+    held.into_iter()
+        .filter(|(holder, dup)| match dup {
+            Some(dup) => second.iter().any(|now| now.pid == holder.pid && same_description(dup, now)),
+            None => second.contains(holder),
+        })
+        .map(|(holder, _)| holder)
+        .collect()
+}
+
+/// Our own duplicate of the holder's open file description, or None where not permitted.
+fn duplicate(holder: &Holder) -> Option<OwnedFd> {
+    // SAFETY: plain system calls with integer arguments; each returned descriptor is checked and
+    // immediately owned, so it is closed exactly once.
+    unsafe {
+        let pidfd = libc::syscall(libc::SYS_pidfd_open, holder.pid as libc::c_long, 0 as libc::c_long);
+        if pidfd < 0 {
+            return None;
+        }
+        let pidfd = OwnedFd::from_raw_fd(pidfd as RawFd);
+        let dup = libc::syscall(
+            libc::SYS_pidfd_getfd,
+            pidfd.as_raw_fd() as libc::c_long,
+            holder.fd as libc::c_long,
+            0 as libc::c_long,
+        );
+        (dup >= 0).then(|| OwnedFd::from_raw_fd(dup as RawFd))
+    }
+}
+
+/// Whether `holder`'s descriptor is the very open file description we duplicated.
+fn same_description(dup: &OwnedFd, holder: &Holder) -> bool {
+    const KCMP_FILE: libc::c_long = 0;
+    // SAFETY: kcmp only compares kernel objects named by pids and descriptor numbers.
+    let order = unsafe {
+        libc::syscall(
+            libc::SYS_kcmp,
+            std::process::id() as libc::c_long,
+            holder.pid as libc::c_long,
+            KCMP_FILE,
+            dup.as_raw_fd() as libc::c_long,
+            holder.fd as libc::c_long,
+        )
+    };
+    order == 0
 }
 
 /// Every descriptor, in every process we can see, that is open for writing on `target`.
 pub fn writers(target: &Path) -> Vec<Holder> {
+    write_descriptors(|fd| fs::read_link(fd).is_ok_and(|link| link == target))
+}
+
+/// Processes holding the inode `(dev, ino)` open for writing, found by following each
+/// `/proc/PID/fd/N` link to its inode: this also sees a file that was renamed or unlinked.
+pub fn holders_of_inode(dev: u64, ino: u64) -> Vec<Holder> {
+    use std::os::unix::fs::MetadataExt;
+    write_descriptors(|fd| fs::metadata(fd).is_ok_and(|meta| meta.dev() == dev && meta.ino() == ino))
+}
+
+/// Descriptors of other processes that are open for writing and satisfy `points_at`.
+fn write_descriptors(points_at: impl Fn(&Path) -> bool) -> Vec<Holder> {
     let own = std::process::id();
     let Ok(processes) = fs::read_dir("/proc") else { return Vec::new() };
     let mut holders = Vec::new();
@@ -50,7 +117,7 @@ pub fn writers(target: &Path) -> Vec<Holder> {
             let Some(number) = fd.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else {
                 continue;
             };
-            if fs::read_link(fd.path()).is_ok_and(|link| link == target) && opened_for_writing(pid, number) {
+            if points_at(&fd.path()) && opened_for_writing(pid, number) {
                 let command = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_owned();
                 holders.push(Holder { pid, fd: number, command });
             }
@@ -105,6 +172,30 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!((found[0].pid, found[0].fd), (writer.id(), 3));
         assert_eq!(found[0].command, "sh");
+    }
+
+    #[test]
+    fn a_writer_that_reopens_per_batch_is_not_long_lived() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        fs::write(&path, b"").unwrap();
+        let target = fs::canonicalize(&path).unwrap();
+        // Reopens the file by path in a tight loop, always on descriptor 3.
+        let mut writer = Command::new("sh")
+            .arg("-c")
+            .arg(format!("while :; do exec 3>>'{0}'; echo x >&3; exec 3>&-; done", target.display()))
+            .spawn()
+            .unwrap();
+        let mut seen_open = false;
+        let mut long_lived = Vec::new();
+        for _ in 0..20 {
+            seen_open |= !writers(&target).is_empty();
+            long_lived.extend(long_lived_writers(&target, Duration::from_millis(30)));
+        }
+        writer.kill().unwrap();
+        let _ = writer.wait();
+        assert!(seen_open, "the writer should have been seen holding the file at least once");
+        assert!(long_lived.is_empty(), "{long_lived:?}");
     }
 
     #[test]

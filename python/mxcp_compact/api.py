@@ -52,6 +52,8 @@ class Result:
     schemas: tuple[SchemaCount, ...]
     appended_bytes: int
     stale_temp_removed: bool
+    #: Something worth telling the operator that is not an error (e.g. a writer that lingered).
+    note: str | None = None
 
     @property
     def lines_out(self) -> int:
@@ -84,6 +86,7 @@ class Result:
             schemas=tuple(SchemaCount(**schema) for schema in raw["schemas"]),
             appended_bytes=raw["appended_bytes"],
             stale_temp_removed=raw["stale_temp_removed"],
+            note=raw.get("note"),
         )
 
 

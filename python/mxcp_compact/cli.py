@@ -223,6 +223,8 @@ def _run(
                 notes.append(f"{log.path}: removed a temp file left by an interrupted run")
             if result.appended_bytes:
                 notes.append(f"{log.path}: caught up {result.appended_bytes} bytes appended during the run")
+            if result.note:
+                notes.append(f"{log.path}: {result.note}")
     summary = RunSummary(dry_run, plan.profile, outcomes, time.monotonic() - started, notes)
     if emergency and not dry_run:
         notes.append(f"freed {summary.bytes_freed} bytes ({summary.bytes_freed / 2**20:.1f} MiB)")
