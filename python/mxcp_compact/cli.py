@@ -28,7 +28,7 @@ Examples:
   mxcp-compact log-cleanup --json --now 2026-11-27T00:00:00Z
 
   # crontab: daily at 02:00
-  0 2 * * * cd /opt/mxcp && /usr/local/bin/mxcp-compact log-cleanup --profile production >> /var/log/mxcp/cleanup.log 2>&1
+  0 2 * * * cd /opt/mxcp && mxcp-compact log-cleanup --profile production >> /var/log/mxcp/cleanup.log 2>&1
 """
 
 app = typer.Typer(
@@ -73,7 +73,9 @@ def log_cleanup(
     path: Annotated[
         list[Path] | None,
         typer.Option(
-            "--path", help="Log file or directory to compact (repeatable); no mxcp-site.yml needed.", show_default=False
+            "--path",
+            help="Log file or directory to compact (repeatable); no mxcp-site.yml needed.",
+            show_default=False,
         ),
     ] = None,
     retention_days: Annotated[
@@ -81,24 +83,30 @@ def log_cleanup(
     ] = None,
     retain: Annotated[
         list[str] | None,
-        typer.Option(help="Retention for one schema, SCHEMA=DAYS or SCHEMA=none (repeatable; wins).", show_default=False),
+        typer.Option(
+            help="Retention for one schema, SCHEMA=DAYS or SCHEMA=none (repeatable; wins).",
+            show_default=False,
+        ),
     ] = None,
     now: Annotated[
         str | None, typer.Option(help="Evaluate retention as of this instant (ISO timestamp or date).")
     ] = None,
     wait: Annotated[
-        float, typer.Option(help="Seconds to wait for another mxcp-compact working on the same directory.", min=0)
+        float,
+        typer.Option(help="Seconds to wait for another mxcp-compact working on the same directory.", min=0),
     ] = 0.0,
     in_place: Annotated[
         bool,
         typer.Option(
-            "--in-place", help="Compact in place, keeping each file's inode (for writers that hold the file open)."
+            "--in-place",
+            help="Compact in place, keeping each file's inode (for writers that hold the file open).",
         ),
     ] = False,
     emergency: Annotated[
         bool,
         typer.Option(
-            "--emergency", help="Disk full: free space without a temp copy (in place), and report the bytes freed."
+            "--emergency",
+            help="Disk full: free space without a temp copy (in place), and report the bytes freed.",
         ),
     ] = False,
     threads: Annotated[int, typer.Option(help="Scan threads (0: one per core).", min=0)] = 0,
@@ -149,6 +157,9 @@ def log_cleanup(
 
 
 def _fail(message: str, json_output: bool, code: int) -> None:
+    from mxcp_compact.report import displayable
+
+    message = displayable(message)
     if json_output:
         from mxcp_compact.report import error_json
 
@@ -213,7 +224,14 @@ def _run(
     for log in plan.files:
         try:
             result = compact_with_rules(
-                log.path, rules_by_registry[log.registry], instant, dry_run, log.is_segment, threads, wait, in_place
+                log.path,
+                rules_by_registry[log.registry],
+                instant,
+                dry_run,
+                log.is_segment,
+                threads,
+                wait,
+                in_place,
             )
         except (OSError, ValueError) as error:
             outcomes.append(FileOutcome(log.path, error=str(error)))

@@ -330,7 +330,9 @@ def load_registry(path: Path) -> tuple[tuple[RegistryEntry, ...], list[str]]:
         name = record.get("schema_name")
         version = record.get("version")
         if not isinstance(name, str) or not isinstance(version, int) or isinstance(version, bool):
-            warnings.append(f"{path}:{number}: ignored registry line: needs a string schema_name and an integer version")
+            warnings.append(
+                f"{path}:{number}: ignored registry line: needs a string schema_name and an integer version"
+            )
             continue
         days = record.get("retention_days")
         if days is not None and (not isinstance(days, int) or isinstance(days, bool) or not 0 <= days < 2**32):

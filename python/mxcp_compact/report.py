@@ -13,7 +13,13 @@ from pathlib import Path
 
 from mxcp_compact.api import Result
 
-__all__ = ["FileOutcome", "RunSummary", "error_json", "render_json", "render_text"]
+__all__ = ["FileOutcome", "RunSummary", "displayable", "error_json", "render_json", "render_text"]
+
+
+def displayable(text: object) -> str:
+    """Text safe to print and to encode as JSON: a file name that is not UTF-8 (held by Python
+    as surrogate escapes) shows its odd bytes as `\\xNN` instead of failing the whole report."""
+    return str(text).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 @dataclass(frozen=True)
@@ -130,13 +136,13 @@ def render_text(summary: RunSummary) -> tuple[str, list[str]]:
 
 
 def _notes(summary: RunSummary) -> list[str]:
-    notes = [f"note: {note}" for note in summary.notes]
+    notes = [f"note: {displayable(note)}" for note in summary.notes]
     unevaluable = summary.unevaluable
     if unevaluable:
         total = sum(unevaluable.values())
         detail = ", ".join(f"{reason}: {count}" for reason, count in unevaluable.items())
         notes.append(f"note: {total} lines could not be evaluated and were kept ({detail})")
-    notes += [f"error: {error}" for error in summary.errors]
+    notes += [f"error: {displayable(error)}" for error in summary.errors]
     return notes
 
 
@@ -145,7 +151,7 @@ def render_json(summary: RunSummary) -> bytes:
 
     document = {
         "status": summary.status,
-        "message": summary.message,
+        "message": displayable(summary.message),
         "deleted_per_schema": summary.deleted_per_schema(),
         "profile": summary.profile,
         "dry_run": summary.dry_run,
@@ -155,8 +161,8 @@ def render_json(summary: RunSummary) -> bytes:
         "bytes_freed": summary.bytes_freed,
         "lines_kept_unevaluated": sum(summary.unevaluable.values()),
         "unevaluable": summary.unevaluable,
-        "notes": list(summary.notes),
-        "errors": summary.errors,
+        "notes": [displayable(note) for note in summary.notes],
+        "errors": [displayable(error) for error in summary.errors],
         "elapsed_seconds": round(summary.elapsed_seconds, 6),
     }
     return orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
@@ -165,9 +171,9 @@ def render_json(summary: RunSummary) -> bytes:
 def _file_json(outcome: FileOutcome) -> dict[str, object]:
     result = outcome.result
     if result is None:
-        return {"path": str(outcome.path), "action": "error", "error": outcome.error}
+        return {"path": displayable(outcome.path), "action": "error", "error": displayable(outcome.error)}
     return {
-        "path": str(result.path),
+        "path": displayable(result.path),
         "action": result.action,
         "lines": result.lines_in,
         "deleted": result.lines_deleted,

@@ -1,0 +1,526 @@
+"""Never lose a record: live writers, crashes, full disks, files changing under us, locks,
+permissions and durability (issue 4). Each test states the scenario it proves.
+
+"Nothing lost" means: every retained line of the input is present exactly once and byte for
+byte, and every line a writer appended is present exactly once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mxcp_compact import compact
+from mxcp_compact.config import Retention
+
+NOW = "2026-11-27T00:00:00Z"
+OLD = "2020-01-01T00:00:00Z"
+NEW = "2026-11-20T00:00:00Z"
+CLI = [sys.executable, "-m", "mxcp_compact"]
+
+
+def line(timestamp: str, **fields: object) -> str:
+    record = {"schema_name": "mxcp.endpoints", "schema_version": 2, "timestamp": timestamp, **fields}
+    return json.dumps(record) + "\n"
+
+
+def write_log(path: Path, count: int, *, pad: int = 200, old_every: int = 2) -> list[str]:
+    """Writes `count` records, every `old_every`-th expired. Returns the lines that must stay."""
+    lines = [line(OLD if i % old_every == 0 else NEW, orig=i, pad="x" * pad) for i in range(count)]
+    path.write_text("".join(lines))
+    return [item for item in lines if NEW in item]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, "log-cleanup", "--now", NOW, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+@contextlib.contextmanager
+def small_filesystem(tmp_path: Path, kind: str, size: str) -> Iterator[Path]:
+    """A size-limited tmpfs or loop-mounted ext4, unmounted afterwards."""
+    if not is_root():
+        pytest.skip("mounting a small filesystem needs root (CI runs as root)")
+    mount_point = tmp_path / f"mnt-{kind}"
+    mount_point.mkdir()
+    if kind == "tmpfs":
+        command = ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount_point)]
+    else:
+        if shutil.which("mkfs.ext4") is None:
+            pytest.skip("mkfs.ext4 (e2fsprogs) is not installed")
+        image = tmp_path / "ext4.img"
+        subprocess.run(["truncate", "-s", size, str(image)], check=True)
+        subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True, capture_output=True)
+        command = ["mount", "-o", "loop", str(image), str(mount_point)]
+    mounted = subprocess.run(command, capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a {kind} here: {mounted.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+# 1. A live MXCP-style writer: opens by path in append mode, writes a batch, closes, as fast as
+#    it can, while dry and real runs compact the same file.
+
+WRITER = """
+import json, os, sys
+path, stop, batches = sys.argv[1], sys.argv[2], 0
+seq = 0
+while not os.path.exists(stop):
+    batch = []
+    for _ in range(5):
+        ts = "{old}" if seq % 3 == 0 else "{new}"
+        batch.append(json.dumps({{"schema_name": "mxcp.endpoints", "timestamp": ts, "seq": seq}}) + "\\n")
+        seq += 1
+    with open(path, "a") as handle:
+        handle.write("".join(batch))
+print(seq)
+"""
+
+
+def test_live_reopening_writer_loses_nothing_across_many_runs(tmp_path: Path) -> None:
+    log = tmp_path / "logs-default.jsonl"
+    retained = write_log(log, 4000)
+    stop = tmp_path / "stop"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER.format(old=OLD, new=NEW), str(log), str(stop)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    deleted = 0
+    try:
+        for iteration in range(60):
+            result = compact(log, now=NOW, dry_run=iteration % 4 == 3)
+            if result.action != "dry_run":
+                deleted += result.lines_deleted
+    finally:
+        stop.touch()
+        out, _ = writer.communicate(timeout=60)
+    written = int(out)
+    lines = log.read_text().splitlines(keepends=True)
+    originals = [item for item in lines if '"orig"' in item]
+    assert originals == retained
+    seqs = [json.loads(item)["seq"] for item in lines if '"seq"' in item]
+    assert len(seqs) == len(set(seqs)), "a writer line was duplicated"
+    expected = {seq for seq in range(written) if seq % 3 != 0}
+    missing = expected - set(seqs)
+    assert not missing, f"{len(missing)} appended lines lost, e.g. {sorted(missing)[:5]}"
+    assert written > 1000, "the writer should have been busy during the runs"
+    assert deleted > 0
+
+
+# 2. A long-lived O_APPEND writer holds one descriptor for the whole test.
+
+HOLDER = """
+import sys
+handle = open(sys.argv[1], "a", buffering=1)
+for text in sys.stdin:
+    handle.write(text)
+    handle.flush()
+    print("ok", flush=True)
+"""
+
+
+def test_long_lived_writer_is_refused_by_rename_and_compacted_in_place(tmp_path: Path) -> None:
+    log = tmp_path / "logs-default.jsonl"
+    retained = write_log(log, 300)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(log)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdin is not None and holder.stdout is not None
+
+    def append(text: str) -> None:
+        holder.stdin.write(text)  # type: ignore[union-attr]
+        holder.stdin.flush()  # type: ignore[union-attr]
+        assert holder.stdout.readline().strip() == "ok"  # type: ignore[union-attr]
+
+    try:
+        before = log.read_bytes()
+        append(line(NEW, seq=1))
+        refused = run_cli("--path", str(log))
+        assert refused.returncode == 1
+        assert f"pid {holder.pid}" in refused.stderr and "--in-place" in refused.stderr
+        assert log.read_bytes() == before + line(NEW, seq=1).encode()
+
+        inode = log.stat().st_ino
+        in_place = run_cli("--path", str(log), "--in-place")
+        assert in_place.returncode == 0, in_place.stderr
+        assert log.stat().st_ino == inode
+        append(line(NEW, seq=2))
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=10)
+        holder.stdout.close()
+    assert log.read_text() == "".join([*retained, line(NEW, seq=1), line(NEW, seq=2)])
+
+
+# 3. Crash at any point: the file is the old or the new content; the next run completes.
+
+RENAME_POINTS = [
+    "window",
+    "temp-created",
+    "before-temp-fsync",
+    "before-swap",
+    "before-rename",
+    "after-rename",
+]
+
+
+@pytest.mark.parametrize("point", RENAME_POINTS)
+def test_crash_during_a_rewrite_leaves_old_or_new_and_the_next_run_completes(tmp_path: Path, point: str) -> None:
+    log = tmp_path / "logs-default.jsonl"
+    retained = write_log(log, 2000)
+    original = log.read_text()
+    crashed = run_cli("--path", str(log), env={"MXCP_COMPACT_CRASH_AT": point})
+    assert crashed.returncode == -signal.SIGABRT, crashed.stderr
+    assert log.read_text() in (original, "".join(retained))
+    finished = run_cli("--path", str(log))
+    assert finished.returncode == 0, finished.stderr
+    assert log.read_text() == "".join(retained)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".mxcp-compact.lock", "logs-default.jsonl"]
+
+
+IN_PLACE_POINTS = ["shift-commit:1", "shift-write:1", "shift-write:7", "shift-commit:3", "before-truncate"]
+
+
+@pytest.mark.parametrize("point", IN_PLACE_POINTS)
+def test_crash_during_an_in_place_shift_is_finished_by_the_next_run(tmp_path: Path, point: str) -> None:
+    log = tmp_path / "logs-default.jsonl"
+    # Interleaved old and new lines: many small kept runs, so many writes and progress records.
+    retained = write_log(log, 3000, old_every=2)
+    crashed = run_cli("--path", str(log), "--in-place", env={"MXCP_COMPACT_CRASH_AT": point})
+    assert crashed.returncode == -signal.SIGABRT, crashed.stderr
+    dry = run_cli("--path", str(log), "--dry-run")
+    assert dry.returncode == 1 and "interrupted in-place compaction" in dry.stderr
+    finished = run_cli("--path", str(log))
+    assert finished.returncode == 0, finished.stderr
+    assert log.read_text() == "".join(retained)
+    assert not (tmp_path / ".logs-default.jsonl.mxcp-compact.shift").exists()
+
+
+def test_sigkill_at_random_moments_never_leaves_a_partial_file(tmp_path: Path) -> None:
+    log = tmp_path / "logs-default.jsonl"
+    retained = write_log(log, 60_000, pad=300)
+    original = log.read_text()
+    expected = "".join(retained)
+    for attempt in range(12):
+        log.write_text(original)
+        process = subprocess.Popen([*CLI, "log-cleanup", "--now", NOW, "--path", str(log)])
+        time.sleep(0.02 + attempt * 0.04)
+        process.kill()
+        process.wait()
+        assert log.read_text() in (original, expected), f"attempt {attempt}"
+        assert run_cli("--path", str(log)).returncode == 0
+        assert log.read_text() == expected
+        assert not (tmp_path / ".logs-default.jsonl.mxcp-compact.tmp").exists()
+
+
+# 4. Disk full: a normal run fails cleanly; --emergency frees space without a temp copy.
+
+
+@pytest.mark.parametrize("kind", ["tmpfs", "ext4"])
+def test_disk_full_fails_cleanly_then_emergency_frees_space(tmp_path: Path, kind: str) -> None:
+    with small_filesystem(tmp_path, kind, "3M" if kind == "tmpfs" else "8M") as mount:
+        log = mount / "logs-default.jsonl"
+        # Expired prefix then mixed: the retained data is larger than the free space.
+        lines = [line(OLD, orig=i, pad="x" * 1000) for i in range(1200)]
+        lines += [line(NEW if i % 4 else OLD, orig=i, pad="y" * 1000) for i in range(1200, 2000)]
+        size_target = 2_600_000 if kind == "tmpfs" else 5_800_000
+        while sum(map(len, lines)) < size_target:
+            i = len(lines)
+            lines.append(line(NEW if i % 4 else OLD, orig=i, pad="z" * 1000))
+        log.write_text("".join(lines))
+        retained = "".join(item for item in lines if NEW in item)
+        free = shutil.disk_usage(mount).free
+        assert free < len(retained), "the scenario needs less free space than the retained data"
+        original = log.read_bytes()
+        inode = log.stat().st_ino
+
+        normal = run_cli("--path", str(log))
+        assert normal.returncode == 1
+        assert str(log) in normal.stderr and "no space left" in normal.stderr and "--emergency" in normal.stderr
+        assert log.read_bytes() == original
+        assert sorted(p.name for p in mount.iterdir() if p.name != "lost+found") == [
+            ".mxcp-compact.lock",
+            "logs-default.jsonl",
+        ]
+
+        emergency = run_cli("--path", str(log), "--emergency", "--json")
+        assert emergency.returncode == 0, emergency.stderr
+        report = json.loads(emergency.stdout)
+        assert report["bytes_freed"] == len(original) - log.stat().st_size > 0
+        assert log.stat().st_ino == inode
+        text = log.read_text()
+        if kind == "ext4":
+            # The block-aligned expired prefix was collapsed; what remained of the record that
+            # straddled the block boundary is one whitespace-only line.
+            first, rest = text.split("\n", 1)
+            assert first.strip() == "" and len(first) < 4096
+            assert rest == retained
+        else:
+            assert text == retained
+        assert shutil.disk_usage(mount).free > free
+
+
+# 5. Truncation or rotation under our feet.
+
+
+def test_truncation_while_mapped_is_reported_and_the_process_survives(tmp_path: Path) -> None:
+    log = tmp_path / "logs-default.jsonl"
+    write_log(log, 150_000, pad=300)
+    os.environ["MXCP_COMPACT_PAUSE_AT"] = "window:2=600"
+    try:
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                compact(log, now=NOW, threads=1)
+            except BaseException as error:
+                errors.append(error)
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        time.sleep(0.3)
+        with log.open("r+") as handle:
+            handle.truncate(1000)
+        worker.join(timeout=60)
+    finally:
+        del os.environ["MXCP_COMPACT_PAUSE_AT"]
+    assert len(errors) == 1 and isinstance(errors[0], OSError)
+    assert "was truncated" in str(errors[0])
+    assert log.stat().st_size == 1000
+    assert not (tmp_path / ".logs-default.jsonl.mxcp-compact.tmp").exists()
+
+
+def test_rotation_during_a_run_leaves_both_files_intact(tmp_path: Path) -> None:
+    log = tmp_path / "logs-default.jsonl"
+    write_log(log, 3000)
+    original = log.read_bytes()
+    rotated = tmp_path / "logs-default.jsonl.1"
+    process = subprocess.Popen(
+        [*CLI, "log-cleanup", "--now", NOW, "--path", str(log)],
+        env={**os.environ, "MXCP_COMPACT_PAUSE_AT": "before-swap=1500"},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    temp = tmp_path / ".logs-default.jsonl.mxcp-compact.tmp"
+    deadline = time.monotonic() + 20
+    while not temp.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert temp.exists(), "the run should have written its temp by now"
+    log.rename(rotated)
+    log.write_text(line(NEW, fresh=1))
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 1
+    assert "renamed or replaced" in stderr
+    assert rotated.read_bytes() == original
+    assert log.read_text() == line(NEW, fresh=1)
+    assert not temp.exists()
+
+
+# 6. Two cleanups at once.
+
+
+def test_second_cleanup_waits_or_reports_the_running_one(tmp_path: Path) -> None:
+    log = tmp_path / "logs-default.jsonl"
+    retained = write_log(log, 3000)
+    first = subprocess.Popen(
+        [*CLI, "log-cleanup", "--now", NOW, "--path", str(log)],
+        env={**os.environ, "MXCP_COMPACT_PAUSE_AT": "window=1500"},
+    )
+    time.sleep(0.5)
+    busy = run_cli("--path", str(log))
+    assert busy.returncode == 1
+    assert f"another mxcp-compact is running (pid {first.pid})" in busy.stderr
+    waited = run_cli("--path", str(log), "--wait", "30")
+    assert first.wait(timeout=30) == 0
+    assert waited.returncode == 0, waited.stderr
+    assert log.read_text() == "".join(retained)
+
+
+# 7. Permissions and links.
+
+
+def test_mode_and_owner_are_kept_when_rewriting_as_root(tmp_path: Path) -> None:
+    if not is_root():
+        pytest.skip("changing a file's owner needs root (CI runs as root)")
+    log = tmp_path / "logs-default.jsonl"
+    retained = write_log(log, 100)
+    os.chown(log, 65534, 65534)
+    log.chmod(0o440)
+    assert run_cli("--path", str(log)).returncode == 0
+    stat = log.stat()
+    assert (stat.st_uid, stat.st_gid, stat.st_mode & 0o7777) == (65534, 65534, 0o440)
+    assert log.read_text() == "".join(retained)
+
+
+def test_unwritable_directory_is_reported_and_the_file_untouched(tmp_path: Path) -> None:
+    if not is_root():
+        pytest.skip("a read-only bind mount needs root (CI runs as root)")
+    directory = tmp_path / "logs"
+    directory.mkdir()
+    log = directory / "logs-default.jsonl"
+    write_log(log, 100)
+    untouched = directory / "logs-other.jsonl"
+    untouched.write_text(line(NEW, keep=1))
+    original = log.read_bytes()
+    # Root ignores permission bits, so make the directory read-only for everyone instead.
+    for command in (
+        ["mount", "--bind", str(directory), str(directory)],
+        ["mount", "-o", "remount,ro,bind", str(directory)],
+    ):
+        mounted = subprocess.run(command, capture_output=True, text=True, check=False)
+        if mounted.returncode != 0:
+            subprocess.run(["umount", str(directory)], check=False)
+            pytest.skip(f"cannot make a read-only bind mount here: {mounted.stderr.strip()}")
+    try:
+        result = run_cli("--path", str(directory))
+    finally:
+        subprocess.run(["umount", str(directory)], check=True)
+    assert result.returncode == 1
+    assert "logs-default.jsonl" in result.stderr or str(directory) in result.stderr
+    assert "Read-only file system" in result.stderr
+    assert "logs-other.jsonl" not in result.stderr, "a file with nothing to delete needs no writing"
+    assert log.read_bytes() == original
+    assert untouched.read_text() == line(NEW, keep=1)
+
+
+def test_hard_linked_log_is_refused_by_rename_and_compacted_in_place(tmp_path: Path) -> None:
+    log = tmp_path / "logs-default.jsonl"
+    retained = write_log(log, 100)
+    other = tmp_path / "backup-link"
+    os.link(log, other)
+    refused = run_cli("--path", str(log))
+    assert refused.returncode == 1 and "hard links" in refused.stderr
+    assert run_cli("--path", str(log), "--in-place").returncode == 0
+    assert log.read_text() == other.read_text() == "".join(retained)
+
+
+def test_symlinked_log_is_compacted_at_its_target(tmp_path: Path) -> None:
+    real = tmp_path / "real.jsonl"
+    retained = write_log(real, 100)
+    link = tmp_path / "logs-default.jsonl"
+    link.symlink_to(real)
+    assert run_cli("--path", str(link)).returncode == 0
+    assert link.is_symlink() and real.read_text() == "".join(retained)
+
+
+def test_non_utf8_file_name_is_compacted_and_reported(tmp_path: Path) -> None:
+    directory = tmp_path / "logs"
+    directory.mkdir()
+    name = os.fsdecode(b"logs-\xff\xfe.jsonl")
+    log = directory / name
+    retained = write_log(log, 100)
+    for extra in ([], ["--json"]):
+        result = run_cli("--path", str(directory), *extra)
+        assert result.returncode == 0, result.stderr
+    assert log.read_text() == "".join(retained)
+
+
+# 8. Hostile content, handled without loss or unbounded memory.
+
+
+DEEP = (
+    b'{"schema_name": "mxcp.endpoints", "timestamp": "'
+    + OLD.encode()
+    + b'", "x": '
+    + b"[" * 100_000
+    + b"]" * 100_000
+    + b"}\n"
+)
+EXPIRED = line(OLD, a=1).encode()
+KEPT = line(NEW, b=2).encode()
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        pytest.param(b"x" * 5_000_000, b"x" * 5_000_000, id="no-newline-at-all"),
+        pytest.param(b"\n" * 1_000_000, b"\n" * 1_000_000, id="only-newlines"),
+        pytest.param(EXPIRED + KEPT + b"\0" * 100_000, KEPT + b"\0" * 100_000, id="nul-filled-tail"),
+        pytest.param(b"\xff" + EXPIRED + EXPIRED + KEPT, b"\xff" + EXPIRED + KEPT, id="invalid-utf8"),
+        pytest.param(DEEP + EXPIRED + KEPT, DEEP + KEPT, id="depth-100000"),
+        pytest.param(line(OLD, big="q" * 64_000_000).encode() + KEPT, KEPT, id="64-MB-single-line"),
+    ],
+)
+def test_hostile_files_keep_every_line_that_is_not_a_valid_expired_record(
+    tmp_path: Path, content: bytes, expected: bytes
+) -> None:
+    log = tmp_path / "logs-default.jsonl"
+    log.write_bytes(content)
+    result = compact(log, retention=Retention(), now=NOW)
+    assert log.read_bytes() == expected
+    assert result.lines_in == len(content.splitlines(keepends=True))
+
+
+# 9. Durability: the temp is fsynced before the rename, the directory after it.
+
+
+def test_temp_is_fsynced_before_the_rename_and_the_directory_after(tmp_path: Path) -> None:
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed (.ci/run installs it)")
+    log = tmp_path / "logs-default.jsonl"
+    write_log(log, 200)
+    trace = tmp_path / "trace.txt"
+    traced = subprocess.run(
+        [
+            "strace",
+            "-f",
+            "-qq",
+            "-o",
+            str(trace),
+            "-e",
+            "trace=openat,fsync,fdatasync,rename,renameat,renameat2",
+            *CLI,
+            "log-cleanup",
+            "--now",
+            NOW,
+            "--path",
+            str(log),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if traced.returncode != 0 and "ptrace" in traced.stderr:
+        pytest.skip(f"strace cannot trace here: {traced.stderr.strip()}")
+    assert traced.returncode == 0, traced.stderr
+    events = [row.split(None, 1)[1] for row in trace.read_text().splitlines() if " " in row]
+    temp_name = ".logs-default.jsonl.mxcp-compact.tmp"
+    temp_fd = next(
+        e.rsplit("= ", 1)[1] for e in events if e.startswith("openat(") and temp_name in e and "O_CREAT" in e
+    )
+    rename_at = next(i for i, e in enumerate(events) if e.startswith("rename") and temp_name in e)
+    temp_sync = [i for i, e in enumerate(events) if e.startswith((f"fsync({temp_fd})", f"fdatasync({temp_fd})"))]
+    assert temp_sync and temp_sync[-1] < rename_at, "the temp must be fsynced before the rename"
+    dir_opens = [
+        (i, e.rsplit("= ", 1)[1])
+        for i, e in enumerate(events)
+        if i > rename_at and e.startswith("openat(") and f'"{tmp_path}"' in e
+    ]
+    assert any(any(e.startswith(f"fsync({fd})") for e in events[i:]) for i, fd in dir_opens), (
+        "the directory must be fsynced after the rename"
+    )
