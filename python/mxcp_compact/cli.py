@@ -27,8 +27,8 @@ Examples:
   mxcp-compact log-cleanup --path /var/log/mxcp --retain mxcp.endpoints=365
   mxcp-compact log-cleanup --json --now 2026-11-27T00:00:00Z
 
-  # crontab: daily at 02:00
-  0 2 * * * cd /opt/mxcp && mxcp-compact log-cleanup --profile production >> /var/log/mxcp/cleanup.log 2>&1
+  # crontab, daily at 02:00 (set PATH=... in the crontab so cron finds mxcp-compact)
+  0 2 * * * cd /opt/mxcp && mxcp-compact log-cleanup --profile production >>/var/log/mxcp/cleanup.log 2>&1
 """
 
 app = typer.Typer(
