@@ -3,16 +3,26 @@
 //! A line is deleted only when it ends with `\n`, scans as a valid record (see `scan`), its
 //! schema has a policy of N days, its timestamp parses, and `now - timestamp >= (N + 1) days`
 //! exactly (MXCP's `(now - ts).days > N`, floor division, to the nanosecond). Everything else
-//! is kept byte for byte. Kept lines are reported as ranges of the input, coalesced so that a
+//! is kept byte for byte. A record shown to be kept by its leading fields is not read further
+//! (its validity cannot change the outcome). Kept lines are reported as ranges of the input, coalesced so that a
 //! run of kept lines is one range: the writer copies them without looking at them again.
 
 use std::collections::HashMap;
 use std::ops::Range;
 
 use crate::retention::{Policy, RetentionRules};
-use crate::scan::{scan_line, Record, Scan, Unevaluable};
+use crate::scan::{scan_line_with, Record, Scan, Unevaluable};
 use crate::stats::Tally;
 use crate::timestamp::{parse_timestamp, UnixNanos, NANOS_PER_DAY};
+
+/// The outcome for one record line; indexes point into the tally's schema list.
+#[derive(Clone, Copy)]
+enum Verdict {
+    Delete(usize),
+    Retained(usize),
+    Unmanaged(usize),
+    Unevaluable(Unevaluable),
+}
 
 /// What a (raw schema name, raw version) pair resolves to; cached per window.
 #[derive(Clone, Copy)]
@@ -51,53 +61,78 @@ impl<'r> Decider<'r> {
 
     /// Decides one line (with its `\n`, if it has one) and counts it. True means delete.
     pub fn decide(&mut self, line: &[u8]) -> bool {
-        let tally = &mut self.tally;
-        tally.lines += 1;
-        tally.bytes += line.len() as u64;
+        self.tally.lines += 1;
+        self.tally.bytes += line.len() as u64;
         let Some(body) = line.strip_suffix(b"\n") else {
-            tally.count_unevaluable(Unevaluable::Incomplete);
+            self.tally.count_unevaluable(Unevaluable::Incomplete);
             return false;
         };
-        let record = match scan_line(body) {
-            Scan::Record(record) => record,
+        // Once the fields show the record is kept (young, or no policy), the rest of the line
+        // cannot change that: stop scanning. Only with the version known, as the policy and the
+        // per-version counts depend on it; MXCP writes schema_version before timestamp.
+        let mut settled = None;
+        let scan = scan_line_with(body, &mut |record| {
+            if record.schema_version.is_none() {
+                return false;
+            }
+            let verdict = self.verdict(record);
+            let kept = matches!(verdict, Verdict::Retained(_) | Verdict::Unmanaged(_));
+            if kept {
+                settled = Some(verdict);
+            }
+            kept
+        });
+        let verdict = match scan {
+            Scan::Record(record) => self.verdict(&record),
+            Scan::Settled(_) => match settled {
+                Some(verdict) => verdict,
+                None => Verdict::Unevaluable(Unevaluable::NotJson),
+            },
             Scan::Blank => {
-                tally.blank += 1;
+                self.tally.blank += 1;
                 return false;
             }
-            Scan::Unevaluable(reason) => {
-                tally.count_unevaluable(reason);
-                return false;
-            }
+            Scan::Unevaluable(reason) => Verdict::Unevaluable(reason),
         };
-        let (index, policy) = match self.resolve(&record) {
+        self.count(verdict, line.len() as u64)
+    }
+
+    fn verdict(&mut self, record: &Record<'_>) -> Verdict {
+        let (index, policy) = match self.resolve(record) {
             Resolved::Schema { index, policy } => (index, policy),
-            Resolved::Unreadable(reason) => {
-                self.tally.count_unevaluable(reason);
-                return false;
-            }
+            Resolved::Unreadable(reason) => return Verdict::Unevaluable(reason),
         };
-        let tally = &mut self.tally;
         let Policy::Days(days) = policy else {
-            tally.unmanaged += 1;
-            tally.schemas[index].kept += 1;
-            return false;
+            return Verdict::Unmanaged(index);
         };
-        let Some(timestamp) = record.timestamp.text().and_then(|text| parse_timestamp(text.as_bytes())) else {
-            tally.count_unevaluable(Unevaluable::BadTimestamp);
-            return false;
-        };
-        if is_expired(self.now, timestamp, days) {
-            tally.deleted_lines += 1;
-            tally.deleted_bytes += line.len() as u64;
-            let schema = &mut tally.schemas[index];
-            schema.deleted += 1;
-            schema.deleted_bytes += line.len() as u64;
-            true
-        } else {
-            tally.retained += 1;
-            tally.schemas[index].kept += 1;
-            false
+        match record.timestamp.text().and_then(|text| parse_timestamp(text.as_bytes())) {
+            None => Verdict::Unevaluable(Unevaluable::BadTimestamp),
+            Some(timestamp) if is_expired(self.now, timestamp, days) => Verdict::Delete(index),
+            Some(_) => Verdict::Retained(index),
         }
+    }
+
+    fn count(&mut self, verdict: Verdict, bytes: u64) -> bool {
+        let tally = &mut self.tally;
+        match verdict {
+            Verdict::Delete(index) => {
+                tally.deleted_lines += 1;
+                tally.deleted_bytes += bytes;
+                tally.schemas[index].deleted += 1;
+                tally.schemas[index].deleted_bytes += bytes;
+                return true;
+            }
+            Verdict::Retained(index) => {
+                tally.retained += 1;
+                tally.schemas[index].kept += 1;
+            }
+            Verdict::Unmanaged(index) => {
+                tally.unmanaged += 1;
+                tally.schemas[index].kept += 1;
+            }
+            Verdict::Unevaluable(reason) => tally.count_unevaluable(reason),
+        }
+        false
     }
 
     fn resolve(&mut self, record: &Record<'_>) -> Resolved {

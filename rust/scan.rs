@@ -111,7 +111,11 @@ pub struct Record<'a> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scan<'a> {
+    /// A valid JSON object line with its retention fields.
     Record(Record<'a>),
+    /// The caller's `settled` check said, once the fields were known, that this line is kept
+    /// whatever follows; the rest of the line was not read (nor validated).
+    Settled(Record<'a>),
     /// Only JSON whitespace (or nothing).
     Blank,
     Unevaluable(Unevaluable),
@@ -119,12 +123,21 @@ pub enum Scan<'a> {
 
 /// Scans one line without its terminating `\n`.
 pub fn scan_line(line: &[u8]) -> Scan<'_> {
+    scan_line_with(line, &mut |_| false)
+}
+
+/// Like `scan_line`, but each time a top-level field is read while `schema_name` and
+/// `timestamp` are both known, `settled` may answer that the line is kept whatever the rest
+/// holds; the scan then stops. Validation only matters for lines that could be deleted, and
+/// MXCP writes the fields first, so a kept record costs a hundred bytes of scanning, not all.
+pub fn scan_line_with<'a>(line: &'a [u8], settled: &mut dyn FnMut(&Record<'a>) -> bool) -> Scan<'a> {
     let mut parser = Parser { buf: line, pos: 0 };
     parser.skip_ws();
     match parser.peek() {
         None => Scan::Blank,
-        Some(b'{') => match parser.top_level_object() {
-            Ok(record) => Scan::Record(record),
+        Some(b'{') => match parser.top_level_object(settled) {
+            Ok((record, true)) => Scan::Record(record),
+            Ok((record, false)) => Scan::Settled(record),
             Err(reason) => Scan::Unevaluable(reason),
         },
         Some(b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => Scan::Unevaluable(Unevaluable::NotObject),
@@ -167,7 +180,8 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn top_level_object(&mut self) -> Step<Record<'a>> {
+    /// The record and whether the whole line was read (false: stopped early, settled).
+    fn top_level_object(&mut self, settled: &mut dyn FnMut(&Record<'a>) -> bool) -> Step<(Record<'a>, bool)> {
         let mut schema_name = None;
         let mut timestamp = None;
         let mut schema_version = None;
@@ -182,7 +196,8 @@ impl<'a> Parser<'a> {
                 self.skip_ws();
                 self.expect(b':')?;
                 self.skip_ws();
-                match classify_key(key) {
+                let which = classify_key(key);
+                match which {
                     TopKey::SchemaName => set_once(&mut schema_name, self.string_value()?)?,
                     TopKey::Timestamp => set_once(&mut timestamp, self.string_value()?)?,
                     TopKey::SchemaVersion => {
@@ -190,6 +205,17 @@ impl<'a> Parser<'a> {
                         set_once(&mut schema_version, version)?;
                     }
                     TopKey::Other => self.value(1)?,
+                }
+                if let (
+                    Some(schema_name),
+                    Some(timestamp),
+                    TopKey::SchemaName | TopKey::Timestamp | TopKey::SchemaVersion,
+                ) = (schema_name, timestamp, which)
+                {
+                    let record = Record { schema_name, timestamp, schema_version };
+                    if settled(&record) {
+                        return Ok((record, false));
+                    }
                 }
                 self.skip_ws();
                 match self.peek() {
@@ -210,7 +236,7 @@ impl<'a> Parser<'a> {
             return Err(Unevaluable::NotJson);
         }
         match (schema_name, timestamp) {
-            (Some(schema_name), Some(timestamp)) => Ok(Record { schema_name, timestamp, schema_version }),
+            (Some(schema_name), Some(timestamp)) => Ok((Record { schema_name, timestamp, schema_version }, true)),
             _ => Err(Unevaluable::MissingKey),
         }
     }

@@ -19,21 +19,23 @@ from mxcp_compact import __version__
 
 __all__ = ["app", "main"]
 
-EXAMPLES = """
+# "\b" keeps click from rewrapping the paragraph that follows it.
+EXAMPLES = """\b
 Examples:
-
   mxcp-compact log-cleanup --dry-run                  # preview, current MXCP project
   mxcp-compact log-cleanup --profile production       # apply retention
   mxcp-compact log-cleanup --path /var/log/mxcp --retain mxcp.endpoints=365
   mxcp-compact log-cleanup --json --now 2026-11-27T00:00:00Z
+  mxcp-compact log-cleanup --emergency                # disk full: free space in place
 
+\b
   # crontab, daily at 02:00 (set PATH=... in the crontab so cron finds mxcp-compact)
   0 2 * * * cd /opt/mxcp && mxcp-compact log-cleanup --profile production >>/var/log/mxcp/cleanup.log 2>&1
 """
 
 app = typer.Typer(
     name="mxcp-compact",
-    help="Fast, safe retention cleanup for MXCP JSONL audit logs.\n\b\n" + EXAMPLES,
+    help="Fast, safe retention cleanup for MXCP JSONL audit logs.\n\n" + EXAMPLES,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -63,10 +65,12 @@ class _Failure(Exception):
 
 @app.command(
     "log-cleanup",
-    help="Delete audit records past their retention, keeping every other line byte for byte.\n\b\n" + EXAMPLES,
+    help="Delete audit records past their retention, keeping every other line byte for byte.\n\n" + EXAMPLES,
 )
 def log_cleanup(
-    profile: Annotated[str | None, typer.Option(help="MXCP profile (default: $MXCP_PROFILE, then the site's).")] = None,
+    profile: Annotated[
+        str | None, typer.Option(metavar="NAME", help="MXCP profile (default: $MXCP_PROFILE, then the site's).")
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be deleted; change nothing.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and per-file detail.")] = False,
@@ -74,26 +78,31 @@ def log_cleanup(
         list[Path] | None,
         typer.Option(
             "--path",
+            metavar="FILE_OR_DIR",
             help="Log file or directory to compact (repeatable); no mxcp-site.yml needed.",
             show_default=False,
         ),
     ] = None,
     retention_days: Annotated[
-        str | None, typer.Option(help="Retention for every schema: DAYS, or 'none' to keep forever.")
+        str | None, typer.Option(metavar="DAYS", help="Retention for every schema: DAYS, or 'none' to keep forever.")
     ] = None,
     retain: Annotated[
         list[str] | None,
         typer.Option(
+            metavar="SCHEMA=DAYS",
             help="Retention for one schema, SCHEMA=DAYS or SCHEMA=none (repeatable; wins).",
             show_default=False,
         ),
     ] = None,
     now: Annotated[
-        str | None, typer.Option(help="Evaluate retention as of this instant (ISO timestamp or date).")
+        str | None,
+        typer.Option(metavar="TIMESTAMP", help="Evaluate retention as of this instant (ISO timestamp or date)."),
     ] = None,
     wait: Annotated[
         float,
-        typer.Option(help="Seconds to wait for another mxcp-compact working on the same directory.", min=0),
+        typer.Option(
+            metavar="SECONDS", help="Seconds to wait for another mxcp-compact working on the same directory.", min=0
+        ),
     ] = 0.0,
     in_place: Annotated[
         bool,
@@ -109,7 +118,7 @@ def log_cleanup(
             help="Disk full: free space without a temp copy (in place), and report the bytes freed.",
         ),
     ] = False,
-    threads: Annotated[int, typer.Option(help="Scan threads (0: one per core).", min=0)] = 0,
+    threads: Annotated[int, typer.Option(metavar="N", help="Scan threads (0: one per core).", min=0)] = 0,
 ) -> None:
     started = time.monotonic()
     try:

@@ -231,11 +231,13 @@ def _profile_files(base: Path) -> list[LogFile]:
     registry_or_none = registry if registry.is_file() else None
     segment = re.compile(re.escape(stem) + r"-\d{8}T\d{6}(?:-\d+)?\.jsonl")
     files = []
-    if base.is_file():
+    # Anything by a log's name that is not a directory is listed, so that one we cannot read
+    # (a dangling symlink, a socket) is reported rather than silently passed over.
+    if base.exists() or base.is_symlink():
         files.append(LogFile(base, registry_or_none, is_segment=False))
     if base.parent.is_dir():
         for entry in sorted(base.parent.iterdir()):
-            if segment.fullmatch(entry.name) and entry.is_file():
+            if segment.fullmatch(entry.name) and not entry.is_dir():
                 files.append(LogFile(entry, registry_or_none, is_segment=True))
     return files
 
@@ -281,7 +283,7 @@ def expand_paths(paths: Iterable[Path]) -> Plan:
                 if p.name.endswith(".jsonl") and not p.name.endswith(REGISTRY_SUFFIX) and not p.name.startswith(".")
             )
             for candidate in candidates:
-                if not candidate.is_file():
+                if candidate.is_dir():
                     continue
                 kind = binary_kind(candidate)
                 if kind is not None:
