@@ -8,8 +8,8 @@
 //! is tracked in a fixed bit stack, so hostile depth costs nothing), and reports the first reason
 //! a line cannot be evaluated. Keys and values are compared after unescaping, so
 //! `"time\u0073tamp"` is the timestamp key. String bodies are skipped with a 16-byte SIMD search
-//! for the only bytes that need attention: `"`, `\`, control bytes, and non-ASCII (validated as
-//! UTF-8 one character at a time).
+//! for the only bytes that need attention: `"`, `\` and control bytes; UTF-8 is validated once
+//! for the whole line.
 
 use std::borrow::Cow;
 
@@ -235,6 +235,11 @@ impl<'a> Parser<'a> {
         if self.pos != self.buf.len() {
             return Err(Unevaluable::NotJson);
         }
+        // Strings were scanned without looking at non-ASCII bytes, and any outside a string
+        // already failed the grammar: one check of the whole line covers them all.
+        if simdutf8::basic::from_utf8(self.buf).is_err() {
+            return Err(Unevaluable::NotJson);
+        }
         match (schema_name, timestamp) {
             (Some(schema_name), Some(timestamp)) => Ok((Record { schema_name, timestamp, schema_version }, true)),
             _ => Err(Unevaluable::MissingKey),
@@ -347,8 +352,7 @@ impl<'a> Parser<'a> {
                     escaped = true;
                     self.pos = at + 1 + escape_length(&self.buf[at + 1..])?;
                 }
-                0x00..=0x1f => return Err(Unevaluable::NotJson),
-                _ => self.pos = at + utf8_char_length(&self.buf[at..])?,
+                _ => return Err(Unevaluable::NotJson),
             }
         }
     }
@@ -505,30 +509,6 @@ fn escape_length(rest: &[u8]) -> Step<usize> {
     }
 }
 
-/// Length of the UTF-8 character starting at `bytes[0]` (non-ASCII), or NotJson when the
-/// sequence is invalid (overlong, surrogate, beyond U+10FFFF, truncated).
-fn utf8_char_length(bytes: &[u8]) -> Step<usize> {
-    let continuation =
-        |index: usize, range: std::ops::RangeInclusive<u8>| bytes.get(index).is_some_and(|b| range.contains(b));
-    let valid = match bytes[0] {
-        0xC2..=0xDF => continuation(1, 0x80..=0xBF).then_some(2),
-        0xE0 => (continuation(1, 0xA0..=0xBF) && continuation(2, 0x80..=0xBF)).then_some(3),
-        0xE1..=0xEC | 0xEE..=0xEF => (continuation(1, 0x80..=0xBF) && continuation(2, 0x80..=0xBF)).then_some(3),
-        0xED => (continuation(1, 0x80..=0x9F) && continuation(2, 0x80..=0xBF)).then_some(3),
-        0xF0 => {
-            (continuation(1, 0x90..=0xBF) && continuation(2, 0x80..=0xBF) && continuation(3, 0x80..=0xBF)).then_some(4)
-        }
-        0xF1..=0xF3 => {
-            (continuation(1, 0x80..=0xBF) && continuation(2, 0x80..=0xBF) && continuation(3, 0x80..=0xBF)).then_some(4)
-        }
-        0xF4 => {
-            (continuation(1, 0x80..=0x8F) && continuation(2, 0x80..=0xBF) && continuation(3, 0x80..=0xBF)).then_some(4)
-        }
-        _ => None,
-    };
-    valid.ok_or(Unevaluable::NotJson)
-}
-
 /// Decodes a validated string body. `None` for a lone surrogate.
 pub fn unescape(raw: &[u8]) -> Option<String> {
     let mut out = String::with_capacity(raw.len());
@@ -578,32 +558,54 @@ fn hex4(bytes: &[u8]) -> Option<u32> {
     u32::from_str_radix(digits, 16).ok()
 }
 
-/// Index of the first byte at or after `from` that a string body must look at: `"`, `\`, a
-/// control byte (< 0x20) or a non-ASCII byte (>= 0x80); `buf.len()` when there is none.
+/// Index of the first byte at or after `from` that a string body must look at: `"`, `\` or a
+/// control byte (< 0x20); `buf.len()` when there is none. (UTF-8 is validated once per line.)
 #[inline]
 fn find_string_special(buf: &[u8], from: usize) -> usize {
     let mut index = from;
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{
-            __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
         };
         // SAFETY: SSE2 is part of the x86_64 baseline, so these intrinsics are always
-        // available; every load reads 16 bytes at `index` with `index + 16 <= buf.len()`, so
-        // it stays inside `buf`, and `_mm_loadu_si128` has no alignment requirement.
+        // available; every load reads 16 bytes at an offset `at` with `at + 16 <= buf.len()`,
+        // so it stays inside `buf`, and `_mm_loadu_si128` has no alignment requirement.
         unsafe {
             let quote = _mm_set1_epi8(b'"' as i8);
             let backslash = _mm_set1_epi8(b'\\' as i8);
-            let space = _mm_set1_epi8(0x20);
-            while index + 16 <= buf.len() {
-                let chunk = _mm_loadu_si128(buf.as_ptr().add(index).cast::<__m128i>());
-                // Signed compare: bytes >= 0x80 are negative, so `< 0x20` catches them as well
-                // as the control bytes.
-                let hits = _mm_or_si128(
+            let below_space = _mm_set1_epi8(0x1F);
+            // Bytes needing attention in the 16 at `at`; a control byte is one that
+            // min(byte, 0x1F) leaves unchanged (unsigned).
+            let hits = |at: usize| {
+                let chunk = _mm_loadu_si128(buf.as_ptr().add(at).cast::<__m128i>());
+                _mm_or_si128(
                     _mm_or_si128(_mm_cmpeq_epi8(chunk, quote), _mm_cmpeq_epi8(chunk, backslash)),
-                    _mm_cmplt_epi8(chunk, space),
-                );
-                let mask = _mm_movemask_epi8(hits);
+                    _mm_cmpeq_epi8(_mm_min_epu8(chunk, below_space), chunk),
+                )
+            };
+            // Most strings are short: one look at the first 16 bytes settles them.
+            if index + 16 <= buf.len() {
+                let mask = _mm_movemask_epi8(hits(index));
+                if mask != 0 {
+                    return index + mask.trailing_zeros() as usize;
+                }
+                index += 16;
+            }
+            // Long text: 64 bytes per step, locating the hit only once there is one.
+            while index + 64 <= buf.len() {
+                let (a, b, c, d) = (hits(index), hits(index + 16), hits(index + 32), hits(index + 48));
+                if _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d))) != 0 {
+                    let mask = (_mm_movemask_epi8(a) as u32 as u64)
+                        | (_mm_movemask_epi8(b) as u32 as u64) << 16
+                        | (_mm_movemask_epi8(c) as u32 as u64) << 32
+                        | (_mm_movemask_epi8(d) as u32 as u64) << 48;
+                    return index + mask.trailing_zeros() as usize;
+                }
+                index += 64;
+            }
+            while index + 16 <= buf.len() {
+                let mask = _mm_movemask_epi8(hits(index));
                 if mask != 0 {
                     return index + mask.trailing_zeros() as usize;
                 }
@@ -612,7 +614,7 @@ fn find_string_special(buf: &[u8], from: usize) -> usize {
         }
     }
     while let Some(&byte) = buf.get(index) {
-        if byte == b'"' || byte == b'\\' || !(0x20..0x80).contains(&byte) {
+        if byte == b'"' || byte == b'\\' || byte < 0x20 {
             return index;
         }
         index += 1;
@@ -795,15 +797,17 @@ mod tests {
 
     #[test]
     fn string_search_finds_specials_at_every_offset() {
-        for len in 0..40 {
+        for len in 0..160 {
             for at in 0..len {
-                for special in [b'"', b'\\', 0x01, 0x80] {
+                for special in [b'"', b'\\', 0x00, 0x01, 0x1f] {
                     let mut buf = vec![b'a'; len];
                     buf[at] = special;
                     assert_eq!(find_string_special(&buf, 0), at);
                 }
             }
-            assert_eq!(find_string_special(&vec![b'a'; len], 0), len);
+            // Space, DEL and non-ASCII bytes are ordinary string content.
+            let ordinary: Vec<u8> = (0..len).map(|i| [b' ', 0x7f, 0x80, 0xff, b'a'][i % 5]).collect();
+            assert_eq!(find_string_special(&ordinary, 0), len);
         }
     }
 }

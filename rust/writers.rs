@@ -33,13 +33,16 @@ pub fn long_lived_writers(target: &Path, settle: Duration) -> Vec<Holder> {
     if first.is_empty() {
         return first;
     }
-    let held: Vec<(Holder, Option<OwnedFd>)> = first
-        .into_iter()
-        .map(|holder| {
-            let dup = duplicate(&holder);
-            (holder, dup)
-        })
-        .collect();
+    let mut held = Vec::new();
+    for holder in first {
+        match duplicate(&holder) {
+            Ok(dup) => held.push((holder, Some(dup))),
+            // Closed since we looked: a writer that opens per batch.
+            Err(Some(libc::EBADF | libc::ESRCH)) => {}
+            // Not allowed or not supported here: fall back to comparing (pid, fd).
+            Err(_) => held.push((holder, None)),
+        }
+    }
     thread::sleep(settle);
     let second = writers(target);
     held.into_iter()
@@ -51,14 +54,14 @@ pub fn long_lived_writers(target: &Path, settle: Duration) -> Vec<Holder> {
         .collect()
 }
 
-/// Our own duplicate of the holder's open file description, or None where not permitted.
-fn duplicate(holder: &Holder) -> Option<OwnedFd> {
+/// Our own duplicate of the holder's open file description, or the errno that prevented it.
+fn duplicate(holder: &Holder) -> Result<OwnedFd, Option<i32>> {
     // SAFETY: plain system calls with integer arguments; each returned descriptor is checked and
     // immediately owned, so it is closed exactly once.
     unsafe {
         let pidfd = libc::syscall(libc::SYS_pidfd_open, holder.pid as libc::c_long, 0 as libc::c_long);
         if pidfd < 0 {
-            return None;
+            return Err(std::io::Error::last_os_error().raw_os_error());
         }
         let pidfd = OwnedFd::from_raw_fd(pidfd as RawFd);
         let dup = libc::syscall(
@@ -67,7 +70,10 @@ fn duplicate(holder: &Holder) -> Option<OwnedFd> {
             holder.fd as libc::c_long,
             0 as libc::c_long,
         );
-        (dup >= 0).then(|| OwnedFd::from_raw_fd(dup as RawFd))
+        if dup < 0 {
+            return Err(std::io::Error::last_os_error().raw_os_error());
+        }
+        Ok(OwnedFd::from_raw_fd(dup as RawFd))
     }
 }
 
