@@ -71,11 +71,15 @@ impl<'r> Decider<'r> {
         // cannot change that: stop scanning. Only with the version known, as the policy and the
         // per-version counts depend on it; MXCP writes schema_version before timestamp.
         let mut settled = None;
+        // The verdict last computed by the check, with the fields it was computed from: a
+        // deleted line is judged there already, and must not be judged twice.
+        let mut last: Option<(Record<'_>, Verdict)> = None;
         let scan = scan_line_with(body, &mut |record| {
             if record.schema_version.is_none() {
                 return false;
             }
             let verdict = self.verdict(record);
+            last = Some((*record, verdict));
             let kept = matches!(verdict, Verdict::Retained(_) | Verdict::Unmanaged(_));
             if kept {
                 settled = Some(verdict);
@@ -83,7 +87,10 @@ impl<'r> Decider<'r> {
             kept
         });
         let verdict = match scan {
-            Scan::Record(record) => self.verdict(&record),
+            Scan::Record(record) => match last {
+                Some((judged, verdict)) if judged == record => verdict,
+                _ => self.verdict(&record),
+            },
             Scan::Settled(_) => match settled {
                 Some(verdict) => verdict,
                 None => Verdict::Unevaluable(Unevaluable::NotJson),

@@ -273,7 +273,7 @@ impl<'a> Parser<'a> {
         match self.peek() {
             Some(b'"') => {
                 self.pos += 1;
-                self.string().map(drop)
+                self.skip_string()
             }
             Some(b'{' | b'[') => self.container(depth),
             Some(b'-' | b'0'..=b'9') => self.number().map(drop),
@@ -357,6 +357,23 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Like `string`, for the many strings whose text nobody needs (everything nested):
+    /// validated and skipped, inlined into the loops that call it.
+    #[inline(always)]
+    fn skip_string(&mut self) -> Step<()> {
+        loop {
+            let at = find_string_special(self.buf, self.pos);
+            match self.buf.get(at) {
+                Some(b'"') => {
+                    self.pos = at + 1;
+                    return Ok(());
+                }
+                Some(b'\\') => self.pos = at + 1 + escape_length(&self.buf[at + 1..])?,
+                _ => return Err(Unevaluable::NotJson),
+            }
+        }
+    }
+
     /// A container starting at `pos`, validated iteratively with an explicit stack.
     fn container(&mut self, outer_depth: usize) -> Step<()> {
         let mut stack = KindStack::default();
@@ -389,7 +406,7 @@ impl<'a> Parser<'a> {
                         Some(b'{' | b'[') => state = State::Open,
                         Some(b'"') => {
                             self.pos += 1;
-                            self.string()?;
+                            self.skip_string()?;
                         }
                         Some(b'-' | b'0'..=b'9') => {
                             self.number()?;
@@ -432,7 +449,7 @@ impl<'a> Parser<'a> {
     /// `"key"` `:` with surrounding whitespace, inside a nested object.
     fn member_key(&mut self) -> Step<()> {
         self.expect(b'"')?;
-        self.string()?;
+        self.skip_string()?;
         self.skip_ws();
         self.expect(b':')?;
         self.skip_ws();
@@ -560,7 +577,7 @@ fn hex4(bytes: &[u8]) -> Option<u32> {
 
 /// Index of the first byte at or after `from` that a string body must look at: `"`, `\` or a
 /// control byte (< 0x20); `buf.len()` when there is none. (UTF-8 is validated once per line.)
-#[inline]
+#[inline(always)]
 fn find_string_special(buf: &[u8], from: usize) -> usize {
     let mut index = from;
     #[cfg(target_arch = "x86_64")]
