@@ -6,7 +6,7 @@ DEPS   := $(VENV)/.deps-installed
 BUILT  := $(VENV)/.core-built
 DEMO   := demo
 
-.PHONY: setup build demo test test-rust test-python lint fmt bench compare clean
+.PHONY: setup build demo test test-rust test-python lint fmt bench compare fuzz clean
 
 setup: $(BUILT)
 
@@ -59,6 +59,10 @@ bench: $(BUILT)
 
 compare: $(BUILT)
 	$(BIN)/python benches/compare.py --size-mb 1024
+
+# The long property run: about a million generated lines checked against the Python reference.
+fuzz: $(BUILT)
+	MXCP_FUZZ_EXAMPLES=200000 $(BIN)/python -m pytest -q tests/test_decision_property.py -k long_fuzz
 
 clean:
 	rm -rf $(VENV) target $(DEMO) bench-data benches/results
