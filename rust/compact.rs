@@ -23,7 +23,7 @@ use crate::failpoint;
 use crate::inplace;
 use crate::output::{remove_stale_temp, DirLock, TempFile};
 use crate::retention::RetentionRules;
-use crate::source::{complete_lines_end, windows, LogMap};
+use crate::source::{complete_lines_end, open_log, windows, LogMap};
 use crate::stats::Tally;
 use crate::timestamp::UnixNanos;
 use crate::writers;
@@ -133,17 +133,8 @@ pub fn compact_file(path: &Path, rules: &RetentionRules, options: &Options) -> R
     report
 }
 
-fn open_log(path: &Path, target: &Path) -> Result<(File, Metadata)> {
-    let file = File::open(target).map_err(|e| Error::io(path, "open", e))?;
-    let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
-    if !meta.is_file() {
-        return Err(Error::NotRegularFile { path: path.to_path_buf() });
-    }
-    Ok((file, meta))
-}
-
 fn dry_run(path: &Path, target: PathBuf, rules: &RetentionRules, options: &Options) -> Result<FileReport> {
-    let (file, meta) = open_log(path, &target)?;
+    let (file, meta) = open_log(path, &target, false)?;
     let map = LogMap::map(&file, meta.len(), path)?;
     let tally = scan_mapped(&map, path, 0..map.bytes().len(), rules, options, None)?;
     Ok(FileReport {
@@ -166,7 +157,7 @@ fn rewrite(
     options: &Options,
     stale_temp_removed: bool,
 ) -> Result<FileReport> {
-    let (file, meta) = open_log(path, &target)?;
+    let (file, meta) = open_log(path, &target, false)?;
     if meta.nlink() > 1 {
         return Err(Error::HardLinked { path: path.to_path_buf(), links: meta.nlink() });
     }

@@ -30,7 +30,7 @@ use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::output::sync_parent;
 use crate::retention::RetentionRules;
-use crate::source::{complete_lines_end, LogMap};
+use crate::source::{complete_lines_end, open_log, LogMap};
 use crate::stats::Tally;
 
 const JOURNAL_SUFFIX: &str = ".mxcp-compact.shift";
@@ -197,16 +197,7 @@ pub fn compact_in_place(
     options: &Options,
     stale_temp_removed: bool,
 ) -> Result<FileReport> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(&target)
-        .map_err(|e| Error::io(path, "open for in-place compaction", e))?;
-    let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
-    if !meta.is_file() {
-        return Err(Error::NotRegularFile { path: path.to_path_buf() });
-    }
+    let (file, meta) = open_log(path, &target, true)?;
     let bytes_before = meta.len();
     let mut tally = Tally::default();
     let mut collapsed = 0;

@@ -5,8 +5,9 @@
 //! input). Windows end just after a `\n` (or at the end of the scanned span), so no line is ever
 //! split between two workers, and they are produced in file order.
 
-use std::fs::File;
+use std::fs::{self, File, OpenOptions};
 use std::ops::Range;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use memmap2::{Advice, Mmap, MmapOptions};
@@ -59,6 +60,22 @@ impl LogMap {
     pub fn bytes(&self) -> &[u8] {
         self.map.as_deref().unwrap_or(&[])
     }
+}
+
+/// Opens the log at `target` (read-only, or read-write for in-place work) and checks that it
+/// is a regular file; errors name `path`, the name the operator gave.
+pub fn open_log(path: &Path, target: &Path, for_writing: bool) -> Result<(File, fs::Metadata)> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(for_writing)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(target)
+        .map_err(|e| Error::io(path, if for_writing { "open for in-place compaction" } else { "open" }, e))?;
+    let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
+    if !meta.is_file() {
+        return Err(Error::NotRegularFile { path: path.to_path_buf() });
+    }
+    Ok((file, meta))
 }
 
 /// End of the last complete line in `data[from..]`, or `from` when there is none.
