@@ -46,7 +46,7 @@ const MAX_CATCH_UP_ROUNDS: usize = 16;
 const SALVAGE_TIMEOUT: Duration = Duration::from_secs(10);
 const SALVAGE_POLL: Duration = Duration::from_millis(5);
 /// A writer still holding the file after this pause keeps it open (not an open-per-batch one).
-const WRITER_SETTLE: Duration = Duration::from_millis(100);
+const WRITER_SETTLE: Duration = Duration::from_millis(300);
 
 #[derive(Debug, Clone)]
 pub struct Options {

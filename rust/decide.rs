@@ -169,14 +169,12 @@ impl<'r> Decider<'r> {
             return Resolved::Unreadable(Unevaluable::NotString);
         };
         let (version, version_text) = match record.schema_version {
-            None => (1, "1"),
+            None => (Some(1), "1"),
             Some(literal) => {
-                // The scanner only hands over validated integer literals, so this is ASCII.
+                // The scanner only hands over validated integer literals, so this is ASCII; one
+                // beyond i64 is still an integer: no registry line names it, the rest applies.
                 let text = std::str::from_utf8(literal).unwrap_or("");
-                match text.parse::<i64>() {
-                    Ok(version) => (version, text),
-                    Err(_) => return Resolved::Unreadable(Unevaluable::BadVersion),
-                }
+                (text.parse::<i64>().ok(), text)
             }
         };
         let policy = self.rules.policy(&name, version);
@@ -265,11 +263,19 @@ mod tests {
         let mut decider = Decider::new(&rules, now());
         assert!(!decider.decide(b"{\"schema_name\": \"other\", \"timestamp\": \"2000-01-01T00:00:00Z\"}\n"));
         assert!(!decider.decide(line("2000-02-30T00:00:00Z").as_bytes()));
-        assert!(!decider.decide(b"{\"schema_name\": \"mxcp.endpoints\", \"schema_version\": 99999999999999999999, \"timestamp\": \"2000-01-01T00:00:00Z\"}\n"));
+        assert!(!decider.decide(b"{\"schema_name\": \"mxcp.endpoints\", \"schema_version\": \"2\", \"timestamp\": \"2000-01-01T00:00:00Z\"}\n"));
         assert_eq!(decider.tally().unmanaged, 1);
         assert_eq!(decider.tally().unevaluable(Unevaluable::BadTimestamp), 1);
         assert_eq!(decider.tally().unevaluable(Unevaluable::BadVersion), 1);
         assert_eq!(decider.tally().deleted_lines, 0);
+    }
+
+    #[test]
+    fn a_version_beyond_i64_is_judged_like_any_other_integer() {
+        let rules = RetentionRules::new([], None, []);
+        let mut decider = Decider::new(&rules, now());
+        assert!(decider.decide(b"{\"schema_name\": \"mxcp.endpoints\", \"schema_version\": 99999999999999999999, \"timestamp\": \"2000-01-01T00:00:00Z\"}\n"));
+        assert_eq!(decider.tally().schemas[0].schema_version, "99999999999999999999");
     }
 
     #[test]

@@ -75,7 +75,7 @@ mod python {
 
         /// (kind, days) for a schema: kind is "days", "forever" or "none".
         fn policy(&self, schema_name: &str, version: i64) -> (&'static str, Option<u32>) {
-            policy_parts(self.rules.policy(schema_name, version))
+            policy_parts(self.rules.policy(schema_name, Some(version)))
         }
     }
 

@@ -10,6 +10,7 @@
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::thread;
@@ -22,6 +23,8 @@ const TEMP_SUFFIX: &str = ".mxcp-compact.tmp";
 const LOCK_NAME: &str = ".mxcp-compact.lock";
 /// Small kept runs are gathered into a buffer this size; larger runs are written directly.
 const BUFFER_BYTES: usize = 1 << 20;
+/// Write-back of the temp is started every this many bytes (see `write_file`).
+const WRITEBACK_BYTES: u64 = 32 << 20;
 
 /// Path of our temp file for `target`.
 pub fn temp_path_for(target: &Path) -> PathBuf {
@@ -49,6 +52,8 @@ pub struct TempFile {
     file: File,
     buffer: Vec<u8>,
     written: u64,
+    /// Start of the written bytes whose write-back has not been started yet.
+    writeback_from: u64,
     committed: bool,
 }
 
@@ -71,6 +76,7 @@ impl TempFile {
             file,
             buffer: Vec::with_capacity(BUFFER_BYTES),
             written: 0,
+            writeback_from: 0,
             committed: false,
         };
         let created = temp.file.metadata().map_err(|e| Error::io(&temp.path, "stat the temp file", e))?;
@@ -104,8 +110,7 @@ impl TempFile {
             self.flush()?;
         }
         if bytes.len() >= BUFFER_BYTES / 2 {
-            self.file.write_all(bytes).map_err(|e| temp_error(&self.target, &self.path, "write the temp file", e))?;
-            self.written += bytes.len() as u64;
+            self.write_file(bytes)?;
         } else {
             self.buffer.extend_from_slice(bytes);
         }
@@ -114,11 +119,31 @@ impl TempFile {
 
     fn flush(&mut self) -> Result<()> {
         if !self.buffer.is_empty() {
-            self.file
-                .write_all(&self.buffer)
-                .map_err(|e| temp_error(&self.target, &self.path, "write the temp file", e))?;
-            self.written += self.buffer.len() as u64;
+            let buffer = std::mem::take(&mut self.buffer);
+            let result = self.write_file(&buffer);
+            self.buffer = buffer;
             self.buffer.clear();
+            result?;
+        }
+        Ok(())
+    }
+
+    fn write_file(&mut self, bytes: &[u8]) -> Result<()> {
+        self.file.write_all(bytes).map_err(|e| temp_error(&self.target, &self.path, "write the temp file", e))?;
+        self.written += bytes.len() as u64;
+        if self.written - self.writeback_from >= WRITEBACK_BYTES {
+            // Start writing this stretch to disk now, while the scan goes on, so that the final
+            // fsync has little left to wait for. Only a hint: fsync reports any real failure.
+            // SAFETY: sync_file_range only reads its integer arguments; the fd is open.
+            unsafe {
+                libc::sync_file_range(
+                    self.file.as_raw_fd(),
+                    self.writeback_from as libc::off64_t,
+                    (self.written - self.writeback_from) as libc::off64_t,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                );
+            }
+            self.writeback_from = self.written;
         }
         Ok(())
     }

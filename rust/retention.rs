@@ -72,7 +72,8 @@ impl RetentionRules {
         RetentionRules { overrides: overrides.into_iter().collect(), all_schemas, by_version, latest_active }
     }
 
-    pub fn policy(&self, schema_name: &str, version: i64) -> Policy {
+    /// `version` is `None` for a version no registry line can name (an integer beyond i64).
+    pub fn policy(&self, schema_name: &str, version: Option<i64>) -> Policy {
         if let Some(&days) = self.overrides.get(schema_name) {
             return Policy::from_days(days);
         }
@@ -81,7 +82,7 @@ impl RetentionRules {
         }
         // Borrowing lookup without allocating would need a custom key type; this runs once per
         // distinct (name, version) per window, not per line.
-        if let Some(&(days, _)) = self.by_version.get(&(schema_name.to_owned(), version)) {
+        if let Some(&(days, _)) = version.and_then(|v| self.by_version.get(&(schema_name.to_owned(), v))) {
             return Policy::from_days(days);
         }
         if let Some(&(_, days)) = self.latest_active.get(schema_name) {
@@ -105,9 +106,10 @@ mod tests {
     #[test]
     fn builtin_applies_only_to_mxcp_endpoints() {
         let rules = RetentionRules::new([], None, []);
-        assert_eq!(rules.policy("mxcp.endpoints", 1), Policy::Days(90));
-        assert_eq!(rules.policy("mxcp.endpoints", 7), Policy::Days(90));
-        assert_eq!(rules.policy("app.events", 1), Policy::Unmanaged);
+        assert_eq!(rules.policy("mxcp.endpoints", Some(1)), Policy::Days(90));
+        assert_eq!(rules.policy("mxcp.endpoints", Some(7)), Policy::Days(90));
+        assert_eq!(rules.policy("app.events", Some(1)), Policy::Unmanaged);
+        assert_eq!(rules.policy("mxcp.endpoints", None), Policy::Days(90), "a version beyond i64 is judged too");
     }
 
     #[test]
@@ -123,28 +125,28 @@ mod tests {
                 entry("mxcp.endpoints", 2, None, true),
             ],
         );
-        assert_eq!(rules.policy("app", 1), Policy::Days(11), "later registry line replaces earlier");
-        assert_eq!(rules.policy("app", 3), Policy::Days(30), "exact version wins even if inactive");
-        assert_eq!(rules.policy("app", 9), Policy::Days(20), "absent version: latest active");
-        assert_eq!(rules.policy("mxcp.endpoints", 2), Policy::Forever);
-        assert_eq!(rules.policy("mxcp.endpoints", 1), Policy::Forever, "registry names it, so no builtin");
+        assert_eq!(rules.policy("app", Some(1)), Policy::Days(11), "later registry line replaces earlier");
+        assert_eq!(rules.policy("app", Some(3)), Policy::Days(30), "exact version wins even if inactive");
+        assert_eq!(rules.policy("app", Some(9)), Policy::Days(20), "absent version: latest active");
+        assert_eq!(rules.policy("mxcp.endpoints", Some(2)), Policy::Forever);
+        assert_eq!(rules.policy("mxcp.endpoints", Some(1)), Policy::Forever, "registry names it, so no builtin");
     }
 
     #[test]
     fn inactive_only_names_fall_through_to_builtin() {
         let rules = RetentionRules::new([], None, [entry("mxcp.endpoints", 5, Some(1), false)]);
-        assert_eq!(rules.policy("mxcp.endpoints", 1), Policy::Days(90));
-        assert_eq!(rules.policy("mxcp.endpoints", 5), Policy::Days(1));
+        assert_eq!(rules.policy("mxcp.endpoints", Some(1)), Policy::Days(90));
+        assert_eq!(rules.policy("mxcp.endpoints", Some(5)), Policy::Days(1));
     }
 
     #[test]
     fn overrides_win_in_order() {
         let registry = [entry("app", 1, Some(10), true)];
         let rules = RetentionRules::new([("app".to_owned(), None)], Some(Some(5)), registry.clone());
-        assert_eq!(rules.policy("app", 1), Policy::Forever);
-        assert_eq!(rules.policy("other", 1), Policy::Days(5));
-        assert_eq!(rules.policy("mxcp.endpoints", 1), Policy::Days(5));
+        assert_eq!(rules.policy("app", Some(1)), Policy::Forever);
+        assert_eq!(rules.policy("other", Some(1)), Policy::Days(5));
+        assert_eq!(rules.policy("mxcp.endpoints", Some(1)), Policy::Days(5));
         let forever_all = RetentionRules::new([], Some(None), registry);
-        assert_eq!(forever_all.policy("app", 1), Policy::Forever);
+        assert_eq!(forever_all.policy("app", Some(1)), Policy::Forever);
     }
 }
