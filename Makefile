@@ -22,6 +22,9 @@ $(DEPS): $(BIN)/python pyproject.toml
 # source or build file changes.
 $(BUILT): $(DEPS) Cargo.toml Cargo.lock pyproject.toml $(wildcard rust/*.rs)
 	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/maturin develop --release --extras dev -q
+	# Byte-compile the package (editable, so it is imported from python/): a start-up cost that
+	# would otherwise be paid on every run where PYTHONDONTWRITEBYTECODE is set.
+	$(BIN)/python -m compileall -q python/mxcp_compact
 	touch $@
 
 build: $(BUILT)
