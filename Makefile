@@ -44,14 +44,14 @@ test-rust:
 test-python: $(BUILT)
 	$(BIN)/python -m pytest -q tests benches --benchmark-disable
 
-lint: $(DEPS)
+lint: $(BUILT)
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --all-targets --features python -- -D warnings
 	$(BIN)/ruff check python tests benches
 	$(BIN)/ruff format --check python tests benches
 
-fmt: $(DEPS)
+fmt: $(BUILT)
 	cargo fmt
 	$(BIN)/ruff format python tests benches
 	$(BIN)/ruff check --fix python tests benches

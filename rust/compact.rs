@@ -241,6 +241,8 @@ fn rewrite(
         Action::Rewritten
     };
     let salvage = salvage_after_swap(&file, &meta, path, &target, consumed as u64)?;
+    // Late lines recreate an emptied segment: then it was rewritten, not removed.
+    let action = if salvage.bytes > 0 { Action::Rewritten } else { action };
     Ok(FileReport {
         path: path.to_path_buf(),
         target,
