@@ -25,7 +25,14 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURE_DIR = Path(os.environ.get("MXCP_COMPACT_FIXTURE", REPO.parent / "shared" / "fixtures" / "mxcp-project"))
+#: The shared fixture (`../shared/fixtures/mxcp-project`), as laid beside the repo for CI.
+SHARED_FIXTURE_DIR = REPO.parent / "shared" / "fixtures" / "mxcp-project"
+#: A copy kept in the repo, so that `make test` works in a clone anywhere; test_fixture_copy.py
+#: checks that it still equals the shared one wherever that is present.
+VENDORED_FIXTURE_DIR = REPO / "tests" / "fixtures" / "mxcp-project"
+FIXTURE_DIR = Path(
+    os.environ.get("MXCP_COMPACT_FIXTURE", SHARED_FIXTURE_DIR if SHARED_FIXTURE_DIR.is_dir() else VENDORED_FIXTURE_DIR)
+)
 #: The instant the fixture README's table is computed for.
 FIXTURE_NOW = "2026-11-27T00:00:00Z"
 FIXTURE_NOW_DT = datetime(2026, 11, 27, tzinfo=timezone.utc)
