@@ -7,11 +7,12 @@ traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -119,6 +120,14 @@ def log_cleanup(
         ),
     ] = False,
     threads: Annotated[int, typer.Option(metavar="N", help="Scan threads (0: one per core).", min=0)] = 0,
+    audit_trail: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="Append one JSON line per run (time, host, user, files, deleted per schema, bytes) to FILE.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     started = time.monotonic()
     try:
@@ -141,8 +150,14 @@ def log_cleanup(
         if debug:
             raise
         _fail(f"{type(error).__name__}: {error}", json_output, 1)
-    from mxcp_compact.report import render_json, render_text
+    from mxcp_compact.report import append_trail, render_json, render_text
 
+    if audit_trail is not None:
+        try:
+            append_trail(audit_trail, summary)
+        except OSError as error:
+            problem = f"{audit_trail}: cannot append the deletion trail: {error.strerror or error}"
+            summary = dataclasses.replace(summary, run_errors=(*summary.run_errors, problem))
     if json_output:
         sys.stdout.buffer.write(render_json(summary))
         sys.stdout.flush()
@@ -165,7 +180,60 @@ def log_cleanup(
         raise typer.Exit(1)
 
 
-def _fail(message: str, json_output: bool, code: int) -> None:
+@app.command("schedule", help="Print (or install) a daily cleanup: a crontab line or systemd service and timer units.")
+def schedule(
+    systemd: Annotated[bool, typer.Option("--systemd", help="systemd service + timer units.")] = False,
+    cron: Annotated[bool, typer.Option("--cron", help="A crontab line.")] = False,
+    profile: Annotated[str | None, typer.Option(metavar="NAME", help="MXCP profile the cleanup uses.")] = None,
+    install: Annotated[
+        bool, typer.Option("--install", help="Write the systemd units to the unit directory (root).")
+    ] = False,
+    user: Annotated[str, typer.Option(metavar="USER", help="User the service runs as.")] = "mxcp",
+    group: Annotated[str | None, typer.Option(metavar="GROUP", help="Group (default: the user).")] = None,
+    working_dir: Annotated[
+        Path | None,
+        typer.Option(metavar="DIR", help="The MXCP project (default: the one found from here).", show_default=False),
+    ] = None,
+    on_calendar: Annotated[str, typer.Option(metavar="SPEC", help="systemd OnCalendar.")] = "daily",
+    at: Annotated[str, typer.Option(metavar="CRON_TIME", help="Crontab time fields.")] = "0 2 * * *",
+    unit_dir: Annotated[Path, typer.Option(hidden=True)] = Path("/etc/systemd/system"),
+) -> None:
+    from mxcp_compact import config
+    from mxcp_compact.schedule import Schedule, cron_line, install_systemd, systemd_units
+
+    if systemd == cron:
+        _fail("choose one of --systemd or --cron", False, 2)
+    if install and cron:
+        _fail("--install writes systemd units; add the --cron line with `crontab -e`", False, 2)
+    if working_dir is None:
+        site = config.find_site(Path.cwd())
+        working_dir = site.parent if site is not None else Path.cwd()
+    plan = Schedule(
+        profile=profile,
+        working_dir=working_dir.resolve(),
+        user=user,
+        group=group or user,
+        on_calendar=on_calendar,
+        cron_time=at,
+    )
+    if cron:
+        typer.echo(cron_line(plan))
+        return
+    if install:
+        try:
+            written = install_systemd(plan, unit_dir)
+        except OSError as error:
+            _fail(f"cannot write the units to {unit_dir}: {error.strerror or error} (run as root)", False, 1)
+        for path in written:
+            typer.echo(f"wrote {path}")
+        typer.echo(f"now: systemctl daemon-reload && systemctl enable --now {written[-1].name}")
+        return
+    for name, text in systemd_units(plan).items():
+        typer.echo(f"# {unit_dir / name}\n{text}")
+    typer.echo("# then: sudo systemctl daemon-reload && sudo systemctl enable --now mxcp-log-cleanup.timer")
+
+
+def _fail(message: str, json_output: bool, code: int) -> NoReturn:
     from mxcp_compact.report import displayable
 
     message = displayable(message)

@@ -7,13 +7,23 @@ in text mode and to additional keys in JSON mode.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mxcp_compact.api import Result
 
-__all__ = ["FileOutcome", "RunSummary", "displayable", "error_json", "render_json", "render_text"]
+__all__ = [
+    "FileOutcome",
+    "RunSummary",
+    "append_trail",
+    "displayable",
+    "error_json",
+    "render_json",
+    "render_text",
+    "trail_record",
+]
 
 
 def displayable(text: object) -> str:
@@ -37,6 +47,8 @@ class RunSummary:
     elapsed_seconds: float
     notes: Sequence[str] = field(default_factory=tuple)
     skipped_reason: str | None = None
+    #: Failures that are not about one log file (e.g. the deletion trail could not be written).
+    run_errors: Sequence[str] = field(default_factory=tuple)
 
     @property
     def results(self) -> list[Result]:
@@ -44,7 +56,7 @@ class RunSummary:
 
     @property
     def errors(self) -> list[str]:
-        return [o.error for o in self.outcomes if o.error is not None]
+        return [o.error for o in self.outcomes if o.error is not None] + list(self.run_errors)
 
     @property
     def bytes_freed(self) -> int:
@@ -102,9 +114,11 @@ class RunSummary:
             return self.skipped_reason
         total = self.total_deleted
         done = f"Would delete {total} records" if self.dry_run else f"Deleted {total} records"
-        if self.errors:
-            failed = len(self.errors)
-            return f"{done}; {failed} of {len(self.outcomes)} files failed: {self.errors[0]}"
+        file_errors = [o.error for o in self.outcomes if o.error is not None]
+        if file_errors:
+            return f"{done}; {len(file_errors)} of {len(self.outcomes)} files failed: {file_errors[0]}"
+        if self.run_errors:
+            return f"{done}; {self.run_errors[0]}"
         return done
 
 
@@ -189,3 +203,46 @@ def error_json(message: str) -> bytes:
     import orjson
 
     return orjson.dumps({"status": "error", "message": message}, option=orjson.OPT_INDENT_2) + b"\n"
+
+
+def trail_record(summary: RunSummary) -> dict[str, object]:
+    """One line of the deletion trail: what was deleted, when, by whom, where."""
+    import getpass
+    import socket
+    from datetime import datetime, timezone
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return {
+        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "host": socket.gethostname(),
+        "user": user,
+        "pid": os.getpid(),
+        "profile": summary.profile,
+        "dry_run": summary.dry_run,
+        "status": summary.status,
+        "message": displayable(summary.message),
+        "deleted_per_schema": summary.deleted_per_schema(),
+        "files": [_file_json(outcome) for outcome in summary.outcomes],
+        "bytes_before": sum(r.bytes_in for r in summary.results),
+        "bytes_after": sum(r.bytes_out for r in summary.results),
+        "bytes_freed": summary.bytes_freed,
+        "archive": None,
+        "archive_sha256": None,
+        "errors": [displayable(error) for error in summary.errors],
+    }
+
+
+def append_trail(path: Path, summary: RunSummary) -> None:
+    """Appends the run's trail record to `path` as one JSON line, fsynced."""
+    import orjson
+
+    line = orjson.dumps(trail_record(summary)) + b"\n"
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    try:
+        os.write(descriptor, line)
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

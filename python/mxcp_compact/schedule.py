@@ -1,0 +1,94 @@
+"""Scheduling: the crontab line and the systemd service + timer units for a daily cleanup.
+
+The units are the seed guide's, with this tool's own path, the chosen profile, a wait for a
+concurrent run, `RandomizedDelaySec` and `Persistent=true`. `install_systemd` writes them (root).
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Schedule", "command_line", "cron_line", "install_systemd", "systemd_units"]
+
+SERVICE_NAME = "mxcp-log-cleanup"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    profile: str | None
+    working_dir: Path
+    user: str
+    group: str
+    on_calendar: str = "daily"
+    cron_time: str = "0 2 * * *"
+    log_file: Path = Path("/var/log/mxcp/cleanup.log")
+
+
+def executable() -> str:
+    """The absolute path of the `mxcp-compact` command that is running (or on PATH)."""
+    script = Path(sys.argv[0])
+    if script.name == "mxcp-compact" and script.exists():
+        return str(script.resolve())
+    found = shutil.which("mxcp-compact")
+    return found if found else f"{sys.executable} -m mxcp_compact"
+
+
+def command_line(schedule: Schedule) -> str:
+    words = [executable(), "log-cleanup", "--wait", "300"]
+    if schedule.profile:
+        words += ["--profile", schedule.profile]
+    # The executable may be "python -m mxcp_compact": keep its own spaces, quote the rest.
+    return " ".join([words[0], *(shlex.quote(word) for word in words[1:])])
+
+
+def cron_line(schedule: Schedule) -> str:
+    return (
+        f"{schedule.cron_time} cd {shlex.quote(str(schedule.working_dir))} && {command_line(schedule)}"
+        f" >> {shlex.quote(str(schedule.log_file))} 2>&1"
+    )
+
+
+def systemd_units(schedule: Schedule) -> dict[str, str]:
+    """File name -> contents of the service and the timer."""
+    service = f"""[Unit]
+Description=MXCP Audit Log Cleanup (mxcp-compact)
+After=network.target
+
+[Service]
+Type=oneshot
+User={schedule.user}
+Group={schedule.group}
+WorkingDirectory={schedule.working_dir}
+ExecStart={command_line(schedule)}
+StandardOutput=journal
+StandardError=journal
+"""
+    timer = f"""[Unit]
+Description=Daily MXCP audit log cleanup (mxcp-compact)
+
+[Timer]
+OnCalendar={schedule.on_calendar}
+Persistent=true
+RandomizedDelaySec=3600
+
+[Install]
+WantedBy=timers.target
+"""
+    return {f"{SERVICE_NAME}.service": service, f"{SERVICE_NAME}.timer": timer}
+
+
+def install_systemd(schedule: Schedule, unit_dir: Path) -> list[Path]:
+    """Writes the units into `unit_dir` (normally /etc/systemd/system, which needs root)."""
+    written = []
+    for name, text in systemd_units(schedule).items():
+        path = unit_dir / name
+        temp = path.with_name(f".{name}.tmp")
+        temp.write_text(text, encoding="utf-8")
+        temp.chmod(0o644)
+        temp.replace(path)
+        written.append(path)
+    return written

@@ -1,0 +1,125 @@
+"""Operations around cleanup: the deletion trail (`--audit-trail`) and scheduling (`schedule`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from conftest import FIXTURE_NOW
+from mxcp_compact.cli import app
+
+RUNNER = CliRunner()
+
+
+def invoke(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
+    previous = Path.cwd()
+    if cwd is not None:
+        os.chdir(cwd)
+    try:
+        result = RUNNER.invoke(app, list(args), catch_exceptions=False)
+    finally:
+        os.chdir(previous)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_audit_trail_appends_one_fsynced_json_line_per_run(fixture_project: Path, tmp_path: Path) -> None:
+    trail = tmp_path / "trail" / "cleanup-audit.jsonl"
+    trail.parent.mkdir()
+    for extra in (["--dry-run"], [], []):
+        code, _, _ = invoke(
+            "log-cleanup", "--now", FIXTURE_NOW, "--audit-trail", str(trail), *extra, cwd=fixture_project
+        )
+        assert code == 0
+    records = [json.loads(line) for line in trail.read_text().splitlines()]
+    assert [r["dry_run"] for r in records] == [True, False, False]
+    assert [r["status"] for r in records] == ["dry_run", "success", "success"]
+    assert (
+        records[0]["deleted_per_schema"]
+        == records[1]["deleted_per_schema"]
+        == {
+            "mxcp.endpoints:1": 273,
+            "mxcp.endpoints:2": 73,
+        }
+    )
+    assert records[2]["deleted_per_schema"] == {}
+    first = records[1]
+    assert first["host"] == socket.gethostname()
+    assert first["profile"] == "default"
+    assert first["bytes_before"] - first["bytes_after"] == first["bytes_freed"] > 0
+    assert {f["path"].split("/")[-1] for f in first["files"]} >= {"logs-default.jsonl"}
+    assert first["time"].endswith("+00:00")
+
+
+def test_audit_trail_that_cannot_be_written_fails_the_run_after_the_cleanup(
+    fixture_project: Path, tmp_path: Path
+) -> None:
+    missing_dir = tmp_path / "no-such-dir" / "trail.jsonl"
+    code, out, _ = invoke(
+        "log-cleanup", "--now", FIXTURE_NOW, "--json", "--audit-trail", str(missing_dir), cwd=fixture_project
+    )
+    assert code == 1
+    report = json.loads(out)
+    assert report["status"] == "error"
+    assert "cannot append the deletion trail" in report["message"]
+    assert report["deleted_per_schema"] == {"mxcp.endpoints:1": 273, "mxcp.endpoints:2": 73}
+
+
+def test_schedule_cron_prints_one_crontab_line_for_the_project(fixture_project: Path) -> None:
+    code, out, _ = invoke("schedule", "--cron", "--profile", "production", cwd=fixture_project / "audit")
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert len(lines) == 1
+    line = lines[0]
+    assert line.startswith("0 2 * * * cd ")
+    assert str(fixture_project.resolve()) in line, "the project root is found from a subdirectory"
+    assert "log-cleanup --wait 300 --profile production" in line
+    assert line.endswith(">> /var/log/mxcp/cleanup.log 2>&1")
+
+
+def test_schedule_systemd_prints_service_and_timer_units(fixture_project: Path) -> None:
+    code, out, _ = invoke("schedule", "--systemd", "--profile", "production", "--user", "audit", cwd=fixture_project)
+    assert code == 0
+    assert "# /etc/systemd/system/mxcp-log-cleanup.service" in out
+    assert "# /etc/systemd/system/mxcp-log-cleanup.timer" in out
+    for expected in (
+        "Type=oneshot",
+        "User=audit",
+        "Group=audit",
+        f"WorkingDirectory={fixture_project.resolve()}",
+        "OnCalendar=daily",
+        "Persistent=true",
+        "RandomizedDelaySec=3600",
+        "WantedBy=timers.target",
+    ):
+        assert expected in out, expected
+    exec_start = next(line for line in out.splitlines() if line.startswith("ExecStart="))
+    assert exec_start.endswith("log-cleanup --wait 300 --profile production")
+    assert exec_start.split("=", 1)[1].startswith("/"), "an absolute command path for systemd"
+
+
+def test_schedule_install_writes_the_units(tmp_path: Path, fixture_project: Path) -> None:
+    unit_dir = tmp_path / "units"
+    unit_dir.mkdir()
+    code, out, _ = invoke("schedule", "--systemd", "--install", "--unit-dir", str(unit_dir), cwd=fixture_project)
+    assert code == 0
+    assert sorted(p.name for p in unit_dir.iterdir()) == ["mxcp-log-cleanup.service", "mxcp-log-cleanup.timer"]
+    assert "systemctl daemon-reload" in out
+    assert (unit_dir / "mxcp-log-cleanup.timer").stat().st_mode & 0o777 == 0o644
+
+
+def test_schedule_needs_exactly_one_kind_and_install_is_systemd_only(fixture_project: Path) -> None:
+    assert invoke("schedule", cwd=fixture_project)[0] == 2
+    assert invoke("schedule", "--cron", "--systemd", cwd=fixture_project)[0] == 2
+    code, _, err = invoke("schedule", "--cron", "--install", cwd=fixture_project)
+    assert code == 2 and "crontab -e" in err
+
+
+def test_schedule_install_into_an_unwritable_place_is_a_one_line_error(fixture_project: Path) -> None:
+    code, _, err = invoke("schedule", "--systemd", "--install", "--unit-dir", "/nonexistent/units", cwd=fixture_project)
+    assert code == 1
+    assert err.startswith("Error: cannot write the units to /nonexistent/units")
+    assert "Traceback" not in err
