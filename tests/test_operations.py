@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import socket
+from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from conftest import FIXTURE_NOW
@@ -123,3 +125,72 @@ def test_schedule_install_into_an_unwritable_place_is_a_one_line_error(fixture_p
     assert code == 1
     assert err.startswith("Error: cannot write the units to /nonexistent/units")
     assert "Traceback" not in err
+
+
+def test_settings_file_beside_the_site_sets_retention_and_the_trail(fixture_project: Path) -> None:
+    (fixture_project / "mxcp-compact.toml").write_text(
+        '[retention]\nschemas = { "mxcp.endpoints" = "none" }\n\n[cleanup]\naudit_trail = "cleanup-audit.jsonl"\n'
+    )
+    code, out, _ = invoke("log-cleanup", "--now", FIXTURE_NOW, "--json", "--dry-run", cwd=fixture_project)
+    assert code == 0
+    assert json.loads(out)["deleted_per_schema"] == {}, "the file keeps mxcp.endpoints forever"
+    assert len((fixture_project / "cleanup-audit.jsonl").read_text().splitlines()) == 1
+
+
+def test_command_line_beats_the_settings_file_which_beats_the_registry(fixture_project: Path) -> None:
+    (fixture_project / "mxcp-compact.toml").write_text("[retention]\ndefault_days = 100000\n")
+    _, out, _ = invoke("log-cleanup", "--now", FIXTURE_NOW, "--json", "--dry-run", cwd=fixture_project)
+    assert json.loads(out)["deleted_per_schema"] == {}, "the file's default beats the registry's 90 days"
+    _, out, _ = invoke(
+        "log-cleanup", "--now", FIXTURE_NOW, "--json", "--dry-run", "--retention-days", "90", cwd=fixture_project
+    )
+    assert json.loads(out)["deleted_per_schema"] == {"mxcp.endpoints:1": 273, "mxcp.endpoints:2": 73}
+    _, out, _ = invoke(
+        "log-cleanup", "--now", FIXTURE_NOW, "--json", "--dry-run", "--retain", "mxcp.endpoints=90", cwd=fixture_project
+    )
+    assert json.loads(out)["deleted_per_schema"] == {"mxcp.endpoints:1": 273, "mxcp.endpoints:2": 73}
+
+
+def test_explicit_config_file_with_path_mode(fixture_project: Path, tmp_path: Path) -> None:
+    settings = tmp_path / "settings.toml"
+    settings.write_text('[retention.schemas]\n"mxcp.endpoints" = 200\n')
+    log = fixture_project / "audit" / "logs-default.jsonl"
+    now = datetime(2026, 11, 27, tzinfo=timezone.utc)
+    expected = sum(
+        1
+        for line in log.read_text().splitlines()
+        if (now - datetime.fromisoformat(json.loads(line)["timestamp"])).days > 200
+    )
+    assert 0 < expected < 273
+    code, out, _ = invoke(
+        "log-cleanup",
+        "--now",
+        FIXTURE_NOW,
+        "--json",
+        "--dry-run",
+        "--config",
+        str(settings),
+        "--path",
+        str(log),
+    )
+    assert code == 0
+    assert json.loads(out)["deleted_per_schema"] == {"mxcp.endpoints:1": expected}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[retention]\nschema = {}\n", "unknown key retention.schema"),
+        ("[cleaning]\nwait = 1\n", "unknown section [cleaning]"),
+        ("[retention]\ndefault_days = -1\n", "must not be negative"),
+        ("[retention]\ndefault_days = 1.5\n", "whole number of days"),
+        ("[cleanup]\nwait = -3\n", "cleanup.wait"),
+        ("[retention\n", "invalid TOML"),
+    ],
+)
+def test_bad_settings_file_is_a_one_line_error_naming_the_file(fixture_project: Path, text: str, message: str) -> None:
+    (fixture_project / "mxcp-compact.toml").write_text(text)
+    code, _, err = invoke("log-cleanup", "--now", FIXTURE_NOW, "--dry-run", cwd=fixture_project)
+    assert code == 2
+    assert message in err and "mxcp-compact.toml" in err
+    assert len(err.strip().splitlines()) == 1

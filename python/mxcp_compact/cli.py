@@ -100,11 +100,14 @@ def log_cleanup(
         typer.Option(metavar="TIMESTAMP", help="Evaluate retention as of this instant (ISO timestamp or date)."),
     ] = None,
     wait: Annotated[
-        float,
+        float | None,
         typer.Option(
-            metavar="SECONDS", help="Seconds to wait for another mxcp-compact working on the same directory.", min=0
+            metavar="SECONDS",
+            help="Seconds to wait for another mxcp-compact working on the same directory (default 0).",
+            min=0,
+            show_default=False,
         ),
-    ] = 0.0,
+    ] = None,
     in_place: Annotated[
         bool,
         typer.Option(
@@ -120,6 +123,15 @@ def log_cleanup(
         ),
     ] = False,
     threads: Annotated[int, typer.Option(metavar="N", help="Scan threads (0: one per core).", min=0)] = 0,
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            metavar="FILE",
+            help="Settings file (default: mxcp-compact.toml beside mxcp-site.yml).",
+            show_default=False,
+        ),
+    ] = None,
     audit_trail: Annotated[
         Path | None,
         typer.Option(
@@ -131,7 +143,7 @@ def log_cleanup(
 ) -> None:
     started = time.monotonic()
     try:
-        summary = _run(
+        summary, audit_trail = _run(
             profile,
             dry_run,
             path or [],
@@ -142,6 +154,8 @@ def log_cleanup(
             threads,
             in_place or emergency,
             emergency,
+            config_file,
+            audit_trail,
             started,
         )
     except _Failure as failure:
@@ -254,12 +268,15 @@ def _run(
     retention_days: str | None,
     retain: list[str],
     now: str | None,
-    wait: float,
+    wait: float | None,
     threads: int,
     in_place: bool,
     emergency: bool,
+    config_file: Path | None,
+    audit_trail: Path | None,
     started: float,
-) -> Any:
+) -> tuple[Any, Path | None]:
+    """Resolves and runs the plan; returns the summary and the deletion trail to append to."""
     from mxcp_compact import config
     from mxcp_compact.api import compact_with_rules, now_ns
     from mxcp_compact.report import FileOutcome, RunSummary
@@ -279,7 +296,13 @@ def _run(
                     "no mxcp-site.yml in this directory or its parents; run inside an MXCP project or pass --path"
                 )
             plan = config.discover_profile_files(site, profile, os.environ)
-        base = config.Retention(schemas=overrides, all_schemas=all_schemas)
+            beside = site.parent / config.TOOL_CONFIG_FILE
+            if config_file is None and beside.is_file():
+                config_file = beside
+        settings = config.load_tool_config(config_file) if config_file is not None else config.ToolConfig()
+        base = settings.retention(overrides, all_schemas)
+        wait = wait if wait is not None else (settings.wait or 0.0)
+        audit_trail = audit_trail if audit_trail is not None else settings.audit_trail
         notes: list[str] = [f"{p}: {reason}" for p, reason in plan.passed_over]
         rules_by_registry: dict[Path | None, Any] = {}
         for log in plan.files:
@@ -293,7 +316,7 @@ def _run(
         raise _Failure(str(error)) from None
 
     if plan.skipped_reason is not None:
-        return RunSummary(dry_run, plan.profile, (), time.monotonic() - started, notes, plan.skipped_reason)
+        return RunSummary(dry_run, plan.profile, (), time.monotonic() - started, notes, plan.skipped_reason), None
     if not plan.files and plan.audit_path is not None:
         notes.append(f"no audit log files found for {plan.audit_path}")
 
@@ -323,7 +346,7 @@ def _run(
     summary = RunSummary(dry_run, plan.profile, outcomes, time.monotonic() - started, notes)
     if emergency and not dry_run:
         notes.append(f"freed {summary.bytes_freed} bytes ({summary.bytes_freed / 2**20:.1f} MiB)")
-    return summary
+    return summary, audit_trail
 
 
 def main() -> None:

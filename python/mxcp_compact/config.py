@@ -20,10 +20,12 @@ __all__ = [
     "Plan",
     "RegistryEntry",
     "Retention",
+    "ToolConfig",
     "discover_profile_files",
     "expand_paths",
     "find_site",
     "load_registry",
+    "load_tool_config",
     "parse_now",
     "parse_retain",
     "registry_path_for",
@@ -34,6 +36,9 @@ FOREVER: Literal["forever"] = "forever"
 Days = int | Literal["forever"]
 
 SITE_FILE = "mxcp-site.yml"
+#: Our own settings live beside mxcp-site.yml: MXCP forbids unknown keys in its own file.
+TOOL_CONFIG_FILE = "mxcp-compact.toml"
+_TOOL_CONFIG_KEYS = {"retention": {"default_days", "schemas"}, "cleanup": {"audit_trail", "wait"}}
 REGISTRY_SUFFIX = "_schemas.jsonl"
 _SEGMENT_SUFFIX = re.compile(r"-\d{8}T\d{6}(?:-\d+)?$")
 _TRUE = {"true", "1", "yes"}
@@ -345,3 +350,74 @@ def load_registry(path: Path) -> tuple[tuple[RegistryEntry, ...], list[str]]:
             days = None
         entries.append(RegistryEntry(name, version, days, record.get("active", True) is not False))
     return tuple(entries), warnings
+
+
+@dataclass(frozen=True)
+class ToolConfig:
+    """Settings from `mxcp-compact.toml`; empty when there is no such file."""
+
+    path: Path | None = None
+    schemas: Mapping[str, Days] = field(default_factory=dict)
+    default_days: Days | None = None
+    audit_trail: Path | None = None
+    wait: float | None = None
+
+    def retention(self, cli_schemas: Mapping[str, Days], cli_all_schemas: Days | None) -> Retention:
+        """Command line > this file > schema registry > built-in: `--retain` beats
+        `--retention-days`, which beats both of this file's settings; then the file's per-schema
+        days beat its `default_days`."""
+        if cli_all_schemas is not None:
+            return Retention(schemas=dict(cli_schemas), all_schemas=cli_all_schemas)
+        return Retention(schemas={**self.schemas, **cli_schemas}, all_schemas=self.default_days)
+
+
+def load_tool_config(path: Path) -> ToolConfig:
+    """Reads and validates `mxcp-compact.toml`: unknown keys and bad values are errors."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror or error}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: invalid TOML: {error}") from None
+    for section, values in data.items():
+        if section not in _TOOL_CONFIG_KEYS:
+            raise ConfigError(f"{path}: unknown section [{section}] (known: {', '.join(sorted(_TOOL_CONFIG_KEYS))})")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: [{section}] must be a table")
+        for key in values:
+            if key not in _TOOL_CONFIG_KEYS[section]:
+                known = ", ".join(sorted(_TOOL_CONFIG_KEYS[section]))
+                raise ConfigError(f"{path}: unknown key {section}.{key} (known: {known})")
+    retention = data.get("retention", {})
+    cleanup = data.get("cleanup", {})
+    schemas_table = retention.get("schemas", {})
+    if not isinstance(schemas_table, dict):
+        raise ConfigError(f"{path}: retention.schemas must be a table of schema = days")
+    schemas = {
+        str(name): _toml_days(value, f"{path}: retention.schemas.{name}") for name, value in schemas_table.items()
+    }
+    default_days = None
+    if "default_days" in retention:
+        default_days = _toml_days(retention["default_days"], f"{path}: retention.default_days")
+    audit_trail = None
+    if "audit_trail" in cleanup:
+        if not isinstance(cleanup["audit_trail"], str) or not cleanup["audit_trail"]:
+            raise ConfigError(f"{path}: cleanup.audit_trail must be a file path")
+        audit_trail = path.parent / Path(cleanup["audit_trail"]).expanduser()
+    wait = cleanup.get("wait")
+    if wait is not None and (isinstance(wait, bool) or not isinstance(wait, (int, float)) or wait < 0):
+        raise ConfigError(f"{path}: cleanup.wait must be a number of seconds >= 0")
+    return ToolConfig(path, schemas, default_days, audit_trail, None if wait is None else float(wait))
+
+
+def _toml_days(value: object, what: str) -> Days:
+    if isinstance(value, str):
+        return parse_days(value, what)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f'{what}: expected a whole number of days or "none", got {value!r}')
+    return parse_days(str(value), what)
