@@ -8,12 +8,15 @@
 //! Lines appended after the last size check and before the rename (a window of microseconds)
 //! are the one remaining race with a writer that reopens the file by path.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, Metadata};
 use std::io::Write;
 use std::ops::Range;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -416,45 +419,75 @@ pub fn scan(
     };
     let windows = windows(data, span.clone(), WINDOW_BYTES);
     let mut tally = Tally::default();
-    let mut emit = |results: Vec<(Tally, Vec<Range<usize>>)>| -> Result<()> {
-        for (window_tally, runs) in results {
-            tally.merge(&window_tally);
-            if let Some(sink) = sink.as_mut() {
-                sink(&runs)?;
-            }
+    let mut emit = |(window_tally, runs): (Tally, Vec<Range<usize>>)| -> Result<()> {
+        tally.merge(&window_tally);
+        match sink.as_mut() {
+            Some(sink) => sink(&runs),
+            None => Ok(()),
         }
-        Ok(())
     };
     if threads <= 1 || span.len() < PARALLEL_MIN_BYTES {
         for window in windows {
             failpoint::hit("window");
-            emit(vec![decide_window(data, window, rules, options.now, collect)])?;
+            emit(decide_window(data, window, rules, options.now, collect))?;
         }
     } else {
-        let mut pending = None;
-        for group in windows.chunks(threads) {
-            failpoint::hit("window");
-            let results = thread::scope(|scope| -> Result<Vec<_>> {
-                let workers: Vec<_> = group
-                    .iter()
-                    .map(|window| scope.spawn(|| decide_window(data, window.clone(), rules, options.now, collect)))
-                    .collect();
-                // Write the previous group while this one is being decided.
-                if let Some(previous) = pending.take() {
-                    emit(previous)?;
-                }
-                Ok(workers
-                    .into_iter()
-                    .map(|worker| worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-                    .collect())
-            })?;
-            pending = Some(results);
-        }
-        if let Some(previous) = pending {
-            emit(previous)?;
-        }
+        failpoint::hit("window");
+        decide_in_parallel(&windows, threads, |window| decide_window(data, window, rules, options.now, collect), emit)?;
     }
     Ok(tally)
+}
+
+/// Decides `windows` on `threads` workers that each take the next undecided window, and hands
+/// the results to `emit` in window order on the calling thread (which writes while the workers
+/// go on). Workers stay at most a few windows ahead of `emit`, which bounds the memory held in
+/// decided-but-unwritten windows. After an error from `emit` the workers stop.
+fn decide_in_parallel<T: Send>(
+    windows: &[Range<usize>],
+    threads: usize,
+    decide: impl Fn(Range<usize>) -> T + Sync,
+    mut emit: impl FnMut(T) -> Result<()>,
+) -> Result<()> {
+    let next = AtomicUsize::new(0);
+    let emitted = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let ahead = 2 * threads;
+    thread::scope(|scope| {
+        let (sender, receiver) = mpsc::sync_channel::<(usize, T)>(ahead);
+        for _ in 0..threads {
+            let sender = sender.clone();
+            let (next, emitted, stop, decide) = (&next, &emitted, &stop, &decide);
+            scope.spawn(move || loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= windows.len() {
+                    return;
+                }
+                while index >= emitted.load(Ordering::Acquire) + ahead && !stop.load(Ordering::Relaxed) {
+                    thread::sleep(Duration::from_micros(200));
+                }
+                if stop.load(Ordering::Relaxed) || sender.send((index, decide(windows[index].clone()))).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(sender);
+        let mut waiting = BTreeMap::new();
+        let mut result = Ok(());
+        'receive: while let Ok((index, decided)) = receiver.recv() {
+            waiting.insert(index, decided);
+            while let Some(decided) = waiting.remove(&emitted.load(Ordering::Relaxed)) {
+                if let Err(error) = emit(decided) {
+                    result = Err(error);
+                    break 'receive;
+                }
+                emitted.fetch_add(1, Ordering::Release);
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        // Unblocks any worker waiting to send, so the scope can join them.
+        drop(receiver);
+        result
+    })
 }
 
 fn decide_window(
@@ -542,6 +575,39 @@ mod tests {
             assert!(fs::read_to_string(&path).unwrap() == kept, "threads={threads}");
             assert_eq!(report.tally.deleted_lines, 8_000);
         }
+    }
+
+    #[test]
+    fn parallel_decisions_arrive_in_order_and_an_emit_error_stops_the_workers() {
+        let windows: Vec<Range<usize>> = (0..200).map(|i| i..i + 1).collect();
+        let mut seen = Vec::new();
+        decide_in_parallel(
+            &windows,
+            3,
+            |w| w.start,
+            |i| {
+                seen.push(i);
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(seen, (0..200).collect::<Vec<_>>());
+        let mut count = 0;
+        let error = decide_in_parallel(
+            &windows,
+            3,
+            |w| w.start,
+            |_| {
+                count += 1;
+                if count == 5 {
+                    Err(Error::DiskFull { path: PathBuf::from("/x") })
+                } else {
+                    Ok(())
+                }
+            },
+        );
+        assert!(matches!(error, Err(Error::DiskFull { .. })));
+        assert_eq!(count, 5);
     }
 
     #[test]

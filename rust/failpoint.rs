@@ -3,7 +3,8 @@
 //! `MXCP_COMPACT_CRASH_AT=NAME` (or `NAME:N`, the N-th time) aborts the process at that point,
 //! as a SIGKILL or power cut would stop it, leaving temps and progress records behind.
 //! `MXCP_COMPACT_PAUSE_AT=NAME:N=MILLIS` sleeps there instead, so a test can truncate, rename or
-//! lock the file at a known moment. Unset, each point costs two environment lookups; points sit
+//! lock the file at a known moment; with `MXCP_COMPACT_PAUSE_SIGNAL=FILE` it first creates FILE,
+//! so the test knows the moment has come. Unset, each point costs two environment lookups; points sit
 //! at a handful of places per file and once per 16 MiB window, never per line.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +22,10 @@ pub fn hit(name: &str) {
     if let Some(spec) = std::env::var_os("MXCP_COMPACT_PAUSE_AT") {
         if let Some((point, millis)) = spec.to_str().and_then(|s| s.rsplit_once('=')) {
             if matches(Some(point), name, &PAUSE_HITS) {
+                // Tells a waiting test that the pause has begun.
+                if let Some(signal) = std::env::var_os("MXCP_COMPACT_PAUSE_SIGNAL") {
+                    let _ = std::fs::write(signal, b"paused\n");
+                }
                 std::thread::sleep(Duration::from_millis(millis.parse().unwrap_or(0)));
             }
         }

@@ -17,6 +17,7 @@ pub mod retention;
 pub mod scan;
 pub mod source;
 pub mod stats;
+pub mod survey;
 pub mod timestamp;
 pub mod writers;
 
@@ -35,6 +36,7 @@ mod python {
     use crate::retention::{Policy, RegistryEntry, RetentionRules};
     use crate::scan::Unevaluable;
     use crate::stats::Tally;
+    use crate::survey::survey_file;
     use crate::timestamp::{parse_instant, parse_timestamp};
 
     fn to_py_err(error: Error) -> PyErr {
@@ -206,6 +208,34 @@ mod python {
             .map_or("kept", Unevaluable::as_str)
     }
 
+    /// Records and bytes per schema and month, oldest/newest record, and the dry-run tally.
+    #[pyfunction]
+    #[pyo3(name = "survey_file")]
+    fn survey_file_py<'py>(
+        py: Python<'py>,
+        path: PathBuf,
+        rules: &Bound<'py, PyRules>,
+        now_ns: i128,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let rules = &rules.get().rules;
+        let survey = py.detach(|| survey_file(&path, rules, now_ns)).map_err(to_py_err)?;
+        let dict = tally_dict(py, &survey.tally)?;
+        let buckets = PyList::empty(py);
+        for bucket in &survey.buckets {
+            let entry = PyDict::new(py);
+            entry.set_item("schema_name", &bucket.schema_name)?;
+            entry.set_item("schema_version", &bucket.schema_version)?;
+            entry.set_item("month", &bucket.month)?;
+            entry.set_item("records", bucket.records)?;
+            entry.set_item("bytes", bucket.bytes)?;
+            buckets.append(entry)?;
+        }
+        dict.set_item("buckets", buckets)?;
+        dict.set_item("oldest_ns", survey.oldest)?;
+        dict.set_item("newest_ns", survey.newest)?;
+        Ok(dict)
+    }
+
     /// Nanoseconds since the epoch for a record timestamp, or None when it does not parse.
     #[pyfunction]
     fn parse_record_timestamp(text: &str) -> Option<i128> {
@@ -223,6 +253,7 @@ mod python {
         module.add_class::<PyRules>()?;
         module.add_function(wrap_pyfunction!(compact_file_py, module)?)?;
         module.add_function(wrap_pyfunction!(decide_lines, module)?)?;
+        module.add_function(wrap_pyfunction!(survey_file_py, module)?)?;
         module.add_function(wrap_pyfunction!(parse_record_timestamp, module)?)?;
         module.add_function(wrap_pyfunction!(parse_now, module)?)?;
         module.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -194,3 +194,40 @@ def test_bad_settings_file_is_a_one_line_error_naming_the_file(fixture_project: 
     assert code == 2
     assert message in err and "mxcp-compact.toml" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_stats_counts_schemas_months_and_what_a_cleanup_would_delete(fixture_project: Path) -> None:
+    code, out, _ = invoke("stats", "--now", FIXTURE_NOW, "--json", cwd=fixture_project)
+    assert code == 0
+    report = json.loads(out)
+    assert report["would_delete"]["records"] == 346
+    assert report["schemas"]["mxcp.endpoints:1"]["would_delete"] == 273
+    assert report["schemas"]["mxcp.endpoints:2"]["would_delete"] == 73
+    assert report["schemas"]["mxcp.endpoints:1"]["retention"] == "90 days"
+    assert sum(m["records"] for m in report["months"].values()) == report["lines"] == 600
+    assert sum(m["bytes"] for m in report["months"].values()) == report["total_bytes"]
+    sizes = {f["path"].split("/")[-1]: f["bytes"] for f in report["files"]}
+    assert sizes["logs-default.jsonl"] == (fixture_project / "audit" / "logs-default.jsonl").stat().st_size
+    assert report["oldest"] < report["newest"]
+    assert report["growth_bytes_per_day"] > 0
+    _, dry, _ = invoke("log-cleanup", "--now", FIXTURE_NOW, "--json", "--dry-run", cwd=fixture_project)
+    assert json.loads(dry)["deleted_per_schema"] == {"mxcp.endpoints:1": 273, "mxcp.endpoints:2": 73}
+
+
+def test_stats_text_has_a_table_and_a_bar_per_month(fixture_project: Path) -> None:
+    code, out, _ = invoke("stats", "--now", FIXTURE_NOW, cwd=fixture_project)
+    assert code == 0
+    assert "Per schema:" in out and "Per month (UTC):" in out
+    month_lines = [line for line in out.splitlines() if line.startswith("  2026-")]
+    assert month_lines and all("█" in line for line in month_lines)
+    assert "A cleanup now would delete 346 records" in out
+
+
+@pytest.mark.parametrize(("limit", "code"), [("1G", 0), ("400K", 1), ("0.1M", 1)])
+def test_stats_warn_size_exits_1_above_the_limit(fixture_project: Path, limit: str, code: int) -> None:
+    assert invoke("stats", "--now", FIXTURE_NOW, "--warn-size", limit, cwd=fixture_project)[0] == code
+
+
+def test_stats_bad_warn_size_is_a_usage_error(fixture_project: Path) -> None:
+    code, _, err = invoke("stats", "--warn-size", "lots", cwd=fixture_project)
+    assert code == 2 and "--warn-size" in err

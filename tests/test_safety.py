@@ -53,6 +53,14 @@ def run_cli(*args: str, env: dict[str, str] | None = None, **kwargs: object) -> 
     )
 
 
+def wait_for(path: Path, what: str, seconds: float = 30) -> None:
+    """Waits until `path` exists (a pause point's signal file, a temp file...)."""
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.005)
+
+
 def is_root() -> bool:
     return os.geteuid() == 0
 
@@ -291,7 +299,9 @@ def test_disk_full_fails_cleanly_then_emergency_frees_space(tmp_path: Path, kind
 def test_truncation_while_mapped_is_reported_and_the_process_survives(tmp_path: Path) -> None:
     log = tmp_path / "logs-default.jsonl"
     write_log(log, 150_000, pad=300)
+    signal_file = tmp_path / "paused"
     os.environ["MXCP_COMPACT_PAUSE_AT"] = "window:2=600"
+    os.environ["MXCP_COMPACT_PAUSE_SIGNAL"] = str(signal_file)
     try:
         errors: list[BaseException] = []
 
@@ -303,12 +313,13 @@ def test_truncation_while_mapped_is_reported_and_the_process_survives(tmp_path: 
 
         worker = threading.Thread(target=run)
         worker.start()
-        time.sleep(0.3)
+        wait_for(signal_file, "the run to pause between windows")
         with log.open("r+") as handle:
             handle.truncate(1000)
         worker.join(timeout=60)
     finally:
         del os.environ["MXCP_COMPACT_PAUSE_AT"]
+        del os.environ["MXCP_COMPACT_PAUSE_SIGNAL"]
     assert len(errors) == 1 and isinstance(errors[0], OSError)
     assert "was truncated" in str(errors[0])
     assert log.stat().st_size == 1000
@@ -327,10 +338,7 @@ def test_rotation_during_a_run_leaves_both_files_intact(tmp_path: Path) -> None:
         text=True,
     )
     temp = tmp_path / ".logs-default.jsonl.mxcp-compact.tmp"
-    deadline = time.monotonic() + 20
-    while not temp.exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert temp.exists(), "the run should have written its temp by now"
+    wait_for(temp, "the run to write its temp")
     log.rename(rotated)
     log.write_text(line(NEW, fresh=1))
     _, stderr = process.communicate(timeout=30)
@@ -347,11 +355,12 @@ def test_rotation_during_a_run_leaves_both_files_intact(tmp_path: Path) -> None:
 def test_second_cleanup_waits_or_reports_the_running_one(tmp_path: Path) -> None:
     log = tmp_path / "logs-default.jsonl"
     retained = write_log(log, 3000)
+    signal_file = tmp_path / "paused"
     first = subprocess.Popen(
         [*CLI, "log-cleanup", "--now", NOW, "--path", str(log)],
-        env={**os.environ, "MXCP_COMPACT_PAUSE_AT": "window=1500"},
+        env={**os.environ, "MXCP_COMPACT_PAUSE_AT": "window=1500", "MXCP_COMPACT_PAUSE_SIGNAL": str(signal_file)},
     )
-    time.sleep(0.5)
+    wait_for(signal_file, "the first run to hold the lock")
     busy = run_cli("--path", str(log))
     assert busy.returncode == 1
     assert f"another mxcp-compact is running (pid {first.pid})" in busy.stderr

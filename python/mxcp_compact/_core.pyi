@@ -33,5 +33,9 @@ def compact_file(
 def decide_lines(data: bytes, rules: Rules, now_ns: int) -> list[str | None]:
     """Per line of data (split after each newline): None if deleted, else why it is kept."""
 
+def survey_file(path: str | PathLike[str], rules: Rules, now_ns: int) -> dict[str, Any]:
+    """Buckets (schema_name, schema_version, month, records, bytes), oldest_ns, newest_ns, and
+    the dry-run tally keys of compact_file."""
+
 def parse_record_timestamp(text: str) -> int | None: ...
 def parse_now(text: str) -> int | None: ...

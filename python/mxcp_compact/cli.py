@@ -194,6 +194,62 @@ def log_cleanup(
         raise typer.Exit(1)
 
 
+@app.command("stats", help="Records and bytes per schema and per month, growth, and what a cleanup would delete now.")
+def stats(
+    profile: Annotated[str | None, typer.Option(metavar="NAME", help="MXCP profile.")] = None,
+    path: Annotated[
+        list[Path] | None,
+        typer.Option("--path", metavar="FILE_OR_DIR", help="Log file or directory (repeatable).", show_default=False),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    now: Annotated[str | None, typer.Option(metavar="TIMESTAMP", help="Evaluate retention as of this instant.")] = None,
+    retention_days: Annotated[str | None, typer.Option(metavar="DAYS", help="As for log-cleanup.")] = None,
+    retain: Annotated[
+        list[str] | None, typer.Option(metavar="SCHEMA=DAYS", help="As for log-cleanup.", show_default=False)
+    ] = None,
+    config_file: Annotated[
+        Path | None, typer.Option("--config", metavar="FILE", help="Settings file.", show_default=False)
+    ] = None,
+    warn_size: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SIZE", help="Exit 1 when the logs total more than SIZE (e.g. 500M, 1G).", show_default=False
+        ),
+    ] = None,
+) -> None:
+    from mxcp_compact import config
+    from mxcp_compact.report import displayable
+    from mxcp_compact.stats import LogStats, parse_size, render_stats_json, render_stats_text, survey
+
+    try:
+        limit = parse_size(warn_size) if warn_size is not None else None
+        run = config.resolve_run(
+            profile=profile,
+            paths=path or [],
+            retention_days=retention_days,
+            retain=retain or [],
+            now=now,
+            config_file=config_file,
+            cwd=Path.cwd(),
+            env=os.environ,
+        )
+    except config.ConfigError as error:
+        _fail(str(error), json_output, 2)
+    if run.plan.skipped_reason is not None:
+        typer.echo(run.plan.skipped_reason)
+        return
+    result: LogStats = survey(run)
+    if json_output:
+        sys.stdout.buffer.write(render_stats_json(result, limit))
+    else:
+        sys.stdout.write(render_stats_text(result, limit))
+        for note in (*run.notes, *result.errors):
+            print(f"note: {displayable(note)}", file=sys.stderr)
+    sys.stdout.flush()
+    if result.errors or (limit is not None and result.total_bytes > limit):
+        raise typer.Exit(1)
+
+
 @app.command("schedule", help="Print (or install) a daily cleanup: a crontab line or systemd service and timer units.")
 def schedule(
     systemd: Annotated[bool, typer.Option("--systemd", help="systemd service + timer units.")] = False,
@@ -278,42 +334,26 @@ def _run(
 ) -> tuple[Any, Path | None]:
     """Resolves and runs the plan; returns the summary and the deletion trail to append to."""
     from mxcp_compact import config
-    from mxcp_compact.api import compact_with_rules, now_ns
+    from mxcp_compact.api import compact_with_rules
     from mxcp_compact.report import FileOutcome, RunSummary
 
     try:
-        overrides = dict(config.parse_retain(item) for item in retain)
-        all_schemas = config.parse_days(retention_days, "--retention-days") if retention_days is not None else None
-        instant = config.parse_now(now) if now is not None else now_ns(None)
-        if paths:
-            if profile is not None:
-                raise config.ConfigError("--profile and --path cannot be combined: --path names the files itself")
-            plan = config.expand_paths(paths)
-        else:
-            site = config.find_site(Path.cwd())
-            if site is None:
-                raise config.ConfigError(
-                    "no mxcp-site.yml in this directory or its parents; run inside an MXCP project or pass --path"
-                )
-            plan = config.discover_profile_files(site, profile, os.environ)
-            beside = site.parent / config.TOOL_CONFIG_FILE
-            if config_file is None and beside.is_file():
-                config_file = beside
-        settings = config.load_tool_config(config_file) if config_file is not None else config.ToolConfig()
-        base = settings.retention(overrides, all_schemas)
-        wait = wait if wait is not None else (settings.wait or 0.0)
-        audit_trail = audit_trail if audit_trail is not None else settings.audit_trail
-        notes: list[str] = [f"{p}: {reason}" for p, reason in plan.passed_over]
-        rules_by_registry: dict[Path | None, Any] = {}
-        for log in plan.files:
-            if log.registry not in rules_by_registry:
-                registry: tuple[config.RegistryEntry, ...] = ()
-                if log.registry is not None:
-                    registry, warnings = config.load_registry(log.registry)
-                    notes += warnings
-                rules_by_registry[log.registry] = base.with_registry(registry).to_core()
+        run = config.resolve_run(
+            profile=profile,
+            paths=paths,
+            retention_days=retention_days,
+            retain=retain,
+            now=now,
+            config_file=config_file,
+            cwd=Path.cwd(),
+            env=os.environ,
+        )
     except config.ConfigError as error:
         raise _Failure(str(error)) from None
+    plan, instant, rules_by_registry = run.plan, run.now_ns, run.rules
+    notes = list(run.notes)
+    wait = wait if wait is not None else (run.settings.wait or 0.0)
+    audit_trail = audit_trail if audit_trail is not None else run.settings.audit_trail
 
     if plan.skipped_reason is not None:
         return RunSummary(dry_run, plan.profile, (), time.monotonic() - started, notes, plan.skipped_reason), None

@@ -20,6 +20,7 @@ __all__ = [
     "Plan",
     "RegistryEntry",
     "Retention",
+    "RunConfig",
     "ToolConfig",
     "discover_profile_files",
     "expand_paths",
@@ -29,6 +30,7 @@ __all__ = [
     "parse_now",
     "parse_retain",
     "registry_path_for",
+    "resolve_run",
 ]
 
 FOREVER: Literal["forever"] = "forever"
@@ -421,3 +423,62 @@ def _toml_days(value: object, what: str) -> Days:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f'{what}: expected a whole number of days or "none", got {value!r}')
     return parse_days(str(value), what)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a command needs, resolved and validated before any file is touched."""
+
+    plan: Plan
+    #: Core retention rules per schema registry (None: no registry beside the logs).
+    rules: Mapping[Path | None, Any]
+    now_ns: int
+    settings: ToolConfig
+    #: Warnings worth showing (ignored registry lines, skipped files).
+    notes: tuple[str, ...]
+
+
+def resolve_run(
+    *,
+    profile: str | None,
+    paths: Iterable[Path],
+    retention_days: str | None,
+    retain: Iterable[str],
+    now: str | None,
+    config_file: Path | None,
+    cwd: Path,
+    env: Mapping[str, str],
+) -> RunConfig:
+    """Options, site, profile, files, settings file and registries into one `RunConfig`."""
+    import time
+
+    paths = list(paths)
+    overrides = dict(parse_retain(item) for item in retain)
+    all_schemas = parse_days(retention_days, "--retention-days") if retention_days is not None else None
+    instant = parse_now(now) if now is not None else time.time_ns()
+    if paths:
+        if profile is not None:
+            raise ConfigError("--profile and --path cannot be combined: --path names the files itself")
+        plan = expand_paths(paths)
+    else:
+        site = find_site(cwd)
+        if site is None:
+            raise ConfigError(
+                "no mxcp-site.yml in this directory or its parents; run inside an MXCP project or pass --path"
+            )
+        plan = discover_profile_files(site, profile, env)
+        beside = site.parent / TOOL_CONFIG_FILE
+        if config_file is None and beside.is_file():
+            config_file = beside
+    settings = load_tool_config(config_file) if config_file is not None else ToolConfig()
+    base = settings.retention(overrides, all_schemas)
+    notes = [f"{path}: {reason}" for path, reason in plan.passed_over]
+    rules: dict[Path | None, Any] = {}
+    for log in plan.files:
+        if log.registry not in rules:
+            registry: tuple[RegistryEntry, ...] = ()
+            if log.registry is not None:
+                registry, warnings = load_registry(log.registry)
+                notes += warnings
+            rules[log.registry] = base.with_registry(registry).to_core()
+    return RunConfig(plan, rules, instant, settings, tuple(notes))

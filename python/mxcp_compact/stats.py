@@ -1,0 +1,175 @@
+"""`mxcp-compact stats`: the seed guide's "check log distribution" and "monitor log growth" as
+one command. The counting is done by the Rust core in one read of each file (`survey_file`),
+with the same decisions as a dry run, so "would delete" equals what `log-cleanup` deletes."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from mxcp_compact.config import ConfigError, RunConfig
+
+__all__ = ["LogStats", "parse_size", "render_stats_json", "render_stats_text", "survey"]
+
+_UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+_BAR_WIDTH = 30
+
+
+@dataclass
+class SchemaStats:
+    records: int = 0
+    bytes: int = 0
+    would_delete: int = 0
+    would_delete_bytes: int = 0
+    retention: str = "no policy"
+
+
+@dataclass
+class LogStats:
+    profile: str | None
+    files: list[tuple[Path, int]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    schemas: dict[str, SchemaStats] = field(default_factory=dict)
+    months: dict[str, tuple[int, int]] = field(default_factory=dict)
+    oldest_ns: int | None = None
+    newest_ns: int | None = None
+    records: int = 0
+    unevaluable: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(size for _, size in self.files)
+
+    @property
+    def would_delete(self) -> tuple[int, int]:
+        return (
+            sum(s.would_delete for s in self.schemas.values()),
+            sum(s.would_delete_bytes for s in self.schemas.values()),
+        )
+
+    @property
+    def span_days(self) -> float | None:
+        if self.oldest_ns is None or self.newest_ns is None:
+            return None
+        return max((self.newest_ns - self.oldest_ns) / 86_400e9, 1.0)
+
+    @property
+    def growth_per_day(self) -> float | None:
+        span = self.span_days
+        return None if span is None else self.total_bytes / span
+
+
+def parse_size(text: str) -> int:
+    """`500M`, `1G`, `1.5GiB`, `2048` (bytes); binary units."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?\s*", text.upper())
+    if match is None:
+        raise ConfigError(f"--warn-size {text!r}: expected a size such as 500M or 1G")
+    return int(float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def survey(run: RunConfig) -> LogStats:
+    from mxcp_compact import _core
+
+    result = LogStats(profile=run.plan.profile)
+    for log in run.plan.files:
+        try:
+            raw = _core.survey_file(log.path, run.rules[log.registry], run.now_ns)
+        except (OSError, ValueError) as error:
+            result.errors.append(str(error))
+            continue
+        _merge(result, log.path, raw)
+    return result
+
+
+def _merge(result: LogStats, path: Path, raw: dict[str, Any]) -> None:
+    result.files.append((path, raw["bytes"]))
+    result.records += raw["lines"]
+    for bucket in raw["buckets"]:
+        key = f"{bucket['schema_name']}:{bucket['schema_version']}" if bucket["schema_name"] else "(unreadable lines)"
+        schema = result.schemas.setdefault(key, SchemaStats())
+        schema.records += bucket["records"]
+        schema.bytes += bucket["bytes"]
+        month = bucket["month"] or "(no timestamp)"
+        records, size = result.months.get(month, (0, 0))
+        result.months[month] = (records + bucket["records"], size + bucket["bytes"])
+    for entry in raw["schemas"]:
+        schema = result.schemas.setdefault(f"{entry['schema_name']}:{entry['schema_version']}", SchemaStats())
+        schema.would_delete += entry["deleted"]
+        schema.would_delete_bytes += entry["deleted_bytes"]
+        schema.retention = {"days": f"{entry['retention_days']} days", "forever": "forever"}.get(
+            entry["policy"], "no policy"
+        )
+    for reason, count in raw["unevaluable"].items():
+        result.unevaluable[reason] = result.unevaluable.get(reason, 0) + count
+    for key, pick in (("oldest_ns", min), ("newest_ns", max)):
+        value = raw[key]
+        if value is not None:
+            current = getattr(result, key)
+            setattr(result, key, value if current is None else pick(current, value))
+
+
+def _size(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(count) < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} TiB"
+
+
+def _instant(ns: int | None) -> str:
+    if ns is None:
+        return "-"
+    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+def render_stats_text(stats: LogStats, limit: int | None) -> str:
+    lines = [
+        f"Audit logs: {len(stats.files)} files, {_size(stats.total_bytes)}, {stats.records} lines"
+        + (f" (profile {stats.profile})" if stats.profile else ""),
+        f"Oldest record: {_instant(stats.oldest_ns)}   newest: {_instant(stats.newest_ns)}",
+    ]
+    if stats.growth_per_day is not None:
+        lines.append(f"Growth: {_size(stats.growth_per_day)} per day over {stats.span_days:.0f} days")
+    lines += ["", "Per schema:", f"  {'schema':<28} {'records':>10} {'size':>11}  {'retention':<10} would delete"]
+    for key, schema in sorted(stats.schemas.items()):
+        delete = f"{schema.would_delete} ({_size(schema.would_delete_bytes)})" if schema.would_delete else "-"
+        lines.append(f"  {key:<28} {schema.records:>10} {_size(schema.bytes):>11}  {schema.retention:<10} {delete}")
+    lines += ["", "Per month (UTC):"]
+    biggest = max((size for _, size in stats.months.values()), default=0)
+    for month, (records, size) in sorted(stats.months.items()):
+        bar = "█" * max(1, round(_BAR_WIDTH * size / biggest)) if biggest else ""
+        lines.append(f"  {month:<14} {records:>10} {_size(size):>11}  {bar}")
+    count, size = stats.would_delete
+    lines += ["", f"A cleanup now would delete {count} records ({_size(size)})."]
+    if limit is not None:
+        verdict = "EXCEEDED" if stats.total_bytes > limit else "ok"
+        lines.append(f"Size limit {_size(limit)}: {verdict} ({_size(stats.total_bytes)})")
+    return "\n".join(lines) + "\n"
+
+
+def render_stats_json(stats: LogStats, limit: int | None) -> bytes:
+    import orjson
+
+    from mxcp_compact.report import displayable
+
+    count, size = stats.would_delete
+    document = {
+        "profile": stats.profile,
+        "files": [{"path": displayable(path), "bytes": size_} for path, size_ in stats.files],
+        "total_bytes": stats.total_bytes,
+        "lines": stats.records,
+        "oldest": _instant(stats.oldest_ns) if stats.oldest_ns is not None else None,
+        "newest": _instant(stats.newest_ns) if stats.newest_ns is not None else None,
+        "growth_bytes_per_day": stats.growth_per_day,
+        "schemas": {key: vars(schema) for key, schema in sorted(stats.schemas.items())},
+        "months": {month: {"records": r, "bytes": b} for month, (r, b) in sorted(stats.months.items())},
+        "would_delete": {"records": count, "bytes": size},
+        "unevaluable": stats.unevaluable,
+        "warn_size": limit,
+        "over_warn_size": limit is not None and stats.total_bytes > limit,
+        "errors": [displayable(error) for error in stats.errors],
+    }
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
