@@ -20,6 +20,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::archive::Archive;
 use crate::decide::{decide_span, Decider};
 use crate::error::{Error, ErrorKind, Result};
 use crate::failpoint;
@@ -106,6 +107,16 @@ pub struct FileReport {
 }
 
 pub fn compact_file(path: &Path, rules: &RetentionRules, options: &Options) -> Result<FileReport> {
+    compact_file_archiving(path, rules, options, None)
+}
+
+/// `compact_file`, writing every deleted line to `archive` (made durable before the swap).
+pub fn compact_file_archiving(
+    path: &Path,
+    rules: &RetentionRules,
+    options: &Options,
+    archive: Option<&mut Archive>,
+) -> Result<FileReport> {
     let target = fs::canonicalize(path).map_err(|e| Error::io(path, "open", e))?;
     if options.dry_run {
         if inplace::has_pending(&target) {
@@ -128,9 +139,12 @@ pub fn compact_file(path: &Path, rules: &RetentionRules, options: &Options) -> R
     };
     let stale_temp_removed = remove_stale_temp(&target)?;
     let report = if options.in_place || inplace::has_pending(&target) {
+        if let Some(archive) = &archive {
+            return Err(Error::ArchiveInPlace { path: path.to_path_buf(), archive: archive.path().to_path_buf() });
+        }
         inplace::compact_in_place(path, target, rules, options, stale_temp_removed)
     } else {
-        rewrite(path, target, rules, options, stale_temp_removed)
+        rewrite(path, target, rules, options, stale_temp_removed, Deleted { archive, cursor: 0 })
     };
     drop(lock);
     report
@@ -159,6 +173,7 @@ fn rewrite(
     rules: &RetentionRules,
     options: &Options,
     stale_temp_removed: bool,
+    mut deleted: Deleted<'_>,
 ) -> Result<FileReport> {
     let (file, meta) = open_log(path, &target, false)?;
     if meta.nlink() > 1 {
@@ -172,7 +187,18 @@ fn rewrite(
         let map = LogMap::map(&file, bytes_before, path)?;
         let data = map.bytes();
         consumed = complete_lines_end(data, 0);
-        tally = scan_mapped(&map, path, 0..consumed, rules, options, Some(&mut |runs| rewriter.keep(data, runs)))?;
+        tally = scan_mapped(
+            &map,
+            path,
+            0..consumed,
+            rules,
+            options,
+            Some(&mut |runs| {
+                deleted.before_runs(data, runs)?;
+                rewriter.keep(data, runs)
+            }),
+        )?;
+        deleted.until(data, consumed)?;
         if tally.deleted_lines == 0 {
             // Count a trailing partial line like the dry run does, then leave the file alone.
             let mut decider = Decider::new(rules, options.now);
@@ -212,8 +238,12 @@ fn rewrite(
                     consumed..end,
                     rules,
                     options,
-                    Some(&mut |runs| write_runs(&mut temp, data, runs)),
+                    Some(&mut |runs| {
+                        deleted.before_runs(data, runs)?;
+                        write_runs(&mut temp, data, runs)
+                    }),
                 )?;
+                deleted.until(data, end)?;
                 tally.merge(&more);
                 consumed = end;
             }
@@ -235,6 +265,10 @@ fn rewrite(
     }
     failpoint::hit("before-swap");
     ensure_same_file(path, &target, &meta)?;
+    // The deleted lines are durable in the archive before the file loses them.
+    if let Some(archive) = deleted.archive {
+        archive.checkpoint()?;
+    }
     let kept_bytes = temp.written();
     let action = if kept_bytes == 0 && size == consumed as u64 && options.remove_if_empty {
         temp.remove_target(&target)?;
@@ -332,6 +366,34 @@ fn ensure_same_file(path: &Path, target: &Path, read: &Metadata) -> Result<()> {
 
 fn write_runs(temp: &mut TempFile, data: &[u8], runs: &[Range<usize>]) -> Result<()> {
     runs.iter().try_for_each(|run| temp.write(&data[run.clone()]))
+}
+
+/// The deleted lines of a pass (the gaps between kept runs), for the archive when there is one.
+/// `cursor` is the file offset up to which lines have been seen.
+struct Deleted<'a> {
+    archive: Option<&'a mut Archive>,
+    cursor: usize,
+}
+
+impl Deleted<'_> {
+    fn before_runs(&mut self, data: &[u8], runs: &[Range<usize>]) -> Result<()> {
+        for run in runs {
+            self.until(data, run.start)?;
+            self.cursor = run.end;
+        }
+        Ok(())
+    }
+
+    /// Archives the deleted bytes from the cursor up to `end`.
+    fn until(&mut self, data: &[u8], end: usize) -> Result<()> {
+        if let Some(archive) = self.archive.as_deref_mut() {
+            if end > self.cursor {
+                archive.write(&data[self.cursor..end])?;
+            }
+        }
+        self.cursor = self.cursor.max(end);
+        Ok(())
+    }
 }
 
 /// Writes kept runs, but defers the temp until a line is actually deleted: until then the kept
@@ -608,6 +670,39 @@ mod tests {
         );
         assert!(matches!(error, Err(Error::DiskFull { .. })));
         assert_eq!(count, 5);
+    }
+
+    #[test]
+    fn archive_receives_exactly_the_deleted_lines_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (all, kept) = mixed_log(20_000);
+        let deleted: String = all.split_inclusive('\n').filter(|l| l.contains("2020-01-01")).collect();
+        let rules = RetentionRules::new([], None, []);
+        let archive_path = dir.path().join("deleted.jsonl");
+        let mut archive = Archive::open(&archive_path).unwrap();
+        for (n, threads) in [1, 2].into_iter().enumerate() {
+            let path = dir.path().join(format!("log-{n}.jsonl"));
+            fs::write(&path, &all).unwrap();
+            let report =
+                compact_file_archiving(&path, &rules, &Options { threads, ..options(false) }, Some(&mut archive))
+                    .unwrap();
+            assert_eq!(report.tally.deleted_lines, 8_000);
+            assert!(fs::read_to_string(&path).unwrap() == kept);
+        }
+        assert_eq!(archive.lines, 16_000);
+        assert!(fs::read_to_string(&archive_path).unwrap() == deleted.repeat(2));
+    }
+
+    #[test]
+    fn in_place_compaction_refuses_to_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        fs::write(&path, record("2020-01-01", 1)).unwrap();
+        let mut archive = Archive::open(&dir.path().join("a.jsonl")).unwrap();
+        let options = Options { in_place: true, ..options(false) };
+        let error = compact_file_archiving(&path, &RetentionRules::new([], None, []), &options, Some(&mut archive));
+        assert!(matches!(error, Err(Error::ArchiveInPlace { .. })));
+        assert_eq!(fs::read_to_string(&path).unwrap(), record("2020-01-01", 1));
     }
 
     #[test]

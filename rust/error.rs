@@ -26,6 +26,8 @@ pub enum Error {
     HeldOpen { path: PathBuf, pid: u32, command: String },
     /// An interrupted in-place compaction must be finished by a real run before a dry run.
     ResumePending { path: PathBuf },
+    /// In-place compaction overwrites lines as it goes, so it cannot also archive them.
+    ArchiveInPlace { path: PathBuf, archive: PathBuf },
 }
 
 /// Coarse classes the Python binding maps to built-in exception types.
@@ -55,7 +57,9 @@ impl Error {
                 _ => ErrorKind::Other,
             },
             Error::OwnerNotPreserved { .. } => ErrorKind::PermissionDenied,
-            Error::NotRegularFile { .. } | Error::HardLinked { .. } => ErrorKind::InvalidInput,
+            Error::NotRegularFile { .. } | Error::HardLinked { .. } | Error::ArchiveInPlace { .. } => {
+                ErrorKind::InvalidInput
+            }
             Error::DiskFull { .. }
             | Error::ChangedUnderUs { .. }
             | Error::Busy { .. }
@@ -73,7 +77,8 @@ impl Error {
             | Error::ChangedUnderUs { path, .. }
             | Error::OwnerNotPreserved { path, .. }
             | Error::HeldOpen { path, .. }
-            | Error::ResumePending { path } => path,
+            | Error::ResumePending { path }
+            | Error::ArchiveInPlace { path, .. } => path,
             Error::Busy { dir, .. } => dir,
         }
     }
@@ -105,6 +110,12 @@ impl fmt::Display for Error {
                 "{}: held open for writing by pid {pid} ({command}); replacing it would lose that process's later \
                  writes, so it was left untouched (compact it with --in-place, or stop or reopen that writer)",
                 path.display()
+            ),
+            Error::ArchiveInPlace { path, archive } => write!(
+                f,
+                "{}: in-place compaction cannot also archive to {}; left untouched",
+                path.display(),
+                archive.display()
             ),
             Error::ResumePending { path } => write!(
                 f,

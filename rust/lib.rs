@@ -6,6 +6,7 @@
 //! `compact` (one file pass). The `python` feature, enabled by maturin, adds the binding below:
 //! it converts types, releases the GIL for the whole file pass, and maps errors in one place.
 
+pub mod archive;
 pub mod bus_guard;
 pub mod compact;
 pub mod decide;
@@ -24,13 +25,15 @@ pub mod writers;
 #[cfg(feature = "python")]
 mod python {
     use std::path::PathBuf;
+    use std::sync::Mutex;
     use std::time::Duration;
 
     use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyPermissionError, PyValueError};
     use pyo3::prelude::*;
     use pyo3::types::{PyBytes, PyDict, PyList};
 
-    use crate::compact::{compact_file, FileReport, Options};
+    use crate::archive::Archive;
+    use crate::compact::{compact_file, compact_file_archiving, FileReport, Options};
     use crate::decide::Decider;
     use crate::error::{Error, ErrorKind};
     use crate::retention::{Policy, RegistryEntry, RetentionRules};
@@ -81,6 +84,25 @@ mod python {
         }
     }
 
+    /// The archive of deleted lines for one run (`--archive`), shared by its file passes.
+    #[pyclass(frozen, module = "mxcp_compact._core", name = "Archive")]
+    struct PyArchive {
+        archive: Mutex<Archive>,
+    }
+
+    #[pymethods]
+    impl PyArchive {
+        #[new]
+        fn new(path: PathBuf) -> PyResult<Self> {
+            Ok(PyArchive { archive: Mutex::new(Archive::open(&path).map_err(to_py_err)?) })
+        }
+
+        /// (lines, uncompressed bytes) archived so far.
+        fn counts(&self) -> (u64, u64) {
+            self.archive.lock().map_or((0, 0), |archive| (archive.lines, archive.bytes))
+        }
+    }
+
     fn policy_parts(policy: Policy) -> (&'static str, Option<u32>) {
         match policy {
             Policy::Days(days) => ("days", Some(days)),
@@ -90,7 +112,7 @@ mod python {
     }
 
     #[pyfunction]
-    #[pyo3(name = "compact_file", signature = (path, rules, now_ns, dry_run, remove_if_empty, threads=0, lock_wait_s=0.0, in_place=false))]
+    #[pyo3(name = "compact_file", signature = (path, rules, now_ns, dry_run, remove_if_empty, threads=0, lock_wait_s=0.0, in_place=false, archive=None))]
     #[allow(clippy::too_many_arguments)]
     fn compact_file_py<'py>(
         py: Python<'py>,
@@ -102,6 +124,7 @@ mod python {
         threads: usize,
         lock_wait_s: f64,
         in_place: bool,
+        archive: Option<&Bound<'py, PyArchive>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         if !lock_wait_s.is_finite() || lock_wait_s < 0.0 {
             return Err(PyValueError::new_err("lock_wait_s must be a non-negative number of seconds"));
@@ -115,7 +138,20 @@ mod python {
             in_place,
         };
         let rules = &rules.get().rules;
-        let report = py.detach(|| compact_file(&path, rules, &options)).map_err(to_py_err)?;
+        let archive = archive.map(|archive| &archive.get().archive);
+        let report = py
+            .detach(|| match archive {
+                // A poisoned lock means an earlier pass panicked mid-write: the archive is suspect.
+                Some(archive) => match archive.lock() {
+                    Ok(mut archive) => compact_file_archiving(&path, rules, &options, Some(&mut archive)),
+                    Err(_) => Err(Error::ChangedUnderUs {
+                        path: path.clone(),
+                        what: "cannot be archived after an earlier failure".to_owned(),
+                    }),
+                },
+                None => compact_file(&path, rules, &options),
+            })
+            .map_err(to_py_err)?;
         report_dict(py, &report)
     }
 
@@ -251,6 +287,7 @@ mod python {
     #[pymodule]
     fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
         module.add_class::<PyRules>()?;
+        module.add_class::<PyArchive>()?;
         module.add_function(wrap_pyfunction!(compact_file_py, module)?)?;
         module.add_function(wrap_pyfunction!(decide_lines, module)?)?;
         module.add_function(wrap_pyfunction!(survey_file_py, module)?)?;

@@ -231,3 +231,65 @@ def test_stats_warn_size_exits_1_above_the_limit(fixture_project: Path, limit: s
 def test_stats_bad_warn_size_is_a_usage_error(fixture_project: Path) -> None:
     code, _, err = invoke("stats", "--warn-size", "lots", cwd=fixture_project)
     assert code == 2 and "--warn-size" in err
+
+
+def _decompress(path: Path) -> bytes:
+    import gzip
+    import shutil
+    import subprocess
+
+    if path.name.endswith(".gz"):
+        return gzip.decompress(path.read_bytes())
+    if path.name.endswith(".zst"):
+        if shutil.which("zstd") is None:
+            pytest.skip("the zstd command is not installed to read the archive back")
+        return subprocess.run(["zstd", "-dc", str(path)], capture_output=True, check=True).stdout
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("name", ["deleted-{date}.jsonl.gz", "deleted-{date}.jsonl.zst", "deleted-{date}.jsonl"])
+def test_archive_plus_kept_lines_equal_the_input(fixture_project: Path, tmp_path: Path, name: str) -> None:
+    logs = sorted((fixture_project / "audit").glob("logs-default*.jsonl"))
+    logs = [p for p in logs if not p.name.endswith("_schemas.jsonl")]
+    before = {p.name: p.read_bytes() for p in logs}
+    code, out, _ = invoke(
+        "log-cleanup", "--now", FIXTURE_NOW, "--json", "--archive", str(tmp_path / name), cwd=fixture_project
+    )
+    assert code == 0
+    report = json.loads(out)
+    archive = tmp_path / name.replace("{date}", "20261127")
+    assert report["archive"]["path"] == str(archive)
+    assert report["archive"]["lines"] == 346
+    archived = _decompress(archive).splitlines(keepends=True)
+    kept_after = {p.name: p.read_bytes() for p in logs if p.exists()}
+    # Every input line is either kept in place or archived, once, in input order per file.
+    for file_name, content in before.items():
+        lines = content.splitlines(keepends=True)
+        kept = kept_after.get(file_name, b"").splitlines(keepends=True)
+        gone = [line for line in lines if line not in set(kept)]
+        assert [line for line in lines if line in set(kept)] == kept
+        for line in gone:
+            assert line in archived
+    assert len(archived) == sum(len(c.splitlines()) for c in before.values()) - sum(
+        len(c.splitlines()) for c in kept_after.values()
+    )
+    import hashlib
+
+    assert report["archive"]["sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()
+
+
+def test_archive_is_refused_with_in_place_and_for_duckdb(fixture_project: Path, tmp_path: Path) -> None:
+    for extra in (["--in-place"], ["--emergency"]):
+        code, _, err = invoke("log-cleanup", "--archive", str(tmp_path / "a.jsonl"), *extra, cwd=fixture_project)
+        assert code == 2 and "--archive cannot be combined" in err
+    code, _, err = invoke("log-cleanup", "--archive", str(tmp_path / "a.duckdb"), cwd=fixture_project)
+    assert code == 2 and "not supported yet" in err
+
+
+def test_dry_run_writes_no_archive(fixture_project: Path, tmp_path: Path) -> None:
+    code, _, err = invoke(
+        "log-cleanup", "--now", FIXTURE_NOW, "--dry-run", "--archive", str(tmp_path / "a.jsonl.gz"), cwd=fixture_project
+    )
+    assert code == 0
+    assert not (tmp_path / "a.jsonl.gz").exists()
+    assert "a dry run writes no archive" in err

@@ -533,3 +533,22 @@ def test_temp_is_fsynced_before_the_rename_and_the_directory_after(tmp_path: Pat
     assert any(any(e.startswith(f"fsync({fd})") for e in events[i:]) for i, fd in dir_opens), (
         "the directory must be fsynced after the rename"
     )
+
+
+def test_a_failing_archive_deletes_nothing(tmp_path: Path) -> None:
+    """Archive before delete: when the archive cannot be written (its disk is full), the file
+    being compacted keeps every line and no later file is compacted."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    first, second = logs / "logs-a.jsonl", logs / "logs-b.jsonl"
+    write_log(first, 2000, pad=300)
+    write_log(second, 2000, pad=300)
+    originals = {path: path.read_bytes() for path in (first, second)}
+    with small_filesystem(tmp_path, "tmpfs", "64k") as mount:
+        result = run_cli("--path", str(logs), "--archive", str(mount / "deleted.jsonl"))
+    assert result.returncode == 1
+    assert "deleted.jsonl: cannot write the archive (the log is left untouched): No space left" in result.stderr
+    assert "not compacted, because an earlier file failed" in result.stderr
+    for path, content in originals.items():
+        assert path.read_bytes() == content
+    assert sorted(p.name for p in logs.iterdir()) == [".mxcp-compact.lock", "logs-a.jsonl", "logs-b.jsonl"]

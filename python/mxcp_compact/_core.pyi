@@ -17,6 +17,13 @@ class Rules:
     ) -> None: ...
     def policy(self, schema_name: str, version: int) -> tuple[Literal["days", "forever", "none"], int | None]: ...
 
+class Archive:
+    """Deleted lines of one run, appended to PATH (.gz gzip, .zst zstd, else plain)."""
+
+    def __init__(self, path: str | PathLike[str]) -> None: ...
+    def counts(self) -> tuple[int, int]:
+        """(lines, uncompressed bytes) archived so far."""
+
 def compact_file(
     path: str | PathLike[str],
     rules: Rules,
@@ -26,6 +33,7 @@ def compact_file(
     threads: int = 0,
     lock_wait_s: float = 0.0,
     in_place: bool = False,
+    archive: Archive | None = None,
 ) -> dict[str, Any]:
     """One file pass with the GIL released. Raises FileNotFoundError, PermissionError,
     ValueError or OSError with a message that names the file."""

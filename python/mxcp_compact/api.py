@@ -151,9 +151,19 @@ def compact_with_rules(
     threads: int,
     lock_wait: float,
     in_place: bool = False,
+    archive: Any = None,
 ) -> Result:
-    """`compact` with rules already built by `Retention.to_core()` (shared across files)."""
+    """`compact` with rules already built by `Retention.to_core()` (shared across files), and
+    optionally a `_core.Archive` receiving the deleted lines."""
     raw = _core.compact_file(
-        path, rules, now, dry_run, remove_if_empty, threads=threads, lock_wait_s=lock_wait, in_place=in_place
+        path,
+        rules,
+        now,
+        dry_run,
+        remove_if_empty,
+        threads=threads,
+        lock_wait_s=lock_wait,
+        in_place=in_place,
+        archive=archive,
     )
     return Result.from_core(raw)

@@ -132,6 +132,14 @@ def log_cleanup(
             show_default=False,
         ),
     ] = None,
+    archive: Annotated[
+        str | None,
+        typer.Option(
+            metavar="PATH",
+            help="Write the deleted lines to PATH first (.jsonl.gz, .jsonl.zst or .jsonl; {date} = YYYYMMDD).",
+            show_default=False,
+        ),
+    ] = None,
     audit_trail: Annotated[
         Path | None,
         typer.Option(
@@ -156,6 +164,7 @@ def log_cleanup(
             emergency,
             config_file,
             audit_trail,
+            archive,
             started,
         )
     except _Failure as failure:
@@ -330,6 +339,7 @@ def _run(
     emergency: bool,
     config_file: Path | None,
     audit_trail: Path | None,
+    archive_option: str | None,
     started: float,
 ) -> tuple[Any, Path | None]:
     """Resolves and runs the plan; returns the summary and the deletion trail to append to."""
@@ -351,6 +361,17 @@ def _run(
     except config.ConfigError as error:
         raise _Failure(str(error)) from None
     plan, instant, rules_by_registry = run.plan, run.now_ns, run.rules
+    archive_path = _archive_path(archive_option, instant) if archive_option is not None else None
+    if archive_path is not None and in_place:
+        raise _Failure("--archive cannot be combined with --in-place or --emergency (they overwrite lines in place)")
+    archive = None
+    if archive_path is not None and not dry_run and plan.files:
+        from mxcp_compact import _core
+
+        try:
+            archive = _core.Archive(archive_path)
+        except OSError as error:
+            raise _Failure(str(error)) from None
     notes = list(run.notes)
     wait = wait if wait is not None else (run.settings.wait or 0.0)
     audit_trail = audit_trail if audit_trail is not None else run.settings.audit_trail
@@ -362,6 +383,10 @@ def _run(
 
     outcomes = []
     for log in plan.files:
+        if archive is not None and any(o.error for o in outcomes):
+            # A failed archive means nothing more is deleted.
+            outcomes.append(FileOutcome(log.path, error=f"{log.path}: not compacted, because an earlier file failed"))
+            continue
         try:
             result = compact_with_rules(
                 log.path,
@@ -372,6 +397,7 @@ def _run(
                 threads,
                 wait,
                 in_place,
+                archive,
             )
         except (OSError, ValueError) as error:
             outcomes.append(FileOutcome(log.path, error=str(error)))
@@ -383,10 +409,39 @@ def _run(
                 notes.append(f"{log.path}: caught up {result.appended_bytes} bytes appended during the run")
             if result.note:
                 notes.append(f"{log.path}: {result.note}")
-    summary = RunSummary(dry_run, plan.profile, outcomes, time.monotonic() - started, notes)
+    archived = None
+    if archive is not None:
+        lines, size = archive.counts()
+        archived = _archive_record(archive_path, lines, size)
+    elif archive_path is not None and dry_run:
+        notes.append(f"a dry run writes no archive ({archive_path})")
+    summary = RunSummary(dry_run, plan.profile, outcomes, time.monotonic() - started, notes, archive=archived)
     if emergency and not dry_run:
         notes.append(f"freed {summary.bytes_freed} bytes ({summary.bytes_freed / 2**20:.1f} MiB)")
     return summary, audit_trail
+
+
+def _archive_path(template: str, now_ns: int) -> Path:
+    from datetime import datetime, timezone
+
+    if template.endswith(".duckdb"):
+        raise _Failure("--archive FILE.duckdb is not supported yet; use .jsonl, .jsonl.gz or .jsonl.zst")
+    day = datetime.fromtimestamp(now_ns / 1e9, tz=timezone.utc).strftime("%Y%m%d")
+    try:
+        return Path(template.format(date=day))
+    except (KeyError, IndexError, ValueError) as error:
+        raise _Failure(f"--archive {template!r}: only {{date}} may appear in braces ({error})") from None
+
+
+def _archive_record(path: Path, lines: int, size: int) -> dict[str, Any]:
+    """The archive's path, what this run put in it, and the SHA-256 of the whole file."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return {"path": str(path), "lines": lines, "bytes": size, "sha256": digest.hexdigest()}
 
 
 def main() -> None:

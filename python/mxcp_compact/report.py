@@ -49,6 +49,8 @@ class RunSummary:
     skipped_reason: str | None = None
     #: Failures that are not about one log file (e.g. the deletion trail could not be written).
     run_errors: Sequence[str] = field(default_factory=tuple)
+    #: The archive of deleted lines: path, lines and bytes this run added, SHA-256 of the file.
+    archive: dict[str, object] | None = None
 
     @property
     def results(self) -> list[Result]:
@@ -151,6 +153,9 @@ def render_text(summary: RunSummary) -> tuple[str, list[str]]:
 
 def _notes(summary: RunSummary) -> list[str]:
     notes = [f"note: {displayable(note)}" for note in summary.notes]
+    if summary.archive:
+        archive = summary.archive
+        notes.append(f"note: archived {archive['lines']} deleted lines to {displayable(archive['path'])}")
     unevaluable = summary.unevaluable
     if unevaluable:
         total = sum(unevaluable.values())
@@ -173,6 +178,7 @@ def render_json(summary: RunSummary) -> bytes:
         "bytes_before": sum(r.bytes_in for r in summary.results),
         "bytes_after": sum(r.bytes_out for r in summary.results),
         "bytes_freed": summary.bytes_freed,
+        "archive": summary.archive,
         "lines_kept_unevaluated": sum(summary.unevaluable.values()),
         "unevaluable": summary.unevaluable,
         "notes": [displayable(note) for note in summary.notes],
@@ -229,8 +235,8 @@ def trail_record(summary: RunSummary) -> dict[str, object]:
         "bytes_before": sum(r.bytes_in for r in summary.results),
         "bytes_after": sum(r.bytes_out for r in summary.results),
         "bytes_freed": summary.bytes_freed,
-        "archive": None,
-        "archive_sha256": None,
+        "archive": summary.archive["path"] if summary.archive else None,
+        "archive_sha256": summary.archive["sha256"] if summary.archive else None,
         "errors": [displayable(error) for error in summary.errors],
     }
 
