@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -293,3 +293,73 @@ def test_dry_run_writes_no_archive(fixture_project: Path, tmp_path: Path) -> Non
     assert code == 0
     assert not (tmp_path / "a.jsonl.gz").exists()
     assert "a dry run writes no archive" in err
+
+
+def _fixture_timestamps(project: Path) -> list[datetime]:
+    stamps = []
+    for log in sorted((project / "audit").glob("logs-default*.jsonl")):
+        if log.name.endswith("_schemas.jsonl"):
+            continue
+        stamps += [datetime.fromisoformat(json.loads(line)["timestamp"]) for line in log.read_text().splitlines()]
+    return stamps
+
+
+def test_duckdb_export_runs_the_seed_guides_sql_correctly(fixture_project: Path, tmp_path: Path) -> None:
+    duckdb = pytest.importorskip("duckdb", reason="the duckdb package is an optional extra (installed by make)")
+    database = tmp_path / "audit.duckdb"
+    code, out, _ = invoke("export", "--duckdb", str(database), "--json", cwd=fixture_project)
+    assert code == 0
+    stamps = _fixture_timestamps(fixture_project)
+    assert json.loads(out)["rows"] == len(stamps) == 600
+    connection = duckdb.connect(str(database))
+    months = connection.execute(
+        "SELECT DATE_TRUNC('month', timestamp::TIMESTAMP) as month, COUNT(*) as records "
+        "FROM audit_logs GROUP BY month ORDER BY month"
+    ).fetchall()
+    expected: dict[tuple[int, int], int] = {}
+    for stamp in stamps:
+        utc = stamp.astimezone(timezone.utc)
+        expected[(utc.year, utc.month)] = expected.get((utc.year, utc.month), 0) + 1
+    assert [((m.year, m.month), n) for m, n in months] == sorted(expected.items())
+    today = connection.execute("SELECT CURRENT_DATE").fetchone()[0]
+    cutoff = datetime(today.year, today.month, today.day, tzinfo=timezone.utc) - timedelta(days=90)
+    connection.execute("DELETE FROM audit_logs WHERE timestamp::TIMESTAMP < CURRENT_DATE - INTERVAL '90 days'")
+    left = connection.execute("SELECT count(*) FROM audit_logs").fetchone()[0]
+    assert left == sum(1 for stamp in stamps if stamp >= cutoff)
+    columns = [row[0] for row in connection.execute("DESCRIBE audit_logs").fetchall()]
+    assert columns[:4] == ["schema_name", "schema_version", "record_id", "timestamp"]
+    connection.close()
+
+
+def test_duckdb_export_normalises_offsets_to_utc_and_reports_broken_lines(tmp_path: Path) -> None:
+    duckdb = pytest.importorskip("duckdb", reason="the duckdb package is an optional extra (installed by make)")
+    log = tmp_path / "logs-x.jsonl"
+    log.write_text(
+        json.dumps({"schema_name": "mxcp.endpoints", "timestamp": "2026-03-01T02:00:00+05:30", "input_data": {"a": 1}})
+        + "\n{broken\n\n"
+        + json.dumps({"schema_name": "mxcp.endpoints", "timestamp": "2026-11-20T00:00:00Z"})
+        + "\n"
+    )
+    database = tmp_path / "x.duckdb"
+    code, out, err = invoke(
+        "export", "--duckdb", str(database), "--path", str(log), "--since", "30d", "--now", FIXTURE_NOW, "--json"
+    )
+    assert code == 0
+    report = json.loads(out)
+    assert (report["rows"], report["lines_not_loaded"], report["records_filtered"]) == (1, 1, 1)
+    assert "1 lines are not JSON records" in err
+    invoke("export", "--duckdb", str(database), "--path", str(log))
+    connection = duckdb.connect(str(database))
+    stamps = sorted(row[0] for row in connection.execute("SELECT timestamp FROM audit_logs").fetchall())
+    assert stamps[0] == "2026-02-28T20:30:00.000000+00:00", "the +05:30 record is February in UTC"
+    month = connection.execute(
+        "SELECT DATE_TRUNC('month', timestamp::TIMESTAMP) FROM audit_logs ORDER BY timestamp LIMIT 1"
+    ).fetchone()[0]
+    assert (month.year, month.month) == (2026, 2)
+    connection.close()
+
+
+def test_export_needs_duckdb_file_and_a_valid_age(fixture_project: Path, tmp_path: Path) -> None:
+    assert invoke("export", cwd=fixture_project)[0] == 2
+    code, _, err = invoke("export", "--duckdb", str(tmp_path / "x.duckdb"), "--since", "soon", cwd=fixture_project)
+    assert code == 2 and "--since" in err

@@ -259,6 +259,74 @@ def stats(
         raise typer.Exit(1)
 
 
+@app.command("export", help="Load audit logs into a DuckDB file (table audit_logs, MXCP's columns, UTC timestamps).")
+def export(
+    duckdb_file: Annotated[Path, typer.Option("--duckdb", metavar="FILE", help="DuckDB database to write.")],
+    since: Annotated[
+        str | None, typer.Option(metavar="AGE", help="Only records newer than AGE (30d, 12h, 2w).", show_default=False)
+    ] = None,
+    profile: Annotated[str | None, typer.Option(metavar="NAME", help="MXCP profile.")] = None,
+    path: Annotated[
+        list[Path] | None,
+        typer.Option("--path", metavar="FILE_OR_DIR", help="Log file or directory (repeatable).", show_default=False),
+    ] = None,
+    now: Annotated[str | None, typer.Option(metavar="TIMESTAMP", help="The instant --since counts from.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    from mxcp_compact import config
+
+    try:
+        run = config.resolve_run(
+            profile=profile,
+            paths=path or [],
+            retention_days=None,
+            retain=[],
+            now=now,
+            config_file=None,
+            cwd=Path.cwd(),
+            env=os.environ,
+        )
+        since_ns = run.now_ns - _age_ns(since) if since is not None else None
+        from mxcp_compact.export import export_duckdb
+    except config.ConfigError as error:
+        _fail(str(error), json_output, 2)
+    except ModuleNotFoundError:
+        _fail("export needs the duckdb package: pip install 'mxcp-compact[duckdb]'", json_output, 2)
+    if run.plan.skipped_reason is not None:
+        typer.echo(run.plan.skipped_reason)
+        return
+    try:
+        result = export_duckdb([log.path for log in run.plan.files], duckdb_file, since_ns)
+    except Exception as error:  # duckdb raises its own exception types
+        _fail(f"{duckdb_file}: export failed: {error}", json_output, 1)
+    if json_output:
+        import orjson
+
+        document = {
+            "status": "success",
+            "database": str(result.database),
+            "table": "audit_logs",
+            "rows": result.rows,
+            "lines_not_loaded": result.not_loaded,
+            "records_filtered": result.filtered,
+        }
+        sys.stdout.buffer.write(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        typer.echo(f"Exported {result.rows} records to {result.database} (table audit_logs).")
+    if result.not_loaded:
+        print(f"note: {result.not_loaded} lines are not JSON records and were not loaded", file=sys.stderr)
+
+
+def _age_ns(text: str) -> int:
+    from mxcp_compact.config import ConfigError
+
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
+    value, unit = text[:-1], text[-1:].lower()
+    if unit not in units or not value.isdigit():
+        raise ConfigError(f"--since {text!r}: expected an age such as 30d, 12h or 2w")
+    return int(value) * units[unit] * 1_000_000_000
+
+
 @app.command("schedule", help="Print (or install) a daily cleanup: a crontab line or systemd service and timer units.")
 def schedule(
     systemd: Annotated[bool, typer.Option("--systemd", help="systemd service + timer units.")] = False,

@@ -1,0 +1,110 @@
+"""`mxcp-compact export --duckdb FILE`: load audit logs into DuckDB table `audit_logs`.
+
+The table has MXCP's column names. `timestamp` is stored as an ISO string normalised to UTC
+(`2026-11-27T23:45:26.889423+00:00`, as MXCP's own export writes it), so the seed guide's SQL
+(`DATE_TRUNC('month', timestamp::TIMESTAMP)`, `timestamp::TIMESTAMP < CURRENT_DATE - INTERVAL
+'90 days'`) gives correct answers: DuckDB's `::TIMESTAMP` drops an offset such as `+05:30`
+silently, which is harmless only once every value is in UTC. Lines are loaded by DuckDB's own
+JSON reader (no Python loop over records); lines it cannot load are counted and reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["COLUMNS", "ExportResult", "export_duckdb"]
+
+#: MXCP 0.12's record keys and the DuckDB types they are loaded as (0.11 lacks execution_events).
+COLUMNS: dict[str, str] = {
+    "schema_name": "VARCHAR",
+    "schema_version": "BIGINT",
+    "record_id": "VARCHAR",
+    "timestamp": "VARCHAR",
+    "operation_type": "VARCHAR",
+    "operation_name": "VARCHAR",
+    "operation_status": "VARCHAR",
+    "duration_ms": "BIGINT",
+    "caller_type": "VARCHAR",
+    "user_id": "VARCHAR",
+    "session_id": "VARCHAR",
+    "trace_id": "VARCHAR",
+    "input_data": "JSON",
+    "output_data": "JSON",
+    "error": "VARCHAR",
+    "policies_evaluated": "JSON",
+    "policy_decision": "VARCHAR",
+    "policy_reason": "VARCHAR",
+    "business_context": "JSON",
+    "execution_events": "JSON",
+    "prev_hash": "VARCHAR",
+    "record_hash": "VARCHAR",
+    "signature": "VARCHAR",
+}
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    database: Path
+    rows: int
+    #: Non-blank lines of the input that DuckDB could not load (broken JSON, not an object...).
+    not_loaded: int
+    #: Records left out by `since` or with a timestamp that does not parse.
+    filtered: int
+
+
+def _count_lines(path: Path) -> int:
+    """Non-blank lines, counted the way the loader sees them."""
+    count = 0
+    with path.open("rb") as handle:
+        for line in handle:
+            if line.strip():
+                count += 1
+    return count
+
+
+def export_duckdb(files: list[Path], database: Path, since_ns: int | None) -> ExportResult:
+    import duckdb
+
+    columns = ", ".join(f"'{name}': '{kind}'" for name, kind in COLUMNS.items())
+    select = ", ".join(
+        "strftime(timezone('UTC', try_cast(\"timestamp\" AS TIMESTAMPTZ)), '%Y-%m-%dT%H:%M:%S.%f') || '+00:00'"
+        ' AS "timestamp"'
+        if name == "timestamp"
+        else f'"{name}"'
+        for name in COLUMNS
+    )
+    table = ", ".join(f'"{name}" {kind}' for name, kind in COLUMNS.items())
+    existing = [str(p) for p in files if p.stat().st_size > 0]
+    connection = duckdb.connect(str(database))
+    try:
+        connection.execute("SET TimeZone = 'UTC'")
+        connection.execute(f"CREATE TABLE IF NOT EXISTS audit_logs ({table})")
+        if not existing:
+            return ExportResult(database, 0, 0, 0)
+        source = (
+            f"read_json(?, format = 'newline_delimited', columns = {{{columns}}}, ignore_errors = true,"
+            " maximum_object_size = 1073741824)"
+        )
+        connection.execute(f"CREATE TEMP TABLE loaded AS SELECT * FROM {source}", [existing])
+        # With ignore_errors, a line that is not a JSON object comes back as a row of NULLs.
+        all_null = " AND ".join(f'"{name}" IS NULL' for name in COLUMNS)
+        broken = _scalar(connection, f"SELECT count(*) FROM loaded WHERE {all_null}")
+        loaded = _scalar(connection, "SELECT count(*) FROM loaded") - broken
+        condition = 'try_cast("timestamp" AS TIMESTAMPTZ) IS NOT NULL'
+        parameters: list[object] = []
+        if since_ns is not None:
+            condition += ' AND try_cast("timestamp" AS TIMESTAMPTZ) >= make_timestamptz(?::BIGINT)'
+            parameters.append(since_ns // 1000)
+        before = _scalar(connection, "SELECT count(*) FROM audit_logs")
+        connection.execute(f"INSERT INTO audit_logs SELECT {select} FROM loaded WHERE {condition}", parameters)
+        rows = _scalar(connection, "SELECT count(*) FROM audit_logs") - before
+    finally:
+        connection.close()
+    total = sum(_count_lines(Path(p)) for p in existing)
+    return ExportResult(database, rows, total - loaded, loaded - rows)
+
+
+def _scalar(connection: object, sql: str) -> int:
+    row = connection.execute(sql).fetchone()  # type: ignore[attr-defined]
+    return int(row[0]) if row else 0
