@@ -15,8 +15,9 @@ use std::ops::Range;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -64,6 +65,17 @@ pub struct Options {
     pub lock_wait: Duration,
     /// Compact in place, keeping the inode, with no temp copy (see `inplace`).
     pub in_place: bool,
+    /// Bytes and lines decided so far, and a cancel switch, shared with whoever shows progress.
+    pub progress: Option<Arc<Progress>>,
+}
+
+/// Progress of a file pass, updated once per decided window (not per line), and a request to
+/// stop: checked between windows, it ends the pass with `Error::Interrupted`, file untouched.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub bytes: AtomicU64,
+    pub lines: AtomicU64,
+    pub cancelled: AtomicBool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -482,6 +494,13 @@ pub fn scan(
     let windows = windows(data, span.clone(), WINDOW_BYTES);
     let mut tally = Tally::default();
     let mut emit = |(window_tally, runs): (Tally, Vec<Range<usize>>)| -> Result<()> {
+        if let Some(progress) = &options.progress {
+            if progress.cancelled.load(Ordering::Relaxed) {
+                return Err(Error::Interrupted);
+            }
+            progress.bytes.fetch_add(window_tally.bytes, Ordering::Relaxed);
+            progress.lines.fetch_add(window_tally.lines, Ordering::Relaxed);
+        }
         tally.merge(&window_tally);
         match sink.as_mut() {
             Some(sink) => sink(&runs),
@@ -580,6 +599,7 @@ mod tests {
             threads: 2,
             lock_wait: Duration::ZERO,
             in_place: false,
+            progress: None,
         }
     }
 

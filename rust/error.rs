@@ -26,6 +26,8 @@ pub enum Error {
     HeldOpen { path: PathBuf, pid: u32, command: String },
     /// An interrupted in-place compaction must be finished by a real run before a dry run.
     ResumePending { path: PathBuf },
+    /// Stopped on request (Ctrl-C) between windows; the file was left untouched.
+    Interrupted,
     /// In-place compaction overwrites lines as it goes, so it cannot also archive them.
     ArchiveInPlace { path: PathBuf, archive: PathBuf },
 }
@@ -33,6 +35,7 @@ pub enum Error {
 /// Coarse classes the Python binding maps to built-in exception types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
+    Interrupted,
     NotFound,
     PermissionDenied,
     InvalidInput,
@@ -57,6 +60,7 @@ impl Error {
                 _ => ErrorKind::Other,
             },
             Error::OwnerNotPreserved { .. } => ErrorKind::PermissionDenied,
+            Error::Interrupted => ErrorKind::Interrupted,
             Error::NotRegularFile { .. } | Error::HardLinked { .. } | Error::ArchiveInPlace { .. } => {
                 ErrorKind::InvalidInput
             }
@@ -65,21 +69,6 @@ impl Error {
             | Error::Busy { .. }
             | Error::HeldOpen { .. }
             | Error::ResumePending { .. } => ErrorKind::Other,
-        }
-    }
-
-    pub fn path(&self) -> &Path {
-        match self {
-            Error::Io { path, .. }
-            | Error::DiskFull { path }
-            | Error::NotRegularFile { path }
-            | Error::HardLinked { path, .. }
-            | Error::ChangedUnderUs { path, .. }
-            | Error::OwnerNotPreserved { path, .. }
-            | Error::HeldOpen { path, .. }
-            | Error::ResumePending { path }
-            | Error::ArchiveInPlace { path, .. } => path,
-            Error::Busy { dir, .. } => dir,
         }
     }
 }
@@ -111,6 +100,7 @@ impl fmt::Display for Error {
                  writes, so it was left untouched (compact it with --in-place, or stop or reopen that writer)",
                 path.display()
             ),
+            Error::Interrupted => write!(f, "interrupted; the file was left untouched"),
             Error::ArchiveInPlace { path, archive } => write!(
                 f,
                 "{}: in-place compaction cannot also archive to {}; left untouched",

@@ -472,6 +472,7 @@ mod tests {
             threads: 2,
             lock_wait: Duration::ZERO,
             in_place: true,
+            progress: None,
         }
     }
 

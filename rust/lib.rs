@@ -25,15 +25,16 @@ pub mod writers;
 #[cfg(feature = "python")]
 mod python {
     use std::path::PathBuf;
-    use std::sync::Mutex;
+    use std::sync::atomic::Ordering;
+    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
-    use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyPermissionError, PyValueError};
+    use pyo3::exceptions::{PyFileNotFoundError, PyKeyboardInterrupt, PyOSError, PyPermissionError, PyValueError};
     use pyo3::prelude::*;
     use pyo3::types::{PyBytes, PyDict, PyList};
 
     use crate::archive::Archive;
-    use crate::compact::{compact_file, compact_file_archiving, FileReport, Options};
+    use crate::compact::{compact_file, compact_file_archiving, FileReport, Options, Progress};
     use crate::decide::Decider;
     use crate::error::{Error, ErrorKind};
     use crate::retention::{Policy, RegistryEntry, RetentionRules};
@@ -45,6 +46,7 @@ mod python {
     fn to_py_err(error: Error) -> PyErr {
         let message = error.to_string();
         match error.kind() {
+            ErrorKind::Interrupted => PyKeyboardInterrupt::new_err(message),
             ErrorKind::NotFound => PyFileNotFoundError::new_err(message),
             ErrorKind::PermissionDenied => PyPermissionError::new_err(message),
             ErrorKind::InvalidInput => PyValueError::new_err(message),
@@ -84,6 +86,30 @@ mod python {
         }
     }
 
+    /// Progress of the running file pass (read from another thread) and a way to stop it.
+    #[pyclass(frozen, module = "mxcp_compact._core", name = "Progress")]
+    struct PyProgress {
+        progress: Arc<Progress>,
+    }
+
+    #[pymethods]
+    impl PyProgress {
+        #[new]
+        fn new() -> Self {
+            PyProgress { progress: Arc::new(Progress::default()) }
+        }
+
+        /// (bytes, lines) decided so far, over all passes that used this object.
+        fn counts(&self) -> (u64, u64) {
+            (self.progress.bytes.load(Ordering::Relaxed), self.progress.lines.load(Ordering::Relaxed))
+        }
+
+        /// Asks the running pass to stop at the next window; the file is left untouched.
+        fn cancel(&self) {
+            self.progress.cancelled.store(true, Ordering::Relaxed);
+        }
+    }
+
     /// The archive of deleted lines for one run (`--archive`), shared by its file passes.
     #[pyclass(frozen, module = "mxcp_compact._core", name = "Archive")]
     struct PyArchive {
@@ -112,7 +138,7 @@ mod python {
     }
 
     #[pyfunction]
-    #[pyo3(name = "compact_file", signature = (path, rules, now_ns, dry_run, remove_if_empty, threads=0, lock_wait_s=0.0, in_place=false, archive=None))]
+    #[pyo3(name = "compact_file", signature = (path, rules, now_ns, dry_run, remove_if_empty, threads=0, lock_wait_s=0.0, in_place=false, archive=None, progress=None))]
     #[allow(clippy::too_many_arguments)]
     fn compact_file_py<'py>(
         py: Python<'py>,
@@ -125,6 +151,7 @@ mod python {
         lock_wait_s: f64,
         in_place: bool,
         archive: Option<&Bound<'py, PyArchive>>,
+        progress: Option<&Bound<'py, PyProgress>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         if !lock_wait_s.is_finite() || lock_wait_s < 0.0 {
             return Err(PyValueError::new_err("lock_wait_s must be a non-negative number of seconds"));
@@ -136,6 +163,7 @@ mod python {
             threads,
             lock_wait: Duration::from_secs_f64(lock_wait_s),
             in_place,
+            progress: progress.map(|p| Arc::clone(&p.get().progress)),
         };
         let rules = &rules.get().rules;
         let archive = archive.map(|archive| &archive.get().archive);
@@ -288,6 +316,7 @@ mod python {
     fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
         module.add_class::<PyRules>()?;
         module.add_class::<PyArchive>()?;
+        module.add_class::<PyProgress>()?;
         module.add_function(wrap_pyfunction!(compact_file_py, module)?)?;
         module.add_function(wrap_pyfunction!(decide_lines, module)?)?;
         module.add_function(wrap_pyfunction!(survey_file_py, module)?)?;

@@ -363,3 +363,50 @@ def test_export_needs_duckdb_file_and_a_valid_age(fixture_project: Path, tmp_pat
     assert invoke("export", cwd=fixture_project)[0] == 2
     code, _, err = invoke("export", "--duckdb", str(tmp_path / "x.duckdb"), "--since", "soon", cwd=fixture_project)
     assert code == 2 and "--since" in err
+
+
+def test_progress_line_shows_bar_bytes_rates_and_eta() -> None:
+    from mxcp_compact.progress import render
+
+    line = render(done=512 * 2**20, total=2**30, lines=400_000, elapsed=2.0)
+    assert line.startswith("[" + "#" * 15 + "." * 15 + "]  50%")
+    assert "512.0 MiB / 1.0 GiB" in line
+    assert "256.0 MiB/s" in line and "200k lines/s" in line
+    assert line.endswith("ETA 0:02")
+    assert render(done=0, total=0, lines=0, elapsed=0.0).startswith("[" + "#" * 30 + "] 100%")
+
+
+class _FakeProgress:
+    def __init__(self) -> None:
+        self.done = 0
+        self.cancelled = False
+
+    def counts(self) -> tuple[int, int]:
+        self.done += 10 * 2**20
+        return self.done, self.done // 1000
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+def test_watch_draws_on_a_terminal_after_the_delay_and_clears_the_line() -> None:
+    import io
+    import time
+
+    from mxcp_compact.progress import Watch
+
+    terminal = io.StringIO()
+    with Watch(_FakeProgress(), 2**30, terminal, show=True, delay=0.0):
+        time.sleep(0.35)
+    drawn = terminal.getvalue()
+    assert drawn.count("\r[") >= 2
+    assert drawn.endswith("\r\033[K")
+    quiet = io.StringIO()
+    with Watch(_FakeProgress(), 2**30, quiet, show=True, delay=60.0):
+        time.sleep(0.2)
+    assert quiet.getvalue() == "", "runs shorter than the delay draw nothing"
+
+
+def test_no_progress_output_with_json_or_without_a_terminal(fixture_project: Path) -> None:
+    code, out, err = invoke("log-cleanup", "--now", FIXTURE_NOW, "--dry-run", "--json", cwd=fixture_project)
+    assert code == 0 and "lines/s" not in out + err

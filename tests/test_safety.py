@@ -552,3 +552,25 @@ def test_a_failing_archive_deletes_nothing(tmp_path: Path) -> None:
     for path, content in originals.items():
         assert path.read_bytes() == content
     assert sorted(p.name for p in logs.iterdir()) == [".mxcp-compact.lock", "logs-a.jsonl", "logs-b.jsonl"]
+
+
+def test_ctrl_c_stops_cleanly_with_the_original_intact(tmp_path: Path) -> None:
+    log = tmp_path / "logs-default.jsonl"
+    write_log(log, 120_000, pad=300)
+    original = log.read_bytes()
+    signal_file = tmp_path / "paused"
+    process = subprocess.Popen(
+        [*CLI, "log-cleanup", "--now", NOW, "--path", str(log), "--threads", "1"],
+        env={**os.environ, "MXCP_COMPACT_PAUSE_AT": "window:2=1500", "MXCP_COMPACT_PAUSE_SIGNAL": str(signal_file)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(signal_file, "the run to reach its second window")
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted; left untouched" in stderr
+    assert "Traceback" not in stderr
+    assert log.read_bytes() == original
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".mxcp-compact.lock", "logs-default.jsonl", "paused"]

@@ -17,6 +17,13 @@ class Rules:
     ) -> None: ...
     def policy(self, schema_name: str, version: int) -> tuple[Literal["days", "forever", "none"], int | None]: ...
 
+class Progress:
+    """Bytes and lines decided so far (updated per window), and a stop request."""
+
+    def __init__(self) -> None: ...
+    def counts(self) -> tuple[int, int]: ...
+    def cancel(self) -> None: ...
+
 class Archive:
     """Deleted lines of one run, appended to PATH (.gz gzip, .zst zstd, else plain)."""
 
@@ -34,6 +41,7 @@ def compact_file(
     lock_wait_s: float = 0.0,
     in_place: bool = False,
     archive: Archive | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """One file pass with the GIL released. Raises FileNotFoundError, PermissionError,
     ValueError or OSError with a message that names the file."""

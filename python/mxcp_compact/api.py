@@ -152,9 +152,10 @@ def compact_with_rules(
     lock_wait: float,
     in_place: bool = False,
     archive: Any = None,
+    progress: Any = None,
 ) -> Result:
     """`compact` with rules already built by `Retention.to_core()` (shared across files), and
-    optionally a `_core.Archive` receiving the deleted lines."""
+    optionally a `_core.Archive` receiving the deleted lines and a `_core.Progress`."""
     raw = _core.compact_file(
         path,
         rules,
@@ -165,5 +166,6 @@ def compact_with_rules(
         lock_wait_s=lock_wait,
         in_place=in_place,
         archive=archive,
+        progress=progress,
     )
     return Result.from_core(raw)

@@ -165,6 +165,7 @@ def log_cleanup(
             config_file,
             audit_trail,
             archive,
+            not json_output,
             started,
         )
     except _Failure as failure:
@@ -199,6 +200,8 @@ def log_cleanup(
                         f"{r.bytes_in} -> {r.bytes_out} bytes",
                         file=sys.stderr,
                     )
+    if summary.interrupted:
+        raise typer.Exit(130)
     if summary.errors:
         raise typer.Exit(1)
 
@@ -408,6 +411,7 @@ def _run(
     config_file: Path | None,
     audit_trail: Path | None,
     archive_option: str | None,
+    show_progress: bool,
     started: float,
 ) -> tuple[Any, Path | None]:
     """Resolves and runs the plan; returns the summary and the deletion trail to append to."""
@@ -449,44 +453,70 @@ def _run(
     if not plan.files and plan.audit_path is not None:
         notes.append(f"no audit log files found for {plan.audit_path}")
 
-    outcomes = []
-    for log in plan.files:
-        if archive is not None and any(o.error for o in outcomes):
-            # A failed archive means nothing more is deleted.
-            outcomes.append(FileOutcome(log.path, error=f"{log.path}: not compacted, because an earlier file failed"))
-            continue
-        try:
-            result = compact_with_rules(
-                log.path,
-                rules_by_registry[log.registry],
-                instant,
-                dry_run,
-                log.is_segment,
-                threads,
-                wait,
-                in_place,
-                archive,
-            )
-        except (OSError, ValueError) as error:
-            outcomes.append(FileOutcome(log.path, error=str(error)))
-        else:
-            outcomes.append(FileOutcome(log.path, result=result))
-            if result.stale_temp_removed:
-                notes.append(f"{log.path}: removed a temp file left by an interrupted run")
-            if result.appended_bytes:
-                notes.append(f"{log.path}: caught up {result.appended_bytes} bytes appended during the run")
-            if result.note:
-                notes.append(f"{log.path}: {result.note}")
+    from mxcp_compact import _core
+    from mxcp_compact.progress import Watch
+
+    outcomes: list[FileOutcome] = []
+    progress = _core.Progress()
+    total_bytes = sum(_size_of(log.path) for log in plan.files)
+    show = show_progress and sys.stderr.isatty()
+    interrupted = False
+    with Watch(progress, total_bytes, sys.stderr, show) as watch:
+        for log in plan.files:
+            interrupted = interrupted or watch.interrupted
+            if interrupted or (archive is not None and any(o.error for o in outcomes)):
+                # After Ctrl-C, or a failed archive (which means nothing more is deleted).
+                why = "the run was interrupted" if interrupted else "an earlier file failed"
+                outcomes.append(FileOutcome(log.path, error=f"{log.path}: not compacted, because {why}"))
+                continue
+            try:
+                result = compact_with_rules(
+                    log.path,
+                    rules_by_registry[log.registry],
+                    instant,
+                    dry_run,
+                    log.is_segment,
+                    threads,
+                    wait,
+                    in_place,
+                    archive,
+                    progress,
+                )
+            except KeyboardInterrupt:
+                interrupted = True
+                what = "the next run finishes the in-place compaction" if in_place else "left untouched"
+                outcomes.append(FileOutcome(log.path, error=f"{log.path}: interrupted; {what}"))
+            except (OSError, ValueError) as error:
+                outcomes.append(FileOutcome(log.path, error=str(error)))
+            else:
+                outcomes.append(FileOutcome(log.path, result=result))
+                if result.stale_temp_removed:
+                    notes.append(f"{log.path}: removed a temp file left by an interrupted run")
+                if result.appended_bytes:
+                    notes.append(f"{log.path}: caught up {result.appended_bytes} bytes appended during the run")
+                if result.note:
+                    notes.append(f"{log.path}: {result.note}")
+        # Ctrl-C during the last file's swap: that file is complete, nothing else to stop.
+        interrupted = interrupted or watch.interrupted
     archived = None
     if archive is not None:
         lines, size = archive.counts()
         archived = _archive_record(archive_path, lines, size)
     elif archive_path is not None and dry_run:
         notes.append(f"a dry run writes no archive ({archive_path})")
-    summary = RunSummary(dry_run, plan.profile, outcomes, time.monotonic() - started, notes, archive=archived)
+    summary = RunSummary(
+        dry_run, plan.profile, outcomes, time.monotonic() - started, notes, archive=archived, interrupted=interrupted
+    )
     if emergency and not dry_run:
         notes.append(f"freed {summary.bytes_freed} bytes ({summary.bytes_freed / 2**20:.1f} MiB)")
     return summary, audit_trail
+
+
+def _size_of(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _archive_path(template: str, now_ns: int) -> Path:

@@ -51,6 +51,8 @@ class RunSummary:
     run_errors: Sequence[str] = field(default_factory=tuple)
     #: The archive of deleted lines: path, lines and bytes this run added, SHA-256 of the file.
     archive: dict[str, object] | None = None
+    #: Stopped by Ctrl-C: the file being compacted and the rest were left untouched.
+    interrupted: bool = False
 
     @property
     def results(self) -> list[Result]:
@@ -104,6 +106,8 @@ class RunSummary:
 
     @property
     def status(self) -> str:
+        if self.interrupted:
+            return "interrupted"
         if self.errors:
             return "error"
         if self.skipped_reason is not None:
