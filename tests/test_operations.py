@@ -278,12 +278,10 @@ def test_archive_plus_kept_lines_equal_the_input(fixture_project: Path, tmp_path
     assert report["archive"]["sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()
 
 
-def test_archive_is_refused_with_in_place_and_for_duckdb(fixture_project: Path, tmp_path: Path) -> None:
+def test_archive_is_refused_with_in_place(fixture_project: Path, tmp_path: Path) -> None:
     for extra in (["--in-place"], ["--emergency"]):
         code, _, err = invoke("log-cleanup", "--archive", str(tmp_path / "a.jsonl"), *extra, cwd=fixture_project)
         assert code == 2 and "--archive cannot be combined" in err
-    code, _, err = invoke("log-cleanup", "--archive", str(tmp_path / "a.duckdb"), cwd=fixture_project)
-    assert code == 2 and "not supported yet" in err
 
 
 def test_dry_run_writes_no_archive(fixture_project: Path, tmp_path: Path) -> None:
@@ -410,3 +408,21 @@ def test_watch_draws_on_a_terminal_after_the_delay_and_clears_the_line() -> None
 def test_no_progress_output_with_json_or_without_a_terminal(fixture_project: Path) -> None:
     code, out, err = invoke("log-cleanup", "--now", FIXTURE_NOW, "--dry-run", "--json", cwd=fixture_project)
     assert code == 0 and "lines/s" not in out + err
+
+
+def test_duckdb_archive_gets_exactly_the_deleted_records(fixture_project: Path, tmp_path: Path) -> None:
+    duckdb = pytest.importorskip("duckdb", reason="the duckdb package is an optional extra (installed by make)")
+    database = tmp_path / "archive-{date}.duckdb"
+    code, out, err = invoke(
+        "log-cleanup", "--now", FIXTURE_NOW, "--json", "--archive", str(database), cwd=fixture_project
+    )
+    assert code == 0, err
+    report = json.loads(out)
+    real = tmp_path / "archive-20261127.duckdb"
+    assert report["archive"]["path"] == str(real)
+    assert report["archive"]["lines"] == 346
+    assert not Path(f"{real}.pending.jsonl").exists()
+    connection = duckdb.connect(str(real))
+    rows = connection.execute("SELECT schema_version, count(*) FROM audit_logs GROUP BY 1 ORDER BY 1").fetchall()
+    assert rows == [(1, 273), (2, 73)]
+    connection.close()

@@ -436,12 +436,22 @@ def _run(
     archive_path = _archive_path(archive_option, instant) if archive_option is not None else None
     if archive_path is not None and in_place:
         raise _Failure("--archive cannot be combined with --in-place or --emergency (they overwrite lines in place)")
+    # A DuckDB archive is staged as JSONL beside it, durable before each swap like any archive,
+    # and loaded into the database at the end of the run (kept, and reported, if that fails).
+    staging = Path(f"{archive_path}.pending.jsonl") if archive_path and archive_path.suffix == ".duckdb" else None
     archive = None
     if archive_path is not None and not dry_run and plan.files:
         from mxcp_compact import _core
 
+        if staging is not None:
+            try:
+                import duckdb  # noqa: F401  (fail before deleting anything)
+            except ModuleNotFoundError:
+                raise _Failure(
+                    "--archive FILE.duckdb needs the duckdb package: pip install 'mxcp-compact[duckdb]'"
+                ) from None
         try:
-            archive = _core.Archive(archive_path)
+            archive = _core.Archive(staging or archive_path)
         except OSError as error:
             raise _Failure(str(error)) from None
     notes = list(run.notes)
@@ -457,6 +467,7 @@ def _run(
     from mxcp_compact.progress import Watch
 
     outcomes: list[FileOutcome] = []
+    run_errors: list[str] = []
     progress = _core.Progress()
     total_bytes = sum(_size_of(log.path) for log in plan.files)
     show = show_progress and sys.stderr.isatty()
@@ -501,11 +512,20 @@ def _run(
     archived = None
     if archive is not None:
         lines, size = archive.counts()
-        archived = _archive_record(archive_path, lines, size)
+        if staging is not None:
+            notes += _load_staging(staging, archive_path, run_errors)
+        archived = _archive_record(archive_path, lines, size) if archive_path.exists() else None
     elif archive_path is not None and dry_run:
         notes.append(f"a dry run writes no archive ({archive_path})")
     summary = RunSummary(
-        dry_run, plan.profile, outcomes, time.monotonic() - started, notes, archive=archived, interrupted=interrupted
+        dry_run,
+        plan.profile,
+        outcomes,
+        time.monotonic() - started,
+        notes,
+        run_errors=tuple(run_errors),
+        archive=archived,
+        interrupted=interrupted,
     )
     if emergency and not dry_run:
         notes.append(f"freed {summary.bytes_freed} bytes ({summary.bytes_freed / 2**20:.1f} MiB)")
@@ -522,13 +542,30 @@ def _size_of(path: Path) -> int:
 def _archive_path(template: str, now_ns: int) -> Path:
     from datetime import datetime, timezone
 
-    if template.endswith(".duckdb"):
-        raise _Failure("--archive FILE.duckdb is not supported yet; use .jsonl, .jsonl.gz or .jsonl.zst")
     day = datetime.fromtimestamp(now_ns / 1e9, tz=timezone.utc).strftime("%Y%m%d")
     try:
         return Path(template.format(date=day))
     except (KeyError, IndexError, ValueError) as error:
         raise _Failure(f"--archive {template!r}: only {{date}} may appear in braces ({error})") from None
+
+
+def _load_staging(staging: Path, database: Path, run_errors: list[str]) -> list[str]:
+    """Appends the staged deleted records to the DuckDB archive, then removes the staging file."""
+    if not staging.exists() or staging.stat().st_size == 0:
+        staging.unlink(missing_ok=True)
+        return []
+    from mxcp_compact.export import export_duckdb
+
+    try:
+        result = export_duckdb([staging], database, None)
+    except Exception as error:  # duckdb raises its own types; the staged lines stay on disk
+        run_errors.append(f"{database}: loading the archived records failed ({error}); they are kept in {staging}")
+        return []
+    staging.unlink()
+    notes = [f"loaded {result.rows} deleted records into {database} (table audit_logs)"]
+    if result.not_loaded or result.filtered:
+        notes.append(f"{result.not_loaded + result.filtered} deleted lines were not records DuckDB could load")
+    return notes
 
 
 def _archive_record(path: Path, lines: int, size: int) -> dict[str, Any]:
