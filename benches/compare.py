@@ -450,8 +450,10 @@ def _compare(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str, jq
         mxcp = snapshot_product(work / "product")
     version = subprocess.run([mxcp, "--version"], capture_output=True, text=True, check=False).stdout.strip()
 
-    real_dir, ref_dir, jq_dir, cp_dir = (work / n for n in ("mxcp", "reference", "jq", "cp"))
-    for directory in (real_dir, ref_dir, jq_dir, cp_dir):
+    real_dir, ref_dir, jq_dir, cp_dir, gz_dir, zst_dir = (
+        work / n for n in ("mxcp", "reference", "jq", "cp", "archive-gz", "archive-zst")
+    )
+    for directory in (real_dir, ref_dir, jq_dir, cp_dir, gz_dir, zst_dir):
         directory.mkdir()
         shutil.copyfile(master.with_name(master.name.replace(".jsonl", "_schemas.jsonl")), directory / REGISTRY)
 
@@ -461,6 +463,15 @@ def _compare(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str, jq
             target.unlink(missing_ok=True)
             shutil.copyfile(master, target)
             os.sync()
+
+        return setup
+
+    def fresh_copy_without(directory: Path, archive: Path) -> Callable[[], None]:
+        copy = fresh_copy(directory)
+
+        def setup() -> None:
+            archive.unlink(missing_ok=True)
+            copy()
 
         return setup
 
@@ -493,6 +504,9 @@ def _compare(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str, jq
     dry_argv = [mxcp, *common, "--dry-run", "--path", str(master)]
     ref_argv = [sys.executable, str(Path(__file__).resolve()), "--reference", str(ref_dir / LOG), args.now]
     jq_argv = [jq or "jq", "-c", "--argjson", "cut", cutoffs, JQ_FILTER, str(master)]
+    gz_archive, zst_archive = work / "deleted.jsonl.gz", work / "deleted.jsonl.zst"
+    gz_argv = [mxcp, *common, "--archive", str(gz_archive), "--path", str(gz_dir / LOG)]
+    zst_argv = [mxcp, *common, "--archive", str(zst_archive), "--path", str(zst_dir / LOG)]
     methods = [
         Method("mxcp-compact (real run)", lambda: real_argv, setup=fresh_copy(real_dir), note="fresh copy"),
         Method("mxcp-compact --dry-run", lambda: dry_argv),
@@ -501,6 +515,18 @@ def _compare(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str, jq
             lambda: ref_argv,
             setup=fresh_copy(ref_dir),
             note="fresh copy; temp + fsync + rename",
+        ),
+        Method(
+            "mxcp-compact --archive .jsonl.zst",
+            lambda: zst_argv,
+            setup=fresh_copy_without(zst_dir, zst_archive),
+            note="real run + zstd archive of the deleted lines, same pass",
+        ),
+        Method(
+            "mxcp-compact --archive .jsonl.gz",
+            lambda: gz_argv,
+            setup=fresh_copy_without(gz_dir, gz_archive),
+            note="real run + gzip archive of the deleted lines, same pass",
         ),
     ]
     if jq is not None:
@@ -552,6 +578,9 @@ def _compare(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str, jq
     kept_bytes = stats["bytes"] - stats["deleted_bytes"]
     checks["mxcp_output_size_matches_generator"] = (real_dir / LOG).stat().st_size == kept_bytes
     checks["reference_and_mxcp_byte_identical"] = filecmp.cmp(real_dir / LOG, ref_dir / LOG, shallow=False)
+    for name, archive_method in (("zstd", methods[3]), ("gzip", methods[4])):
+        archived = json.loads(archive_method.runs[-1].stdout)["archive"]
+        checks[f"{name}_archive_holds_the_deleted_lines"] = archived["lines"] == stats["deleted_lines"]
     if jq is not None:
         with jq_out.open("rb") as handle:
             jq_kept = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(16 * MiB), b""))

@@ -197,10 +197,16 @@ mod tests {
             .arg(format!("while :; do exec 3>>'{0}'; echo x >&3; exec 3>&-; done", target.display()))
             .spawn()
             .unwrap();
+        // The loop holds the file only part of the time: look until it is caught holding it.
         let mut seen_open = false;
+        for _ in 0..2000 {
+            if !writers(&target).is_empty() {
+                seen_open = true;
+                break;
+            }
+        }
         let mut long_lived = Vec::new();
         for _ in 0..8 {
-            seen_open |= !writers(&target).is_empty();
             long_lived.extend(long_lived_writers(&target, Duration::from_millis(150)));
         }
         writer.kill().unwrap();

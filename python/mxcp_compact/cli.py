@@ -5,8 +5,6 @@ Exit status: 0 done (or nothing to do), 1 some file could not be compacted (the 
 traceback.
 """
 
-from __future__ import annotations
-
 import dataclasses
 import os
 import sys

@@ -10,9 +10,10 @@ stop at the next window: the file being compacted is left untouched.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import select
 import signal
-import socket
 import threading
 import time
 from typing import Any, TextIO
@@ -54,8 +55,8 @@ class Watch:
         self._delay = delay
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mxcp-compact-progress", daemon=True)
-        self._reader: socket.socket | None = None
-        self._writer: socket.socket | None = None
+        self._reader: int | None = None
+        self._writer: int | None = None
         self._previous_fd = -1
         self._previous_handler: Any = None
         self._drawn = False
@@ -64,10 +65,10 @@ class Watch:
 
     def __enter__(self) -> Watch:
         if threading.current_thread() is threading.main_thread():
-            self._reader, self._writer = socket.socketpair()
-            self._reader.setblocking(False)
-            self._writer.setblocking(False)
-            self._previous_fd = signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
+            self._reader, self._writer = os.pipe()
+            os.set_blocking(self._reader, False)
+            os.set_blocking(self._writer, False)
+            self._previous_fd = signal.set_wakeup_fd(self._writer, warn_on_full_buffer=False)
             # No KeyboardInterrupt in the middle of our bookkeeping: Ctrl-C is a stop request.
             self._previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
         self._started = time.monotonic()
@@ -76,12 +77,16 @@ class Watch:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
+        if self._writer is not None:
+            # Wake the watcher from its select() now rather than at its next timeout.
+            with contextlib.suppress(OSError):
+                os.write(self._writer, b"\0")
         self._thread.join()
         if self._writer is not None and self._reader is not None:
             signal.signal(signal.SIGINT, self._previous_handler)
             signal.set_wakeup_fd(self._previous_fd)
-            self._writer.close()
-            self._reader.close()
+            os.close(self._writer)
+            os.close(self._reader)
         if self._drawn:
             self._stream.write("\r\033[K")
             self._stream.flush()
@@ -96,7 +101,7 @@ class Watch:
                 ready, _, _ = select.select([self._reader], [], [], 0.1)
                 if ready:
                     try:
-                        if signal.SIGINT in self._reader.recv(64):
+                        if signal.SIGINT in os.read(self._reader, 64):
                             self.interrupted = True
                             self._progress.cancel()
                     except BlockingIOError:
