@@ -426,3 +426,22 @@ def test_duckdb_archive_gets_exactly_the_deleted_records(fixture_project: Path, 
     rows = connection.execute("SELECT schema_version, count(*) FROM audit_logs GROUP BY 1 ORDER BY 1").fetchall()
     assert rows == [(1, 273), (2, 73)]
     connection.close()
+
+
+def test_settings_file_can_name_the_archive(fixture_project: Path) -> None:
+    (fixture_project / "mxcp-compact.toml").write_text('[cleanup]\narchive = "archive/deleted-{date}.jsonl"\n')
+    (fixture_project / "archive").mkdir()
+    code, out, _ = invoke("log-cleanup", "--now", FIXTURE_NOW, "--json", cwd=fixture_project)
+    assert code == 0
+    archive = fixture_project / "archive" / "deleted-20261127.jsonl"
+    assert json.loads(out)["archive"]["path"] == str(archive)
+    assert len(archive.read_text().splitlines()) == 346
+
+
+def test_emergency_with_an_archive_in_the_settings_says_how_to_proceed(fixture_project: Path) -> None:
+    (fixture_project / "mxcp-compact.toml").write_text('[cleanup]\narchive = "deleted.jsonl"\n')
+    code, _, err = invoke("log-cleanup", "--now", FIXTURE_NOW, "--emergency", cwd=fixture_project)
+    assert code == 2 and "--archive ''" in err
+    code, _, _ = invoke("log-cleanup", "--now", FIXTURE_NOW, "--emergency", "--archive", "", cwd=fixture_project)
+    assert code == 0
+    assert not (fixture_project / "deleted.jsonl").exists()

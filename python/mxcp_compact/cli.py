@@ -431,9 +431,16 @@ def _run(
     except config.ConfigError as error:
         raise _Failure(str(error)) from None
     plan, instant, rules_by_registry = run.plan, run.now_ns, run.rules
-    archive_path = _archive_path(archive_option, instant) if archive_option is not None else None
+    from_settings = archive_option is None and run.settings.archive is not None
+    archive_option = archive_option if archive_option is not None else run.settings.archive
+    # --archive '' runs without the settings file's archive.
+    archive_path = _archive_path(archive_option, instant) if archive_option else None
     if archive_path is not None and in_place:
-        raise _Failure("--archive cannot be combined with --in-place or --emergency (they overwrite lines in place)")
+        where = f"{run.settings.path} names an archive, but " if from_settings else "--archive cannot be combined with "
+        raise _Failure(
+            f"{where}--in-place/--emergency overwrite lines in place and cannot archive them"
+            + ("; add --archive '' to run without it" if from_settings else "")
+        )
     # A DuckDB archive is staged as JSONL beside it, durable before each swap like any archive,
     # and loaded into the database at the end of the run (kept, and reported, if that fails).
     staging = Path(f"{archive_path}.pending.jsonl") if archive_path and archive_path.suffix == ".duckdb" else None

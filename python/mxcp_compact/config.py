@@ -40,7 +40,7 @@ Days = int | Literal["forever"]
 SITE_FILE = "mxcp-site.yml"
 #: Our own settings live beside mxcp-site.yml: MXCP forbids unknown keys in its own file.
 TOOL_CONFIG_FILE = "mxcp-compact.toml"
-_TOOL_CONFIG_KEYS = {"retention": {"default_days", "schemas"}, "cleanup": {"audit_trail", "wait"}}
+_TOOL_CONFIG_KEYS = {"retention": {"default_days", "schemas"}, "cleanup": {"archive", "audit_trail", "wait"}}
 REGISTRY_SUFFIX = "_schemas.jsonl"
 _SEGMENT_SUFFIX = re.compile(r"-\d{8}T\d{6}(?:-\d+)?$")
 _TRUE = {"true", "1", "yes"}
@@ -363,6 +363,8 @@ class ToolConfig:
     default_days: Days | None = None
     audit_trail: Path | None = None
     wait: float | None = None
+    #: Archive path template (may hold {date}), relative to the file's directory.
+    archive: str | None = None
 
     def retention(self, cli_schemas: Mapping[str, Days], cli_all_schemas: Days | None) -> Retention:
         """Command line > this file > schema registry > built-in: `--retain` beats
@@ -411,10 +413,15 @@ def load_tool_config(path: Path) -> ToolConfig:
         if not isinstance(cleanup["audit_trail"], str) or not cleanup["audit_trail"]:
             raise ConfigError(f"{path}: cleanup.audit_trail must be a file path")
         audit_trail = path.parent / Path(cleanup["audit_trail"]).expanduser()
+    archive = None
+    if "archive" in cleanup:
+        if not isinstance(cleanup["archive"], str) or not cleanup["archive"]:
+            raise ConfigError(f"{path}: cleanup.archive must be a file path (it may contain {{date}})")
+        archive = str(path.parent / Path(cleanup["archive"]).expanduser())
     wait = cleanup.get("wait")
     if wait is not None and (isinstance(wait, bool) or not isinstance(wait, (int, float)) or wait < 0):
         raise ConfigError(f"{path}: cleanup.wait must be a number of seconds >= 0")
-    return ToolConfig(path, schemas, default_days, audit_trail, None if wait is None else float(wait))
+    return ToolConfig(path, schemas, default_days, audit_trail, None if wait is None else float(wait), archive)
 
 
 def _toml_days(value: object, what: str) -> Days:
