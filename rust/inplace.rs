@@ -212,7 +212,9 @@ pub fn compact_in_place(
                 collapsed = amount;
             }
             journal.finish()?;
-            Start { write: pad.min(current_size(&file, path)?) * u64::from(happened), journal: None, keep_until: None }
+            // After the collapse the blanked line [0, pad) stays as it is; without it, start over.
+            let write = if happened { pad.min(current_size(&file, path)?) } else { 0 };
+            Start { write, journal: None, keep_until: None }
         }
         Some((journal, Progress::Shift { write, read, keep_until })) => {
             Start { write, journal: Some((journal, read)), keep_until: Some(keep_until) }
