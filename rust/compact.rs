@@ -33,16 +33,22 @@ use crate::stats::Tally;
 use crate::timestamp::UnixNanos;
 use crate::writers;
 
-/// Lines are decided in windows of about this size; each window's kept runs are written before
-/// the runs of later windows are held, which bounds memory whatever the file size.
+/// Lines are decided in windows of at most this size; each window's kept runs are written before
+/// the runs of later windows are held, which bounds memory whatever the file size. Smaller
+/// files get smaller windows (a few per thread), so that a directory of small segments uses
+/// every core too.
 #[cfg(not(test))]
 const WINDOW_BYTES: usize = 16 << 20;
+#[cfg(not(test))]
+const MIN_WINDOW_BYTES: usize = 512 << 10;
 /// Below this, threads cost more than they save.
 #[cfg(not(test))]
-const PARALLEL_MIN_BYTES: usize = 8 << 20;
+const PARALLEL_MIN_BYTES: usize = 2 << 20;
 // Small in tests, so that windowing and threading are exercised on small inputs.
 #[cfg(test)]
 const WINDOW_BYTES: usize = 64 << 10;
+#[cfg(test)]
+const MIN_WINDOW_BYTES: usize = 16 << 10;
 #[cfg(test)]
 const PARALLEL_MIN_BYTES: usize = 128 << 10;
 /// Catch-up rounds before the swap; a writer faster than us is caught on the next run.
@@ -491,7 +497,8 @@ pub fn scan(
         0 => thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    let windows = windows(data, span.clone(), WINDOW_BYTES);
+    let window_bytes = (span.len() / (4 * threads.max(1))).clamp(MIN_WINDOW_BYTES, WINDOW_BYTES);
+    let windows = windows(data, span.clone(), window_bytes);
     let mut tally = Tally::default();
     let mut emit = |(window_tally, runs): (Tally, Vec<Range<usize>>)| -> Result<()> {
         if let Some(progress) = &options.progress {
