@@ -149,23 +149,23 @@ def log_cleanup(
 ) -> None:
     started = time.monotonic()
     try:
-        summary, audit_trail = _run(
-            profile,
-            dry_run,
-            path or [],
-            retention_days,
-            retain or [],
-            now,
-            wait,
-            threads,
-            in_place or emergency,
-            emergency,
-            config_file,
-            audit_trail,
-            archive,
-            not json_output,
-            started,
+        request = CleanupRequest(
+            profile=profile,
+            dry_run=dry_run,
+            paths=tuple(path or ()),
+            retention_days=retention_days,
+            retain=tuple(retain or ()),
+            now=now,
+            wait=wait,
+            threads=threads,
+            in_place=in_place or emergency,
+            emergency=emergency,
+            config_file=config_file,
+            audit_trail=audit_trail,
+            archive=archive,
+            show_progress=not json_output,
         )
+        summary, audit_trail = _run(request, started)
     except _Failure as failure:
         _fail(str(failure), json_output, 2)
     except Exception as error:  # a bug or an unexpected OS failure: one line, unless --debug
@@ -395,44 +395,49 @@ def _fail(message: str, json_output: bool, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _run(
-    profile: str | None,
-    dry_run: bool,
-    paths: list[Path],
-    retention_days: str | None,
-    retain: list[str],
-    now: str | None,
-    wait: float | None,
-    threads: int,
-    in_place: bool,
-    emergency: bool,
-    config_file: Path | None,
-    audit_trail: Path | None,
-    archive_option: str | None,
-    show_progress: bool,
-    started: float,
-) -> tuple[Any, Path | None]:
+@dataclasses.dataclass(frozen=True)
+class CleanupRequest:
+    """The log-cleanup options, as given on the command line (None: not given)."""
+
+    profile: str | None
+    dry_run: bool
+    paths: tuple[Path, ...]
+    retention_days: str | None
+    retain: tuple[str, ...]
+    now: str | None
+    wait: float | None
+    threads: int
+    in_place: bool
+    emergency: bool
+    config_file: Path | None
+    audit_trail: Path | None
+    archive: str | None
+    show_progress: bool
+
+
+def _run(request: CleanupRequest, started: float) -> tuple[Any, Path | None]:
     """Resolves and runs the plan; returns the summary and the deletion trail to append to."""
+    dry_run, in_place, threads = request.dry_run, request.in_place, request.threads
     from mxcp_compact import config
     from mxcp_compact.api import compact_with_rules
     from mxcp_compact.report import FileOutcome, RunSummary
 
     try:
         run = config.resolve_run(
-            profile=profile,
-            paths=paths,
-            retention_days=retention_days,
-            retain=retain,
-            now=now,
-            config_file=config_file,
+            profile=request.profile,
+            paths=request.paths,
+            retention_days=request.retention_days,
+            retain=request.retain,
+            now=request.now,
+            config_file=request.config_file,
             cwd=Path.cwd(),
             env=os.environ,
         )
     except config.ConfigError as error:
         raise _Failure(str(error)) from None
     plan, instant, rules_by_registry = run.plan, run.now_ns, run.rules
-    from_settings = archive_option is None and run.settings.archive is not None
-    archive_option = archive_option if archive_option is not None else run.settings.archive
+    from_settings = request.archive is None and run.settings.archive is not None
+    archive_option = request.archive if request.archive is not None else run.settings.archive
     # --archive '' runs without the settings file's archive.
     archive_path = _archive_path(archive_option, instant) if archive_option else None
     if archive_path is not None and in_place:
@@ -460,8 +465,8 @@ def _run(
         except OSError as error:
             raise _Failure(str(error)) from None
     notes = list(run.notes)
-    wait = wait if wait is not None else (run.settings.wait or 0.0)
-    audit_trail = audit_trail if audit_trail is not None else run.settings.audit_trail
+    wait = request.wait if request.wait is not None else (run.settings.wait or 0.0)
+    audit_trail = request.audit_trail if request.audit_trail is not None else run.settings.audit_trail
 
     if plan.skipped_reason is not None:
         return RunSummary(dry_run, plan.profile, (), time.monotonic() - started, notes, plan.skipped_reason), None
@@ -475,7 +480,7 @@ def _run(
     run_errors: list[str] = []
     progress = _core.Progress()
     total_bytes = sum(_size_of(log.path) for log in plan.files)
-    show = show_progress and sys.stderr.isatty()
+    show = request.show_progress and sys.stderr.isatty()
     interrupted = False
     with Watch(progress, total_bytes, sys.stderr, show) as watch:
         for log in plan.files:
@@ -532,7 +537,7 @@ def _run(
         archive=archived,
         interrupted=interrupted,
     )
-    if emergency and not dry_run:
+    if request.emergency and not dry_run:
         notes.append(f"freed {summary.bytes_freed} bytes ({summary.bytes_freed / 2**20:.1f} MiB)")
     return summary, audit_trail
 
