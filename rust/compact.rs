@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::archive::Archive;
 use crate::decide::{decide_span, Decider};
@@ -56,6 +56,8 @@ const MAX_CATCH_UP_ROUNDS: usize = 16;
 /// How long to wait for writers still holding the replaced file, and how often to look.
 const SALVAGE_TIMEOUT: Duration = Duration::from_secs(10);
 const SALVAGE_POLL: Duration = Duration::from_millis(5);
+/// A file not written to for this long has no writer in the middle of a batch.
+const IDLE_AFTER: Duration = Duration::from_secs(10);
 /// A writer still holding the file after this pause keeps it open (not an open-per-batch one).
 const WRITER_SETTLE: Duration = Duration::from_millis(300);
 
@@ -319,9 +321,18 @@ struct Salvage {
 /// After the swap, a writer that opened the file by path just before the rename may still
 /// write into the old (now unlinked) inode. Whatever lands there past `from` is appended to
 /// the new file, complete lines first, until no process holds the old inode open for writing
-/// (seen twice, a moment apart) or the timeout passes (then reported in a note).
+/// (seen twice, a moment apart; once is enough for a file nobody wrote to for a while, such as
+/// an old segment: the second look only guards a writer caught in the middle of opening it) or
+/// the timeout passes (then reported in a note).
 fn salvage_after_swap(old: &File, meta: &Metadata, path: &Path, target: &Path, from: u64) -> Result<Salvage> {
     let deadline = Instant::now() + SALVAGE_TIMEOUT;
+    let idle = old
+        .metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|modified| SystemTime::now().duration_since(modified).ok())
+        .is_some_and(|age| age >= IDLE_AFTER);
+    let quiet_looks_needed = if idle { 1 } else { 2 };
     let mut seen = from;
     let mut quiet_looks = 0;
     let mut note = None;
@@ -340,7 +351,7 @@ fn salvage_after_swap(old: &File, meta: &Metadata, path: &Path, target: &Path, f
                 seen += whole as u64;
             }
         }
-        if quiet_looks >= 2 {
+        if quiet_looks >= quiet_looks_needed {
             break;
         }
         if Instant::now() >= deadline {
