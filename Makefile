@@ -4,11 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEPS   := $(VENV)/.deps-installed
 BUILT  := $(VENV)/.core-built
+COMPILED := $(VENV)/.python-compiled
 DEMO   := demo
 
 .PHONY: setup build demo test test-rust test-python lint fmt bench compare fuzz clean
 
-setup: $(BUILT)
+setup: $(COMPILED)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,14 +23,18 @@ $(DEPS): $(BIN)/python pyproject.toml
 # source or build file changes.
 $(BUILT): $(DEPS) Cargo.toml Cargo.lock pyproject.toml $(wildcard rust/*.rs)
 	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/maturin develop --release --extras dev -q
-	# Byte-compile the package (editable, so it is imported from python/): a start-up cost that
-	# would otherwise be paid on every run where PYTHONDONTWRITEBYTECODE is set.
+	touch $@
+
+# Byte-compiles the package (editable, so it is imported from python/) whenever a module
+# changes: a start-up cost that would otherwise be paid on every run where
+# PYTHONDONTWRITEBYTECODE is set.
+$(COMPILED): $(BUILT) $(wildcard python/mxcp_compact/*.py)
 	$(BIN)/python -m compileall -q python/mxcp_compact
 	touch $@
 
-build: $(BUILT)
+build: $(COMPILED)
 
-demo: $(BUILT)
+demo: $(COMPILED)
 	rm -rf $(DEMO)
 	$(BIN)/python benches/make_demo.py $(DEMO)
 	cd $(DEMO) && ../$(BIN)/mxcp-compact log-cleanup --dry-run
@@ -41,30 +46,30 @@ test: test-rust test-python
 test-rust:
 	cargo test --quiet
 
-test-python: $(BUILT)
+test-python: $(COMPILED)
 	$(BIN)/python -m pytest -q tests benches --benchmark-disable
 
-lint: $(BUILT)
+lint: $(COMPILED)
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --all-targets --features python -- -D warnings
 	$(BIN)/ruff check python tests benches
 	$(BIN)/ruff format --check python tests benches
 
-fmt: $(BUILT)
+fmt: $(COMPILED)
 	cargo fmt
 	$(BIN)/ruff format python tests benches
 	$(BIN)/ruff check --fix python tests benches
 
-bench: $(BUILT)
+bench: $(COMPILED)
 	mkdir -p benches/results
 	$(BIN)/python -m pytest benches --benchmark-only --benchmark-json=benches/results/bench.json
 
-compare: $(BUILT)
+compare: $(COMPILED)
 	$(BIN)/python benches/compare.py --size-mb 1024
 
 # The long property run: about a million generated lines checked against the Python reference.
-fuzz: $(BUILT)
+fuzz: $(COMPILED)
 	MXCP_FUZZ_EXAMPLES=200000 $(BIN)/python -m pytest -q tests/test_decision_property.py -k long_fuzz
 
 clean:

@@ -1,3 +1,3 @@
-from mxcp_compact.cli import main
+from mxcp_compact.launch import main
 
 main()

@@ -1,0 +1,187 @@
+"""The entry point's quick parser: same request as the Typer CLI, or a hand-over to it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from unittest import mock
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from conftest import FIXTURE_NOW
+from mxcp_compact import cleanup
+from mxcp_compact.cleanup import CleanupRequest
+from mxcp_compact.cli import app
+from mxcp_compact.launch import parse_quick
+
+FLAGS = ["--dry-run", "--json", "--debug", "--in-place", "--emergency"]
+VALUED = [
+    "--profile",
+    "--path",
+    "--retention-days",
+    "--retain",
+    "--now",
+    "--wait",
+    "--threads",
+    "--config",
+    "--archive",
+    "--audit-trail",
+]
+ODD_TOKENS = ["--help", "-h", "--version", "--", "--bogus", "stats", "log-cleanup", "-", "--dry-run=1"]
+VALUES = [
+    "production",
+    "",
+    "-1",
+    "0",
+    "7",
+    "007",
+    "1.5",
+    "1.",
+    ".5",
+    "1e3",
+    "nan",
+    "inf",
+    "+3",
+    " 2",
+    "1_0",
+    "a=b",
+    "/tmp/x y",
+    "none",
+    "mxcp.endpoints=30",
+    "2026-11-27",
+    "\u0663",
+    "{date}.jsonl.gz",
+]
+
+
+def typer_request(args: list[str]) -> CleanupRequest | None:
+    """The request the Typer command hands to `cleanup.execute`, or None when it rejects `args`."""
+    seen: list[CleanupRequest] = []
+
+    def capture(request: CleanupRequest, started: float | None = None) -> int:
+        seen.append(request)
+        return 0
+
+    with mock.patch.object(cleanup, "execute", capture):
+        result = CliRunner().invoke(app, args)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return seen[0] if seen else None
+
+
+tokens = st.one_of(
+    st.sampled_from(FLAGS + VALUED + ODD_TOKENS),
+    st.sampled_from(VALUES),
+    st.text(max_size=6),
+    st.tuples(st.sampled_from(FLAGS + VALUED), st.sampled_from(VALUES)).map(lambda pair: "=".join(pair)),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(tokens, max_size=8))
+def test_the_quick_parser_builds_the_typer_request_or_hands_over(rest: list[str]) -> None:
+    args = ["log-cleanup", *rest]
+    quick = parse_quick(args)
+    if quick is not None:
+        assert quick == typer_request(args)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(FLAGS).map(lambda flag: [flag]),
+            st.tuples(st.sampled_from(VALUED), st.sampled_from(VALUES)).map(list),
+        ),
+        max_size=6,
+    )
+)
+def test_well_formed_command_lines_parse_alike(groups: list[list[str]]) -> None:
+    args = ["log-cleanup", *(token for group in groups for token in group)]
+    quick = parse_quick(args)
+    if quick is not None:
+        assert quick == typer_request(args)
+
+
+def test_scheduled_command_lines_take_the_quick_path() -> None:
+    for args in (
+        ["log-cleanup"],
+        ["log-cleanup", "--profile", "production"],
+        ["log-cleanup", "--profile=production", "--json"],
+        ["log-cleanup", "--dry-run", "--path", "/var/log/mxcp", "--path", "/srv/audit.jsonl"],
+        ["log-cleanup", "--wait", "300", "--threads", "2", "--retain", "mxcp.endpoints=365", "--retain", "app=none"],
+        ["log-cleanup", "--emergency", "--now", "2026-11-27T00:00:00Z", "--audit-trail", "/var/log/trail.jsonl"],
+    ):
+        quick = parse_quick(args)
+        assert quick is not None, args
+        assert quick == typer_request(args)
+    assert parse_quick(["log-cleanup", "--emergency"]) == CleanupRequest(
+        profile=None,
+        dry_run=False,
+        paths=(),
+        retention_days=None,
+        retain=(),
+        now=None,
+        wait=None,
+        threads=0,
+        in_place=True,
+        emergency=True,
+        config_file=None,
+        audit_trail=None,
+        archive=None,
+    )
+
+
+def test_help_errors_and_other_commands_go_to_typer() -> None:
+    for args in (
+        [],
+        ["--version"],
+        ["log-cleanup", "--help"],
+        ["log-cleanup", "--wait", "-1"],
+        ["log-cleanup", "--profile"],
+        ["log-cleanup", "--profile", "a", "--profile", "b"],
+        ["log-cleanup", "extra"],
+        ["stats", "--json"],
+    ):
+        assert parse_quick(args) is None, args
+
+
+def _console(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    return subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "mxcp_compact", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _imported(importtime_stderr: str) -> set[str]:
+    lines = importtime_stderr.splitlines()
+    return {line.rsplit("|", 1)[1].strip() for line in lines if line.startswith("import time:")}
+
+
+def test_the_scheduled_command_runs_without_importing_typer_or_click(fixture_project: Path) -> None:
+    done = _console(["log-cleanup", "--dry-run", "--now", FIXTURE_NOW], fixture_project)
+    assert done.returncode == 0, done.stderr
+    assert "Total records that would be deleted: 346" in done.stdout
+    imported = _imported(done.stderr)
+    assert "mxcp_compact.cleanup" in imported
+    assert not {"typer", "click"} & imported
+
+
+def test_help_and_usage_errors_still_come_from_typer(fixture_project: Path) -> None:
+    shown = _console(["log-cleanup", "--help"], fixture_project)
+    assert shown.returncode == 0
+    assert "--retention-days" in shown.stdout
+    assert "typer" in _imported(shown.stderr)
+    rejected = _console(["log-cleanup", "--wait", "-1"], fixture_project)
+    assert rejected.returncode == 2
+    assert "Invalid value for '--wait'" in rejected.stderr
