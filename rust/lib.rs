@@ -10,6 +10,7 @@ pub mod archive;
 pub mod bus_guard;
 pub mod compact;
 pub mod decide;
+pub mod direct;
 pub mod error;
 pub mod failpoint;
 pub mod inplace;

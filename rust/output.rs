@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::direct::DirectWriter;
 use crate::error::{Error, Result};
 use crate::failpoint;
 
@@ -25,6 +26,13 @@ const LOCK_NAME: &str = ".mxcp-compact.lock";
 const BUFFER_BYTES: usize = 1 << 20;
 /// Write-back of the temp is started every this many bytes (see `write_file`).
 const WRITEBACK_BYTES: u64 = 32 << 20;
+/// Copies of logs at least this big are written with O_DIRECT (see `direct`); smaller ones are
+/// not worth a thread, and their pages are cheap.
+#[cfg(not(test))]
+const DIRECT_MIN_BYTES: u64 = 64 << 20;
+// Every test copy goes through the direct writer where the filesystem has O_DIRECT.
+#[cfg(test)]
+const DIRECT_MIN_BYTES: u64 = 1;
 
 /// Path of our temp file for `target`.
 pub fn temp_path_for(target: &Path) -> PathBuf {
@@ -50,6 +58,8 @@ pub struct TempFile {
     target: PathBuf,
     path: PathBuf,
     file: File,
+    /// Set while the copy is written with O_DIRECT: until the first `sync`.
+    direct: Option<DirectWriter>,
     buffer: Vec<u8>,
     written: u64,
     /// Start of the written bytes whose write-back has not been started yet.
@@ -70,11 +80,12 @@ impl TempFile {
             .map_err(|e| temp_error(target, &path, "create the temp file", e))?;
         failpoint::hit("temp-created");
         // From here on, Drop removes the file if anything fails.
-        let temp = TempFile {
+        let mut temp = TempFile {
             target: target.to_path_buf(),
             path,
             file,
-            buffer: Vec::with_capacity(BUFFER_BYTES),
+            direct: None,
+            buffer: Vec::new(),
             written: 0,
             writeback_from: 0,
             committed: false,
@@ -93,6 +104,12 @@ impl TempFile {
         temp.file
             .set_permissions(fs::Permissions::from_mode(original.mode() & 0o7777))
             .map_err(|e| Error::io(&temp.path, "set the mode of the temp file", e))?;
+        if original.len() >= DIRECT_MIN_BYTES {
+            temp.direct = DirectWriter::start(&temp.file);
+        }
+        if temp.direct.is_none() {
+            temp.buffer.reserve(BUFFER_BYTES);
+        }
         Ok(temp)
     }
 
@@ -106,6 +123,11 @@ impl TempFile {
     }
 
     pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        if let Some(direct) = &mut self.direct {
+            direct.write(bytes).map_err(|e| temp_error(&self.target, &self.path, "write the temp file", e))?;
+            self.written += bytes.len() as u64;
+            return Ok(());
+        }
         if self.buffer.len() + bytes.len() > BUFFER_BYTES {
             self.flush()?;
         }
@@ -148,8 +170,14 @@ impl TempFile {
         Ok(())
     }
 
-    /// Flushes and fsyncs: after this the temp's contents are durable.
+    /// Flushes and fsyncs: after this the temp's contents are durable. Later writes (lines
+    /// caught up after the pass) are buffered.
     pub fn sync(&mut self) -> Result<()> {
+        if let Some(direct) = self.direct.take() {
+            let finished = direct.finish(&self.file).and_then(|()| self.file.seek(io::SeekFrom::Start(self.written)));
+            finished.map_err(|e| temp_error(&self.target, &self.path, "write the temp file", e))?;
+            self.writeback_from = self.written;
+        }
         self.flush()?;
         failpoint::hit("before-temp-fsync");
         self.file.sync_all().map_err(|e| temp_error(&self.target, &self.path, "fsync the temp file", e))
