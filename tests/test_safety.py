@@ -8,6 +8,7 @@ byte, and every line a writer appended is present exactly once.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -291,6 +292,40 @@ def test_disk_full_fails_cleanly_then_emergency_frees_space(tmp_path: Path, kind
         else:
             assert text == retained
         assert shutil.disk_usage(mount).free > free
+
+
+def test_disk_full_during_a_direct_copy_fails_cleanly(tmp_path: Path) -> None:
+    """Logs of 64 MiB and more are copied with O_DIRECT from a writer thread: a full disk there is
+    reported like any other, the log keeps every byte and the temp is removed."""
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed (.ci/run installs it)")
+    with small_filesystem(tmp_path, "ext4", "100M") as mount:
+        log = mount / "logs-default.jsonl"
+        pad = "p" * 4000
+        lines = [line(OLD if i % 8 == 0 else NEW, orig=i, pad=pad) for i in range(18_000)]
+        log.write_text("".join(lines))
+        assert log.stat().st_size >= 64 << 20, "the scenario needs a log large enough for O_DIRECT"
+        retained = sum(len(item) for item in lines if NEW in item)
+        assert shutil.disk_usage(mount).free < retained, "the scenario needs less free space than the kept data"
+        digest = hashlib.sha256(log.read_bytes()).hexdigest()
+        trace = tmp_path / "trace.txt"
+        command = [*CLI, "log-cleanup", "--now", NOW, "--path", str(log)]
+        traced = subprocess.run(
+            ["strace", "-f", "-qq", "-o", str(trace), "-e", "trace=fcntl", *command],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if traced.returncode != 0 and "ptrace" in traced.stderr:
+            pytest.skip(f"strace cannot trace here: {traced.stderr.strip()}")
+        assert "O_DIRECT" in trace.read_text(), "the copy was expected to be written with O_DIRECT"
+        assert traced.returncode == 1
+        assert str(log) in traced.stderr and "no space left" in traced.stderr
+        assert hashlib.sha256(log.read_bytes()).hexdigest() == digest
+        assert sorted(p.name for p in mount.iterdir() if p.name != "lost+found") == [
+            ".mxcp-compact.lock",
+            "logs-default.jsonl",
+        ]
 
 
 # 5. Truncation or rotation under our feet.
