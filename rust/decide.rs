@@ -38,17 +38,26 @@ enum Resolved {
 pub struct Decider<'r> {
     rules: &'r RetentionRules,
     now: UnixNanos,
-    /// Keys are the raw name bytes, 0xFF (never in UTF-8), the raw version bytes.
+    /// The first few (raw name, raw version) pairs seen, searched in order: real logs have a
+    /// handful, and comparing a few short byte strings beats hashing them on every line.
+    recent: Vec<RecentPair>,
+    /// Every further pair (hostile or unusual input), keyed by name bytes, 0xFF (never in
+    /// UTF-8), version bytes.
     cache: HashMap<Box<[u8]>, Resolved>,
     scratch: Vec<u8>,
-    last: Option<(Vec<u8>, Resolved)>,
     /// Owned here because cached schema indexes point into it.
     tally: Tally,
 }
 
+/// Raw schema name bytes, raw version bytes, and what they resolve to.
+type RecentPair = (Box<[u8]>, Box<[u8]>, Resolved);
+
+/// How many (name, version) pairs are looked up by comparison before the hash map takes over.
+const RECENT_PAIRS: usize = 16;
+
 impl<'r> Decider<'r> {
     pub fn new(rules: &'r RetentionRules, now: UnixNanos) -> Self {
-        Decider { rules, now, cache: HashMap::new(), scratch: Vec::new(), last: None, tally: Tally::default() }
+        Decider { rules, now, recent: Vec::new(), cache: HashMap::new(), scratch: Vec::new(), tally: Tally::default() }
     }
 
     pub fn tally(&self) -> &Tally {
@@ -112,7 +121,13 @@ impl<'r> Decider<'r> {
         let Policy::Days(days) = policy else {
             return Verdict::Unmanaged(index);
         };
-        match record.timestamp.text().and_then(|text| parse_timestamp(text.as_bytes())) {
+        // The parser takes ASCII only, so an unescaped timestamp needs no UTF-8 check first.
+        let parsed = if record.timestamp.escaped {
+            record.timestamp.text().and_then(|text| parse_timestamp(text.as_bytes()))
+        } else {
+            parse_timestamp(record.timestamp.raw)
+        };
+        match parsed {
             None => Verdict::Unevaluable(Unevaluable::BadTimestamp),
             Some(timestamp) if is_expired(self.now, timestamp, days) => Verdict::Delete(index),
             Some(_) => Verdict::Retained(index),
@@ -143,24 +158,25 @@ impl<'r> Decider<'r> {
     }
 
     fn resolve(&mut self, record: &Record<'_>) -> Resolved {
-        self.scratch.clear();
-        self.scratch.extend_from_slice(record.schema_name.raw);
-        self.scratch.push(0xFF);
-        self.scratch.extend_from_slice(record.schema_version.unwrap_or(b""));
-        if let Some((key, resolved)) = &self.last {
-            if *key == self.scratch {
-                return *resolved;
-            }
+        let name = record.schema_name.raw;
+        let version = record.schema_version.unwrap_or(b"");
+        if let Some((_, _, resolved)) = self.recent.iter().find(|(n, v, _)| **n == *name && **v == *version) {
+            return *resolved;
         }
-        let resolved = match self.cache.get(self.scratch.as_slice()) {
-            Some(resolved) => *resolved,
-            None => {
-                let resolved = self.resolve_uncached(record);
-                self.cache.insert(self.scratch.clone().into_boxed_slice(), resolved);
-                resolved
-            }
-        };
-        self.last = Some((self.scratch.clone(), resolved));
+        if self.recent.len() < RECENT_PAIRS {
+            let resolved = self.resolve_uncached(record);
+            self.recent.push((name.into(), version.into(), resolved));
+            return resolved;
+        }
+        self.scratch.clear();
+        self.scratch.extend_from_slice(name);
+        self.scratch.push(0xFF);
+        self.scratch.extend_from_slice(version);
+        if let Some(resolved) = self.cache.get(self.scratch.as_slice()) {
+            return *resolved;
+        }
+        let resolved = self.resolve_uncached(record);
+        self.cache.insert(self.scratch.clone().into_boxed_slice(), resolved);
         resolved
     }
 
