@@ -305,6 +305,28 @@ mod tests {
     }
 
     #[test]
+    fn many_schemas_are_resolved_alike_before_and_after_the_lookup_table_fills() {
+        // Even-numbered schemas live 10 days, odd ones forever; 3 rounds over 3 * RECENT_PAIRS
+        // names, so lookups go through the short list and then the hash map, hits and misses.
+        let names = 3 * RECENT_PAIRS;
+        let overrides = (0..names).map(|n| (format!("s{n}"), (n % 2 == 0).then_some(10)));
+        let rules = RetentionRules::new(overrides, None, []);
+        let mut decider = Decider::new(&rules, now());
+        for round in 0..3 {
+            for n in 0..names {
+                let version = n % 3;
+                let line =
+                    format!("{{\"schema_name\": \"s{n}\", \"schema_version\": {version}, \"timestamp\": \"2000-01-01T00:00:00Z\"}}\n");
+                assert_eq!(decider.decide(line.as_bytes()), n % 2 == 0, "round {round}, schema s{n}");
+            }
+        }
+        let tally = decider.tally();
+        assert_eq!(tally.schemas.len(), names);
+        assert!(tally.schemas.iter().all(|s| s.deleted + s.kept == 3));
+        assert_eq!(tally.deleted_lines, 3 * names as u64 / 2);
+    }
+
+    #[test]
     fn kept_runs_are_coalesced_ranges_of_the_input() {
         let rules = RetentionRules::new([], None, []);
         let mut decider = Decider::new(&rules, now());
