@@ -333,9 +333,11 @@ def snapshot_product(target: Path) -> str:
     script = target / "mxcp-compact"
     script.write_text(
         f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(target)!r})\n"
-        "from mxcp_compact.cli import main\nsys.exit(main())\n"
+        "from mxcp_compact.launch import main\nsys.exit(main())\n"
     )
     script.chmod(0o755)
+    # Byte-compiled now, or every run would compile it again where PYTHONDONTWRITEBYTECODE is set.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(target / "mxcp_compact")], check=True)
     return str(script)
 
 

@@ -1,0 +1,44 @@
+"""Smoke runs of the comparison scripts on small logs, so that `make compare` and the segment
+comparison keep working: each must finish with every one of its own checks (byte-identical
+output against the Python reference, counts against the generator) passing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHES = Path(__file__).resolve().parent
+
+
+def run_script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(BENCHES / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_compare_runs_every_method_and_its_checks_pass(tmp_path: Path) -> None:
+    out = tmp_path / "compare.json"
+    done = run_script("compare.py", "--size-mb", "4", "--runs", "1", "--no-jq", "--json-out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "| mxcp-compact (real run) |" in done.stdout and "| cp FILE DST + fsync |" in done.stdout
+    result = json.loads(out.read_text())
+    assert result["checks"]["reference_and_mxcp_byte_identical"] is True
+    assert all(value is not False for value in result["checks"].values())
+
+
+def test_segments_delete_what_one_file_deletes(tmp_path: Path) -> None:
+    out = tmp_path / "segments.json"
+    done = run_script(
+        "segments.py", "--size-mb", "4", "--segments", "8", "--runs", "1", "--keep-data", str(tmp_path / "data"),
+        "--json-out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr + done.stdout
+    result = json.loads(out.read_text())
+    assert result["checks"] == {"all_runs_delete_what_the_generator_says": True, "kept_bytes_equal": True}
+    assert len(list((tmp_path / "data").glob("work-*"))) == 0, "the scratch copies are removed"
