@@ -193,9 +193,7 @@ impl<'a> Parser<'a> {
             loop {
                 self.expect(b'"')?;
                 let key = self.string()?;
-                self.skip_ws();
-                self.expect(b':')?;
-                self.skip_ws();
+                self.name_separator()?;
                 let which = classify_key(key);
                 match which {
                     TopKey::SchemaName => set_once(&mut schema_name, self.string_value()?)?,
@@ -206,16 +204,16 @@ impl<'a> Parser<'a> {
                     }
                     TopKey::Other => self.value(1)?,
                 }
-                if let (
-                    Some(schema_name),
-                    Some(timestamp),
-                    TopKey::SchemaName | TopKey::Timestamp | TopKey::SchemaVersion,
-                ) = (schema_name, timestamp, which)
-                {
-                    let record = Record { schema_name, timestamp, schema_version };
-                    if settled(&record) {
-                        return Ok((record, false));
+                if !matches!(which, TopKey::Other) {
+                    if let (Some(schema_name), Some(timestamp)) = (schema_name, timestamp) {
+                        let record = Record { schema_name, timestamp, schema_version };
+                        if settled(&record) {
+                            return Ok((record, false));
+                        }
                     }
+                }
+                if self.comma_space() {
+                    continue;
                 }
                 self.skip_ws();
                 match self.peek() {
@@ -335,6 +333,7 @@ impl<'a> Parser<'a> {
     }
 
     /// A string body; `pos` is just past the opening quote and ends just past the closing one.
+    #[inline(always)]
     fn string(&mut self) -> Step<JsonStr<'a>> {
         let start = self.pos;
         let mut escaped = false;
@@ -421,6 +420,13 @@ impl<'a> Parser<'a> {
                     let Some(in_object) = stack.top() else {
                         return Ok(());
                     };
+                    if self.comma_space() {
+                        if in_object {
+                            self.member_key()?;
+                        }
+                        state = State::Value;
+                        continue;
+                    }
                     self.skip_ws();
                     match self.peek() {
                         Some(b',') => {
@@ -447,13 +453,38 @@ impl<'a> Parser<'a> {
     }
 
     /// `"key"` `:` with surrounding whitespace, inside a nested object.
+    #[inline(always)]
     fn member_key(&mut self) -> Step<()> {
         self.expect(b'"')?;
         self.skip_string()?;
-        self.skip_ws();
-        self.expect(b':')?;
+        self.name_separator()
+    }
+
+    /// `:` with any whitespace around it. Python's `json.dumps` (so MXCP) writes `": "`, which
+    /// one comparison takes.
+    #[inline(always)]
+    fn name_separator(&mut self) -> Step<()> {
+        if self.buf.get(self.pos..self.pos + 2) == Some(b": ") {
+            self.pos += 2;
+        } else {
+            self.skip_ws();
+            self.expect(b':')?;
+        }
         self.skip_ws();
         Ok(())
+    }
+
+    /// Takes `", "` (the value separator `json.dumps` writes) in one comparison; false when the
+    /// text there is anything else, which the caller then reads byte by byte.
+    #[inline(always)]
+    fn comma_space(&mut self) -> bool {
+        if self.buf.get(self.pos..self.pos + 2) == Some(b", ") {
+            self.pos += 2;
+            self.skip_ws();
+            true
+        } else {
+            false
+        }
     }
 }
 
