@@ -29,7 +29,7 @@ const WRITEBACK_BYTES: u64 = 32 << 20;
 /// Copies of logs at least this big are written with O_DIRECT (see `direct`); smaller ones are
 /// not worth a thread, and their pages are cheap.
 #[cfg(not(test))]
-const DIRECT_MIN_BYTES: u64 = 64 << 20;
+const DIRECT_MIN_BYTES: u64 = 8 << 20;
 // Every test copy goes through the direct writer where the filesystem has O_DIRECT.
 #[cfg(test)]
 const DIRECT_MIN_BYTES: u64 = 1;
