@@ -17,7 +17,11 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+# typing.TYPE_CHECKING without importing typing, which costs ~5 ms of every command's start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["CleanupError", "CleanupRequest", "execute", "report_failure", "run"]
 

@@ -9,13 +9,19 @@ Typer CLI, which stays the reference: tests parse generated command lines both w
 the same request, or a hand-over to Typer.
 """
 
+from __future__ import annotations
+
 import re
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from mxcp_compact.cleanup import CleanupRequest, execute
+
+# typing.TYPE_CHECKING without importing typing, which costs ~5 ms of every command's start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["main", "parse_quick"]
 
