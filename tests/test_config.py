@@ -499,6 +499,21 @@ def test_non_integer_retention_days_keeps_records_forever_with_a_warning(tmp_pat
     assert _policy(entries, "mxcp.endpoints", 2) == ("forever", None)
 
 
+def test_registry_lines_are_read_as_python_json_reads_them(tmp_path: Path) -> None:
+    """MXCP reads its registry with Python's json: NaN is a value there (not a whole number of
+    days: kept), and a line that is not UTF-8 is skipped with a warning, not a crash."""
+    registry = tmp_path / "logs-default_schemas.jsonl"
+    registry.write_bytes(
+        registry_line("mxcp.endpoints", 2, 10).encode()
+        + b'{"schema_name": "mxcp.endpoints", "version": 2, "retention_days": NaN}\n'
+        + b'{"schema_name": "caf\xe9", "version": 1, "retention_days": 1}\n'
+    )
+    entries, warnings = load_registry(registry)
+    assert entries == (RegistryEntry("mxcp.endpoints", 2, 10, True), RegistryEntry("mxcp.endpoints", 2, None, True))
+    assert [w.split(": ", 1)[0] for w in warnings] == [f"{registry}:2", f"{registry}:3"]
+    assert _policy(entries, "mxcp.endpoints", 2) == ("forever", None)
+
+
 def test_registry_active_false_is_read(tmp_path: Path) -> None:
     registry = tmp_path / "r_schemas.jsonl"
     write_log(registry, [registry_line("app", 1, 10, active=False)])

@@ -331,8 +331,9 @@ def load_registry(path: Path) -> tuple[tuple[RegistryEntry, ...], list[str]]:
     """Entries of a schema registry in file order, and warnings for lines that were ignored.
 
     A retention value we cannot understand is read as "keep forever": a typo in the registry
-    must never delete records."""
-    import orjson
+    must never delete records. Lines are read with the standard `json` module, as MXCP reads
+    them (it loads far faster than orjson, and a registry is a few lines)."""
+    import json
 
     entries: list[RegistryEntry] = []
     warnings: list[str] = []
@@ -344,8 +345,8 @@ def load_registry(path: Path) -> tuple[tuple[RegistryEntry, ...], list[str]]:
         if not line.strip():
             continue
         try:
-            record = orjson.loads(line)
-        except orjson.JSONDecodeError:
+            record = json.loads(line)
+        except ValueError:  # not JSON, or not UTF-8
             warnings.append(f"{path}:{number}: ignored registry line: not valid JSON")
             continue
         if not isinstance(record, dict):
