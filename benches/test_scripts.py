@@ -42,3 +42,13 @@ def test_segments_delete_what_one_file_deletes(tmp_path: Path) -> None:
     result = json.loads(out.read_text())
     assert result["checks"] == {"all_runs_delete_what_the_generator_says": True, "kept_bytes_equal": True}
     assert len(list((tmp_path / "data").glob("work-*"))) == 0, "the scratch copies are removed"
+
+
+def test_scale_compares_two_sizes_and_reports_memory(tmp_path: Path) -> None:
+    out = tmp_path / "scale.json"
+    done = run_script("scale.py", "--sizes-mb", "2", "8", "--runs", "1", "--json-out", str(out))
+    assert done.returncode == 0, done.stderr + done.stdout
+    result = json.loads(out.read_text())
+    assert all(result["checks"].values()) and len(result["checks"]) == 4
+    assert 3.5 < result["size_ratio"] < 4.5
+    assert result["memory_kib"]["real"]["rss_anon_peak_kib"] > 0
