@@ -31,6 +31,7 @@ Markdown to stdout, all figures to --json-out.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import filecmp
 import json
 import os
@@ -41,7 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -415,26 +416,36 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.runs < 1:
         parser.error("--runs must be at least 1")
-    mxcp = Path(sys.executable).with_name("mxcp-compact")
-    mxcp_cmd = str(mxcp) if mxcp.exists() else shutil.which("mxcp-compact")
-    if mxcp_cmd is None:
+    mxcp = product_command()
+    if mxcp is None:
         parser.error("mxcp-compact is not installed (run make build)")
     jq = None if args.no_jq else shutil.which("jq")
+    with bench_dirs(args.keep_data, "compare-") as (data_dir, work):
+        return _compare(args, data_dir, work, mxcp, jq)
 
-    if args.keep_data is not None:
-        data_dir = args.keep_data.resolve()
+
+def product_command() -> str | None:
+    """The `mxcp-compact` installed beside this Python, else the one on PATH."""
+    beside = Path(sys.executable).with_name("mxcp-compact")
+    return str(beside) if beside.exists() else shutil.which("mxcp-compact")
+
+
+@contextlib.contextmanager
+def bench_dirs(keep_data: Path | None, prefix: str) -> Iterator[tuple[Path, Path]]:
+    """The data directory (`keep_data`, kept, or a temporary one under bench-data/) and a scratch
+    directory inside it; both temporary ones are removed afterwards."""
+    if keep_data is not None:
+        data_dir = keep_data.resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
-        scratch_root = data_dir
     else:
         (REPO / "bench-data").mkdir(exist_ok=True)
-        data_dir = Path(tempfile.mkdtemp(prefix="compare-", dir=REPO / "bench-data"))
-        scratch_root = data_dir
-    work = Path(tempfile.mkdtemp(prefix="work-", dir=scratch_root))
+        data_dir = Path(tempfile.mkdtemp(prefix=prefix, dir=REPO / "bench-data"))
+    work = Path(tempfile.mkdtemp(prefix="work-", dir=data_dir))
     try:
-        return _compare(args, data_dir, work, mxcp_cmd, jq)
+        yield data_dir, work
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        if args.keep_data is None:
+        if keep_data is None:
             shutil.rmtree(data_dir, ignore_errors=True)
 
 

@@ -18,12 +18,23 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from compare import LOG, REGISTRY, REPO, Method, _median, machine, measure, peak_rss_anon, prepare_data
+from compare import (
+    LOG,
+    REGISTRY,
+    REPO,
+    Method,
+    _median,
+    bench_dirs,
+    machine,
+    measure,
+    peak_rss_anon,
+    prepare_data,
+    product_command,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,22 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-data", type=Path, help="generate the logs here once and reuse them")
     parser.add_argument("--json-out", type=Path, default=REPO / "benches" / "results" / "scale.json")
     args = parser.parse_args(argv)
-    mxcp = str(Path(sys.executable).with_name("mxcp-compact"))
-    if not Path(mxcp).exists():
+    mxcp = product_command()
+    if mxcp is None:
         parser.error("mxcp-compact is not installed (run make build)")
-    if args.keep_data is not None:
-        data_dir = args.keep_data.resolve()
-        data_dir.mkdir(parents=True, exist_ok=True)
-    else:
-        (REPO / "bench-data").mkdir(exist_ok=True)
-        data_dir = Path(tempfile.mkdtemp(prefix="scale-", dir=REPO / "bench-data"))
-    work = Path(tempfile.mkdtemp(prefix="work-", dir=data_dir))
-    try:
+    with bench_dirs(args.keep_data, "scale-") as (data_dir, work):
         return _run(args, data_dir, work, mxcp)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-        if args.keep_data is None:
-            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _run(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str) -> int:

@@ -20,12 +20,25 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from compare import LOG, MB, REGISTRY, REPO, Method, MiB, _median, filesystem_of, machine, measure, prepare_data
+from compare import (
+    LOG,
+    MB,
+    REGISTRY,
+    REPO,
+    Method,
+    MiB,
+    _median,
+    bench_dirs,
+    filesystem_of,
+    machine,
+    measure,
+    prepare_data,
+    product_command,
+)
 
 SEGMENT_NAME = "logs-bench-20260101T000000-{index:03d}.jsonl"
 
@@ -58,23 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-data", type=Path, help="generate the log here once and reuse it")
     parser.add_argument("--json-out", type=Path, default=REPO / "benches" / "results" / "segments.json")
     args = parser.parse_args(argv)
-    mxcp = Path(sys.executable).with_name("mxcp-compact")
-    mxcp_cmd = str(mxcp) if mxcp.exists() else shutil.which("mxcp-compact")
-    if mxcp_cmd is None:
+    mxcp = product_command()
+    if mxcp is None:
         parser.error("mxcp-compact is not installed (run make build)")
-    if args.keep_data is not None:
-        data_dir = args.keep_data.resolve()
-        data_dir.mkdir(parents=True, exist_ok=True)
-    else:
-        (REPO / "bench-data").mkdir(exist_ok=True)
-        data_dir = Path(tempfile.mkdtemp(prefix="segments-", dir=REPO / "bench-data"))
-    work = Path(tempfile.mkdtemp(prefix="work-", dir=data_dir))
-    try:
-        return _run(args, data_dir, work, mxcp_cmd)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-        if args.keep_data is None:
-            shutil.rmtree(data_dir, ignore_errors=True)
+    with bench_dirs(args.keep_data, "segments-") as (data_dir, work):
+        return _run(args, data_dir, work, mxcp)
 
 
 def _run(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str) -> int:
