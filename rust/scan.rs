@@ -549,6 +549,7 @@ fn set_once<T>(slot: &mut Option<T>, value: T) -> Step<()> {
 }
 
 /// Length of the escape after a backslash (`rest` starts just after it).
+#[inline(always)]
 fn escape_length(rest: &[u8]) -> Step<usize> {
     match rest.first() {
         Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(1),

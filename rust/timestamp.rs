@@ -39,11 +39,9 @@ pub fn parse_timestamp(text: &[u8]) -> Option<UnixNanos> {
         if count == 0 || count > 9 {
             return None;
         }
-        let mut value: i128 = 0;
-        for &digit in &text[start..cursor.pos] {
-            value = value * 10 + i128::from(digit - b'0');
-        }
-        fraction_nanos = value * 10i128.pow(9 - count as u32);
+        // At most 9 digits: u64 arithmetic, one scaling at the end.
+        let value = text[start..cursor.pos].iter().fold(0u64, |value, &digit| value * 10 + u64::from(digit - b'0'));
+        fraction_nanos = i128::from(value * 10u64.pow(9 - count as u32));
     }
     let offset_seconds = cursor.zone()?;
     if cursor.pos != text.len() {
