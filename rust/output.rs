@@ -5,7 +5,9 @@
 //! owner, fsynced, then renamed over the original, and the directory is fsynced so the rename
 //! itself survives a power cut. Until `commit` the original is never touched; a `TempFile`
 //! dropped before commit deletes itself, and a temp left by a killed run is removed by the next
-//! run (under the directory lock, so never one that a live run is writing).
+//! run (under the directory lock, so never one that a live run is writing). Copies of large logs
+//! are written with O_DIRECT until the first `sync` (see `direct`), buffered afterwards; the
+//! fsync covers both alike.
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
