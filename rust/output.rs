@@ -334,6 +334,29 @@ mod tests {
     }
 
     #[test]
+    fn lines_caught_up_after_the_first_sync_follow_the_pass_in_order() {
+        // In tests every copy starts on the O_DIRECT writer (where the filesystem has it); the
+        // first sync ends it, and later writes must land after its bytes, buffered.
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("log.jsonl");
+        fs::write(&target, b"original\n").unwrap();
+        let meta = fs::metadata(&target).unwrap();
+        let mut temp = TempFile::create(&target, &meta).unwrap();
+        let pass: Vec<u8> = (0..100_000u32).flat_map(|n| format!("{n}\n").into_bytes()).collect();
+        temp.write(&pass).unwrap();
+        temp.write(b"tail without a full block").unwrap();
+        temp.sync().unwrap();
+        assert!(temp.direct.is_none());
+        temp.write(b"\ncaught up 1\n").unwrap();
+        temp.write(b"caught up 2\n").unwrap();
+        temp.sync().unwrap();
+        temp.commit(&target).unwrap();
+        let mut expected = pass;
+        expected.extend_from_slice(b"tail without a full block\ncaught up 1\ncaught up 2\n");
+        assert!(fs::read(&target).unwrap() == expected);
+    }
+
+    #[test]
     fn second_lock_on_a_directory_reports_the_holder() {
         let dir = tempfile::tempdir().unwrap();
         let _held = DirLock::acquire(dir.path(), Duration::ZERO).unwrap();
