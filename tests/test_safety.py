@@ -110,9 +110,13 @@ print(seq)
 """
 
 
-def test_live_reopening_writer_loses_nothing_across_many_runs(tmp_path: Path) -> None:
+# Copies of logs from 8 MiB up are written with O_DIRECT and catch up appended lines buffered.
+@pytest.mark.parametrize("records", [4000, 80_000], ids=["page_cache_copy", "o_direct_copy"])
+def test_live_reopening_writer_loses_nothing_across_many_runs(tmp_path: Path, records: int) -> None:
     log = tmp_path / "logs-default.jsonl"
-    retained = write_log(log, 4000)
+    retained = write_log(log, records)
+    if records > 4000:
+        assert sum(map(len, retained)) >= 8 << 20, "the copies must stay large enough for O_DIRECT"
     stop = tmp_path / "stop"
     writer = subprocess.Popen(
         [sys.executable, "-c", WRITER.format(old=OLD, new=NEW), str(log), str(stop)],
