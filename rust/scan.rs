@@ -376,77 +376,82 @@ impl<'a> Parser<'a> {
     /// A container starting at `pos`, validated iteratively with an explicit stack.
     fn container(&mut self, outer_depth: usize) -> Step<()> {
         let mut stack = KindStack::default();
-        let mut state = State::Open;
-        loop {
-            match state {
-                State::Open => {
-                    let is_object = self.buf[self.pos] == b'{';
-                    self.pos += 1;
-                    if outer_depth + stack.len + 1 > MAX_DEPTH {
-                        return Err(Unevaluable::TooDeep);
-                    }
-                    stack.push(is_object);
-                    self.skip_ws();
-                    let close = if is_object { b'}' } else { b']' };
-                    if self.peek() == Some(close) {
+        // At the top of 'value, `pos` is where a value starts (first: the container itself).
+        'value: loop {
+            // Opens containers until one value is complete (a scalar, or an empty container).
+            loop {
+                match self.peek() {
+                    Some(open @ (b'{' | b'[')) => {
+                        let is_object = open == b'{';
                         self.pos += 1;
-                        stack.pop();
-                        state = State::AfterValue;
-                    } else {
+                        if outer_depth + stack.len + 1 > MAX_DEPTH {
+                            return Err(Unevaluable::TooDeep);
+                        }
+                        stack.push(is_object);
+                        self.skip_ws();
+                        if self.peek() == Some(if is_object { b'}' } else { b']' }) {
+                            self.pos += 1;
+                            stack.pop();
+                            break;
+                        }
                         if is_object {
                             self.member_key()?;
                         }
-                        state = State::Value;
                     }
-                }
-                State::Value => {
-                    state = State::AfterValue;
-                    match self.peek() {
-                        Some(b'{' | b'[') => state = State::Open,
-                        Some(b'"') => {
-                            self.pos += 1;
-                            self.skip_string()?;
-                        }
-                        Some(b'-' | b'0'..=b'9') => {
-                            self.number()?;
-                        }
-                        Some(b't') => self.literal(b"true")?,
-                        Some(b'f') => self.literal(b"false")?,
-                        Some(b'n') => self.literal(b"null")?,
-                        _ => return Err(Unevaluable::NotJson),
+                    Some(b'"') => {
+                        self.pos += 1;
+                        self.skip_string()?;
+                        break;
                     }
+                    Some(b'-' | b'0'..=b'9') => {
+                        self.number()?;
+                        break;
+                    }
+                    Some(b't') => {
+                        self.literal(b"true")?;
+                        break;
+                    }
+                    Some(b'f') => {
+                        self.literal(b"false")?;
+                        break;
+                    }
+                    Some(b'n') => {
+                        self.literal(b"null")?;
+                        break;
+                    }
+                    _ => return Err(Unevaluable::NotJson),
                 }
-                State::AfterValue => {
-                    let Some(in_object) = stack.top() else {
-                        return Ok(());
-                    };
-                    if self.comma_space() {
+            }
+            // After a complete value: closes containers until a separator starts the next value.
+            loop {
+                let Some(in_object) = stack.top() else {
+                    return Ok(());
+                };
+                if self.comma_space() {
+                    if in_object {
+                        self.member_key()?;
+                    }
+                    continue 'value;
+                }
+                self.skip_ws();
+                match self.peek() {
+                    Some(b',') => {
+                        self.pos += 1;
+                        self.skip_ws();
                         if in_object {
                             self.member_key()?;
                         }
-                        state = State::Value;
-                        continue;
+                        continue 'value;
                     }
-                    self.skip_ws();
-                    match self.peek() {
-                        Some(b',') => {
-                            self.pos += 1;
-                            self.skip_ws();
-                            if in_object {
-                                self.member_key()?;
-                            }
-                            state = State::Value;
-                        }
-                        Some(b'}') if in_object => {
-                            self.pos += 1;
-                            stack.pop();
-                        }
-                        Some(b']') if !in_object => {
-                            self.pos += 1;
-                            stack.pop();
-                        }
-                        _ => return Err(Unevaluable::NotJson),
+                    Some(b'}') if in_object => {
+                        self.pos += 1;
+                        stack.pop();
                     }
+                    Some(b']') if !in_object => {
+                        self.pos += 1;
+                        stack.pop();
+                    }
+                    _ => return Err(Unevaluable::NotJson),
                 }
             }
         }
@@ -486,13 +491,6 @@ impl<'a> Parser<'a> {
             false
         }
     }
-}
-
-#[derive(Clone, Copy)]
-enum State {
-    Open,
-    Value,
-    AfterValue,
 }
 
 /// Object/array kinds of the open containers, one bit each.
