@@ -83,14 +83,15 @@ impl Cursor<'_> {
     }
 
     fn digits(&mut self, count: usize) -> Option<u32> {
+        let field = self.text.get(self.pos..self.pos + count)?;
         let mut value = 0u32;
-        for _ in 0..count {
-            let byte = self.next()?;
+        for &byte in field {
             if !byte.is_ascii_digit() {
                 return None;
             }
             value = value * 10 + u32::from(byte - b'0');
         }
+        self.pos += count;
         Some(value)
     }
 
