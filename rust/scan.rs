@@ -165,8 +165,13 @@ impl<'a> Parser<'a> {
         self.buf.get(self.pos).copied()
     }
 
+    #[inline(always)]
     fn skip_ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+        // Most calls find no whitespace at all; one comparison settles those.
+        while let Some(&byte) = self.buf.get(self.pos) {
+            if byte > b' ' || !matches!(byte, b' ' | b'\t' | b'\n' | b'\r') {
+                return;
+            }
             self.pos += 1;
         }
     }
