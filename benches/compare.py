@@ -136,19 +136,12 @@ def reference(log: Path, now_text: str) -> dict[str, object]:
         dst.flush()
         os.fsync(dst.fileno())
     tmp.replace(log)
-    _fsync_dir(log.parent)
+    _fsync(log.parent)
     return {"deleted": deleted, "kept": kept}
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_file(path: Path) -> None:
+def _fsync(path: Path) -> None:
+    """fsync of a file, or of a directory (which makes a rename in it durable)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -498,9 +491,9 @@ def _compare(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str, jq
     jq_tmp, jq_out, cp_dst = jq_dir / ".jq.tmp", jq_dir / LOG, cp_dir / "copy.jsonl"
 
     def jq_after() -> None:
-        _fsync_file(jq_tmp)
+        _fsync(jq_tmp)
         jq_tmp.replace(jq_out)
-        _fsync_dir(jq_dir)
+        _fsync(jq_dir)
 
     policy = load_policies(master.with_name(master.name.replace(".jsonl", "_schemas.jsonl")))
     days_by_key = {}
@@ -564,7 +557,7 @@ def _compare(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str, jq
             "cp FILE DST + fsync",
             lambda: ["cp", "--reflink=never", str(master), str(cp_dst)],
             setup=clean(cp_dst),
-            after=lambda: _fsync_file(cp_dst),
+            after=lambda: _fsync(cp_dst),
             note="floor: copy",
         ),
     ]
