@@ -31,26 +31,9 @@ use crate::retention::RetentionRules;
 use crate::source::{complete_lines_end, open_log, windows, LogMap};
 use crate::stats::Tally;
 use crate::timestamp::UnixNanos;
+use crate::tuning::Tuning;
 use crate::writers;
 
-/// Lines are decided in windows of at most this size; each window's kept runs are written before
-/// the runs of later windows are held, which bounds memory whatever the file size. Smaller
-/// files get smaller windows (a few per thread), so that a directory of small segments uses
-/// every core too.
-#[cfg(not(test))]
-const WINDOW_BYTES: usize = 16 << 20;
-#[cfg(not(test))]
-const MIN_WINDOW_BYTES: usize = 512 << 10;
-/// Below this, threads cost more than they save.
-#[cfg(not(test))]
-const PARALLEL_MIN_BYTES: usize = 2 << 20;
-// Small in tests, so that windowing and threading are exercised on small inputs.
-#[cfg(test)]
-const WINDOW_BYTES: usize = 64 << 10;
-#[cfg(test)]
-const MIN_WINDOW_BYTES: usize = 16 << 10;
-#[cfg(test)]
-const PARALLEL_MIN_BYTES: usize = 128 << 10;
 /// Catch-up rounds before the swap; a writer faster than us is caught on the next run.
 const MAX_CATCH_UP_ROUNDS: usize = 16;
 /// How long to wait for writers still holding the replaced file, and how often to look.
@@ -75,6 +58,8 @@ pub struct Options {
     pub in_place: bool,
     /// Bytes and lines decided so far, and a cancel switch, shared with whoever shows progress.
     pub progress: Option<Arc<Progress>>,
+    /// Window, buffer and O_DIRECT sizes: `Tuning::PRODUCTION` outside tests.
+    pub tuning: Tuning,
 }
 
 /// Progress of a file pass, updated once per decided window (not per line), and a request to
@@ -200,7 +185,8 @@ fn rewrite(
         return Err(Error::HardLinked { path: path.to_path_buf(), links: meta.nlink() });
     }
     let bytes_before = meta.len();
-    let mut rewriter = Rewriter { path, target: &target, original: &meta, temp: None, deferred_end: 0 };
+    let mut rewriter =
+        Rewriter { path, target: &target, original: &meta, tuning: &options.tuning, temp: None, deferred_end: 0 };
     let mut consumed;
     let mut tally;
     let mut temp = {
@@ -431,6 +417,7 @@ struct Rewriter<'a> {
     path: &'a Path,
     target: &'a Path,
     original: &'a Metadata,
+    tuning: &'a Tuning,
     temp: Option<TempFile>,
     deferred_end: usize,
 }
@@ -456,7 +443,7 @@ impl Rewriter<'_> {
         self.materialize(data)?;
         match self.temp {
             Some(temp) => Ok(temp),
-            None => TempFile::create(self.target, self.original),
+            None => TempFile::create(self.target, self.original, self.tuning),
         }
     }
 
@@ -470,7 +457,7 @@ impl Rewriter<'_> {
                     command: holder.command,
                 });
             }
-            let mut temp = TempFile::create(self.target, self.original)?;
+            let mut temp = TempFile::create(self.target, self.original, self.tuning)?;
             temp.write(&data[..self.deferred_end])?;
             self.temp = Some(temp);
         }
@@ -508,7 +495,8 @@ pub fn scan(
         0 => thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    let window_bytes = (span.len() / (4 * threads.max(1))).clamp(MIN_WINDOW_BYTES, WINDOW_BYTES);
+    let tuning = &options.tuning;
+    let window_bytes = (span.len() / (4 * threads.max(1))).clamp(tuning.min_window_bytes, tuning.window_bytes);
     let windows = windows(data, span.clone(), window_bytes);
     let mut tally = Tally::default();
     let mut emit = |(window_tally, runs): (Tally, Vec<Range<usize>>)| -> Result<()> {
@@ -525,7 +513,7 @@ pub fn scan(
             None => Ok(()),
         }
     };
-    if threads <= 1 || span.len() < PARALLEL_MIN_BYTES {
+    if threads <= 1 || span.len() < tuning.parallel_min_bytes {
         for window in windows {
             failpoint::hit("window");
             emit(decide_window(data, window, rules, options.now, collect))?;
@@ -618,6 +606,7 @@ mod tests {
             lock_wait: Duration::ZERO,
             in_place: false,
             progress: None,
+            tuning: Tuning::SMALL,
         }
     }
 
@@ -666,7 +655,7 @@ mod tests {
     fn parallel_windows_give_the_same_bytes_as_one_thread() {
         let dir = tempfile::tempdir().unwrap();
         let (all, kept) = mixed_log(20_000);
-        assert!(all.len() > 2 * WINDOW_BYTES, "test needs several windows");
+        assert!(all.len() > 2 * Tuning::SMALL.window_bytes, "test needs several windows");
         let rules = RetentionRules::new([], None, []);
         for threads in [1, 2, 3] {
             let path = dir.path().join(format!("log-{threads}.jsonl"));
@@ -674,6 +663,37 @@ mod tests {
             let report = compact_file(&path, &rules, &Options { threads, ..options(false) }).unwrap();
             assert!(fs::read_to_string(&path).unwrap() == kept, "threads={threads}");
             assert_eq!(report.tally.deleted_lines, 8_000);
+        }
+    }
+
+    #[test]
+    fn small_log_at_production_sizes_keeps_its_lines_in_order() {
+        // Issue 9's reproduction: 5002 lines of ~800 bytes (3.9 MB, below the O_DIRECT
+        // threshold), the first two expired, so one kept run of more than half the write buffer
+        // follows a small one.
+        let dir = tempfile::tempdir().unwrap();
+        let mut all = String::new();
+        let mut kept = String::new();
+        for n in 0..5002 {
+            let day = if n < 2 { "2026-01-01" } else { "2026-11-26" };
+            let line = format!(
+                "{{\"schema_name\": \"mxcp.endpoints\", \"schema_version\": 2, \"timestamp\": \"{day}T00:00:00Z\", \"seq\": {n}, \"pad\": \"{}\"}}\n",
+                "x".repeat(700)
+            );
+            if n >= 2 {
+                kept.push_str(&line);
+            }
+            all.push_str(&line);
+        }
+        assert!((all.len() as u64) < Tuning::PRODUCTION.direct_min_bytes);
+        let rules = RetentionRules::new([], None, []);
+        for threads in [1, 2] {
+            let path = dir.path().join(format!("logs-{threads}.jsonl"));
+            fs::write(&path, &all).unwrap();
+            let options = Options { threads, tuning: Tuning::PRODUCTION, ..options(false) };
+            let report = compact_file(&path, &rules, &options).unwrap();
+            assert_eq!(report.tally.deleted_lines, 2);
+            assert!(fs::read_to_string(&path).unwrap() == kept, "threads={threads}: kept lines out of order");
         }
     }
 

@@ -23,26 +23,22 @@ use std::thread::{self, JoinHandle};
 /// Offsets, lengths and buffer addresses of direct writes are multiples of this (the largest
 /// logical block size of common disks).
 const ALIGN: usize = 4096;
-#[cfg(not(test))]
-const CHUNK_BYTES: usize = 4 << 20;
-// Small in tests, so that chunk boundaries fall inside the test data.
-#[cfg(test)]
-const CHUNK_BYTES: usize = 16 << 10;
 /// Buffers in all: one being filled while the others wait for, or are in, the disk.
 const CHUNKS: usize = 4;
 
-/// An aligned buffer of `CHUNK_BYTES`, carved out of a slightly larger allocation.
+/// An aligned buffer of `capacity` bytes, carved out of a slightly larger allocation.
 struct Chunk {
     storage: Vec<u8>,
     start: usize,
     len: usize,
+    capacity: usize,
 }
 
 impl Chunk {
-    fn new() -> Option<Chunk> {
-        let storage = vec![0u8; CHUNK_BYTES + ALIGN];
+    fn new(capacity: usize) -> Option<Chunk> {
+        let storage = vec![0u8; capacity + ALIGN];
         let start = storage.as_ptr().align_offset(ALIGN);
-        (start < ALIGN).then_some(Chunk { storage, start, len: 0 })
+        (start < ALIGN).then_some(Chunk { storage, start, len: 0, capacity })
     }
 
     fn filled(&self) -> &[u8] {
@@ -50,7 +46,7 @@ impl Chunk {
     }
 
     fn room(&self) -> usize {
-        CHUNK_BYTES - self.len
+        self.capacity - self.len
     }
 
     fn append(&mut self, bytes: &[u8]) {
@@ -73,8 +69,10 @@ pub struct DirectWriter {
 impl DirectWriter {
     /// Switches `file` (empty, opened for writing) to `O_DIRECT` and starts the writer thread;
     /// `None` when the filesystem or the system refuses (then `file` is left as it was).
-    pub fn start(file: &File) -> Option<DirectWriter> {
-        let mut current = Chunk::new()?;
+    /// Buffers are `chunk_bytes` long, rounded up to whole blocks.
+    pub fn start(file: &File, chunk_bytes: usize) -> Option<DirectWriter> {
+        let chunk_bytes = chunk_bytes.max(1).div_ceil(ALIGN) * ALIGN;
+        let mut current = Chunk::new(chunk_bytes)?;
         set_direct(file, true).ok()?;
         // Some filesystems accept the flag but not the writes: try one block before relying on it.
         current.len = ALIGN;
@@ -104,7 +102,7 @@ impl DirectWriter {
             let _ = set_direct(file, false);
             return None;
         };
-        let free = (1..CHUNKS).map_while(|_| Chunk::new()).collect();
+        let free = (1..CHUNKS).map_while(|_| Chunk::new(chunk_bytes)).collect();
         Some(DirectWriter { to_writer: Some(to_writer), from_writer, worker: Some(worker), current, offset: 0, free })
     }
 
@@ -174,7 +172,7 @@ impl DirectWriter {
         let tail = self.current.filled()[whole_blocks..].to_vec();
         if whole_blocks > 0 {
             self.current.len = whole_blocks;
-            let mut last = Chunk { storage: Vec::new(), start: 0, len: 0 };
+            let mut last = Chunk { storage: Vec::new(), start: 0, len: 0, capacity: 0 };
             std::mem::swap(&mut last, &mut self.current);
             let sent = self.to_writer.as_ref().map(|sender| sender.send((last, self.offset)));
             if !matches!(sent, Some(Ok(()))) {
@@ -217,12 +215,24 @@ mod tests {
     use super::*;
     use std::fs::{self, OpenOptions};
 
+    use crate::tuning::Tuning;
+
+    const CHUNK_BYTES: usize = Tuning::SMALL.direct_chunk_bytes;
+
     /// The writer for a new file in `dir`, or None (with the reason on stderr) where the
     /// filesystem has no O_DIRECT, which leaves these tests nothing to check.
     fn start_in(dir: &std::path::Path, name: &str) -> Option<(File, DirectWriter, std::path::PathBuf)> {
+        start_with(dir, name, CHUNK_BYTES)
+    }
+
+    fn start_with(
+        dir: &std::path::Path,
+        name: &str,
+        chunk_bytes: usize,
+    ) -> Option<(File, DirectWriter, std::path::PathBuf)> {
         let path = dir.join(name);
         let file = OpenOptions::new().write(true).create_new(true).open(&path).unwrap();
-        match DirectWriter::start(&file) {
+        match DirectWriter::start(&file, chunk_bytes) {
             Some(writer) => Some((file, writer, path)),
             None => {
                 eprintln!("O_DIRECT is not available in {}: nothing to check", dir.display());
@@ -273,5 +283,24 @@ mod tests {
         // An unaligned write would fail with EINVAL under O_DIRECT.
         file.write_all_at(b"de", 3).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"abcde");
+    }
+
+    #[test]
+    fn production_sized_chunks_keep_every_byte_in_order() {
+        let chunk = Tuning::PRODUCTION.direct_chunk_bytes;
+        let dir = tempfile::tempdir().unwrap();
+        let Some((file, mut writer, path)) = start_with(dir.path(), "out", chunk) else { return };
+        let data = pattern(2 * chunk + chunk / 3 + 777);
+        let mut at = 0;
+        for size in [100, chunk - 1, 1, chunk + 4097, 600 << 10].iter().cycle() {
+            let end = (at + size).min(data.len());
+            writer.write(&data[at..end]).unwrap();
+            at = end;
+            if at == data.len() {
+                break;
+            }
+        }
+        writer.finish(&file).unwrap();
+        assert!(fs::read(&path).unwrap() == data);
     }
 }

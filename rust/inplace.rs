@@ -475,6 +475,7 @@ mod tests {
             lock_wait: Duration::ZERO,
             in_place: true,
             progress: None,
+            tuning: crate::tuning::Tuning::SMALL,
         }
     }
 

@@ -21,6 +21,7 @@ pub mod source;
 pub mod stats;
 pub mod survey;
 pub mod timestamp;
+pub mod tuning;
 pub mod writers;
 
 #[cfg(feature = "python")]
@@ -43,6 +44,7 @@ mod python {
     use crate::stats::Tally;
     use crate::survey::survey_file;
     use crate::timestamp::{parse_instant, parse_timestamp};
+    use crate::tuning::Tuning;
 
     fn to_py_err(error: Error) -> PyErr {
         let message = error.to_string();
@@ -165,6 +167,7 @@ mod python {
             lock_wait: Duration::from_secs_f64(lock_wait_s),
             in_place,
             progress: progress.map(|p| Arc::clone(&p.get().progress)),
+            tuning: Tuning::PRODUCTION,
         };
         let rules = &rules.get().rules;
         let archive = archive.map(|archive| &archive.get().archive);

@@ -21,20 +21,12 @@ use std::time::{Duration, Instant};
 use crate::direct::DirectWriter;
 use crate::error::{Error, Result};
 use crate::failpoint;
+use crate::tuning::Tuning;
 
 const TEMP_SUFFIX: &str = ".mxcp-compact.tmp";
 const LOCK_NAME: &str = ".mxcp-compact.lock";
-/// Small kept runs are gathered into a buffer this size; larger runs are written directly.
-const BUFFER_BYTES: usize = 1 << 20;
 /// Write-back of the temp is started every this many bytes (see `write_file`).
 const WRITEBACK_BYTES: u64 = 32 << 20;
-/// Copies of logs at least this big are written with O_DIRECT (see `direct`); smaller ones are
-/// not worth a thread, and their pages are cheap.
-#[cfg(not(test))]
-const DIRECT_MIN_BYTES: u64 = 8 << 20;
-// Every test copy goes through the direct writer where the filesystem has O_DIRECT.
-#[cfg(test)]
-const DIRECT_MIN_BYTES: u64 = 1;
 
 /// Path of our temp file for `target`.
 pub fn temp_path_for(target: &Path) -> PathBuf {
@@ -63,6 +55,7 @@ pub struct TempFile {
     /// Set while the copy is written with O_DIRECT: until the first `sync`.
     direct: Option<DirectWriter>,
     buffer: Vec<u8>,
+    buffer_bytes: usize,
     written: u64,
     /// Start of the written bytes whose write-back has not been started yet.
     writeback_from: u64,
@@ -71,7 +64,7 @@ pub struct TempFile {
 
 impl TempFile {
     /// Creates the temp beside `target` with `original`'s permission bits and owner.
-    pub fn create(target: &Path, original: &fs::Metadata) -> Result<TempFile> {
+    pub fn create(target: &Path, original: &fs::Metadata, tuning: &Tuning) -> Result<TempFile> {
         let path = temp_path_for(target);
         let file = OpenOptions::new()
             .write(true)
@@ -88,6 +81,7 @@ impl TempFile {
             file,
             direct: None,
             buffer: Vec::new(),
+            buffer_bytes: tuning.buffer_bytes,
             written: 0,
             writeback_from: 0,
             committed: false,
@@ -106,11 +100,11 @@ impl TempFile {
         temp.file
             .set_permissions(fs::Permissions::from_mode(original.mode() & 0o7777))
             .map_err(|e| Error::io(&temp.path, "set the mode of the temp file", e))?;
-        if original.len() >= DIRECT_MIN_BYTES {
-            temp.direct = DirectWriter::start(&temp.file);
+        if original.len() >= tuning.direct_min_bytes {
+            temp.direct = DirectWriter::start(&temp.file, tuning.direct_chunk_bytes);
         }
         if temp.direct.is_none() {
-            temp.buffer.reserve(BUFFER_BYTES);
+            temp.buffer.reserve(temp.buffer_bytes);
         }
         Ok(temp)
     }
@@ -130,15 +124,18 @@ impl TempFile {
             self.written += bytes.len() as u64;
             return Ok(());
         }
-        if self.buffer.len() + bytes.len() > BUFFER_BYTES {
+        // A large piece skips the buffer, but only after what the buffer holds: bytes reach the
+        // file in the order they were handed over.
+        let goes_direct = bytes.len() >= self.buffer_bytes / 2;
+        if goes_direct || self.buffer.len() + bytes.len() > self.buffer_bytes {
             self.flush()?;
         }
-        if bytes.len() >= BUFFER_BYTES / 2 {
-            self.write_file(bytes)?;
+        if goes_direct {
+            self.write_file(bytes)
         } else {
             self.buffer.extend_from_slice(bytes);
+            Ok(())
         }
-        Ok(())
     }
 
     fn flush(&mut self) -> Result<()> {
@@ -301,12 +298,12 @@ mod tests {
         fs::set_permissions(&target, fs::Permissions::from_mode(0o640)).unwrap();
         let meta = fs::metadata(&target).unwrap();
         {
-            let mut temp = TempFile::create(&target, &meta).unwrap();
+            let mut temp = TempFile::create(&target, &meta, &Tuning::SMALL).unwrap();
             temp.write(b"partial").unwrap();
             assert_eq!(fs::metadata(temp.path()).unwrap().mode() & 0o7777, 0o640);
         }
         assert!(!temp_path_for(&target).exists(), "dropped temp must be removed");
-        let mut temp = TempFile::create(&target, &meta).unwrap();
+        let mut temp = TempFile::create(&target, &meta, &Tuning::SMALL).unwrap();
         temp.write(b"new\n").unwrap();
         temp.sync().unwrap();
         temp.commit(&target).unwrap();
@@ -321,8 +318,8 @@ mod tests {
         let target = dir.path().join("log.jsonl");
         fs::write(&target, b"").unwrap();
         let meta = fs::metadata(&target).unwrap();
-        let mut temp = TempFile::create(&target, &meta).unwrap();
-        let big = vec![b'x'; BUFFER_BYTES];
+        let mut temp = TempFile::create(&target, &meta, &Tuning::SMALL).unwrap();
+        let big = vec![b'x'; Tuning::SMALL.buffer_bytes];
         temp.write(b"a").unwrap();
         temp.write(&big).unwrap();
         temp.write(b"b").unwrap();
@@ -333,6 +330,56 @@ mod tests {
         assert_eq!((out[0], out[out.len() - 1], out.len()), (b'a', b'b', big.len() + 2));
     }
 
+    /// Writes `pieces` through a temp made with `tuning` for an original of `original_len` bytes
+    /// and returns what lands in the file.
+    fn written_through_temp(tuning: &Tuning, original_len: u64, pieces: &[Vec<u8>]) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("log.jsonl");
+        fs::write(&target, b"").unwrap();
+        fs::File::options().write(true).open(&target).unwrap().set_len(original_len).unwrap();
+        let meta = fs::metadata(&target).unwrap();
+        let mut temp = TempFile::create(&target, &meta, tuning).unwrap();
+        for piece in pieces {
+            temp.write(piece).unwrap();
+        }
+        temp.sync().unwrap();
+        temp.commit(&target).unwrap();
+        fs::read(&target).unwrap()
+    }
+
+    /// Pieces of every size class around the buffer (tiny, just under half, half and more,
+    /// exactly the buffer, larger than it), each following pieces still held in the buffer, and
+    /// each filled with its own byte.
+    fn mixed_pieces(buffer_bytes: usize) -> Vec<Vec<u8>> {
+        let half = buffer_bytes / 2;
+        let sizes = [100, half, 1, half - 1, 7, half + 1, 2, buffer_bytes, 3, 2 * buffer_bytes + 5, 50];
+        sizes.iter().enumerate().map(|(n, &size)| vec![b'a' + n as u8; size]).collect()
+    }
+
+    #[test]
+    fn buffered_copy_at_production_sizes_keeps_pieces_in_order() {
+        // Below the O_DIRECT threshold: the buffered path every small log takes.
+        let tuning = Tuning::PRODUCTION;
+        let pieces = mixed_pieces(tuning.buffer_bytes);
+        let out = written_through_temp(&tuning, tuning.direct_min_bytes - 1, &pieces);
+        assert!(out == pieces.concat(), "pieces reordered or lost");
+    }
+
+    #[test]
+    fn direct_copy_at_production_sizes_keeps_pieces_in_order() {
+        let tuning = Tuning::PRODUCTION;
+        let pieces = mixed_pieces(tuning.direct_chunk_bytes);
+        let out = written_through_temp(&tuning, tuning.direct_min_bytes, &pieces);
+        assert!(out == pieces.concat(), "pieces reordered or lost");
+    }
+
+    #[test]
+    fn buffered_copy_at_small_sizes_keeps_pieces_in_order() {
+        let tuning = Tuning { direct_min_bytes: u64::MAX, ..Tuning::SMALL };
+        let pieces = mixed_pieces(tuning.buffer_bytes);
+        assert!(written_through_temp(&tuning, 10, &pieces) == pieces.concat());
+    }
+
     #[test]
     fn lines_caught_up_after_the_first_sync_follow_the_pass_in_order() {
         // In tests every copy starts on the O_DIRECT writer (where the filesystem has it); the
@@ -341,7 +388,7 @@ mod tests {
         let target = dir.path().join("log.jsonl");
         fs::write(&target, b"original\n").unwrap();
         let meta = fs::metadata(&target).unwrap();
-        let mut temp = TempFile::create(&target, &meta).unwrap();
+        let mut temp = TempFile::create(&target, &meta, &Tuning::SMALL).unwrap();
         let pass: Vec<u8> = (0..100_000u32).flat_map(|n| format!("{n}\n").into_bytes()).collect();
         temp.write(&pass).unwrap();
         temp.write(b"tail without a full block").unwrap();

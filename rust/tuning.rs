@@ -1,0 +1,56 @@
+//! The sizes that shape a pass: scan windows, when to use threads, the temp's write buffer, and
+//! when and how the temp is written with O_DIRECT.
+//!
+//! Every run uses `Tuning::PRODUCTION`; nothing switches sizes behind `cfg(test)`. Tests that
+//! want window and chunk boundaries inside small inputs pass `Tuning::SMALL` explicitly, and
+//! every production size also has tests on inputs large enough to take it (see the tests of
+//! `output`, `compact` and `direct`, and `tests/test_order.py`), so no path that real logs take
+//! goes untested.
+
+/// Sizes in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuning {
+    /// Lines are decided in windows of at most this size; each window's kept runs are written
+    /// before later windows' are held, which bounds memory whatever the file size.
+    pub window_bytes: usize,
+    /// Smaller files get smaller windows (a few per thread), down to this size, so that a
+    /// directory of small segments uses every core too.
+    pub min_window_bytes: usize,
+    /// Below this, threads cost more than they save.
+    pub parallel_min_bytes: usize,
+    /// Small kept runs are gathered into a buffer of this size before they are written.
+    pub buffer_bytes: usize,
+    /// Copies of logs at least this big are written with O_DIRECT from a writer thread; smaller
+    /// ones are not worth a thread, and their pages are cheap.
+    pub direct_min_bytes: u64,
+    /// Size of each of the O_DIRECT writer's buffers (a multiple of 4096).
+    pub direct_chunk_bytes: usize,
+}
+
+impl Tuning {
+    pub const PRODUCTION: Tuning = Tuning {
+        window_bytes: 16 << 20,
+        min_window_bytes: 512 << 10,
+        parallel_min_bytes: 2 << 20,
+        buffer_bytes: 1 << 20,
+        direct_min_bytes: 8 << 20,
+        direct_chunk_bytes: 4 << 20,
+    };
+
+    /// Sizes small enough that windows, threads, buffer flushes and O_DIRECT chunks all occur
+    /// within a test's few hundred KiB.
+    pub const SMALL: Tuning = Tuning {
+        window_bytes: 64 << 10,
+        min_window_bytes: 16 << 10,
+        parallel_min_bytes: 128 << 10,
+        buffer_bytes: 8 << 10,
+        direct_min_bytes: 1,
+        direct_chunk_bytes: 16 << 10,
+    };
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning::PRODUCTION
+    }
+}
