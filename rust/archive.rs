@@ -7,6 +7,12 @@
 //! deleted line never exists only in memory. Concatenated members and frames are standard:
 //! `zcat`/`zstdcat` read the whole archive, and a later run appends to it. If writing fails, the
 //! file being compacted is left untouched and the error names the archive.
+//!
+//! `ArchiveSink` is the archive as a sink, teed in front of the copy sink: it sees each deleted
+//! run first and finishes its member first, so the lines are durable before the swap. A swap
+//! that is then refused (the log was renamed meanwhile) or a run killed just before it leaves
+//! those lines in the archive and in the log, and the next run archives them again: an archive
+//! may hold a line twice, never lack one.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -16,7 +22,10 @@ use std::path::{Path, PathBuf};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
+use crate::decide::Run;
 use crate::error::{Error, Result};
+use crate::sink::Sink;
+use crate::stats::Tally;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -103,6 +112,26 @@ impl Archive {
     fn error(&self, source: io::Error) -> Error {
         // Not `Error::io`: a full disk here is the archive's, and the log is left untouched.
         Error::Io { path: self.path.clone(), action: "write the archive (the log is left untouched)", source }
+    }
+}
+
+/// The archive as a sink: deleted runs are written to it, and `finish` makes them durable.
+pub struct ArchiveSink<'a> {
+    pub archive: &'a mut Archive,
+}
+
+impl Sink for ArchiveSink<'_> {
+    fn matched(&mut self, data: &[u8], run: &Run, _seen: &Tally) -> Result<bool> {
+        self.archive.write(&data[run.range.clone()])?;
+        Ok(true)
+    }
+
+    fn context(&mut self, _data: &[u8], _run: &Run, _seen: &Tally) -> Result<bool> {
+        Ok(true)
+    }
+
+    fn finish(&mut self, _data: &[u8], _tail: &Run, _seen: &Tally) -> Result<()> {
+        self.archive.checkpoint()
     }
 }
 

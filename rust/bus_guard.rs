@@ -153,6 +153,8 @@ mod tests {
         let mut file = File::create(&path).unwrap();
         file.write_all(&vec![b'x'; 1 << 20]).unwrap();
         let reader = File::open(&path).unwrap();
+        // SAFETY: a read-only map; the truncation below is the point of the test, and the guard
+        // registered next absorbs its SIGBUS.
         let map = unsafe { MmapOptions::new().map(&reader) }.unwrap();
         let guard = Guard::register(map.as_ptr(), map.len());
         OpenOptions::new().write(true).open(&path).unwrap().set_len(4096).unwrap();
@@ -167,6 +169,7 @@ mod tests {
         let path = dir.path().join("log.jsonl");
         std::fs::write(&path, b"abc\n").unwrap();
         let reader = File::open(&path).unwrap();
+        // SAFETY: a read-only map of a file nothing else changes during the test.
         let map = unsafe { MmapOptions::new().map(&reader) }.unwrap();
         let guard = Guard::register(map.as_ptr(), map.len());
         assert_eq!(map[0], b'a');

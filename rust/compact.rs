@@ -1,115 +1,28 @@
-//! One file pass: map the log, decide every line (in parallel windows), write the kept runs to
-//! the temp copy, catch up lines appended meanwhile, and swap the copy in.
+//! One file's job, from path to report: take the directory lock, pick the mode, compose the
+//! sinks, run the searcher, and say what was done.
 //!
-//! Invariants: the original is only ever replaced by a complete, fsynced copy that holds every
-//! kept byte in order plus every complete line appended while we ran; a file with nothing to
-//! delete is never rewritten (no temp is even created: the kept prefix is deferred until the
-//! first deleted line); a dry run performs exactly the same decisions and writes nothing.
-//! Lines appended after the last size check and before the rename (a window of microseconds)
-//! are the one remaining race with a writer that reopens the file by path.
+//! Modes: a dry run counts only; a real run copies (`copy`), with the archive teed in front of
+//! it (`archive`); `--in-place`/`--emergency` and a file with a pending in-place shift go to
+//! `inplace`; stats is a survey sink. Every mode reads through the same `Searcher`, so every
+//! mode decides every line alike, and a dry run reports exactly what a real run does.
 
-use std::collections::BTreeMap;
-use std::fs::{self, File, Metadata};
-use std::io::Write;
-use std::ops::Range;
+use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::sync::Arc;
-use std::thread;
-use std::time::{Duration, Instant, SystemTime};
 
-use crate::archive::Archive;
-use crate::decide::{decide_span, Decider};
+use crate::archive::{Archive, ArchiveSink};
+use crate::copy::CopySink;
 use crate::error::{Error, ErrorKind, Result};
-use crate::failpoint;
 use crate::inplace;
-use crate::output::{remove_stale_temp, DirLock, TempFile};
+use crate::job::{Action, FileReport, Options};
+use crate::lock::DirLock;
+use crate::output::remove_stale_temp;
 use crate::retention::RetentionRules;
-use crate::source::{complete_lines_end, open_log, windows, LogMap};
-use crate::stats::Tally;
+use crate::sink::{CountOnly, Tee};
+use crate::source::open_log;
+use crate::survey::{Survey, SurveySink};
 use crate::timestamp::UnixNanos;
 use crate::tuning::Tuning;
-use crate::writers;
-
-/// Catch-up rounds before the swap; a writer faster than us is caught on the next run.
-const MAX_CATCH_UP_ROUNDS: usize = 16;
-/// How long to wait for writers still holding the replaced file, and how often to look.
-const SALVAGE_TIMEOUT: Duration = Duration::from_secs(10);
-const SALVAGE_POLL: Duration = Duration::from_millis(5);
-/// A file not written to for this long has no writer in the middle of a batch.
-const IDLE_AFTER: Duration = Duration::from_secs(10);
-/// A writer still holding the file after this pause keeps it open (not an open-per-batch one).
-const WRITER_SETTLE: Duration = Duration::from_millis(300);
-
-#[derive(Debug, Clone)]
-pub struct Options {
-    pub now: UnixNanos,
-    pub dry_run: bool,
-    /// Delete the file when no line is left (segments); otherwise keep it, empty.
-    pub remove_if_empty: bool,
-    /// Worker threads for the scan; 0 means one per available core.
-    pub threads: usize,
-    /// How long to wait for another mxcp-compact working in the same directory.
-    pub lock_wait: Duration,
-    /// Compact in place, keeping the inode, with no temp copy (see `inplace`).
-    pub in_place: bool,
-    /// Bytes and lines decided so far, and a cancel switch, shared with whoever shows progress.
-    pub progress: Option<Arc<Progress>>,
-    /// Window, buffer and O_DIRECT sizes: `Tuning::PRODUCTION` outside tests.
-    pub tuning: Tuning,
-}
-
-/// Progress of a file pass, updated once per decided window (not per line), and a request to
-/// stop: checked between windows, it ends the pass with `Error::Interrupted`, file untouched.
-#[derive(Debug, Default)]
-pub struct Progress {
-    pub bytes: AtomicU64,
-    pub lines: AtomicU64,
-    pub cancelled: AtomicBool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// Nothing to delete: the file was not touched.
-    Unchanged,
-    /// Replaced by its compacted copy.
-    Rewritten,
-    /// A segment left with no lines, deleted.
-    Removed,
-    /// Dry run: what a real run would do, nothing written.
-    DryRun,
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Unchanged => "unchanged",
-            Action::Rewritten => "rewritten",
-            Action::Removed => "removed",
-            Action::DryRun => "dry_run",
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct FileReport {
-    /// The path as given.
-    pub path: PathBuf,
-    /// The file actually compacted (symlinks resolved).
-    pub target: PathBuf,
-    pub action: Action,
-    pub tally: Tally,
-    pub bytes_before: u64,
-    pub bytes_after: u64,
-    /// Bytes appended by a writer while we ran, caught up into the copy.
-    pub appended_bytes: u64,
-    pub stale_temp_removed: bool,
-    /// Something the operator should know that is not an error.
-    pub note: Option<String>,
-}
 
 pub fn compact_file(path: &Path, rules: &RetentionRules, options: &Options) -> Result<FileReport> {
     compact_file_archiving(path, rules, options, None)
@@ -124,470 +37,112 @@ pub fn compact_file_archiving(
 ) -> Result<FileReport> {
     let target = fs::canonicalize(path).map_err(|e| Error::io(path, "open", e))?;
     if options.dry_run {
-        if inplace::has_pending(&target) {
-            return Err(Error::ResumePending { path: path.to_path_buf() });
-        }
         return dry_run(path, target, rules, options);
     }
     let dir = target.parent().unwrap_or(Path::new("/"));
-    let lock = match DirLock::acquire(dir, options.lock_wait) {
-        Ok(lock) => lock,
+    let lock = DirLock::acquire(dir, options.lock_wait)?;
+    let report = match compact_locked(path, target.clone(), rules, options, archive) {
         Err(error) if error.kind() == ErrorKind::PermissionDenied => {
-            // We cannot write here, but a file with nothing to delete needs no writing.
+            // We cannot write here (nothing was changed), but a file with nothing to delete
+            // needs no writing.
             let report = dry_run(path, target, rules, options)?;
             if report.tally.deleted_lines > 0 {
                 return Err(error);
             }
-            return Ok(FileReport { action: Action::Unchanged, bytes_after: report.bytes_before, ..report });
+            Ok(FileReport { action: Action::Unchanged, bytes_after: report.bytes_before, ..report })
         }
-        Err(error) => return Err(error),
-    };
-    let stale_temp_removed = remove_stale_temp(&target)?;
-    let report = if options.in_place || inplace::has_pending(&target) {
-        if let Some(archive) = &archive {
-            return Err(Error::ArchiveInPlace { path: path.to_path_buf(), archive: archive.path().to_path_buf() });
-        }
-        inplace::compact_in_place(path, target, rules, options, stale_temp_removed)
-    } else {
-        rewrite(path, target, rules, options, stale_temp_removed, Deleted { archive, cursor: 0 })
+        other => other,
     };
     drop(lock);
     report
 }
 
-fn dry_run(path: &Path, target: PathBuf, rules: &RetentionRules, options: &Options) -> Result<FileReport> {
+/// The real run of one file, with its directory locked.
+fn compact_locked(
+    path: &Path,
+    target: PathBuf,
+    rules: &RetentionRules,
+    options: &Options,
+    archive: Option<&mut Archive>,
+) -> Result<FileReport> {
+    let stale_temp_removed = remove_stale_temp(&target)?;
+    if options.in_place || inplace::has_pending(&target) {
+        if let Some(archive) = &archive {
+            return Err(Error::ArchiveInPlace { path: path.to_path_buf(), archive: archive.path().to_path_buf() });
+        }
+        return inplace::compact_in_place(path, target, rules, options, stale_temp_removed);
+    }
     let (file, meta) = open_log(path, &target, false)?;
-    let map = LogMap::map(&file, meta.len(), path)?;
-    let tally = scan_mapped(&map, path, 0..map.bytes().len(), rules, options, None)?;
+    if meta.nlink() > 1 {
+        return Err(Error::HardLinked { path: path.to_path_buf(), links: meta.nlink() });
+    }
+    let mut copy = CopySink::new(path, &target, &file, &meta, options.tuning);
+    copy.remove_if_empty = options.remove_if_empty;
+    let searcher = options.searcher(rules);
+    let searched = match archive {
+        Some(archive) => {
+            let mut archive = ArchiveSink { archive };
+            searcher.search(&file, path, 0, &mut Tee { first: &mut archive, second: &mut copy })?
+        }
+        None => searcher.search(&file, path, 0, &mut copy)?,
+    };
+    let copied = copy.copied().cloned().ok_or_else(|| Error::ChangedUnderUs {
+        path: path.to_path_buf(),
+        what: "was not finished by its copy".to_owned(),
+    })?;
+    Ok(FileReport {
+        path: path.to_path_buf(),
+        target,
+        action: copied.action,
+        tally: searched.tally,
+        bytes_before: meta.len(),
+        bytes_after: copied.bytes_after,
+        appended_bytes: (searched.consumed + copied.salvaged).saturating_sub(meta.len()),
+        stale_temp_removed,
+        note: copied.note,
+    })
+}
+
+fn dry_run(path: &Path, target: PathBuf, rules: &RetentionRules, options: &Options) -> Result<FileReport> {
+    if inplace::has_pending(&target) {
+        return Err(Error::ResumePending { path: path.to_path_buf() });
+    }
+    let (file, meta) = open_log(path, &target, false)?;
+    let searched = options.searcher(rules).search(&file, path, 0, &mut CountOnly)?;
     Ok(FileReport {
         path: path.to_path_buf(),
         target,
         action: Action::DryRun,
         bytes_before: meta.len(),
-        bytes_after: meta.len() - tally.deleted_bytes,
-        tally,
+        bytes_after: meta.len() - searched.tally.deleted_bytes,
+        tally: searched.tally,
         appended_bytes: 0,
         stale_temp_removed: false,
         note: None,
     })
 }
 
-fn rewrite(
-    path: &Path,
-    target: PathBuf,
-    rules: &RetentionRules,
-    options: &Options,
-    stale_temp_removed: bool,
-    mut deleted: Deleted<'_>,
-) -> Result<FileReport> {
-    let (file, meta) = open_log(path, &target, false)?;
-    if meta.nlink() > 1 {
-        return Err(Error::HardLinked { path: path.to_path_buf(), links: meta.nlink() });
+/// Records and bytes per schema and month, oldest/newest record, and what a dry run would
+/// delete. Refused, like a dry run, while an in-place shift of the file is pending.
+pub fn survey_file(path: &Path, rules: &RetentionRules, now: UnixNanos, threads: usize) -> Result<Survey> {
+    let target = fs::canonicalize(path).map_err(|e| Error::io(path, "open", e))?;
+    if inplace::has_pending(&target) {
+        return Err(Error::ResumePending { path: path.to_path_buf() });
     }
-    let bytes_before = meta.len();
-    let mut rewriter =
-        Rewriter { path, target: &target, original: &meta, tuning: &options.tuning, temp: None, deferred_end: 0 };
-    let mut consumed;
-    let mut tally;
-    let mut temp = {
-        let map = LogMap::map(&file, bytes_before, path)?;
-        let data = map.bytes();
-        consumed = complete_lines_end(data, 0);
-        tally = scan_mapped(
-            &map,
-            path,
-            0..consumed,
-            rules,
-            options,
-            Some(&mut |runs| {
-                deleted.before_runs(data, runs)?;
-                rewriter.keep(data, runs)
-            }),
-        )?;
-        deleted.until(data, consumed)?;
-        if tally.deleted_lines == 0 {
-            // Count a trailing partial line like the dry run does, then leave the file alone.
-            let mut decider = Decider::new(rules, options.now);
-            decide_span(&mut decider, data, consumed..data.len(), None);
-            tally.merge(&decider.into_tally());
-            return Ok(FileReport {
-                path: path.to_path_buf(),
-                target,
-                action: Action::Unchanged,
-                tally,
-                bytes_before,
-                bytes_after: bytes_before,
-                appended_bytes: 0,
-                stale_temp_removed,
-                note: None,
-            });
-        }
-        rewriter.into_temp(data)?
+    let (file, _) = open_log(path, &target, false)?;
+    let options = Options {
+        now,
+        dry_run: true,
+        remove_if_empty: false,
+        threads,
+        lock_wait: std::time::Duration::ZERO,
+        in_place: false,
+        progress: None,
+        tuning: Tuning::PRODUCTION,
     };
-
-    // Catch up complete lines appended while we ran, fsync, and repeat until the size holds.
-    let mut size;
-    let mut rounds = 0;
-    loop {
-        size = current_size(&file, path)?;
-        if size < consumed as u64 {
-            return Err(Error::ChangedUnderUs { path: path.to_path_buf(), what: "was truncated".to_owned() });
-        }
-        if size > consumed as u64 {
-            let map = LogMap::map(&file, size, path)?;
-            let data = map.bytes();
-            let end = complete_lines_end(data, consumed);
-            if end > consumed {
-                let more = scan_mapped(
-                    &map,
-                    path,
-                    consumed..end,
-                    rules,
-                    options,
-                    Some(&mut |runs| {
-                        deleted.before_runs(data, runs)?;
-                        write_runs(&mut temp, data, runs)
-                    }),
-                )?;
-                deleted.until(data, end)?;
-                tally.merge(&more);
-                consumed = end;
-            }
-        }
-        temp.sync()?;
-        rounds += 1;
-        if current_size(&file, path)? == size || rounds >= MAX_CATCH_UP_ROUNDS {
-            break;
-        }
-    }
-    // A trailing partial line (a writer mid-write, or one that crashed) is not copied: the
-    // salvage below carries it over whole, after the swap. Counted here like the dry run does.
-    if size > consumed as u64 {
-        let map = LogMap::map(&file, size, path)?;
-        let mut decider = Decider::new(rules, options.now);
-        decide_span(&mut decider, map.bytes(), consumed..map.bytes().len(), None);
-        map.check(path)?;
-        tally.merge(&decider.into_tally());
-    }
-    failpoint::hit("before-swap");
-    ensure_same_file(path, &target, &meta)?;
-    // The deleted lines are durable in the archive before the file loses them.
-    if let Some(archive) = deleted.archive {
-        archive.checkpoint()?;
-    }
-    let kept_bytes = temp.written();
-    let action = if kept_bytes == 0 && size == consumed as u64 && options.remove_if_empty {
-        temp.remove_target(&target)?;
-        Action::Removed
-    } else {
-        temp.commit(&target)?;
-        Action::Rewritten
-    };
-    let salvage = salvage_after_swap(&file, &meta, path, &target, consumed as u64)?;
-    // Late lines recreate an emptied segment: then it was rewritten, not removed.
-    let action = if salvage.bytes > 0 { Action::Rewritten } else { action };
-    Ok(FileReport {
-        path: path.to_path_buf(),
-        target,
-        action,
-        tally,
-        bytes_before,
-        bytes_after: kept_bytes + salvage.bytes,
-        appended_bytes: (consumed as u64 + salvage.bytes).saturating_sub(bytes_before),
-        stale_temp_removed,
-        note: salvage.note,
-    })
-}
-
-struct Salvage {
-    bytes: u64,
-    note: Option<String>,
-}
-
-/// After the swap, a writer that opened the file by path just before the rename may still
-/// write into the old (now unlinked) inode. Whatever lands there past `from` is appended to
-/// the new file, complete lines first, until no process holds the old inode open for writing
-/// (seen twice, a moment apart; once is enough for a file nobody wrote to for a while, such as
-/// an old segment: the second look only guards a writer caught in the middle of opening it) or
-/// the timeout passes (then reported in a note).
-fn salvage_after_swap(old: &File, meta: &Metadata, path: &Path, target: &Path, from: u64) -> Result<Salvage> {
-    let deadline = Instant::now() + SALVAGE_TIMEOUT;
-    let idle = old
-        .metadata()
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|modified| SystemTime::now().duration_since(modified).ok())
-        .is_some_and(|age| age >= IDLE_AFTER);
-    let quiet_looks_needed = if idle { 1 } else { 2 };
-    let mut seen = from;
-    let mut quiet_looks = 0;
-    let mut note = None;
-    loop {
-        let holders = writers::holders_of_inode(meta.dev(), meta.ino());
-        quiet_looks = if holders.is_empty() { quiet_looks + 1 } else { 0 };
-        let size = current_size(old, path)?;
-        if size > seen {
-            let mut tail = vec![0u8; (size - seen) as usize];
-            old.read_exact_at(&mut tail, seen)
-                .map_err(|e| Error::io(path, "read lines appended during the swap", e))?;
-            // While someone may still be writing, only whole lines move, so that no line is split.
-            let whole = if quiet_looks > 0 { tail.len() } else { memchr::memrchr(b'\n', &tail).map_or(0, |at| at + 1) };
-            if whole > 0 {
-                append_to(target, meta, &tail[..whole])?;
-                seen += whole as u64;
-            }
-        }
-        if quiet_looks >= quiet_looks_needed {
-            break;
-        }
-        if Instant::now() >= deadline {
-            if let Some(holder) = holders.first() {
-                note = Some(format!(
-                    "pid {} ({}) still holds the replaced file open; lines it writes there from now on are not recovered",
-                    holder.pid, holder.command
-                ));
-            }
-            break;
-        }
-        thread::sleep(SALVAGE_POLL);
-    }
-    Ok(Salvage { bytes: seen - from, note })
-}
-
-fn append_to(target: &Path, meta: &Metadata, bytes: &[u8]) -> Result<()> {
-    let mut file = fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(meta.mode() & 0o7777)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(target)
-        .map_err(|e| Error::io(target, "append lines written during the swap", e))?;
-    file.write_all(bytes).map_err(|e| Error::io(target, "append lines written during the swap", e))?;
-    file.sync_data().map_err(|e| Error::io(target, "fsync", e))
-}
-
-fn current_size(file: &File, path: &Path) -> Result<u64> {
-    Ok(file.metadata().map_err(|e| Error::io(path, "stat", e))?.len())
-}
-
-/// Refuses the swap when the path no longer names the inode we read (logrotate moved it).
-fn ensure_same_file(path: &Path, target: &Path, read: &Metadata) -> Result<()> {
-    let now = fs::symlink_metadata(target).map_err(|e| Error::io(path, "stat", e))?;
-    if now.dev() != read.dev() || now.ino() != read.ino() {
-        return Err(Error::ChangedUnderUs { path: path.to_path_buf(), what: "was renamed or replaced".to_owned() });
-    }
-    Ok(())
-}
-
-fn write_runs(temp: &mut TempFile, data: &[u8], runs: &[Range<usize>]) -> Result<()> {
-    runs.iter().try_for_each(|run| temp.write(&data[run.clone()]))
-}
-
-/// The deleted lines of a pass (the gaps between kept runs), for the archive when there is one.
-/// `cursor` is the file offset up to which lines have been seen.
-struct Deleted<'a> {
-    archive: Option<&'a mut Archive>,
-    cursor: usize,
-}
-
-impl Deleted<'_> {
-    fn before_runs(&mut self, data: &[u8], runs: &[Range<usize>]) -> Result<()> {
-        for run in runs {
-            self.until(data, run.start)?;
-            self.cursor = run.end;
-        }
-        Ok(())
-    }
-
-    /// Archives the deleted bytes from the cursor up to `end`.
-    fn until(&mut self, data: &[u8], end: usize) -> Result<()> {
-        if let Some(archive) = self.archive.as_deref_mut() {
-            if end > self.cursor {
-                archive.write(&data[self.cursor..end])?;
-            }
-        }
-        self.cursor = self.cursor.max(end);
-        Ok(())
-    }
-}
-
-/// Writes kept runs, but defers the temp until a line is actually deleted: until then the kept
-/// bytes are exactly the file's prefix `[0, deferred_end)`.
-struct Rewriter<'a> {
-    path: &'a Path,
-    target: &'a Path,
-    original: &'a Metadata,
-    tuning: &'a Tuning,
-    temp: Option<TempFile>,
-    deferred_end: usize,
-}
-
-impl Rewriter<'_> {
-    fn keep(&mut self, data: &[u8], runs: &[Range<usize>]) -> Result<()> {
-        for run in runs {
-            match &mut self.temp {
-                Some(temp) => temp.write(&data[run.clone()])?,
-                None if run.start == self.deferred_end => self.deferred_end = run.end,
-                None => {
-                    self.materialize(data)?;
-                    if let Some(temp) = &mut self.temp {
-                        temp.write(&data[run.clone()])?;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn into_temp(mut self, data: &[u8]) -> Result<TempFile> {
-        self.materialize(data)?;
-        match self.temp {
-            Some(temp) => Ok(temp),
-            None => TempFile::create(self.target, self.original, self.tuning),
-        }
-    }
-
-    fn materialize(&mut self, data: &[u8]) -> Result<()> {
-        if self.temp.is_none() {
-            // Checked only once a line is to be deleted: files we leave alone need no look.
-            if let Some(holder) = writers::long_lived_writers(self.target, WRITER_SETTLE).into_iter().next() {
-                return Err(Error::HeldOpen {
-                    path: self.path.to_path_buf(),
-                    pid: holder.pid,
-                    command: holder.command,
-                });
-            }
-            let mut temp = TempFile::create(self.target, self.original, self.tuning)?;
-            temp.write(&data[..self.deferred_end])?;
-            self.temp = Some(temp);
-        }
-        Ok(())
-    }
-}
-
-pub(crate) type RunSink<'s> = &'s mut dyn FnMut(&[Range<usize>]) -> Result<()>;
-
-/// `scan` over a mapping, reporting a truncation under us (whose zero-filled bytes the scan may
-/// have seen, or whose pages made a write fail with EFAULT) in preference to anything else.
-fn scan_mapped(
-    map: &LogMap,
-    path: &Path,
-    span: Range<usize>,
-    rules: &RetentionRules,
-    options: &Options,
-    sink: Option<RunSink<'_>>,
-) -> Result<Tally> {
-    let result = scan(map.bytes(), span, rules, options, sink);
-    map.check(path)?;
-    result
-}
-
-/// Decides `data[span]` and passes kept runs to `sink` in file order (none in a dry run).
-pub fn scan(
-    data: &[u8],
-    span: Range<usize>,
-    rules: &RetentionRules,
-    options: &Options,
-    mut sink: Option<RunSink<'_>>,
-) -> Result<Tally> {
-    let collect = sink.is_some();
-    let threads = match options.threads {
-        0 => thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
-    let tuning = &options.tuning;
-    let window_bytes = (span.len() / (4 * threads.max(1))).clamp(tuning.min_window_bytes, tuning.window_bytes);
-    let windows = windows(data, span.clone(), window_bytes);
-    let mut tally = Tally::default();
-    let mut emit = |(window_tally, runs): (Tally, Vec<Range<usize>>)| -> Result<()> {
-        if let Some(progress) = &options.progress {
-            if progress.cancelled.load(Ordering::Relaxed) {
-                return Err(Error::Interrupted);
-            }
-            progress.bytes.fetch_add(window_tally.bytes, Ordering::Relaxed);
-            progress.lines.fetch_add(window_tally.lines, Ordering::Relaxed);
-        }
-        tally.merge(&window_tally);
-        match sink.as_mut() {
-            Some(sink) => sink(&runs),
-            None => Ok(()),
-        }
-    };
-    if threads <= 1 || span.len() < tuning.parallel_min_bytes {
-        for window in windows {
-            failpoint::hit("window");
-            emit(decide_window(data, window, rules, options.now, collect))?;
-        }
-    } else {
-        failpoint::hit("window");
-        decide_in_parallel(&windows, threads, |window| decide_window(data, window, rules, options.now, collect), emit)?;
-    }
-    Ok(tally)
-}
-
-/// Decides `windows` on `threads` workers that each take the next undecided window, and hands
-/// the results to `emit` in window order on the calling thread (which writes while the workers
-/// go on). Workers stay at most a few windows ahead of `emit`, which bounds the memory held in
-/// decided-but-unwritten windows. After an error from `emit` the workers stop.
-fn decide_in_parallel<T: Send>(
-    windows: &[Range<usize>],
-    threads: usize,
-    decide: impl Fn(Range<usize>) -> T + Sync,
-    mut emit: impl FnMut(T) -> Result<()>,
-) -> Result<()> {
-    let next = AtomicUsize::new(0);
-    let emitted = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
-    let ahead = 2 * threads;
-    thread::scope(|scope| {
-        let (sender, receiver) = mpsc::sync_channel::<(usize, T)>(ahead);
-        for _ in 0..threads {
-            let sender = sender.clone();
-            let (next, emitted, stop, decide) = (&next, &emitted, &stop, &decide);
-            scope.spawn(move || loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                if index >= windows.len() {
-                    return;
-                }
-                while index >= emitted.load(Ordering::Acquire) + ahead && !stop.load(Ordering::Relaxed) {
-                    thread::sleep(Duration::from_micros(200));
-                }
-                if stop.load(Ordering::Relaxed) || sender.send((index, decide(windows[index].clone()))).is_err() {
-                    return;
-                }
-            });
-        }
-        drop(sender);
-        let mut waiting = BTreeMap::new();
-        let mut result = Ok(());
-        'receive: while let Ok((index, decided)) = receiver.recv() {
-            waiting.insert(index, decided);
-            while let Some(decided) = waiting.remove(&emitted.load(Ordering::Relaxed)) {
-                if let Err(error) = emit(decided) {
-                    result = Err(error);
-                    break 'receive;
-                }
-                emitted.fetch_add(1, Ordering::Release);
-            }
-        }
-        stop.store(true, Ordering::Relaxed);
-        // Unblocks any worker waiting to send, so the scope can join them.
-        drop(receiver);
-        result
-    })
-}
-
-fn decide_window(
-    data: &[u8],
-    window: Range<usize>,
-    rules: &RetentionRules,
-    now: UnixNanos,
-    collect: bool,
-) -> (Tally, Vec<Range<usize>>) {
-    let mut decider = Decider::new(rules, now);
-    let mut runs = Vec::new();
-    decide_span(&mut decider, data, window, collect.then_some(&mut runs));
-    (decider.into_tally(), runs)
+    let mut sink = SurveySink::default();
+    let searched = options.searcher(rules).search(&file, path, 0, &mut sink)?;
+    Ok(sink.into_survey(searched.tally))
 }
 
 #[cfg(test)]
@@ -596,6 +151,7 @@ mod tests {
     use crate::timestamp::parse_timestamp;
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
+    use std::time::Duration;
 
     fn options(dry_run: bool) -> Options {
         Options {
@@ -648,7 +204,7 @@ mod tests {
         assert_eq!(dry.tally.deleted_lines, 400);
         assert_eq!(dry.tally, real.tally);
         assert_eq!(real.bytes_after, kept.len() as u64);
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2, "only the log and the lock file remain");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "only the log remains");
     }
 
     #[test]
@@ -695,39 +251,6 @@ mod tests {
             assert_eq!(report.tally.deleted_lines, 2);
             assert!(fs::read_to_string(&path).unwrap() == kept, "threads={threads}: kept lines out of order");
         }
-    }
-
-    #[test]
-    fn parallel_decisions_arrive_in_order_and_an_emit_error_stops_the_workers() {
-        let windows: Vec<Range<usize>> = (0..200).map(|i| i..i + 1).collect();
-        let mut seen = Vec::new();
-        decide_in_parallel(
-            &windows,
-            3,
-            |w| w.start,
-            |i| {
-                seen.push(i);
-                Ok(())
-            },
-        )
-        .unwrap();
-        assert_eq!(seen, (0..200).collect::<Vec<_>>());
-        let mut count = 0;
-        let error = decide_in_parallel(
-            &windows,
-            3,
-            |w| w.start,
-            |_| {
-                count += 1;
-                if count == 5 {
-                    Err(Error::DiskFull { path: PathBuf::from("/x") })
-                } else {
-                    Ok(())
-                }
-            },
-        );
-        assert!(matches!(error, Err(Error::DiskFull { .. })));
-        assert_eq!(count, 5);
     }
 
     #[test]

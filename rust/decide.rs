@@ -1,34 +1,95 @@
-//! The line decision: delete or keep, and the loop that applies it to a span of lines.
+//! The line decision: `decide(line) -> Verdict`, the one place that says whether a line is
+//! deleted and, if not, why it is kept.
 //!
 //! A line is deleted only when it ends with `\n`, scans as a valid record (see `scan`), its
 //! schema has a policy of N days, its timestamp parses, and `now - timestamp >= (N + 1) days`
 //! exactly (MXCP's `(now - ts).days > N`, floor division, to the nanosecond). Everything else
 //! is kept byte for byte. A record shown to be kept by its leading fields is not read further
-//! (its validity cannot change the outcome). Kept lines are reported as ranges of the input, coalesced so that a
-//! run of kept lines is one range: the writer copies them without looking at them again.
+//! (its validity cannot change the outcome). The decider counts nothing: every tally is built
+//! from the verdicts (see `stats`), so no line is decided twice. Schema ids in a verdict index
+//! this decider's own table of (name, version as written, policy).
 
 use std::collections::HashMap;
 use std::ops::Range;
 
 use crate::retention::{Policy, RetentionRules};
 use crate::scan::{scan_line_with, Record, Scan, Unevaluable};
-use crate::stats::Tally;
 use crate::timestamp::{parse_timestamp, UnixNanos, NANOS_PER_DAY};
 
-/// The outcome for one record line; indexes point into the tally's schema list.
-#[derive(Clone, Copy)]
-enum Verdict {
-    Delete(usize),
-    Retained(usize),
-    Unmanaged(usize),
+/// Index of a schema in a decider's table (or, after the searcher maps it, in a `Tally`).
+pub type SchemaId = usize;
+
+/// What happens to one line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// A record past its schema's retention.
+    Delete(SchemaId),
+    Keep(KeepReason),
+}
+
+/// Why a line is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeepReason {
+    /// A record younger than its retention.
+    Retained(SchemaId),
+    /// A record whose schema has no policy or keeps forever.
+    NoPolicy(SchemaId),
+    /// Only whitespace.
+    Blank,
+    /// A line whose retention fields could not be read (never deleted).
     Unevaluable(Unevaluable),
 }
 
-/// What a (raw schema name, raw version) pair resolves to; cached per window.
+impl Verdict {
+    pub fn is_delete(self) -> bool {
+        matches!(self, Verdict::Delete(_))
+    }
+
+    /// The same verdict with its schema id passed through `map`.
+    pub fn map_schema(self, map: impl Fn(SchemaId) -> SchemaId) -> Verdict {
+        match self {
+            Verdict::Delete(id) => Verdict::Delete(map(id)),
+            Verdict::Keep(KeepReason::Retained(id)) => Verdict::Keep(KeepReason::Retained(map(id))),
+            Verdict::Keep(KeepReason::NoPolicy(id)) => Verdict::Keep(KeepReason::NoPolicy(map(id))),
+            other => other,
+        }
+    }
+}
+
+impl KeepReason {
+    /// The name reports and the reference tests use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeepReason::Retained(_) => "retained",
+            KeepReason::NoPolicy(_) => "no_policy",
+            KeepReason::Blank => "blank",
+            KeepReason::Unevaluable(reason) => reason.as_str(),
+        }
+    }
+}
+
+/// A schema as records name it: `schema_name`, the `schema_version` literal as written (`1`
+/// when absent), and the policy that applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaKey {
+    pub schema_name: String,
+    pub schema_version: String,
+    pub policy: Policy,
+}
+
+/// Consecutive lines `range` of the input that share one verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    pub range: Range<usize>,
+    pub lines: u64,
+    pub verdict: Verdict,
+}
+
+/// What a (raw schema name, raw version) pair resolves to; cached per decider.
 #[derive(Clone, Copy)]
 enum Resolved {
     Schema {
-        index: usize,
+        id: SchemaId,
         policy: Policy,
     },
     /// The name or version cannot be read (lone surrogate, version beyond i64).
@@ -45,8 +106,7 @@ pub struct Decider<'r> {
     /// UTF-8), version bytes.
     cache: HashMap<Box<[u8]>, Resolved>,
     scratch: Vec<u8>,
-    /// Owned here because cached schema indexes point into it.
-    tally: Tally,
+    schemas: Vec<SchemaKey>,
 }
 
 /// Raw schema name bytes, raw version bytes, and what they resolve to.
@@ -57,24 +117,28 @@ const RECENT_PAIRS: usize = 16;
 
 impl<'r> Decider<'r> {
     pub fn new(rules: &'r RetentionRules, now: UnixNanos) -> Self {
-        Decider { rules, now, recent: Vec::new(), cache: HashMap::new(), scratch: Vec::new(), tally: Tally::default() }
+        Decider { rules, now, recent: Vec::new(), cache: HashMap::new(), scratch: Vec::new(), schemas: Vec::new() }
     }
 
-    pub fn tally(&self) -> &Tally {
-        &self.tally
+    /// The schemas the verdicts so far refer to, by id.
+    pub fn schemas(&self) -> &[SchemaKey] {
+        &self.schemas
     }
 
-    pub fn into_tally(self) -> Tally {
-        self.tally
+    pub fn into_schemas(self) -> Vec<SchemaKey> {
+        self.schemas
     }
 
-    /// Decides one line (with its `\n`, if it has one) and counts it. True means delete.
-    pub fn decide(&mut self, line: &[u8]) -> bool {
-        self.tally.lines += 1;
-        self.tally.bytes += line.len() as u64;
+    /// Decides one line (with its `\n`, if it has one).
+    pub fn decide(&mut self, line: &[u8]) -> Verdict {
+        self.decide_seeing(line, &mut |_| {})
+    }
+
+    /// `decide`, also handing `first_fields` the retention fields as soon as they are known
+    /// (once, or never for a line that has none): what a survey reads, at no extra scan.
+    pub fn decide_seeing<'a>(&mut self, line: &'a [u8], first_fields: &mut dyn FnMut(&Record<'a>)) -> Verdict {
         let Some(body) = line.strip_suffix(b"\n") else {
-            self.tally.count_unevaluable(Unevaluable::Incomplete);
-            return false;
+            return Verdict::Keep(KeepReason::Unevaluable(Unevaluable::Incomplete));
         };
         // Once the fields show the record is kept (young, or no policy), the rest of the line
         // cannot change that: stop scanning. Only with the version known, as the policy and the
@@ -83,43 +147,41 @@ impl<'r> Decider<'r> {
         // The verdict last computed by the check, with the fields it was computed from: a
         // deleted line is judged there already, and must not be judged twice.
         let mut last: Option<(Record<'_>, Verdict)> = None;
+        let mut seen = false;
         let scan = scan_line_with(body, &mut |record| {
+            if !seen {
+                seen = true;
+                first_fields(record);
+            }
             if record.schema_version.is_none() {
                 return false;
             }
             let verdict = self.verdict(record);
             last = Some((*record, verdict));
-            let kept = matches!(verdict, Verdict::Retained(_) | Verdict::Unmanaged(_));
+            let kept = matches!(verdict, Verdict::Keep(KeepReason::Retained(_) | KeepReason::NoPolicy(_)));
             if kept {
                 settled = Some(verdict);
             }
             kept
         });
-        let verdict = match scan {
+        match scan {
             Scan::Record(record) => match last {
                 Some((judged, verdict)) if judged == record => verdict,
                 _ => self.verdict(&record),
             },
-            Scan::Settled(_) => match settled {
-                Some(verdict) => verdict,
-                None => Verdict::Unevaluable(Unevaluable::NotJson),
-            },
-            Scan::Blank => {
-                self.tally.blank += 1;
-                return false;
-            }
-            Scan::Unevaluable(reason) => Verdict::Unevaluable(reason),
-        };
-        self.count(verdict, line.len() as u64)
+            Scan::Settled(_) => settled.unwrap_or(Verdict::Keep(KeepReason::Unevaluable(Unevaluable::NotJson))),
+            Scan::Blank => Verdict::Keep(KeepReason::Blank),
+            Scan::Unevaluable(reason) => Verdict::Keep(KeepReason::Unevaluable(reason)),
+        }
     }
 
     fn verdict(&mut self, record: &Record<'_>) -> Verdict {
-        let (index, policy) = match self.resolve(record) {
-            Resolved::Schema { index, policy } => (index, policy),
-            Resolved::Unreadable(reason) => return Verdict::Unevaluable(reason),
+        let (id, policy) = match self.resolve(record) {
+            Resolved::Schema { id, policy } => (id, policy),
+            Resolved::Unreadable(reason) => return Verdict::Keep(KeepReason::Unevaluable(reason)),
         };
         let Policy::Days(days) = policy else {
-            return Verdict::Unmanaged(index);
+            return Verdict::Keep(KeepReason::NoPolicy(id));
         };
         // The parser takes ASCII only, so an unescaped timestamp needs no UTF-8 check first.
         let parsed = if record.timestamp.escaped {
@@ -128,33 +190,10 @@ impl<'r> Decider<'r> {
             parse_timestamp(record.timestamp.raw)
         };
         match parsed {
-            None => Verdict::Unevaluable(Unevaluable::BadTimestamp),
-            Some(timestamp) if is_expired(self.now, timestamp, days) => Verdict::Delete(index),
-            Some(_) => Verdict::Retained(index),
+            None => Verdict::Keep(KeepReason::Unevaluable(Unevaluable::BadTimestamp)),
+            Some(timestamp) if is_expired(self.now, timestamp, days) => Verdict::Delete(id),
+            Some(_) => Verdict::Keep(KeepReason::Retained(id)),
         }
-    }
-
-    fn count(&mut self, verdict: Verdict, bytes: u64) -> bool {
-        let tally = &mut self.tally;
-        match verdict {
-            Verdict::Delete(index) => {
-                tally.deleted_lines += 1;
-                tally.deleted_bytes += bytes;
-                tally.schemas[index].deleted += 1;
-                tally.schemas[index].deleted_bytes += bytes;
-                return true;
-            }
-            Verdict::Retained(index) => {
-                tally.retained += 1;
-                tally.schemas[index].kept += 1;
-            }
-            Verdict::Unmanaged(index) => {
-                tally.unmanaged += 1;
-                tally.schemas[index].kept += 1;
-            }
-            Verdict::Unevaluable(reason) => tally.count_unevaluable(reason),
-        }
-        false
     }
 
     fn resolve(&mut self, record: &Record<'_>) -> Resolved {
@@ -194,7 +233,15 @@ impl<'r> Decider<'r> {
             }
         };
         let policy = self.rules.policy(&name, version);
-        Resolved::Schema { index: self.tally.schema_index(&name, version_text, policy), policy }
+        let key = SchemaKey { schema_name: name.into_owned(), schema_version: version_text.to_owned(), policy };
+        let id = match self.schemas.iter().position(|known| *known == key) {
+            Some(id) => id,
+            None => {
+                self.schemas.push(key);
+                self.schemas.len() - 1
+            }
+        };
+        Resolved::Schema { id, policy }
     }
 }
 
@@ -204,34 +251,61 @@ pub fn is_expired(now: UnixNanos, timestamp: UnixNanos, days: u32) -> bool {
     now - timestamp >= (i128::from(days) + 1) * NANOS_PER_DAY
 }
 
-/// Decides every line in `data[span]` (`span` starts at a line start). Kept lines are appended
-/// to `kept` as coalesced ranges of `data` when it is given (the dry run passes `None`).
-pub fn decide_span(
-    decider: &mut Decider<'_>,
-    data: &[u8],
-    span: Range<usize>,
-    mut kept: Option<&mut Vec<Range<usize>>>,
-) {
+/// Decides every line in `data[span]` (`span` starts at a line start) and appends them to
+/// `runs`, consecutive lines with the same verdict as one run.
+pub fn decide_span(decider: &mut Decider<'_>, data: &[u8], span: Range<usize>, runs: &mut Vec<Run>) {
     let mut start = span.start;
     while start < span.end {
         let end = memchr::memchr(b'\n', &data[start..span.end]).map_or(span.end, |at| start + at + 1);
-        let delete = decider.decide(&data[start..end]);
-        if !delete {
-            if let Some(runs) = kept.as_deref_mut() {
-                match runs.last_mut() {
-                    Some(last) if last.end == start => last.end = end,
-                    _ => runs.push(start..end),
-                }
-            }
-        }
+        push_line(runs, start..end, decider.decide(&data[start..end]));
         start = end;
+    }
+}
+
+/// Appends one decided line to `runs`, extending the last run when the verdict is the same.
+pub fn push_line(runs: &mut Vec<Run>, line: Range<usize>, verdict: Verdict) {
+    match runs.last_mut() {
+        Some(last) if last.verdict == verdict && last.range.end == line.start => {
+            last.range.end = line.end;
+            last.lines += 1;
+        }
+        _ => runs.push(Run { range: line, lines: 1, verdict }),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::Tally;
     use crate::timestamp::parse_timestamp;
+
+    /// A decider whose verdicts are counted as the searcher counts them.
+    struct Counting<'r> {
+        decider: Decider<'r>,
+        tally: Tally,
+    }
+
+    impl<'r> Counting<'r> {
+        fn new(rules: &'r RetentionRules, now: UnixNanos) -> Self {
+            Counting { decider: Decider::new(rules, now), tally: Tally::default() }
+        }
+
+        /// True means delete.
+        fn decide(&mut self, line: &[u8]) -> bool {
+            let verdict = self.decider.decide(line);
+            self.count(verdict, 1, line.len());
+            verdict.is_delete()
+        }
+
+        fn count(&mut self, verdict: Verdict, lines: u64, bytes: usize) {
+            let ids: Vec<SchemaId> = self.decider.schemas().iter().map(|key| self.tally.schema_id(key)).collect();
+            self.tally.count(verdict.map_schema(|id| ids[id]), lines, bytes as u64);
+        }
+
+        fn tally(&self) -> &Tally {
+            &self.tally
+        }
+    }
 
     fn now() -> UnixNanos {
         parse_timestamp(b"2026-11-27T00:00:00Z").unwrap()
@@ -244,7 +318,7 @@ mod tests {
     #[test]
     fn whole_day_boundary_is_exact_to_the_nanosecond() {
         let rules = RetentionRules::new([], None, []);
-        let mut decider = Decider::new(&rules, now());
+        let mut decider = Counting::new(&rules, now());
         // 91 days before now exactly: (now - ts).days == 91 > 90, deleted.
         assert!(decider.decide(line("2026-08-28T00:00:00Z").as_bytes()));
         // One nanosecond younger: .days == 90, kept.
@@ -267,7 +341,7 @@ mod tests {
     #[test]
     fn incomplete_last_line_is_kept_even_when_expired() {
         let rules = RetentionRules::new([], None, []);
-        let mut decider = Decider::new(&rules, now());
+        let mut decider = Counting::new(&rules, now());
         let full = line("2000-01-01T00:00:00Z");
         assert!(!decider.decide(full.trim_end().as_bytes()));
         assert_eq!(decider.tally().unevaluable(Unevaluable::Incomplete), 1);
@@ -276,7 +350,7 @@ mod tests {
     #[test]
     fn unknown_schema_and_bad_timestamp_are_kept() {
         let rules = RetentionRules::new([], None, []);
-        let mut decider = Decider::new(&rules, now());
+        let mut decider = Counting::new(&rules, now());
         assert!(!decider.decide(b"{\"schema_name\": \"other\", \"timestamp\": \"2000-01-01T00:00:00Z\"}\n"));
         assert!(!decider.decide(line("2000-02-30T00:00:00Z").as_bytes()));
         assert!(!decider.decide(b"{\"schema_name\": \"mxcp.endpoints\", \"schema_version\": \"2\", \"timestamp\": \"2000-01-01T00:00:00Z\"}\n"));
@@ -289,7 +363,7 @@ mod tests {
     #[test]
     fn a_version_beyond_i64_is_judged_like_any_other_integer() {
         let rules = RetentionRules::new([], None, []);
-        let mut decider = Decider::new(&rules, now());
+        let mut decider = Counting::new(&rules, now());
         assert!(decider.decide(b"{\"schema_name\": \"mxcp.endpoints\", \"schema_version\": 99999999999999999999, \"timestamp\": \"2000-01-01T00:00:00Z\"}\n"));
         assert_eq!(decider.tally().schemas[0].schema_version, "99999999999999999999");
     }
@@ -297,7 +371,7 @@ mod tests {
     #[test]
     fn escaped_timestamp_value_is_unescaped_before_parsing() {
         let rules = RetentionRules::new([], None, []);
-        let mut decider = Decider::new(&rules, now());
+        let mut decider = Counting::new(&rules, now());
         assert!(
             decider.decide(b"{\"schema_name\": \"mxcp.endpoints\", \"timestamp\": \"2000\\u002d01-01T00:00:00Z\"}\n")
         );
@@ -311,7 +385,7 @@ mod tests {
         let names = 3 * RECENT_PAIRS;
         let overrides = (0..names).map(|n| (format!("s{n}"), (n % 2 == 0).then_some(10)));
         let rules = RetentionRules::new(overrides, None, []);
-        let mut decider = Decider::new(&rules, now());
+        let mut decider = Counting::new(&rules, now());
         for round in 0..3 {
             for n in 0..names {
                 let version = n % 3;
@@ -329,16 +403,54 @@ mod tests {
     #[test]
     fn kept_runs_are_coalesced_ranges_of_the_input() {
         let rules = RetentionRules::new([], None, []);
-        let mut decider = Decider::new(&rules, now());
+        let mut decider = Counting::new(&rules, now());
         let old = line("2000-01-01T00:00:00Z");
         let new = line("2026-11-26T00:00:00Z");
         let data = format!("{new}{new}{old}\n{new}{old}{old}partial");
-        let mut runs = Vec::new();
-        decide_span(&mut decider, data.as_bytes(), 0..data.len(), Some(&mut runs));
+        let mut decided = Vec::new();
+        decide_span(&mut decider.decider, data.as_bytes(), 0..data.len(), &mut decided);
+        for run in &decided {
+            decider.count(run.verdict, run.lines, run.range.len());
+        }
+        // Kept runs with different reasons that touch are one range for the writer.
+        let mut runs: Vec<Range<usize>> = Vec::new();
+        for run in decided.iter().filter(|run| !run.verdict.is_delete()) {
+            match runs.last_mut() {
+                Some(last) if last.end == run.range.start => last.end = run.range.end,
+                _ => runs.push(run.range.clone()),
+            }
+        }
         let kept: String = runs.iter().map(|r| &data[r.clone()]).collect();
         assert_eq!(kept, format!("{new}{new}\n{new}partial"));
         assert_eq!(runs.len(), 3);
         let tally = decider.tally();
         assert_eq!((tally.lines, tally.deleted_lines, tally.blank), (8, 3, 1));
+    }
+}
+
+#[cfg(test)]
+mod verdict_tests {
+    use super::*;
+
+    #[test]
+    fn each_line_gets_the_reason_it_is_kept() {
+        let rules = RetentionRules::new([("forever".to_owned(), None)], None, []);
+        let now = crate::timestamp::parse_timestamp(b"2026-11-27T00:00:00Z").unwrap();
+        let mut decider = Decider::new(&rules, now);
+        let reason = |verdict: Verdict| match verdict {
+            Verdict::Delete(_) => "delete",
+            Verdict::Keep(reason) => reason.as_str(),
+        };
+        let cases: [(&[u8], &str); 6] = [
+            (b"{\"schema_name\": \"mxcp.endpoints\", \"timestamp\": \"2000-01-01T00:00:00Z\"}\n", "delete"),
+            (b"{\"schema_name\": \"mxcp.endpoints\", \"timestamp\": \"2026-11-26T00:00:00Z\"}\n", "retained"),
+            (b"{\"schema_name\": \"forever\", \"timestamp\": \"2000-01-01T00:00:00Z\"}\n", "no_policy"),
+            (b"  \n", "blank"),
+            (b"{\"schema_name\": \"mxcp.endpoints\"\n", "invalid_json"),
+            (b"{\"schema_name\": \"mxcp.endpoints\", \"timestamp\": \"2000-01-01T00:00:00Z\"}", "incomplete_last_line"),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(reason(decider.decide(line)), expected, "{}", String::from_utf8_lossy(line));
+        }
     }
 }

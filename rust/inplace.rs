@@ -24,22 +24,25 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::compact::{scan, Action, FileReport, Options};
-use crate::decide::{decide_span, Decider};
+use crate::decide::Run;
 use crate::error::{Error, Result};
 use crate::failpoint;
+use crate::job::{Action, FileReport, Options};
 use crate::output::sync_parent;
 use crate::retention::RetentionRules;
-use crate::source::{complete_lines_end, open_log, LogMap};
+use crate::searcher::{current_size, Searcher};
+use crate::sink::Sink;
+use crate::source::{open_log, LogMap};
 use crate::stats::Tally;
 
 const JOURNAL_SUFFIX: &str = ".mxcp-compact.shift";
-const MAGIC: &[u8; 8] = b"MXCPJRN1";
-const SLOT_BYTES: u64 = 512;
-const RECORD_BYTES: usize = 80;
+const MAGIC: &[u8; 8] = b"MXCPJRN2";
+/// Room for one record: the fixed fields and the carried tally (see `Carried`).
+const SLOT_BYTES: u64 = 64 << 10;
+/// The fixed part of a record, before the tally.
+const HEADER_BYTES: usize = 90;
 /// Largest single copy; bounds the time between progress records when the gap is large.
 const CHUNK_BYTES: usize = 64 << 20;
-const CATCH_UP_ROUNDS: usize = 16;
 
 /// Path of the progress record for `target`.
 pub fn journal_path_for(target: &Path) -> PathBuf {
@@ -61,6 +64,25 @@ enum Progress {
     Collapse { collapsed: u64, pad: u64, signature: [u8; 16], signature_len: u8 },
     /// `[0, write)` final; `[read, EOF)` untouched source, whose `[read, keep_until)` is kept.
     Shift { write: u64, read: u64, keep_until: u64 },
+}
+
+/// What a record carries from run to run, so that the run that finishes an interrupted
+/// compaction reports the whole of it: the size before the first run, the bytes collapsed, and
+/// the tally of every line before the recorded `read`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Carried {
+    original_size: u64,
+    collapsed: u64,
+    tally: Tally,
+}
+
+impl Carried {
+    /// `self` with the lines `seen` by the current search added.
+    fn with(&self, seen: &Tally) -> Carried {
+        let mut tally = self.tally.clone();
+        tally.merge(seen);
+        Carried { tally, ..self.clone() }
+    }
 }
 
 struct Journal {
@@ -88,28 +110,28 @@ impl Journal {
     }
 
     /// The newest valid record, if a journal for this very file exists.
-    fn load(target: &Path, meta: &fs::Metadata) -> Result<Option<(Journal, Progress)>> {
+    fn load(target: &Path, meta: &fs::Metadata) -> Result<Option<(Journal, Progress, Carried)>> {
         let path = journal_path_for(target);
         let file = match OpenOptions::new().read(true).write(true).custom_flags(libc::O_CLOEXEC).open(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io(&path, "open the progress record", e)),
         };
-        let mut best: Option<(u64, Progress)> = None;
+        let mut best: Option<Record> = None;
         for slot in 0..2 {
-            let mut bytes = [0u8; RECORD_BYTES];
-            if file.read_exact_at(&mut bytes, slot * SLOT_BYTES).is_err() {
-                continue;
-            }
-            if let Some((sequence, dev, ino, progress)) = decode(&bytes) {
-                if dev == meta.dev() && ino == meta.ino() && best.is_none_or(|(seen, _)| sequence > seen) {
-                    best = Some((sequence, progress));
+            let mut bytes = vec![0u8; SLOT_BYTES as usize];
+            let Ok(read) = file.read_at(&mut bytes, slot * SLOT_BYTES) else { continue };
+            if let Some(record) = decode(&bytes[..read]) {
+                let this_file = record.dev == meta.dev() && record.ino == meta.ino();
+                if this_file && best.as_ref().is_none_or(|seen| record.sequence > seen.sequence) {
+                    best = Some(record);
                 }
             }
         }
         match best {
-            Some((sequence, progress)) => {
-                Ok(Some((Journal { path, file, sequence, dev: meta.dev(), ino: meta.ino() }, progress)))
+            Some(record) => {
+                let journal = Journal { path, file, sequence: record.sequence, dev: meta.dev(), ino: meta.ino() };
+                Ok(Some((journal, record.progress, record.carried)))
             }
             None => {
                 // A record for another inode (the file was replaced) or one never completed:
@@ -122,9 +144,11 @@ impl Journal {
     }
 
     /// Durably records `progress`; the caller has already made the data it claims durable.
-    fn save(&mut self, progress: Progress) -> Result<()> {
+    fn save(&mut self, progress: Progress, carried: &Carried) -> Result<()> {
         self.sequence += 1;
-        let bytes = encode(self.sequence, self.dev, self.ino, progress);
+        let record =
+            Record { sequence: self.sequence, dev: self.dev, ino: self.ino, progress, carried: carried.clone() };
+        let bytes = encode(&record);
         let offset = (self.sequence % 2) * SLOT_BYTES;
         self.file.write_all_at(&bytes, offset).map_err(|e| Error::io(&self.path, "write the progress record", e))?;
         self.file.sync_data().map_err(|e| Error::io(&self.path, "fsync the progress record", e))
@@ -149,44 +173,72 @@ fn checksum(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
 }
 
-fn encode(sequence: u64, dev: u64, ino: u64, progress: Progress) -> [u8; RECORD_BYTES] {
-    let mut bytes = [0u8; RECORD_BYTES];
-    bytes[..8].copy_from_slice(MAGIC);
-    bytes[8..16].copy_from_slice(&sequence.to_le_bytes());
-    bytes[16..24].copy_from_slice(&dev.to_le_bytes());
-    bytes[24..32].copy_from_slice(&ino.to_le_bytes());
-    let (kind, a, b, c, signature, signature_len) = match progress {
+/// One slot's contents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Record {
+    sequence: u64,
+    dev: u64,
+    ino: u64,
+    progress: Progress,
+    carried: Carried,
+}
+
+fn encode(record: &Record) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(256);
+    bytes.extend_from_slice(MAGIC);
+    for word in [record.sequence, record.dev, record.ino] {
+        bytes.extend_from_slice(&word.to_le_bytes());
+    }
+    let (kind, a, b, c, signature, signature_len) = match record.progress {
         Progress::Collapse { collapsed, pad, signature, signature_len } => {
             (1u8, collapsed, pad, 0, signature, signature_len)
         }
         Progress::Shift { write, read, keep_until } => (2u8, write, read, keep_until, [0; 16], 0),
     };
-    bytes[32] = kind;
-    bytes[33] = signature_len;
-    bytes[34..42].copy_from_slice(&a.to_le_bytes());
-    bytes[42..50].copy_from_slice(&b.to_le_bytes());
-    bytes[50..58].copy_from_slice(&c.to_le_bytes());
-    bytes[58..74].copy_from_slice(&signature);
-    let sum = checksum(&bytes[..74]);
-    bytes[74..80].copy_from_slice(&sum.to_le_bytes()[..6]);
+    bytes.push(kind);
+    bytes.push(signature_len);
+    for word in [a, b, c] {
+        bytes.extend_from_slice(&word.to_le_bytes());
+    }
+    bytes.extend_from_slice(&signature);
+    bytes.extend_from_slice(&record.carried.original_size.to_le_bytes());
+    bytes.extend_from_slice(&record.carried.collapsed.to_le_bytes());
+    let mut tally = Vec::new();
+    record.carried.tally.encode(&mut tally);
+    // A tally too large for the slot (thousands of schemas) is left out: the resumed run then
+    // reports only what it deleted itself.
+    if HEADER_BYTES + 4 + tally.len() + 8 > SLOT_BYTES as usize {
+        tally.clear();
+    }
+    bytes.extend_from_slice(&(tally.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&tally);
+    let sum = checksum(&bytes);
+    bytes.extend_from_slice(&sum.to_le_bytes());
     bytes
 }
 
-fn decode(bytes: &[u8; RECORD_BYTES]) -> Option<(u64, u64, u64, Progress)> {
-    if &bytes[..8] != MAGIC || bytes[74..80] != checksum(&bytes[..74]).to_le_bytes()[..6] {
+fn decode(bytes: &[u8]) -> Option<Record> {
+    let word = |at: usize| Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?));
+    if bytes.get(..8)? != MAGIC {
         return None;
     }
-    let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or([0; 8]));
+    let tally_len = u32::from_le_bytes(bytes.get(HEADER_BYTES..HEADER_BYTES + 4)?.try_into().ok()?) as usize;
+    let end = HEADER_BYTES + 4 + tally_len;
+    if word(end)? != checksum(bytes.get(..end)?) {
+        return None;
+    }
     let progress = match bytes[32] {
         1 => {
             let mut signature = [0u8; 16];
             signature.copy_from_slice(&bytes[58..74]);
-            Progress::Collapse { collapsed: word(34), pad: word(42), signature, signature_len: bytes[33].min(16) }
+            Progress::Collapse { collapsed: word(34)?, pad: word(42)?, signature, signature_len: bytes[33].min(16) }
         }
-        2 => Progress::Shift { write: word(34), read: word(42), keep_until: word(50) },
+        2 => Progress::Shift { write: word(34)?, read: word(42)?, keep_until: word(50)? },
         _ => return None,
     };
-    Some((word(8), word(16), word(24), progress))
+    let tally = if tally_len == 0 { Tally::default() } else { Tally::decode(&bytes[HEADER_BYTES + 4..end])? };
+    let carried = Carried { original_size: word(74)?, collapsed: word(82)?, tally };
+    Some(Record { sequence: word(8)?, dev: word(16)?, ino: word(24)?, progress, carried })
 }
 
 /// Compacts `target` in place. Called with the directory lock held.
@@ -198,131 +250,85 @@ pub fn compact_in_place(
     stale_temp_removed: bool,
 ) -> Result<FileReport> {
     let (file, meta) = open_log(path, &target, true)?;
-    let bytes_before = meta.len();
-    let mut tally = Tally::default();
-    let mut collapsed = 0;
-
-    let mut start = match Journal::load(&target, &meta)? {
-        Some((journal, Progress::Collapse { collapsed: amount, pad, signature, signature_len })) => {
-            let bytes = &signature[..usize::from(signature_len)];
-            let mut found = vec![0u8; bytes.len()];
-            let happened = file.read_exact_at(&mut found, 0).is_ok() && found == bytes;
-            if happened {
-                blank_prefix(&file, path, pad)?;
-                collapsed = amount;
-            }
-            journal.finish()?;
-            // After the collapse the blanked line [0, pad) stays as it is; without it, start over.
-            let write = if happened { pad.min(current_size(&file, path)?) } else { 0 };
-            Start { write, journal: None, keep_until: None }
-        }
-        Some((journal, Progress::Shift { write, read, keep_until })) => {
-            Start { write, journal: Some((journal, read)), keep_until: Some(keep_until) }
-        }
-        None => {
-            let (amount, pad, prefix) = collapse_expired_prefix(&file, path, &target, &meta, rules, options)?;
-            tally.merge(&prefix);
-            collapsed = amount;
-            Start { write: pad, journal: None, keep_until: None }
-        }
+    let searcher = options.searcher(rules);
+    let start = start_point(&file, path, &target, &meta, &searcher)?;
+    let mut sink = ShiftSink {
+        file: &file,
+        path,
+        target: &target,
+        meta: &meta,
+        write: start.write,
+        journal: None,
+        limit: 0,
+        carried: start.carried,
     };
-
-    let mut sink =
-        ShiftSink { file: &file, path, target: &target, meta: &meta, write: start.write, journal: None, limit: 0 };
-    let mut consumed = start.write;
-    if let Some((journal, read)) = start.journal.take() {
+    let mut from = start.write;
+    if let Some((journal, read, keep_until)) = start.resume {
         sink.limit = read;
         sink.journal = Some(journal);
-        consumed = read;
-        if let Some(keep_until) = start.keep_until.filter(|&until| until > read) {
+        from = read;
+        if keep_until > read {
             // The kept run that was being copied when the previous run stopped.
             let map = LogMap::map(&file, keep_until, path)?;
-            sink.copy(map.bytes(), read as usize..keep_until as usize)?;
+            let copied = sink.copy(map.bytes(), read as usize..keep_until as usize, &Tally::default());
             map.check(path)?;
-            consumed = keep_until;
+            copied?;
+            from = keep_until;
         }
     }
-
-    let mut rounds = 0;
-    let size = loop {
-        let size = current_size(&file, path)?;
-        if size < consumed {
-            return Err(Error::ChangedUnderUs { path: path.to_path_buf(), what: "was truncated".to_owned() });
-        }
-        let map = LogMap::map(&file, size, path)?;
-        let data = map.bytes();
-        let end = complete_lines_end(data, consumed as usize);
-        if end > consumed as usize {
-            let result = scan(
-                data,
-                consumed as usize..end,
-                rules,
-                options,
-                Some(&mut |runs: &[Range<usize>]| sink.keep(data, runs)),
-            );
-            map.check(path)?;
-            tally.merge(&result?);
-            consumed = end as u64;
-        }
-        rounds += 1;
-        if current_size(&file, path)? == size || rounds >= CATCH_UP_ROUNDS {
-            // A trailing partial line is kept as it is.
-            if size > consumed {
-                let mut decider = Decider::new(rules, options.now);
-                decide_span(&mut decider, data, consumed as usize..data.len(), None);
-                tally.merge(&decider.into_tally());
-                sink.copy(data, consumed as usize..data.len())?;
-                map.check(path)?;
-            }
-            break size;
-        }
-    };
-
+    let searched = searcher.search(&file, path, from, &mut sink)?;
+    let action = sink.settle(searched.size, &searched.tally, options.remove_if_empty)?;
     let new_len = sink.write;
-    let action = if new_len == size {
-        Action::Unchanged
-    } else if new_len == 0 && options.remove_if_empty {
-        if let Some(journal) = sink.journal.take() {
-            journal.finish()?;
-        }
-        fs::remove_file(&target).map_err(|e| Error::io(path, "remove the emptied segment", e))?;
-        sync_parent(&target)?;
-        Action::Removed
-    } else {
-        if sink.journal.is_some() {
-            // From here a resumed run only needs to truncate (and move lines appended later).
-            sink.commit(Progress::Shift { write: new_len, read: size, keep_until: size })?;
-        }
-        failpoint::hit("before-truncate");
-        file.set_len(new_len).map_err(|e| Error::io(path, "truncate", e))?;
-        file.sync_all().map_err(|e| Error::io(path, "fsync", e))?;
-        if let Some(journal) = sink.journal.take() {
-            journal.finish()?;
-        }
-        Action::Rewritten
-    };
-    let action = if action == Action::Unchanged && collapsed > 0 { Action::Rewritten } else { action };
+    let carried = sink.carried.with(&searched.tally);
     Ok(FileReport {
         path: path.to_path_buf(),
         target,
         action,
-        bytes_before,
+        bytes_before: carried.original_size,
         bytes_after: if action == Action::Removed { 0 } else { new_len },
-        appended_bytes: (size + collapsed).saturating_sub(bytes_before),
-        tally,
+        appended_bytes: (searched.size + carried.collapsed).saturating_sub(carried.original_size),
+        tally: carried.tally,
         stale_temp_removed,
         note: None,
     })
 }
 
+/// Where this run's shift starts, and what it carries from an interrupted one.
 struct Start {
     write: u64,
-    journal: Option<(Journal, u64)>,
-    keep_until: Option<u64>,
+    /// The journal of an interrupted shift, its recorded `read` and `keep_until`.
+    resume: Option<(Journal, u64, u64)>,
+    carried: Carried,
 }
 
-fn current_size(file: &File, path: &Path) -> Result<u64> {
-    Ok(file.metadata().map_err(|e| Error::io(path, "stat", e))?.len())
+/// Finishes an interrupted collapse or picks up an interrupted shift from its record; else
+/// collapses the expired prefix.
+fn start_point(file: &File, path: &Path, target: &Path, meta: &fs::Metadata, searcher: &Searcher) -> Result<Start> {
+    match Journal::load(target, meta)? {
+        Some((journal, Progress::Collapse { pad, signature, signature_len, .. }, carried)) => {
+            let bytes = &signature[..usize::from(signature_len)];
+            let mut found = vec![0u8; bytes.len()];
+            let happened = file.read_exact_at(&mut found, 0).is_ok() && found == bytes;
+            if happened {
+                blank_prefix(file, path, pad)?;
+            }
+            journal.finish()?;
+            // After the collapse the blanked line [0, pad) stays as it is; without it, start over.
+            if happened {
+                Ok(Start { write: pad.min(current_size(file, path)?), resume: None, carried })
+            } else {
+                let carried = Carried { original_size: carried.original_size, ..Carried::default() };
+                Ok(Start { write: 0, resume: None, carried })
+            }
+        }
+        Some((journal, Progress::Shift { write, read, keep_until }, carried)) => {
+            Ok(Start { write, resume: Some((journal, read, keep_until)), carried })
+        }
+        None => {
+            let (collapsed, pad, tally) = collapse_expired_prefix(file, path, target, meta, searcher)?;
+            Ok(Start { write: pad, resume: None, carried: Carried { original_size: meta.len(), collapsed, tally } })
+        }
+    }
 }
 
 /// Overwrites `[0, pad - 1)` with spaces: the tail of an expired record becomes a blank line.
@@ -334,6 +340,29 @@ fn blank_prefix(file: &File, path: &Path, pad: u64) -> Result<()> {
     file.sync_data().map_err(|e| Error::io(path, "fsync", e))
 }
 
+/// Stops the search at the first kept line: what comes before it is the expired prefix.
+#[derive(Default)]
+struct PrefixSink {
+    /// The tally of the prefix, once the search has ended.
+    prefix: Tally,
+}
+
+impl Sink for PrefixSink {
+    fn matched(&mut self, _data: &[u8], _run: &Run, _seen: &Tally) -> Result<bool> {
+        Ok(true)
+    }
+
+    fn context(&mut self, _data: &[u8], _run: &Run, seen: &Tally) -> Result<bool> {
+        self.prefix = seen.clone();
+        Ok(false)
+    }
+
+    fn finish(&mut self, _data: &[u8], _tail: &Run, seen: &Tally) -> Result<()> {
+        self.prefix = seen.clone();
+        Ok(())
+    }
+}
+
 /// Drops the block-aligned part of the leading run of deleted lines. Returns the bytes
 /// collapsed, the length of the blanked remainder (where the shift starts), and the tally of
 /// the deleted prefix lines.
@@ -342,47 +371,32 @@ fn collapse_expired_prefix(
     path: &Path,
     target: &Path,
     meta: &fs::Metadata,
-    rules: &RetentionRules,
-    options: &Options,
+    searcher: &Searcher,
 ) -> Result<(u64, u64, Tally)> {
-    let map = LogMap::map(file, meta.len(), path)?;
-    let data = map.bytes();
-    let mut probe = Decider::new(rules, options.now);
-    let mut prefix_end = 0;
-    while let Some(at) = memchr::memchr(b'\n', &data[prefix_end..]) {
-        let end = prefix_end + at + 1;
-        if !probe.decide(&data[prefix_end..end]) {
-            break;
-        }
-        prefix_end = end;
-    }
-    // Count only the deleted prefix (the probe also counted the first kept line).
-    let mut decider = Decider::new(rules, options.now);
-    decide_span(&mut decider, data, 0..prefix_end, None);
-    map.check(path)?;
+    let mut probe = PrefixSink::default();
+    let prefix_end = searcher.search(file, path, 0, &mut probe)?.consumed;
     let block = meta.blksize().max(512);
-    let aligned = prefix_end as u64 / block * block;
+    let aligned = prefix_end / block * block;
     // COLLAPSE_RANGE may not reach the end of the file; a wholly expired file needs no collapse.
-    if aligned == 0 || prefix_end as u64 >= meta.len() {
+    if aligned == 0 || prefix_end >= meta.len() {
         return Ok((0, 0, Tally::default()));
     }
-    let pad = prefix_end as u64 - aligned;
+    let pad = prefix_end - aligned;
     let signature_len = (meta.len() - aligned).min(16) as usize;
     let mut signature = [0u8; 16];
-    signature[..signature_len].copy_from_slice(&data[aligned as usize..aligned as usize + signature_len]);
-    drop(map);
+    file.read_exact_at(&mut signature[..signature_len], aligned)
+        .map_err(|e| Error::io(path, "read the start of the kept lines", e))?;
+    let carried = Carried { original_size: meta.len(), collapsed: aligned, tally: probe.prefix.clone() };
     // Without room for the record (a completely full disk) the collapse still runs: a crash in
     // the instant before the blanking would then leave a fragment of an expired record.
+    let progress = Progress::Collapse { collapsed: aligned, pad, signature, signature_len: signature_len as u8 };
     let journal = Journal::create(target, meta).and_then(|mut journal| {
-        journal.save(Progress::Collapse { collapsed: aligned, pad, signature, signature_len: signature_len as u8 })?;
+        journal.save(progress, &carried)?;
         Ok(journal)
     });
     // SAFETY: fallocate only reads its integer arguments; the descriptor is open for writing.
     let status =
         unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_COLLAPSE_RANGE, 0, aligned as libc::off_t) };
-    if status == 0 {
-        failpoint::hit("collapsed");
-    }
     if status != 0 {
         let error = io::Error::last_os_error();
         if let Ok(journal) = journal {
@@ -394,11 +408,12 @@ fn collapse_expired_prefix(
             _ => Err(Error::io(path, "collapse the expired prefix", error)),
         };
     }
+    failpoint::hit("collapsed");
     blank_prefix(file, path, pad)?;
     if let Ok(journal) = journal {
         journal.finish()?;
     }
-    Ok((aligned, pad, decider.into_tally()))
+    Ok((aligned, pad, probe.prefix))
 }
 
 /// Copies kept runs down over deleted lines, recording progress so that no write ever lands
@@ -413,14 +428,35 @@ struct ShiftSink<'a> {
     journal: Option<Journal>,
     /// Writes must end at or before this offset (the recorded `read`).
     limit: u64,
+    /// What this run started from: saved with every record, plus what the search has seen.
+    carried: Carried,
+}
+
+impl Sink for ShiftSink<'_> {
+    fn matched(&mut self, _data: &[u8], _run: &Run, _seen: &Tally) -> Result<bool> {
+        // Deleted lines are simply written over.
+        Ok(true)
+    }
+
+    fn context(&mut self, data: &[u8], run: &Run, seen: &Tally) -> Result<bool> {
+        self.copy(data, run.range.clone(), seen)?;
+        Ok(true)
+    }
+
+    /// Appended lines are more source: look again until the size holds.
+    fn caught_up(&mut self, _seen: &Tally) -> Result<bool> {
+        Ok(true)
+    }
+
+    /// A trailing partial line is kept as it is.
+    fn finish(&mut self, data: &[u8], tail: &Run, seen: &Tally) -> Result<()> {
+        self.copy(data, tail.range.clone(), seen)
+    }
 }
 
 impl ShiftSink<'_> {
-    fn keep(&mut self, data: &[u8], runs: &[Range<usize>]) -> Result<()> {
-        runs.iter().try_for_each(|run| self.copy(data, run.clone()))
-    }
-
-    fn copy(&mut self, data: &[u8], run: Range<usize>) -> Result<()> {
+    /// `seen`: every line before `run`, for the progress record.
+    fn copy(&mut self, data: &[u8], run: Range<usize>, seen: &Tally) -> Result<()> {
         if self.journal.is_none() && self.write == run.start as u64 {
             // Still in place: nothing before this run was deleted.
             self.write = run.end as u64;
@@ -429,7 +465,8 @@ impl ShiftSink<'_> {
         let mut source = run.start;
         while source < run.end {
             if self.journal.is_none() || self.write >= self.limit {
-                self.commit(Progress::Shift { write: self.write, read: source as u64, keep_until: run.end as u64 })?;
+                let progress = Progress::Shift { write: self.write, read: source as u64, keep_until: run.end as u64 };
+                self.commit(progress, seen)?;
             }
             let room = (self.limit - self.write) as usize;
             let length = (run.end - source).min(room).min(CHUNK_BYTES);
@@ -444,19 +481,48 @@ impl ShiftSink<'_> {
     }
 
     /// Makes everything written so far durable, then records `progress`.
-    fn commit(&mut self, progress: Progress) -> Result<()> {
+    fn commit(&mut self, progress: Progress, seen: &Tally) -> Result<()> {
         self.file.sync_data().map_err(|e| Error::io(self.path, "fsync", e))?;
         if self.journal.is_none() {
             self.journal = Some(Journal::create(self.target, self.meta)?);
         }
+        let carried = self.carried.with(seen);
         if let Some(journal) = &mut self.journal {
-            journal.save(progress)?;
+            journal.save(progress, &carried)?;
         }
         failpoint::hit("shift-commit");
         if let Progress::Shift { read, .. } = progress {
             self.limit = read;
         }
         Ok(())
+    }
+
+    /// After the search: truncates to the shifted length (or removes an emptied segment).
+    fn settle(&mut self, size: u64, seen: &Tally, remove_if_empty: bool) -> Result<Action> {
+        let new_len = self.write;
+        let action = if new_len == size {
+            Action::Unchanged
+        } else if new_len == 0 && remove_if_empty {
+            if let Some(journal) = self.journal.take() {
+                journal.finish()?;
+            }
+            fs::remove_file(self.target).map_err(|e| Error::io(self.path, "remove the emptied segment", e))?;
+            sync_parent(self.target)?;
+            Action::Removed
+        } else {
+            if self.journal.is_some() {
+                // From here a resumed run only needs to truncate (and move lines appended later).
+                self.commit(Progress::Shift { write: new_len, read: size, keep_until: size }, seen)?;
+            }
+            failpoint::hit("before-truncate");
+            self.file.set_len(new_len).map_err(|e| Error::io(self.path, "truncate", e))?;
+            self.file.sync_all().map_err(|e| Error::io(self.path, "fsync", e))?;
+            if let Some(journal) = self.journal.take() {
+                journal.finish()?;
+            }
+            Action::Rewritten
+        };
+        Ok(if action == Action::Unchanged && self.carried.collapsed > 0 { Action::Rewritten } else { action })
     }
 }
 
@@ -489,13 +555,17 @@ mod tests {
     #[test]
     fn journal_records_round_trip_and_detect_corruption() {
         let progress = Progress::Shift { write: 5, read: 900, keep_until: 1000 };
-        let bytes = encode(7, 1, 2, progress);
-        assert_eq!(decode(&bytes), Some((7, 1, 2, progress)));
+        let mut carried = Carried { original_size: 5000, collapsed: 4096, tally: Tally::default() };
+        carried.tally.deleted_lines = 12;
+        let record = |sequence, progress| Record { sequence, dev: 1, ino: 2, progress, carried: carried.clone() };
+        let bytes = encode(&record(7, progress));
+        assert_eq!(decode(&bytes).map(|r| (r.sequence, r.dev, r.ino, r.progress)), Some((7, 1, 2, progress)));
+        assert_eq!(decode(&bytes).map(|r| r.carried), Some(carried.clone()));
         let mut torn = bytes;
         torn[40] ^= 1;
         assert_eq!(decode(&torn), None);
         let collapse = Progress::Collapse { collapsed: 4096, pad: 10, signature: [b'a'; 16], signature_len: 16 };
-        assert_eq!(decode(&encode(1, 1, 2, collapse)).map(|r| r.3), Some(collapse));
+        assert_eq!(decode(&encode(&record(1, collapse))).map(|r| r.progress), Some(collapse));
     }
 
     #[test]
@@ -547,9 +617,11 @@ mod tests {
                 let file = OpenOptions::new().read(true).write(true).open(&target).unwrap();
                 let data = all.as_bytes();
                 let rules = RetentionRules::new([], None, []);
-                let mut decider = Decider::new(&rules, options().now);
-                let mut runs = Vec::new();
-                decide_span(&mut decider, data, 0..data.len(), Some(&mut runs));
+                let mut decider = crate::decide::Decider::new(&rules, options().now);
+                let mut decided = Vec::new();
+                crate::decide::decide_span(&mut decider, data, 0..data.len(), &mut decided);
+                let runs: Vec<Range<usize>> =
+                    decided.iter().filter(|run| !run.verdict.is_delete()).map(|run| run.range.clone()).collect();
                 let mut sink = ShiftSink {
                     file: &file,
                     path: &path,
@@ -558,9 +630,10 @@ mod tests {
                     write: 0,
                     journal: None,
                     limit: 0,
+                    carried: Carried { original_size: meta.len(), ..Carried::default() },
                 };
                 for run in runs.iter().take(stop_after) {
-                    sink.copy(data, run.clone()).unwrap();
+                    sink.copy(data, run.clone(), &Tally::default()).unwrap();
                 }
                 let garbage = vec![b'#'; (sink.limit - sink.write) as usize];
                 file.write_all_at(&garbage, sink.write).unwrap();

@@ -1,22 +1,32 @@
 //! mxcp-compact's core: retention compaction of MXCP JSONL audit logs.
 //!
 //! The algorithm lives in pure modules with no Python types, so `cargo test` needs no
-//! interpreter: `source` (mapping, windows), `scan` (validating JSON scan of a line), `timestamp`,
-//! `retention` (rules), `decide` (the line decision), `stats`, `output` (temp, swap, lock) and
-//! `compact` (one file pass). The `python` feature, enabled by maturin, adds the binding below:
+//! interpreter. One `searcher::Searcher` reads each log and pushes every line's verdict
+//! (`decide`) into a `sink::Sink`; the dry run, the temp copy (`copy`), the in-place shift
+//! (`inplace`), the archive and the stats survey are sinks, composed per file by `compact`
+//! (README, "Architecture"). The `python` feature, enabled by maturin, adds the binding below:
 //! it converts types, releases the GIL for the whole file pass, and maps errors in one place.
 
+// Tests may unwrap: a panic there is the failure report.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod archive;
+pub mod buckets;
 pub mod bus_guard;
 pub mod compact;
+pub mod copy;
 pub mod decide;
 pub mod direct;
 pub mod error;
 pub mod failpoint;
 pub mod inplace;
+pub mod job;
+pub mod lock;
 pub mod output;
 pub mod retention;
 pub mod scan;
+pub mod searcher;
+pub mod sink;
 pub mod source;
 pub mod stats;
 pub mod survey;
@@ -36,13 +46,14 @@ mod python {
     use pyo3::types::{PyBytes, PyDict, PyList};
 
     use crate::archive::Archive;
-    use crate::compact::{compact_file, compact_file_archiving, FileReport, Options, Progress};
-    use crate::decide::Decider;
+    use crate::compact::{compact_file, compact_file_archiving, survey_file};
+    use crate::decide::{Decider, Verdict};
     use crate::error::{Error, ErrorKind};
+    use crate::job::{FileReport, Options};
     use crate::retention::{Policy, RegistryEntry, RetentionRules};
     use crate::scan::Unevaluable;
+    use crate::searcher::Progress;
     use crate::stats::Tally;
-    use crate::survey::survey_file;
     use crate::timestamp::{parse_instant, parse_timestamp};
     use crate::tuning::Tuning;
 
@@ -247,33 +258,14 @@ mod python {
         let rules = &rules.get().rules;
         Ok(py.detach(|| {
             let mut decider = Decider::new(rules, now_ns);
-            let mut out = Vec::new();
-            for line in bytes.split_inclusive(|&b| b == b'\n') {
-                let before = decider.tally().clone();
-                if decider.decide(line) {
-                    out.push(None);
-                } else {
-                    out.push(Some(keep_reason(&before, decider.tally())));
-                }
-            }
-            out
+            bytes
+                .split_inclusive(|&b| b == b'\n')
+                .map(|line| match decider.decide(line) {
+                    Verdict::Delete(_) => None,
+                    Verdict::Keep(reason) => Some(reason.as_str()),
+                })
+                .collect()
         }))
-    }
-
-    fn keep_reason(before: &Tally, after: &Tally) -> &'static str {
-        if after.retained > before.retained {
-            return "retained";
-        }
-        if after.unmanaged > before.unmanaged {
-            return "no_policy";
-        }
-        if after.blank > before.blank {
-            return "blank";
-        }
-        Unevaluable::ALL
-            .into_iter()
-            .find(|&r| after.unevaluable(r) > before.unevaluable(r))
-            .map_or("kept", Unevaluable::as_str)
     }
 
     /// Records and bytes per schema and month, oldest/newest record, and the dry-run tally.
@@ -286,7 +278,7 @@ mod python {
         now_ns: i128,
     ) -> PyResult<Bound<'py, PyDict>> {
         let rules = &rules.get().rules;
-        let survey = py.detach(|| survey_file(&path, rules, now_ns)).map_err(to_py_err)?;
+        let survey = py.detach(|| survey_file(&path, rules, now_ns, 0)).map_err(to_py_err)?;
         let dict = tally_dict(py, &survey.tally)?;
         let buckets = PyList::empty(py);
         for bucket in &survey.buckets {

@@ -1,4 +1,4 @@
-//! Writing the compacted copy and swapping it in, plus the per-directory run lock.
+//! Writing the compacted copy and swapping it in.
 //!
 //! The copy is written to `.<name>.mxcp-compact.tmp` in the log's own directory (a dot file, so
 //! MXCP's `logs-P*.jsonl` globs never see it), created exclusively with the original's mode and
@@ -11,12 +11,10 @@
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, Write};
+use std::io::{self, Seek, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::thread;
-use std::time::{Duration, Instant};
 
 use crate::direct::DirectWriter;
 use crate::error::{Error, Result};
@@ -24,7 +22,6 @@ use crate::failpoint;
 use crate::tuning::Tuning;
 
 const TEMP_SUFFIX: &str = ".mxcp-compact.tmp";
-const LOCK_NAME: &str = ".mxcp-compact.lock";
 /// Write-back of the temp is started every this many bytes (see `write_file`).
 const WRITEBACK_BYTES: u64 = 32 << 20;
 
@@ -39,6 +36,10 @@ pub fn temp_path_for(target: &Path) -> PathBuf {
 /// Removes a temp left for `target` by an interrupted run. Call only while holding the lock.
 pub fn remove_stale_temp(target: &Path) -> Result<bool> {
     let temp = temp_path_for(target);
+    // Looked up first: on a read-only filesystem unlinking even a missing name fails.
+    if fs::symlink_metadata(&temp).is_err() {
+        return Ok(false);
+    }
     match fs::remove_file(&temp) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
@@ -231,53 +232,6 @@ fn parent_dir(path: &Path) -> &Path {
     }
 }
 
-/// An exclusive `flock` on `<dir>/.mxcp-compact.lock`, held until dropped. It serialises
-/// mxcp-compact runs on one directory; the file holds the holder's pid for the error message.
-pub struct DirLock {
-    _file: File,
-}
-
-impl DirLock {
-    pub fn acquire(dir: &Path, wait: Duration) -> Result<DirLock> {
-        let path = dir.join(LOCK_NAME);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o644)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&path)
-            .map_err(|e| Error::io(dir, "create a lock file in the directory", e))?;
-        let deadline = Instant::now() + wait;
-        loop {
-            // SAFETY: flock only reads the descriptor, which `file` keeps open for this call.
-            let status = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX | libc::LOCK_NB) };
-            if status == 0 {
-                break;
-            }
-            let error = io::Error::last_os_error();
-            if error.raw_os_error() != Some(libc::EWOULDBLOCK) {
-                return Err(Error::io(&path, "lock", error));
-            }
-            if Instant::now() >= deadline {
-                return Err(Error::Busy { dir: dir.to_path_buf(), pid: read_pid(&mut file) });
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-        // The pid is informational only; failing to record it does not weaken the lock.
-        let _ = file.set_len(0).and_then(|()| writeln!(file, "{}", std::process::id()));
-        Ok(DirLock { _file: file })
-    }
-}
-
-fn read_pid(file: &mut File) -> Option<u32> {
-    let mut text = String::new();
-    file.rewind().ok()?;
-    file.read_to_string(&mut text).ok()?;
-    text.trim().parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,16 +355,6 @@ mod tests {
         let mut expected = pass;
         expected.extend_from_slice(b"tail without a full block\ncaught up 1\ncaught up 2\n");
         assert!(fs::read(&target).unwrap() == expected);
-    }
-
-    #[test]
-    fn second_lock_on_a_directory_reports_the_holder() {
-        let dir = tempfile::tempdir().unwrap();
-        let _held = DirLock::acquire(dir.path(), Duration::ZERO).unwrap();
-        match DirLock::acquire(dir.path(), Duration::from_millis(120)) {
-            Err(Error::Busy { pid, .. }) => assert_eq!(pid, Some(std::process::id())),
-            other => panic!("expected Busy, got {:?}", other.map(|_| ())),
-        }
     }
 
     #[test]

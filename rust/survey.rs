@@ -1,32 +1,18 @@
-//! A read-only survey of a log for `mxcp-compact stats`: records and bytes per schema and per
-//! month (UTC), the oldest and newest record, and what a cleanup would delete now.
+//! The stats survey as a sink: it collects the searcher's per-window buckets (see `buckets`)
+//! into one file's survey.
 //!
-//! One pass over the mapped file. Each line is decided exactly as a cleanup would (so the
-//! "would delete" figures equal a dry run's), and its fields are read by a scan that stops once
-//! they are known. Lines without readable fields are counted under no schema and no month.
+//! The decision for each line is the searcher's, exactly as a cleanup's, so the "would delete"
+//! figures equal a dry run's.
 
-use std::collections::HashMap;
-use std::path::Path;
-
-use crate::decide::Decider;
+pub use crate::buckets::{Bucket, SurveyPart};
+use crate::decide::Run;
 use crate::error::Result;
-use crate::retention::RetentionRules;
 use crate::scan::{scan_line_with, Scan};
-use crate::source::{open_log, LogMap};
+use crate::sink::Sink;
 use crate::stats::Tally;
-use crate::timestamp::{parse_timestamp, UnixNanos, NANOS_PER_DAY};
+use crate::timestamp::UnixNanos;
 
-/// Records of one schema key in one month.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Bucket {
-    pub schema_name: String,
-    pub schema_version: String,
-    /// `YYYY-MM` (UTC), or empty when the line has no readable timestamp.
-    pub month: String,
-    pub records: u64,
-    pub bytes: u64,
-}
-
+/// A finished survey of one file.
 #[derive(Debug, Clone, Default)]
 pub struct Survey {
     pub buckets: Vec<Bucket>,
@@ -36,72 +22,69 @@ pub struct Survey {
     pub tally: Tally,
 }
 
-pub fn survey_file(path: &Path, rules: &RetentionRules, now: UnixNanos) -> Result<Survey> {
-    let (file, meta) = open_log(path, path, false)?;
-    let map = LogMap::map(&file, meta.len(), path)?;
-    let survey = survey_bytes(map.bytes(), rules, now);
-    map.check(path)?;
-    Ok(survey)
+/// The sink that gathers a survey.
+#[derive(Default)]
+pub struct SurveySink {
+    pub part: SurveyPart,
 }
 
-pub fn survey_bytes(data: &[u8], rules: &RetentionRules, now: UnixNanos) -> Survey {
-    let mut decider = Decider::new(rules, now);
-    let mut index: HashMap<(String, String, String), usize> = HashMap::new();
-    let mut survey = Survey::default();
-    let mut start = 0;
-    while start < data.len() {
-        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |at| start + at + 1);
-        let line = &data[start..end];
-        decider.decide(line);
-        let (name, version, month) = match scan_line_with(line.strip_suffix(b"\n").unwrap_or(line), &mut |_| true) {
-            Scan::Record(record) | Scan::Settled(record) => {
-                let name = record.schema_name.text().map(|t| t.into_owned()).unwrap_or_default();
-                let version = record.schema_version.map_or("1".to_owned(), |v| String::from_utf8_lossy(v).into_owned());
-                let instant = record.timestamp.text().and_then(|t| parse_timestamp(t.as_bytes()));
-                if let Some(instant) = instant {
-                    survey.oldest = Some(survey.oldest.map_or(instant, |o| o.min(instant)));
-                    survey.newest = Some(survey.newest.map_or(instant, |n| n.max(instant)));
-                }
-                (name, version, instant.map(month_of).unwrap_or_default())
-            }
-            _ => (String::new(), String::new(), String::new()),
-        };
-        let key = (name, version, month);
-        let slot = match index.get(&key) {
-            Some(&slot) => slot,
-            None => {
-                let (schema_name, schema_version, month) = key.clone();
-                survey.buckets.push(Bucket { schema_name, schema_version, month, records: 0, bytes: 0 });
-                index.insert(key, survey.buckets.len() - 1);
-                survey.buckets.len() - 1
-            }
-        };
-        survey.buckets[slot].records += 1;
-        survey.buckets[slot].bytes += line.len() as u64;
-        start = end;
+impl SurveySink {
+    pub fn into_survey(self, tally: Tally) -> Survey {
+        Survey { buckets: self.part.buckets, oldest: self.part.oldest, newest: self.part.newest, tally }
     }
-    survey.tally = decider.into_tally();
-    survey
 }
 
-/// `YYYY-MM` of an instant, in UTC.
-fn month_of(instant: UnixNanos) -> String {
-    let days = instant.div_euclid(NANOS_PER_DAY) as i64;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}")
+impl Sink for SurveySink {
+    fn matched(&mut self, _data: &[u8], _run: &Run, _seen: &Tally) -> Result<bool> {
+        Ok(true)
+    }
+
+    fn context(&mut self, _data: &[u8], _run: &Run, _seen: &Tally) -> Result<bool> {
+        Ok(true)
+    }
+
+    fn wants_survey(&self) -> bool {
+        true
+    }
+
+    fn surveyed(&mut self, part: SurveyPart) -> Result<()> {
+        self.part.merge(part);
+        Ok(())
+    }
+
+    fn finish(&mut self, data: &[u8], tail: &Run, _seen: &Tally) -> Result<()> {
+        // The decider does not read a line without its `\n`; its fields still count here.
+        if !tail.range.is_empty() {
+            let line = &data[tail.range.clone()];
+            let fields = match scan_line_with(line, &mut |_| true) {
+                Scan::Record(record) | Scan::Settled(record) => Some(record),
+                _ => None,
+            };
+            self.part.observe(line, fields.as_ref());
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::buckets::month_of;
+    use crate::retention::RetentionRules;
+    use crate::searcher::Searcher;
+    use crate::timestamp::parse_timestamp;
+    use crate::tuning::Tuning;
+
+    fn survey_bytes(data: &[u8], rules: &RetentionRules, now: UnixNanos) -> Survey {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        std::fs::write(&path, data).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let mut sink = SurveySink::default();
+        let searcher = Searcher { rules, now, threads: 2, tuning: Tuning::SMALL, progress: None };
+        let searched = searcher.search(&file, &path, 0, &mut sink).unwrap();
+        sink.into_survey(searched.tally)
+    }
 
     fn ts(text: &str) -> UnixNanos {
         parse_timestamp(text.as_bytes()).unwrap()

@@ -107,16 +107,11 @@ class FileState:
     link: str | None
 
 
-LOCK_NAME = ".mxcp-compact.lock"
-
-
 def snapshot(root: Path) -> dict[str, FileState]:
-    """Every file and symlink under `root` (relative path -> content digest, mode, inode, mtime),
-    except the run lock that real runs create and rewrite."""
+    """Every file and symlink under `root` (relative path -> content digest, mode, inode, mtime).
+    Runs lock the directory itself, so nothing of theirs may appear here."""
     states = {}
     for path in sorted(root.rglob("*")):
-        if path.name == LOCK_NAME:
-            continue
         if path.is_symlink():
             states[str(path.relative_to(root))] = FileState("", 0, 0, 0, str(path.readlink()))
         elif path.is_file():

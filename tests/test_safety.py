@@ -213,7 +213,7 @@ def test_crash_during_a_rewrite_leaves_old_or_new_and_the_next_run_completes(tmp
     finished = run_cli("--path", str(log))
     assert finished.returncode == 0, finished.stderr
     assert log.read_text() == "".join(retained)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".mxcp-compact.lock", "logs-default.jsonl"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["logs-default.jsonl"]
 
 
 IN_PLACE_POINTS = ["shift-commit:1", "shift-write:1", "shift-write:7", "shift-commit:3", "before-truncate"]
@@ -232,6 +232,36 @@ def test_crash_during_an_in_place_shift_is_finished_by_the_next_run(tmp_path: Pa
     assert finished.returncode == 0, finished.stderr
     assert log.read_text() == "".join(retained)
     assert not (tmp_path / ".logs-default.jsonl.mxcp-compact.shift").exists()
+
+
+@pytest.mark.parametrize("point", ["collapsed", *IN_PLACE_POINTS])
+def test_a_resumed_in_place_run_reports_what_the_interrupted_one_deleted(tmp_path: Path, point: str) -> None:
+    log = tmp_path / "logs-default.jsonl"
+    # An expired prefix of several blocks (collapsed on ext4), then interleaved lines.
+    prefix = [line(OLD, orig=-i, pad="y" * 300) for i in range(1, 60)]
+    mixed = write_log(log, 3000, old_every=2)
+    log.write_text("".join(prefix) + log.read_text())
+    original_size = log.stat().st_size
+    expired = len(prefix) + 3000 - len(mixed)
+    crashed = run_cli("--path", str(log), "--in-place", env={"MXCP_COMPACT_CRASH_AT": point})
+    assert crashed.returncode == -signal.SIGABRT, crashed.stderr
+    finished = run_cli("--path", str(log), "--json")
+    assert finished.returncode == 0, finished.stderr
+    # A collapsed prefix leaves one whitespace-only line where the straddling record ended.
+    assert [kept for kept in log.read_text().splitlines(keepends=True) if kept.strip()] == mixed
+    report = json.loads(finished.stdout)
+    assert report["message"] == f"Deleted {expired} records"
+    assert report["files"][0]["bytes_before"] == original_size
+    assert report["files"][0]["appended_bytes"] == 0
+    assert not any("caught up" in note for note in report["notes"])
+    # The text report of a resumed run says the same.
+    log.write_text("".join(prefix) + "".join(line(OLD if i % 2 == 0 else NEW, orig=i, pad="x" * 200) for i in range(3000)))
+    assert run_cli("--path", str(log), "--in-place", env={"MXCP_COMPACT_CRASH_AT": point}).returncode < 0
+    text = run_cli("--path", str(log))
+    assert text.returncode == 0, text.stderr
+    assert f"Total records deleted: {expired}" in text.stdout
+    assert "No records were deleted" not in text.stdout
+    assert "caught up" not in text.stderr
 
 
 def test_sigkill_at_random_moments_never_leaves_a_partial_file(tmp_path: Path) -> None:
@@ -276,10 +306,7 @@ def test_disk_full_fails_cleanly_then_emergency_frees_space(tmp_path: Path, kind
         assert normal.returncode == 1
         assert str(log) in normal.stderr and "no space left" in normal.stderr and "--emergency" in normal.stderr
         assert log.read_bytes() == original
-        assert sorted(p.name for p in mount.iterdir() if p.name != "lost+found") == [
-            ".mxcp-compact.lock",
-            "logs-default.jsonl",
-        ]
+        assert sorted(p.name for p in mount.iterdir() if p.name != "lost+found") == ["logs-default.jsonl"]
 
         emergency = run_cli("--path", str(log), "--emergency", "--json")
         assert emergency.returncode == 0, emergency.stderr
@@ -326,10 +353,7 @@ def test_disk_full_during_a_direct_copy_fails_cleanly(tmp_path: Path) -> None:
         assert traced.returncode == 1
         assert str(log) in traced.stderr and "no space left" in traced.stderr
         assert hashlib.sha256(log.read_bytes()).hexdigest() == digest
-        assert sorted(p.name for p in mount.iterdir() if p.name != "lost+found") == [
-            ".mxcp-compact.lock",
-            "logs-default.jsonl",
-        ]
+        assert sorted(p.name for p in mount.iterdir() if p.name != "lost+found") == ["logs-default.jsonl"]
 
 
 # 5. Truncation or rotation under our feet.
@@ -590,7 +614,7 @@ def test_a_failing_archive_deletes_nothing(tmp_path: Path) -> None:
     assert "not compacted, because an earlier file failed" in result.stderr
     for path, content in originals.items():
         assert path.read_bytes() == content
-    assert sorted(p.name for p in logs.iterdir()) == [".mxcp-compact.lock", "logs-a.jsonl", "logs-b.jsonl"]
+    assert sorted(p.name for p in logs.iterdir()) == ["logs-a.jsonl", "logs-b.jsonl"]
 
 
 def test_ctrl_c_stops_cleanly_with_the_original_intact(tmp_path: Path) -> None:
@@ -612,4 +636,4 @@ def test_ctrl_c_stops_cleanly_with_the_original_intact(tmp_path: Path) -> None:
     assert "interrupted; left untouched" in stderr
     assert "Traceback" not in stderr
     assert log.read_bytes() == original
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".mxcp-compact.lock", "logs-default.jsonl", "paused"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["logs-default.jsonl", "paused"]

@@ -1,0 +1,85 @@
+//! One file's job: what to do with it (`Options`) and what was done (`FileReport`, `Action`).
+//!
+//! Plain data shared by the per-file orchestration (`compact`), the in-place mode (`inplace`)
+//! and the binding; it decides nothing.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::retention::RetentionRules;
+use crate::searcher::{Progress, Searcher};
+use crate::stats::Tally;
+use crate::timestamp::UnixNanos;
+use crate::tuning::Tuning;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub now: UnixNanos,
+    pub dry_run: bool,
+    /// Delete the file when no line is left (segments); otherwise keep it, empty.
+    pub remove_if_empty: bool,
+    /// Worker threads for the scan; 0 means one per available core.
+    pub threads: usize,
+    /// How long to wait for another mxcp-compact working in the same directory (when the job
+    /// takes the directory lock itself).
+    pub lock_wait: Duration,
+    /// Compact in place, keeping the inode, with no temp copy (see `inplace`).
+    pub in_place: bool,
+    /// Bytes and lines decided so far, and a cancel switch, shared with whoever shows progress.
+    pub progress: Option<Arc<Progress>>,
+    /// Window, buffer and O_DIRECT sizes: `Tuning::PRODUCTION` outside tests.
+    pub tuning: Tuning,
+}
+
+impl Options {
+    pub fn searcher<'a>(&'a self, rules: &'a RetentionRules) -> Searcher<'a> {
+        Searcher {
+            rules,
+            now: self.now,
+            threads: self.threads,
+            tuning: self.tuning,
+            progress: self.progress.as_deref(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Nothing to delete: the file was not touched.
+    Unchanged,
+    /// Replaced by its compacted copy.
+    Rewritten,
+    /// A segment left with no lines, deleted.
+    Removed,
+    /// Dry run: what a real run would do, nothing written.
+    DryRun,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Unchanged => "unchanged",
+            Action::Rewritten => "rewritten",
+            Action::Removed => "removed",
+            Action::DryRun => "dry_run",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FileReport {
+    /// The path as given.
+    pub path: PathBuf,
+    /// The file actually compacted (symlinks resolved).
+    pub target: PathBuf,
+    pub action: Action,
+    pub tally: Tally,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    /// Bytes appended by a writer while we ran, caught up into the copy.
+    pub appended_bytes: u64,
+    pub stale_temp_removed: bool,
+    /// Something the operator should know that is not an error.
+    pub note: Option<String>,
+}

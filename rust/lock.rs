@@ -1,0 +1,104 @@
+//! The run lock: an exclusive `flock` on the audit directory itself, so that two mxcp-compact
+//! runs never work in one directory at once.
+//!
+//! Locking the directory (opened read-only) leaves nothing behind, works in a directory we may
+//! not write, and is released by the kernel when the holder exits, however it exits. The
+//! holder's pid, for the "another mxcp-compact is running" message, is read from /proc/locks.
+//! Only mxcp-compact takes this lock; MXCP itself never locks, so the lock cannot block it.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+
+/// How often a waiting run tries again.
+const RETRY: Duration = Duration::from_millis(50);
+
+/// The lock on one directory, held until dropped.
+#[derive(Debug)]
+pub struct DirLock {
+    _dir: File,
+}
+
+impl DirLock {
+    /// Locks `dir`, waiting up to `wait` for another run to finish with it.
+    pub fn acquire(dir: &Path, wait: Duration) -> Result<DirLock> {
+        let handle = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(dir)
+            .map_err(|e| Error::io(dir, "open the directory", e))?;
+        let deadline = Instant::now() + wait;
+        loop {
+            // SAFETY: flock only reads the descriptor, which `handle` keeps open for this call.
+            let status = unsafe { libc::flock(handle.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            if status == 0 {
+                return Ok(DirLock { _dir: handle });
+            }
+            let error = io::Error::last_os_error();
+            if error.raw_os_error() != Some(libc::EWOULDBLOCK) {
+                return Err(Error::io(dir, "lock", error));
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Busy { dir: dir.to_path_buf(), pid: holder_pid(&handle) });
+            }
+            thread::sleep(RETRY);
+        }
+    }
+}
+
+/// The pid holding a `flock` on `handle`'s inode, from /proc/locks.
+fn holder_pid(handle: &File) -> Option<u32> {
+    let meta = handle.metadata().ok()?;
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    let wanted = format!("{:02x}:{:02x}:{}", libc::major(meta.dev()), libc::minor(meta.dev()), meta.ino());
+    locks.lines().find_map(|line| holder_in(line, &wanted))
+}
+
+/// The pid of a granted FLOCK entry (not a waiter, shown with `->`) on `inode`
+/// (`MAJOR:MINOR:INODE` as /proc/locks prints it).
+fn holder_in(line: &str, inode: &str) -> Option<u32> {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    match fields.as_slice() {
+        [_, "FLOCK", _, _, pid, seen, ..] if *seen == inode => pid.parse().ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_lock_on_a_directory_reports_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let _held = DirLock::acquire(dir.path(), Duration::ZERO).unwrap();
+        match DirLock::acquire(dir.path(), Duration::from_millis(120)) {
+            Err(Error::Busy { pid, .. }) => assert_eq!(pid, Some(std::process::id())),
+            other => panic!("expected Busy, got {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn the_lock_leaves_nothing_in_the_directory_and_is_free_again_once_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = DirLock::acquire(dir.path(), Duration::ZERO).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        drop(held);
+        DirLock::acquire(dir.path(), Duration::ZERO).unwrap();
+    }
+
+    #[test]
+    fn waiters_in_proc_locks_are_not_holders() {
+        let inode = "fd:01:42";
+        assert_eq!(holder_in("1: FLOCK  ADVISORY  WRITE 1234 fd:01:42 0 EOF", inode), Some(1234));
+        assert_eq!(holder_in("1: -> FLOCK  ADVISORY  WRITE 99 fd:01:42 0 EOF", inode), None);
+        assert_eq!(holder_in("2: POSIX  ADVISORY  WRITE 77 fd:01:42 0 EOF", inode), None);
+        assert_eq!(holder_in("3: FLOCK  ADVISORY  WRITE 5 fd:01:43 0 EOF", inode), None);
+    }
+}
