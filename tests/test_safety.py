@@ -255,7 +255,9 @@ def test_a_resumed_in_place_run_reports_what_the_interrupted_one_deleted(tmp_pat
     assert report["files"][0]["appended_bytes"] == 0
     assert not any("caught up" in note for note in report["notes"])
     # The text report of a resumed run says the same.
-    log.write_text("".join(prefix) + "".join(line(OLD if i % 2 == 0 else NEW, orig=i, pad="x" * 200) for i in range(3000)))
+    log.write_text(
+        "".join(prefix) + "".join(line(OLD if i % 2 == 0 else NEW, orig=i, pad="x" * 200) for i in range(3000))
+    )
     assert run_cli("--path", str(log), "--in-place", env={"MXCP_COMPACT_CRASH_AT": point}).returncode < 0
     text = run_cli("--path", str(log))
     assert text.returncode == 0, text.stderr
