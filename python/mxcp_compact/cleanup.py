@@ -180,6 +180,8 @@ def run(request: CleanupRequest, started: float) -> tuple[Any, Path | None]:
     total_bytes = sum(_size_of(log.path) for log in plan.files)
     show = request.show_progress and sys.stderr.isatty()
     interrupted = False
+    # A copy-and-rename pass that fails leaves its file as it was; an in-place one may not.
+    untouched = dry_run or not in_place
     with Watch(progress, total_bytes, sys.stderr, show) as watch:
         for log in plan.files:
             interrupted = interrupted or watch.interrupted
@@ -204,9 +206,9 @@ def run(request: CleanupRequest, started: float) -> tuple[Any, Path | None]:
             except KeyboardInterrupt:
                 interrupted = True
                 what = "the next run finishes the in-place compaction" if in_place else "left untouched"
-                outcomes.append(FileOutcome(log.path, error=f"{log.path}: interrupted; {what}"))
+                outcomes.append(FileOutcome(log.path, error=f"{log.path}: interrupted; {what}", untouched=untouched))
             except (OSError, ValueError) as error:
-                outcomes.append(FileOutcome(log.path, error=str(error)))
+                outcomes.append(FileOutcome(log.path, error=str(error), untouched=untouched))
             else:
                 outcomes.append(FileOutcome(log.path, result=result))
                 if result.stale_temp_removed:
