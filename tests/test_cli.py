@@ -1022,3 +1022,11 @@ def test_log_cleanup_help_lists_every_option(cli: RunCli, tmp_path: Path) -> Non
         "--now",
     ):
         assert option in result.stdout, option
+
+
+def test_log_cleanup_help_names_every_archive_format_including_duckdb(tmp_path: Path) -> None:
+    result = run_subprocess(["log-cleanup", "--help"], cwd=tmp_path)
+    assert result.exit_code == 0
+    archive_help = " ".join(result.stdout.split("--archive PATH", 1)[1].split("--audit-trail", 1)[0].split())
+    for suffix in (".jsonl.gz", ".jsonl.zst", ".jsonl,", ".duckdb"):
+        assert suffix in archive_help, (suffix, archive_help)

@@ -133,7 +133,10 @@ def log_cleanup(
         str | None,
         typer.Option(
             metavar="PATH",
-            help="Write the deleted lines to PATH first (.jsonl.gz, .jsonl.zst or .jsonl; {date} = YYYYMMDD).",
+            help=(
+                "Write the deleted lines to PATH first (.jsonl.gz, .jsonl.zst, .jsonl, or .duckdb for table"
+                " audit_logs; {date} = YYYYMMDD)."
+            ),
             show_default=False,
         ),
     ] = None,
