@@ -8,6 +8,7 @@ Exit status: 0 done (or nothing to do), 1 some file could not be compacted (the 
 `--debug` adds the traceback.
 """
 
+import enum
 import os
 import sys
 import time
@@ -19,7 +20,15 @@ import typer
 from mxcp_compact import __version__, cleanup
 from mxcp_compact.cleanup import CleanupRequest
 
-__all__ = ["app", "main"]
+__all__ = ["OutputStyle", "app", "main"]
+
+
+class OutputStyle(str, enum.Enum):
+    """`log-cleanup --output-style` (cleanup.OUTPUT_STYLES, as Click choices)."""
+
+    guide = "guide"
+    mxcp = "mxcp"
+
 
 # "\b" keeps click from rewrapping the paragraph that follows it.
 EXAMPLES = """\b
@@ -148,6 +157,17 @@ def log_cleanup(
             show_default=False,
         ),
     ] = None,
+    output_style: Annotated[
+        OutputStyle | None,
+        typer.Option(
+            help=(
+                "guide: the seed guide's output (default); mxcp: exactly what MXCP 0.12.3's `mxcp log-cleanup`"
+                ' prints (mxcp.endpoints:v2 keys, JSON as {"status": "ok", "result": ...}).'
+                " The settings file's cleanup.output_style sets the default."
+            ),
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     started = time.monotonic()
     request = CleanupRequest(
@@ -166,6 +186,7 @@ def log_cleanup(
         archive=archive,
         json_output=json_output,
         debug=debug,
+        output_style=output_style.value if output_style is not None else None,
     )
     status = cleanup.execute(request, started)
     if status:
