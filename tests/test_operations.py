@@ -1,4 +1,5 @@
-"""Operations around cleanup: the deletion trail (`--audit-trail`) and scheduling (`schedule`)."""
+"""Operations around cleanup: the deletion trail (`--audit-trail`), scheduling (`schedule`), settings, `stats`,
+archives and `export`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import FIXTURE_NOW
+from conftest import FIXTURE_NOW, run_subprocess
 from mxcp_compact.cli import app
 
 RUNNER = CliRunner()
@@ -125,6 +126,45 @@ def test_schedule_install_into_an_unwritable_place_is_a_one_line_error(fixture_p
     assert code == 1
     assert err.startswith("Error: cannot write the units to /nonexistent/units")
     assert "Traceback" not in err
+
+
+MISSING_USER = "mxcp-compact-test-no-such-user"
+
+
+def test_schedule_with_a_missing_user_warns_how_to_create_it_and_still_prints_the_units(
+    fixture_project: Path, tmp_path: Path
+) -> None:
+    result = run_subprocess(["schedule", "--systemd", "--user", MISSING_USER], cwd=fixture_project)
+    assert result.exit_code == 0
+    assert f"User={MISSING_USER}\nGroup={MISSING_USER}\n" in result.stdout
+    assert "[Timer]" in result.stdout
+    assert f"warning: user '{MISSING_USER}' does not exist on this machine" in result.stderr
+    create = f"sudo useradd --system --user-group --no-create-home --shell /usr/sbin/nologin {MISSING_USER}"
+    assert create in result.stderr
+    assert "groupadd" not in result.stderr, "useradd --user-group already creates the group"
+    units = tmp_path / "units"
+    units.mkdir()
+    args = ["schedule", "--systemd", "--install", "--unit-dir", str(units), "--user", MISSING_USER]
+    installed = run_subprocess(args, cwd=fixture_project)
+    assert installed.exit_code == 0
+    assert sorted(p.name for p in units.iterdir()) == ["mxcp-log-cleanup.service", "mxcp-log-cleanup.timer"]
+    assert create in installed.stderr
+
+
+def test_schedule_with_a_missing_group_says_how_to_create_it(fixture_project: Path) -> None:
+    result = run_subprocess(["schedule", "--systemd", "--user", "root", "--group", MISSING_USER], cwd=fixture_project)
+    assert result.exit_code == 0
+    assert f"Group={MISSING_USER}\n" in result.stdout
+    assert result.stderr.splitlines() == [
+        f"warning: group '{MISSING_USER}' does not exist on this machine, so the service cannot start;"
+        f" create it with: sudo groupadd --system {MISSING_USER}"
+    ]
+
+
+def test_schedule_with_an_existing_user_warns_nothing(fixture_project: Path) -> None:
+    result = run_subprocess(["schedule", "--systemd", "--user", "root"], cwd=fixture_project)
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert "User=root\n" in result.stdout
 
 
 def test_settings_file_beside_the_site_sets_retention_and_the_trail(fixture_project: Path) -> None:

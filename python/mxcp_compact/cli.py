@@ -336,7 +336,7 @@ def schedule(
     unit_dir: Annotated[Path, typer.Option(hidden=True)] = Path("/etc/systemd/system"),
 ) -> None:
     from mxcp_compact import config
-    from mxcp_compact.schedule import Schedule, cron_line, install_systemd, systemd_units
+    from mxcp_compact.schedule import Schedule, account_warnings, cron_line, install_systemd, systemd_units
 
     if systemd == cron:
         _fail("choose one of --systemd or --cron", False, 2)
@@ -364,10 +364,13 @@ def schedule(
         for path in written:
             typer.echo(f"wrote {path}")
         typer.echo(f"now: systemctl daemon-reload && systemctl enable --now {written[-1].name}")
-        return
-    for name, text in systemd_units(plan).items():
-        typer.echo(f"# {unit_dir / name}\n{text}")
-    typer.echo("# then: sudo systemctl daemon-reload && sudo systemctl enable --now mxcp-log-cleanup.timer")
+    else:
+        for name, text in systemd_units(plan).items():
+            typer.echo(f"# {unit_dir / name}\n{text}")
+        typer.echo("# then: sudo systemctl daemon-reload && sudo systemctl enable --now mxcp-log-cleanup.timer")
+    # Last, where it is seen: the units are fine, but systemd will not start them without the account.
+    for warning in account_warnings(plan.user, plan.group):
+        typer.echo(warning, err=True)
 
 
 def _fail(message: str, json_output: bool, code: int) -> NoReturn:
