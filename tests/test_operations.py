@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import FIXTURE_NOW, run_subprocess
+from conftest import FIXTURE_NOW, record, run_subprocess, write_log
 from mxcp_compact.cli import app
 
 RUNNER = CliRunner()
@@ -165,6 +165,45 @@ def test_schedule_with_an_existing_user_warns_nothing(fixture_project: Path) -> 
     result = run_subprocess(["schedule", "--systemd", "--user", "root"], cwd=fixture_project)
     assert (result.exit_code, result.stderr) == (0, "")
     assert "User=root\n" in result.stdout
+
+
+def _log_with_months(path: Path, months: list[str]) -> None:
+    write_log(path, [record("mxcp.endpoints", 2, f"{month}-15T12:00:00Z") for month in months])
+
+
+def _month_section(text: str) -> list[str]:
+    return text.split("Per month (UTC):\n", 1)[1].split("\n\n", 1)[0].splitlines()
+
+
+def test_stats_shows_months_without_records_between_the_first_and_the_last(tmp_path: Path) -> None:
+    log = tmp_path / "logs-default.jsonl"
+    _log_with_months(log, ["2026-01", "2026-01", "2026-04", "2026-05"])
+    result = run_subprocess(["stats", "--path", str(log), "--now", FIXTURE_NOW], cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    section = _month_section(result.stdout)
+    assert [line.split()[0] for line in section] == ["2026-01", "2026-02", "2026-03", "2026-04", "2026-05"]
+    assert section[1] == f"  {'2026-02':<14} {0:>10} {'0 B':>11}", "0 records and an empty bar"
+    assert section[2] == f"  {'2026-03':<14} {0:>10} {'0 B':>11}"
+    assert all(line.endswith("█") for line in (section[0], section[3], section[4]))
+
+
+def test_stats_json_lists_months_without_records_as_zero(tmp_path: Path) -> None:
+    log = tmp_path / "logs-default.jsonl"
+    _log_with_months(log, ["2025-11", "2026-02"])
+    result = run_subprocess(["stats", "--json", "--path", str(log), "--now", FIXTURE_NOW], cwd=tmp_path)
+    months = json.loads(result.stdout)["months"]
+    assert list(months) == ["2025-11", "2025-12", "2026-01", "2026-02"]
+    assert months["2025-12"] == months["2026-01"] == {"records": 0, "bytes": 0}
+    assert months["2025-11"]["records"] == months["2026-02"]["records"] == 1
+
+
+def test_stats_text_shows_a_gap_of_more_than_a_year_as_one_line(tmp_path: Path) -> None:
+    log = tmp_path / "logs-default.jsonl"
+    _log_with_months(log, ["2023-12", "2025-02", "2025-04"])
+    result = run_subprocess(["stats", "--path", str(log), "--now", FIXTURE_NOW], cwd=tmp_path)
+    section = _month_section(result.stdout)
+    assert section[1] == "  2024-01 to 2025-01: no records (13 months)"
+    assert [line.split()[0] for line in section] == ["2023-12", "2024-01", "2025-02", "2025-03", "2025-04"]
 
 
 def test_settings_file_beside_the_site_sets_retention_and_the_trail(fixture_project: Path) -> None:
