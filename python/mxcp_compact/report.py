@@ -1,8 +1,10 @@
 """Render a run's outcome: the seed guide's text and JSON formats, plus notes on stderr.
 
-Standard output carries exactly what `mxcp log-cleanup` prints (so scripts that parse it keep
-working); everything extra (files, bytes, lines kept unevaluated, errors) goes to standard error
-in text mode and to additional keys in JSON mode.
+Standard output carries exactly the seed guide's `mxcp log-cleanup` output (so scripts that parse
+it keep working), plus, only when something failed, a line per failed file after it: a report
+must not read "No records were deleted." when the truth is "could not". Everything else extra
+(files, bytes, lines kept unevaluated, full error messages) goes to standard error in text mode
+and to additional keys in JSON mode. `mxcp_style` renders MXCP 0.12.3's own output instead.
 """
 
 from __future__ import annotations
