@@ -7,6 +7,7 @@ import importlib.metadata
 import json
 import os
 import re
+import shutil
 import socket
 import stat
 from datetime import datetime, timedelta, timezone
@@ -34,6 +35,9 @@ from conftest import (
     write_log,
     write_site,
 )
+from test_safety import NEW, OLD, small_filesystem
+from test_safety import NOW as SAFETY_NOW
+from test_safety import line as safety_line
 
 NOW_ARGS = ("--now", FIXTURE_NOW)
 
@@ -817,8 +821,10 @@ def _assert_one_file_failed(
 ) -> None:
     assert result_text.exit_code == 1, result_text.stderr
     assert "Traceback" not in result_text.stderr
-    assert "Total records deleted: 1\n" in result_text.stdout
-    assert bad_name not in result_text.stdout
+    assert "Total records deleted: 1\n\nNot compacted: " in result_text.stdout
+    named = [line for line in result_text.stdout.splitlines() if bad_name in line]
+    assert len(named) == 1 and named[0].startswith("Not compacted: "), result_text.stdout
+    assert named[0].endswith("); nothing was deleted from it."), result_text.stdout
     errors = [line for line in result_text.stderr.splitlines() if bad_name in line]
     assert len(errors) == 1 and errors[0].startswith("error: "), result_text.stderr
     assert good.read_text(encoding="utf-8") == young
@@ -826,6 +832,7 @@ def _assert_one_file_failed(
     document = result_json.json()
     assert document["status"] == "error"
     assert bad_name in document["message"]
+    assert "1 of 2 files could not be compacted (nothing was deleted from it): " in document["message"]
 
 
 def test_socket_among_several_paths_is_reported_and_the_others_processed(cli_any: RunCli, tmp_path: Path) -> None:
@@ -874,7 +881,9 @@ def test_dangling_symlink_segment_of_a_profile_is_reported_and_the_others_proces
     segment.symlink_to(tmp_path / "nowhere.jsonl")
     result = cli(["log-cleanup", *NOW_ARGS], cwd=fixture_project)
     assert result.exit_code == 1, (result.stdout, result.stderr)
-    assert result.stdout == REAL_RUN_TEXT["default"]
+    assert result.stdout == REAL_RUN_TEXT["default"] + (
+        f"\nNot compacted: {segment} (cannot open: No such file or directory); nothing was deleted from it.\n"
+    )
     assert any(line.startswith("error: ") and segment.name in line for line in result.stderr.splitlines())
     assert segment.is_symlink()
 
@@ -891,12 +900,61 @@ def test_hard_linked_base_file_of_a_profile_is_reported_and_the_segments_process
     assert result.stdout == (
         "Applying retention policies...\n\nDeleted records by schema:\n  mxcp.endpoints:2: 73 records\n\n"
         "Total records deleted: 73\n"
+        f"\nNot compacted: {base} (has 2 hard links); nothing was deleted from it.\n"
     )
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "logs-default.jsonl" in errors[0]
     assert base.read_bytes() == before
     segment = "audit/logs-default-20260730T000000.jsonl"
     assert (fixture_project / segment).read_bytes() == expected_kept(segment)
+
+
+def disk_full_logs(mount: Path) -> tuple[Path, Path]:
+    """On a small filesystem: a log whose kept lines do not fit in the free space (so its copy
+    fails), and one with nothing to delete. Returns (full, fine)."""
+    full = mount / "logs-default.jsonl"
+    lines = [safety_line(OLD, orig=i, pad="x" * 1000) for i in range(1200)]
+    lines += [safety_line(NEW if i % 4 else OLD, orig=i, pad="y" * 1000) for i in range(1200, 2600)]
+    write_log(full, lines)
+    assert shutil.disk_usage(mount).free < sum(len(item) for item in lines if NEW in item)
+    fine = mount / "logs-a.jsonl"
+    write_log(fine, [safety_line(NEW, orig="a")])
+    return full, fine
+
+
+DISK_FULL_REASON = "no space left on the device while writing the compacted copy"
+
+
+def test_a_disk_full_run_says_on_standard_output_that_nothing_was_deleted_because_a_file_failed(
+    tmp_path: Path,
+) -> None:
+    with small_filesystem(tmp_path, "tmpfs", "3M") as mount:
+        full, fine = disk_full_logs(mount)
+        before = content_snapshot(mount)
+        text = run_subprocess(["log-cleanup", "--path", str(mount), "--now", SAFETY_NOW], cwd=tmp_path)
+        as_json = run_subprocess(["log-cleanup", "--json", "--path", str(mount), "--now", SAFETY_NOW], cwd=tmp_path)
+        after = content_snapshot(mount)
+    assert text.exit_code == 1, text.stderr
+    assert text.stdout == (
+        "Applying retention policies...\n"
+        "\n"
+        "No records were deleted: 1 of 2 files could not be compacted.\n"
+        "\n"
+        f"Not compacted: {full} ({DISK_FULL_REASON}); nothing was deleted from it.\n"
+    )
+    assert f"error: {full}: {DISK_FULL_REASON}; the original is intact" in text.stderr
+    assert as_json.exit_code == 1, as_json.stderr
+    document = as_json.json()
+    assert document["status"] == "error"
+    assert document["message"].startswith(
+        f"Deleted 0 records; 1 of 2 files could not be compacted (nothing was deleted from it): {full}: "
+        f"{DISK_FULL_REASON}; "
+    )
+    assert document["deleted_per_schema"] == {}
+    actions = {Path(f["path"]).name: f["action"] for f in document["files"]}
+    assert actions == {fine.name: "unchanged", full.name: "error"}
+    assert len(document["errors"]) == 1 and DISK_FULL_REASON in document["errors"][0]
+    assert after == before
 
 
 def test_missing_audit_directory_is_nothing_to_do_with_a_note(cli: RunCli, tmp_path: Path) -> None:
@@ -964,3 +1022,11 @@ def test_log_cleanup_help_lists_every_option(cli: RunCli, tmp_path: Path) -> Non
         "--now",
     ):
         assert option in result.stdout, option
+
+
+def test_log_cleanup_help_names_every_archive_format_including_duckdb(tmp_path: Path) -> None:
+    result = run_subprocess(["log-cleanup", "--help"], cwd=tmp_path)
+    assert result.exit_code == 0
+    archive_help = " ".join(result.stdout.split("--archive PATH", 1)[1].split("--audit-trail", 1)[0].split())
+    for suffix in (".jsonl.gz", ".jsonl.zst", ".jsonl,", ".duckdb"):
+        assert suffix in archive_help, (suffix, archive_help)

@@ -30,6 +30,7 @@ VALUED = [
     "--config",
     "--archive",
     "--audit-trail",
+    "--output-style",
 ]
 ODD_TOKENS = ["--help", "-h", "--version", "--", "--bogus", "stats", "log-cleanup", "-", "--dry-run=1"]
 VALUES = [
@@ -55,6 +56,9 @@ VALUES = [
     "2026-11-27",
     "\u0663",
     "{date}.jsonl.gz",
+    "mxcp",
+    "guide",
+    "MXCP",
 ]
 
 
@@ -115,6 +119,8 @@ def test_scheduled_command_lines_take_the_quick_path() -> None:
         ["log-cleanup", "--dry-run", "--path", "/var/log/mxcp", "--path", "/srv/audit.jsonl"],
         ["log-cleanup", "--wait", "300", "--threads", "2", "--retain", "mxcp.endpoints=365", "--retain", "app=none"],
         ["log-cleanup", "--emergency", "--now", "2026-11-27T00:00:00Z", "--audit-trail", "/var/log/trail.jsonl"],
+        ["log-cleanup", "--output-style", "mxcp", "--json"],
+        ["log-cleanup", "--output-style=guide", "--dry-run"],
     ):
         quick = parse_quick(args)
         assert quick is not None, args
@@ -144,6 +150,8 @@ def test_help_errors_and_other_commands_go_to_typer() -> None:
         ["log-cleanup", "--wait", "-1"],
         ["log-cleanup", "--profile"],
         ["log-cleanup", "--profile", "a", "--profile", "b"],
+        ["log-cleanup", "--output-style", "MXCP"],
+        ["log-cleanup", "--output-style", "json"],
         ["log-cleanup", "extra"],
         ["stats", "--json"],
     ):

@@ -1,4 +1,5 @@
-"""Operations around cleanup: the deletion trail (`--audit-trail`) and scheduling (`schedule`)."""
+"""Operations around cleanup: the deletion trail (`--audit-trail`), scheduling (`schedule`), settings, `stats`,
+archives and `export`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import FIXTURE_NOW
+from conftest import FIXTURE_NOW, record, run_subprocess, write_log
 from mxcp_compact.cli import app
 
 RUNNER = CliRunner()
@@ -125,6 +126,84 @@ def test_schedule_install_into_an_unwritable_place_is_a_one_line_error(fixture_p
     assert code == 1
     assert err.startswith("Error: cannot write the units to /nonexistent/units")
     assert "Traceback" not in err
+
+
+MISSING_USER = "mxcp-compact-test-no-such-user"
+
+
+def test_schedule_with_a_missing_user_warns_how_to_create_it_and_still_prints_the_units(
+    fixture_project: Path, tmp_path: Path
+) -> None:
+    result = run_subprocess(["schedule", "--systemd", "--user", MISSING_USER], cwd=fixture_project)
+    assert result.exit_code == 0
+    assert f"User={MISSING_USER}\nGroup={MISSING_USER}\n" in result.stdout
+    assert "[Timer]" in result.stdout
+    assert f"warning: user '{MISSING_USER}' does not exist on this machine" in result.stderr
+    create = f"sudo useradd --system --user-group --no-create-home --shell /usr/sbin/nologin {MISSING_USER}"
+    assert create in result.stderr
+    assert "groupadd" not in result.stderr, "useradd --user-group already creates the group"
+    units = tmp_path / "units"
+    units.mkdir()
+    args = ["schedule", "--systemd", "--install", "--unit-dir", str(units), "--user", MISSING_USER]
+    installed = run_subprocess(args, cwd=fixture_project)
+    assert installed.exit_code == 0
+    assert sorted(p.name for p in units.iterdir()) == ["mxcp-log-cleanup.service", "mxcp-log-cleanup.timer"]
+    assert create in installed.stderr
+
+
+def test_schedule_with_a_missing_group_says_how_to_create_it(fixture_project: Path) -> None:
+    result = run_subprocess(["schedule", "--systemd", "--user", "root", "--group", MISSING_USER], cwd=fixture_project)
+    assert result.exit_code == 0
+    assert f"Group={MISSING_USER}\n" in result.stdout
+    assert result.stderr.splitlines() == [
+        f"warning: group '{MISSING_USER}' does not exist on this machine, so the service cannot start;"
+        f" create it with: sudo groupadd --system {MISSING_USER}"
+    ]
+
+
+def test_schedule_with_an_existing_user_warns_nothing(fixture_project: Path) -> None:
+    result = run_subprocess(["schedule", "--systemd", "--user", "root"], cwd=fixture_project)
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert "User=root\n" in result.stdout
+
+
+def _log_with_months(path: Path, months: list[str]) -> None:
+    write_log(path, [record("mxcp.endpoints", 2, f"{month}-15T12:00:00Z") for month in months])
+
+
+def _month_section(text: str) -> list[str]:
+    return text.split("Per month (UTC):\n", 1)[1].split("\n\n", 1)[0].splitlines()
+
+
+def test_stats_shows_months_without_records_between_the_first_and_the_last(tmp_path: Path) -> None:
+    log = tmp_path / "logs-default.jsonl"
+    _log_with_months(log, ["2026-01", "2026-01", "2026-04", "2026-05"])
+    result = run_subprocess(["stats", "--path", str(log), "--now", FIXTURE_NOW], cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    section = _month_section(result.stdout)
+    assert [line.split()[0] for line in section] == ["2026-01", "2026-02", "2026-03", "2026-04", "2026-05"]
+    assert section[1] == f"  {'2026-02':<14} {0:>10} {'0 B':>11}", "0 records and an empty bar"
+    assert section[2] == f"  {'2026-03':<14} {0:>10} {'0 B':>11}"
+    assert all(line.endswith("█") for line in (section[0], section[3], section[4]))
+
+
+def test_stats_json_lists_months_without_records_as_zero(tmp_path: Path) -> None:
+    log = tmp_path / "logs-default.jsonl"
+    _log_with_months(log, ["2025-11", "2026-02"])
+    result = run_subprocess(["stats", "--json", "--path", str(log), "--now", FIXTURE_NOW], cwd=tmp_path)
+    months = json.loads(result.stdout)["months"]
+    assert list(months) == ["2025-11", "2025-12", "2026-01", "2026-02"]
+    assert months["2025-12"] == months["2026-01"] == {"records": 0, "bytes": 0}
+    assert months["2025-11"]["records"] == months["2026-02"]["records"] == 1
+
+
+def test_stats_text_shows_a_gap_of_more_than_a_year_as_one_line(tmp_path: Path) -> None:
+    log = tmp_path / "logs-default.jsonl"
+    _log_with_months(log, ["2023-12", "2025-02", "2025-04"])
+    result = run_subprocess(["stats", "--path", str(log), "--now", FIXTURE_NOW], cwd=tmp_path)
+    section = _month_section(result.stdout)
+    assert section[1] == "  2024-01 to 2025-01: no records (13 months)"
+    assert [line.split()[0] for line in section] == ["2023-12", "2024-01", "2025-02", "2025-03", "2025-04"]
 
 
 def test_settings_file_beside_the_site_sets_retention_and_the_trail(fixture_project: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mxcp_compact.api import Result, SchemaCount
-from mxcp_compact.report import FileOutcome, RunSummary, error_json, render_json, render_text
+from mxcp_compact.report import FileOutcome, RunSummary, error_json, render_json, render_text, short_reason
 
 # (schema_name, schema_version, retention_days or None for forever, deleted, kept)
 Schema = tuple[str, str, "int | None", int, int]
@@ -142,12 +142,80 @@ def test_nothing_deleted_text(dry_run: bool, expected: str) -> None:
     assert render_text(summary(dry_run=dry_run)) == (expected, [])
 
 
-def test_errors_go_to_the_notes_not_to_standard_output() -> None:
+def test_a_failed_file_is_named_after_the_counts_and_its_full_error_goes_to_the_notes() -> None:
     result = make_result(schemas=(("mxcp.endpoints", "1", 90, 15234, 10),))
     failed = summary(result, errors=(("/logs/bad.jsonl", "/logs/bad.jsonl: cannot open: No such device"),))
     text, notes = render_text(failed)
-    assert text == SEED_REAL
+    failure = "Not compacted: /logs/bad.jsonl (cannot open: No such device); nothing was deleted from it."
+    assert text == f"{SEED_REAL}\n{failure}\n"
     assert notes == ["error: /logs/bad.jsonl: cannot open: No such device"]
+
+
+DISK_FULL = (
+    "/logs/big.jsonl: no space left on the device while writing the compacted copy; the original is intact "
+    "(free some space, or run `mxcp-compact log-cleanup --emergency`)"
+)
+
+
+def test_nothing_deleted_because_a_file_failed_says_so_instead_of_nothing_to_do() -> None:
+    kept_only = make_result("a.jsonl", (("mxcp.endpoints", "2", 90, 0, 5),))
+    other = make_result("b.jsonl", (("mxcp.endpoints", "2", 90, 0, 2),))
+    text, notes = render_text(summary(kept_only, other, errors=(("/logs/big.jsonl", DISK_FULL),)))
+    assert text == (
+        "Applying retention policies...\n"
+        "\n"
+        "No records were deleted: 1 of 3 files could not be compacted.\n"
+        "\n"
+        "Not compacted: /logs/big.jsonl (no space left on the device while writing the compacted copy);"
+        " nothing was deleted from it.\n"
+    )
+    assert "No records were deleted.\n" not in text
+    assert notes == [f"error: {DISK_FULL}"]
+
+
+def test_dry_run_with_a_failed_file_says_it_was_not_checked() -> None:
+    text, _ = render_text(
+        summary(dry_run=True, errors=(("/logs/x.jsonl", "/logs/x.jsonl: not a regular file"),)),
+    )
+    assert text == (
+        "DRY RUN: Analyzing what would be deleted...\n"
+        "\n"
+        "No records would be deleted: 1 of 1 file could not be checked.\n"
+        "\n"
+        "Not checked: /logs/x.jsonl (not a regular file); nothing is counted for it.\n"
+    )
+
+
+def test_a_failed_in_place_compaction_is_not_claimed_untouched() -> None:
+    failed = FileOutcome(
+        Path("/logs/big.jsonl"), error="/logs/big.jsonl: cannot fsync: Input/output error", untouched=False
+    )
+    run = RunSummary(False, "default", [failed], 0.1)
+    text, _ = render_text(run)
+    assert "nothing was deleted" not in text
+    assert text.endswith(
+        "\nNot fully compacted: /logs/big.jsonl (cannot fsync: Input/output error); the in-place run may have"
+        " deleted some of its expired records before it stopped (not counted above).\n"
+    )
+    assert "nothing was deleted" not in run.message
+
+
+def test_failures_that_are_not_about_one_file_are_on_standard_output_too() -> None:
+    result = make_result(schemas=(("mxcp.endpoints", "1", 90, 15234, 10),))
+    run = RunSummary(False, "default", [FileOutcome(result.path, result=result)], 0.1, run_errors=("/t.jsonl: boom",))
+    text, notes = render_text(run)
+    assert text == SEED_REAL + "\nFailed: /t.jsonl: boom\n"
+    assert notes == ["error: /t.jsonl: boom"]
+
+
+def test_the_short_reason_drops_the_path_and_the_advice_but_keeps_foreign_prefixes() -> None:
+    assert short_reason(FileOutcome(Path("/logs/big.jsonl"), error=DISK_FULL)) == (
+        "no space left on the device while writing the compacted copy"
+    )
+    earlier = FileOutcome(Path("/l/b.jsonl"), error="/l/b.jsonl: not compacted, because an earlier file failed")
+    assert short_reason(earlier) == "because an earlier file failed"
+    busy = FileOutcome(Path("/l/b.jsonl"), error="/l: another mxcp-compact is running (pid 7)")
+    assert short_reason(busy) == "/l: another mxcp-compact is running (pid 7)"
 
 
 def test_notes_and_lines_kept_unevaluated_go_to_the_notes() -> None:
@@ -267,6 +335,25 @@ def test_json_with_a_failed_file_has_status_error_and_names_it() -> None:
     assert document["errors"] == ["/logs/bad.jsonl: not a regular file"]
     assert {"path": "/logs/bad.jsonl", "action": "error", "error": "/logs/bad.jsonl: not a regular file"} in (
         document["files"]
+    )
+
+
+def test_json_message_of_a_run_that_deleted_nothing_because_a_file_failed() -> None:
+    kept_only = make_result("a.jsonl", (("mxcp.endpoints", "2", 90, 0, 5),))
+    document = _json(summary(kept_only, errors=(("/logs/big.jsonl", DISK_FULL),)))
+    assert document["status"] == "error"
+    assert document["message"] == (
+        f"Deleted 0 records; 1 of 2 files could not be compacted (nothing was deleted from it): {DISK_FULL}"
+    )
+    assert document["errors"] == [DISK_FULL]
+
+
+def test_json_message_counts_every_failed_file_and_names_the_first() -> None:
+    errors = (("/logs/a.jsonl", "/logs/a.jsonl: not a regular file"), ("/logs/b.jsonl", "/logs/b.jsonl: gone"))
+    document = _json(summary(make_result(schemas=(("x", "1", 9, 2, 0),)), errors=errors))
+    assert document["message"] == (
+        "Deleted 2 records; 2 of 3 files could not be compacted (nothing was deleted from them):"
+        " /logs/a.jsonl: not a regular file (and 1 more, see errors)"
     )
 
 

@@ -23,26 +23,36 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["CleanupError", "CleanupRequest", "execute", "report_failure", "run"]
+__all__ = ["OUTPUT_STYLES", "CleanupError", "CleanupRequest", "execute", "report_failure", "run"]
 
 
 class CleanupError(ValueError):
     """A configuration problem, reported as one line with exit status 2."""
+
+    def __init__(self, message: str, output_style: str | None = None) -> None:
+        super().__init__(message)
+        #: The style to report it in, once the settings file has been read.
+        self.output_style = output_style
+
+
+#: `--output-style` values: the seed guide's formats, or MXCP 0.12.3's own (see mxcp_style.py).
+OUTPUT_STYLES = ("guide", "mxcp")
 
 
 def execute(request: CleanupRequest, started: float | None = None) -> int:
     """Runs the cleanup, prints the report (text or JSON), and returns the exit status."""
     started = time.monotonic() if started is None else started
     json_output = request.json_output
+    style = request.output_style or "guide"
     try:
-        summary, audit_trail = run(request, started)
+        summary, audit_trail, style = run(request, started)
     except CleanupError as failure:
-        return report_failure(str(failure), json_output, 2)
+        return report_failure(str(failure), json_output, 2, failure.output_style or style)
     except Exception as error:  # a bug or an unexpected OS failure: one line, unless --debug
         if request.debug:
             raise
-        return report_failure(f"{type(error).__name__}: {error}", json_output, 1)
-    from mxcp_compact.report import append_trail, render_json, render_text
+        return report_failure(f"{type(error).__name__}: {error}", json_output, 1, style)
+    from mxcp_compact.report import append_trail
 
     if audit_trail is not None:
         try:
@@ -50,35 +60,47 @@ def execute(request: CleanupRequest, started: float | None = None) -> int:
         except OSError as error:
             problem = f"{audit_trail}: cannot append the deletion trail: {error.strerror or error}"
             summary = dataclasses.replace(summary, run_errors=(*summary.run_errors, problem))
-    if json_output:
-        sys.stdout.buffer.write(render_json(summary))
-        sys.stdout.flush()
-    else:
-        text, notes = render_text(summary)
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        for note in notes:
-            print(note, file=sys.stderr)
-        if request.debug:
-            for outcome in summary.outcomes:
-                if outcome.result is not None:
-                    r = outcome.result
-                    print(
-                        f"debug: {r.path}: {r.action}, {r.lines_in} lines, {r.lines_deleted} deleted, "
-                        f"{r.bytes_in} -> {r.bytes_out} bytes",
-                        file=sys.stderr,
-                    )
+    _print_report(summary, request, style)
     if summary.interrupted:
         return 130
     return 1 if summary.errors else 0
 
 
-def report_failure(message: str, json_output: bool, code: int) -> int:
+def _print_report(summary: Any, request: CleanupRequest, style: str) -> None:
+    if style == "mxcp":
+        from mxcp_compact.mxcp_style import render_json, render_text
+    else:
+        from mxcp_compact.report import render_json, render_text
+    if request.json_output:
+        sys.stdout.buffer.write(render_json(summary))
+        sys.stdout.flush()
+        return
+    text, notes = render_text(summary)
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    for note in notes:
+        print(note, file=sys.stderr)
+    if request.debug:
+        for outcome in summary.outcomes:
+            if outcome.result is not None:
+                r = outcome.result
+                print(
+                    f"debug: {r.path}: {r.action}, {r.lines_in} lines, {r.lines_deleted} deleted, "
+                    f"{r.bytes_in} -> {r.bytes_out} bytes",
+                    file=sys.stderr,
+                )
+
+
+def report_failure(message: str, json_output: bool, code: int, style: str = "guide") -> int:
     """Prints a one-line error (or the JSON error document) and returns `code`."""
     from mxcp_compact.report import displayable
 
     message = displayable(message)
-    if json_output:
+    if style == "mxcp":
+        from mxcp_compact.mxcp_style import print_error
+
+        print_error(message, json_output)
+    elif json_output:
         from mxcp_compact.report import error_json
 
         sys.stdout.buffer.write(error_json(message))
@@ -107,14 +129,17 @@ class CleanupRequest:
     archive: str | None
     json_output: bool = False
     debug: bool = False
+    #: "guide" or "mxcp"; None: the settings file's `cleanup.output_style`, else "guide".
+    output_style: str | None = None
 
     @property
     def show_progress(self) -> bool:
         return not self.json_output
 
 
-def run(request: CleanupRequest, started: float) -> tuple[Any, Path | None]:
-    """Resolves and runs the plan; returns the summary and the deletion trail to append to."""
+def run(request: CleanupRequest, started: float) -> tuple[Any, Path | None, str]:
+    """Resolves and runs the plan; returns the summary, the deletion trail to append to and the
+    output style."""
     dry_run, in_place, threads = request.dry_run, request.in_place, request.threads
     from mxcp_compact import config
     from mxcp_compact.api import compact_with_rules
@@ -134,40 +159,18 @@ def run(request: CleanupRequest, started: float) -> tuple[Any, Path | None]:
     except config.ConfigError as error:
         raise CleanupError(str(error)) from None
     plan, instant, rules_by_registry = run.plan, run.now_ns, run.rules
-    from_settings = request.archive is None and run.settings.archive is not None
-    archive_option = request.archive if request.archive is not None else run.settings.archive
-    # --archive '' runs without the settings file's archive.
-    archive_path = _archive_path(archive_option, instant) if archive_option else None
-    if archive_path is not None and in_place:
-        where = f"{run.settings.path} names an archive, but " if from_settings else "--archive cannot be combined with "
-        raise CleanupError(
-            f"{where}--in-place/--emergency overwrite lines in place and cannot archive them"
-            + ("; add --archive '' to run without it" if from_settings else "")
-        )
-    # A DuckDB archive is staged as JSONL beside it, durable before each swap like any archive,
-    # and loaded into the database at the end of the run (kept, and reported, if that fails).
-    staging = Path(f"{archive_path}.pending.jsonl") if archive_path and archive_path.suffix == ".duckdb" else None
-    archive = None
-    if archive_path is not None and not dry_run and plan.files:
-        from mxcp_compact import _core
-
-        if staging is not None:
-            try:
-                import duckdb  # noqa: F401  (fail before deleting anything)
-            except ModuleNotFoundError:
-                raise CleanupError(
-                    "--archive FILE.duckdb needs the duckdb package: pip install 'mxcp-compact[duckdb]'"
-                ) from None
-        try:
-            archive = _core.Archive(staging or archive_path)
-        except OSError as error:
-            raise CleanupError(str(error)) from None
+    style = request.output_style or run.settings.output_style or "guide"
+    try:
+        archive_path, staging, archive = _open_archive(request, run)
+    except CleanupError as error:
+        raise CleanupError(str(error), style) from None
     notes = list(run.notes)
     wait = request.wait if request.wait is not None else (run.settings.wait or 0.0)
     audit_trail = request.audit_trail if request.audit_trail is not None else run.settings.audit_trail
 
     if plan.skipped_reason is not None:
-        return RunSummary(dry_run, plan.profile, (), time.monotonic() - started, notes, plan.skipped_reason), None
+        skipped = RunSummary(dry_run, plan.profile, (), time.monotonic() - started, notes, plan.skipped_reason)
+        return skipped, None, style
     if not plan.files and plan.audit_path is not None:
         notes.append(f"no audit log files found for {plan.audit_path}")
 
@@ -180,6 +183,8 @@ def run(request: CleanupRequest, started: float) -> tuple[Any, Path | None]:
     total_bytes = sum(_size_of(log.path) for log in plan.files)
     show = request.show_progress and sys.stderr.isatty()
     interrupted = False
+    # A copy-and-rename pass that fails leaves its file as it was; an in-place one may not.
+    untouched = dry_run or not in_place
     with Watch(progress, total_bytes, sys.stderr, show) as watch:
         for log in plan.files:
             interrupted = interrupted or watch.interrupted
@@ -204,9 +209,9 @@ def run(request: CleanupRequest, started: float) -> tuple[Any, Path | None]:
             except KeyboardInterrupt:
                 interrupted = True
                 what = "the next run finishes the in-place compaction" if in_place else "left untouched"
-                outcomes.append(FileOutcome(log.path, error=f"{log.path}: interrupted; {what}"))
+                outcomes.append(FileOutcome(log.path, error=f"{log.path}: interrupted; {what}", untouched=untouched))
             except (OSError, ValueError) as error:
-                outcomes.append(FileOutcome(log.path, error=str(error)))
+                outcomes.append(FileOutcome(log.path, error=str(error), untouched=untouched))
             else:
                 outcomes.append(FileOutcome(log.path, result=result))
                 if result.stale_temp_removed:
@@ -237,7 +242,42 @@ def run(request: CleanupRequest, started: float) -> tuple[Any, Path | None]:
     )
     if request.emergency and not dry_run:
         notes.append(f"freed {summary.bytes_freed} bytes ({summary.bytes_freed / 2**20:.1f} MiB)")
-    return summary, audit_trail
+    return summary, audit_trail, style
+
+
+def _open_archive(request: CleanupRequest, run: Any) -> tuple[Path | None, Path | None, Any]:
+    """The archive's path, its DuckDB staging file (or None) and the open core archive (None in
+    a dry run or without an archive)."""
+    plan, instant, in_place, dry_run = run.plan, run.now_ns, request.in_place, request.dry_run
+    from_settings = request.archive is None and run.settings.archive is not None
+    archive_option = request.archive if request.archive is not None else run.settings.archive
+    # --archive '' runs without the settings file's archive.
+    archive_path = _archive_path(archive_option, instant) if archive_option else None
+    if archive_path is not None and in_place:
+        where = f"{run.settings.path} names an archive, but " if from_settings else "--archive cannot be combined with "
+        raise CleanupError(
+            f"{where}--in-place/--emergency overwrite lines in place and cannot archive them"
+            + ("; add --archive '' to run without it" if from_settings else "")
+        )
+    # A DuckDB archive is staged as JSONL beside it, durable before each swap like any archive,
+    # and loaded into the database at the end of the run (kept, and reported, if that fails).
+    staging = Path(f"{archive_path}.pending.jsonl") if archive_path and archive_path.suffix == ".duckdb" else None
+    archive = None
+    if archive_path is not None and not dry_run and plan.files:
+        from mxcp_compact import _core
+
+        if staging is not None:
+            try:
+                import duckdb  # noqa: F401  (fail before deleting anything)
+            except ModuleNotFoundError:
+                raise CleanupError(
+                    "--archive FILE.duckdb needs the duckdb package: pip install 'mxcp-compact[duckdb]'"
+                ) from None
+        try:
+            archive = _core.Archive(staging or archive_path)
+        except OSError as error:
+            raise CleanupError(str(error)) from None
+    return archive_path, staging, archive
 
 
 def _size_of(path: Path) -> int:

@@ -8,6 +8,7 @@ Exit status: 0 done (or nothing to do), 1 some file could not be compacted (the 
 `--debug` adds the traceback.
 """
 
+import enum
 import os
 import sys
 import time
@@ -19,7 +20,15 @@ import typer
 from mxcp_compact import __version__, cleanup
 from mxcp_compact.cleanup import CleanupRequest
 
-__all__ = ["app", "main"]
+__all__ = ["OutputStyle", "app", "main"]
+
+
+class OutputStyle(str, enum.Enum):
+    """`log-cleanup --output-style` (cleanup.OUTPUT_STYLES, as Click choices)."""
+
+    guide = "guide"
+    mxcp = "mxcp"
+
 
 # "\b" keeps click from rewrapping the paragraph that follows it.
 EXAMPLES = """\b
@@ -133,7 +142,10 @@ def log_cleanup(
         str | None,
         typer.Option(
             metavar="PATH",
-            help="Write the deleted lines to PATH first (.jsonl.gz, .jsonl.zst or .jsonl; {date} = YYYYMMDD).",
+            help=(
+                "Write the deleted lines to PATH first (.jsonl.gz, .jsonl.zst, .jsonl, or .duckdb for table"
+                " audit_logs; {date} = YYYYMMDD)."
+            ),
             show_default=False,
         ),
     ] = None,
@@ -142,6 +154,17 @@ def log_cleanup(
         typer.Option(
             metavar="FILE",
             help="Append one JSON line per run (time, host, user, files, deleted per schema, bytes) to FILE.",
+            show_default=False,
+        ),
+    ] = None,
+    output_style: Annotated[
+        OutputStyle | None,
+        typer.Option(
+            help=(
+                "guide: the seed guide's output (default); mxcp: exactly what MXCP 0.12.3's `mxcp log-cleanup`"
+                ' prints (mxcp.endpoints:v2 keys, JSON as {"status": "ok", "result": ...}).'
+                " The settings file's cleanup.output_style sets the default."
+            ),
             show_default=False,
         ),
     ] = None,
@@ -163,6 +186,7 @@ def log_cleanup(
         archive=archive,
         json_output=json_output,
         debug=debug,
+        output_style=output_style.value if output_style is not None else None,
     )
     status = cleanup.execute(request, started)
     if status:
@@ -312,7 +336,7 @@ def schedule(
     unit_dir: Annotated[Path, typer.Option(hidden=True)] = Path("/etc/systemd/system"),
 ) -> None:
     from mxcp_compact import config
-    from mxcp_compact.schedule import Schedule, cron_line, install_systemd, systemd_units
+    from mxcp_compact.schedule import Schedule, account_warnings, cron_line, install_systemd, systemd_units
 
     if systemd == cron:
         _fail("choose one of --systemd or --cron", False, 2)
@@ -340,10 +364,13 @@ def schedule(
         for path in written:
             typer.echo(f"wrote {path}")
         typer.echo(f"now: systemctl daemon-reload && systemctl enable --now {written[-1].name}")
-        return
-    for name, text in systemd_units(plan).items():
-        typer.echo(f"# {unit_dir / name}\n{text}")
-    typer.echo("# then: sudo systemctl daemon-reload && sudo systemctl enable --now mxcp-log-cleanup.timer")
+    else:
+        for name, text in systemd_units(plan).items():
+            typer.echo(f"# {unit_dir / name}\n{text}")
+        typer.echo("# then: sudo systemctl daemon-reload && sudo systemctl enable --now mxcp-log-cleanup.timer")
+    # Last, where it is seen: the units are fine, but systemd will not start them without the account.
+    for warning in account_warnings(plan.user, plan.group):
+        typer.echo(warning, err=True)
 
 
 def _fail(message: str, json_output: bool, code: int) -> NoReturn:

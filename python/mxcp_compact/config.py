@@ -55,7 +55,10 @@ def __getattr__(name: str) -> object:
 SITE_FILE = "mxcp-site.yml"
 #: Our own settings live beside mxcp-site.yml: MXCP forbids unknown keys in its own file.
 TOOL_CONFIG_FILE = "mxcp-compact.toml"
-_TOOL_CONFIG_KEYS = {"retention": {"default_days", "schemas"}, "cleanup": {"archive", "audit_trail", "wait"}}
+_TOOL_CONFIG_KEYS = {
+    "retention": {"default_days", "schemas"},
+    "cleanup": {"archive", "audit_trail", "wait", "output_style"},
+}
 REGISTRY_SUFFIX = "_schemas.jsonl"
 _SEGMENT_SUFFIX = re.compile(r"-\d{8}T\d{6}(?:-\d+)?$")
 _TRUE = {"true", "1", "yes"}
@@ -381,6 +384,8 @@ class ToolConfig:
     wait: float | None = None
     #: Archive path template (may hold {date}), relative to the file's directory.
     archive: str | None = None
+    #: log-cleanup's output: "guide" or "mxcp" (like --output-style).
+    output_style: str | None = None
 
     def retention(self, cli_schemas: Mapping[str, Days], cli_all_schemas: Days | None) -> Retention:
         """Command line > this file > schema registry > built-in: `--retain` beats
@@ -424,20 +429,30 @@ def load_tool_config(path: Path) -> ToolConfig:
     default_days = None
     if "default_days" in retention:
         default_days = _toml_days(retention["default_days"], f"{path}: retention.default_days")
-    audit_trail = None
+    return ToolConfig(path, schemas, default_days, **_cleanup_settings(path, cleanup))
+
+
+def _cleanup_settings(path: Path, cleanup: Mapping[str, Any]) -> dict[str, Any]:
+    """The [cleanup] table, validated, as ToolConfig fields."""
+    settings: dict[str, Any] = {}
     if "audit_trail" in cleanup:
         if not isinstance(cleanup["audit_trail"], str) or not cleanup["audit_trail"]:
             raise ConfigError(f"{path}: cleanup.audit_trail must be a file path")
-        audit_trail = path.parent / Path(cleanup["audit_trail"]).expanduser()
-    archive = None
+        settings["audit_trail"] = path.parent / Path(cleanup["audit_trail"]).expanduser()
     if "archive" in cleanup:
         if not isinstance(cleanup["archive"], str) or not cleanup["archive"]:
             raise ConfigError(f"{path}: cleanup.archive must be a file path (it may contain {{date}})")
-        archive = str(path.parent / Path(cleanup["archive"]).expanduser())
+        settings["archive"] = str(path.parent / Path(cleanup["archive"]).expanduser())
     wait = cleanup.get("wait")
-    if wait is not None and (isinstance(wait, bool) or not isinstance(wait, (int, float)) or wait < 0):
-        raise ConfigError(f"{path}: cleanup.wait must be a number of seconds >= 0")
-    return ToolConfig(path, schemas, default_days, audit_trail, None if wait is None else float(wait), archive)
+    if wait is not None:
+        if isinstance(wait, bool) or not isinstance(wait, (int, float)) or wait < 0:
+            raise ConfigError(f"{path}: cleanup.wait must be a number of seconds >= 0")
+        settings["wait"] = float(wait)
+    if "output_style" in cleanup:
+        if cleanup["output_style"] not in ("guide", "mxcp"):
+            raise ConfigError(f'{path}: cleanup.output_style must be "guide" or "mxcp"')
+        settings["output_style"] = cleanup["output_style"]
+    return settings
 
 
 def _toml_days(value: object, what: str) -> Days:

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from mxcp_compact.cleanup import CleanupRequest, execute
+from mxcp_compact.cleanup import OUTPUT_STYLES, CleanupRequest, execute
 
 # typing.TYPE_CHECKING without importing typing, which costs ~5 ms of every command's start-up.
 TYPE_CHECKING = False
@@ -44,6 +44,7 @@ _VALUED = {
     "--config": ("config_file", False),
     "--archive": ("archive", False),
     "--audit-trail": ("audit_trail", False),
+    "--output-style": ("output_style", False),
 }
 _DEFAULTS: dict[str, Any] = {
     "profile": None,
@@ -61,10 +62,13 @@ _DEFAULTS: dict[str, Any] = {
     "archive": None,
     "json_output": False,
     "debug": False,
+    "output_style": None,
 }
 _PATHS = {"paths", "config_file", "audit_trail"}
 # Numbers are taken only in their plain decimal spelling; Click decides every other one.
 _PLAIN_NUMBERS = {"wait": re.compile(r"[0-9]+(\.[0-9]+)?"), "threads": re.compile(r"[0-9]+")}
+# Options with a fixed set of values, spelled exactly (Click's choices are case-sensitive).
+_CHOICES = {"output_style": OUTPUT_STYLES}
 
 
 def parse_quick(args: list[str]) -> CleanupRequest | None:
@@ -93,6 +97,8 @@ def parse_quick(args: list[str]) -> CleanupRequest | None:
             value = rest[index]
             index += 1
         if not value or value.startswith("-") or (field in given and not repeatable):
+            return None
+        if field in _CHOICES and value not in _CHOICES[field]:
             return None
         if field in _PLAIN_NUMBERS:
             if not _PLAIN_NUMBERS[field].fullmatch(value):

@@ -1,8 +1,10 @@
 """Render a run's outcome: the seed guide's text and JSON formats, plus notes on stderr.
 
-Standard output carries exactly what `mxcp log-cleanup` prints (so scripts that parse it keep
-working); everything extra (files, bytes, lines kept unevaluated, errors) goes to standard error
-in text mode and to additional keys in JSON mode.
+Standard output carries exactly the seed guide's `mxcp log-cleanup` output (so scripts that parse
+it keep working), plus, only when something failed, a line per failed file after it: a report
+must not read "No records were deleted." when the truth is "could not". Everything else extra
+(files, bytes, lines kept unevaluated, full error messages) goes to standard error in text mode
+and to additional keys in JSON mode. `mxcp_style` renders MXCP 0.12.3's own output instead.
 """
 
 from __future__ import annotations
@@ -20,8 +22,12 @@ __all__ = [
     "append_trail",
     "displayable",
     "error_json",
+    "failure_lines",
+    "nothing_deleted",
     "render_json",
     "render_text",
+    "short_reason",
+    "stderr_notes",
     "trail_record",
 ]
 
@@ -37,6 +43,9 @@ class FileOutcome:
     path: Path
     result: Result | None = None
     error: str | None = None
+    #: A failed file is as it was before the run: true of every copy-and-rename failure, while a
+    #: failed in-place compaction may already have dropped part of the expired records.
+    untouched: bool = True
 
 
 @dataclass(frozen=True)
@@ -115,17 +124,34 @@ class RunSummary:
         return "dry_run" if self.dry_run else "success"
 
     @property
+    def failed(self) -> list[FileOutcome]:
+        return [o for o in self.outcomes if o.error is not None]
+
+    @property
+    def failed_count(self) -> str:
+        """Like "1 of 3 files could not be compacted" ("checked", for a dry run)."""
+        total = len(self.outcomes)
+        verb = "checked" if self.dry_run else "compacted"
+        return f"{len(self.failed)} of {total} file{'' if total == 1 else 's'} could not be {verb}"
+
+    @property
     def message(self) -> str:
         if self.skipped_reason is not None:
             return self.skipped_reason
         total = self.total_deleted
-        done = f"Would delete {total} records" if self.dry_run else f"Deleted {total} records"
-        file_errors = [o.error for o in self.outcomes if o.error is not None]
-        if file_errors:
-            return f"{done}; {len(file_errors)} of {len(self.outcomes)} files failed: {file_errors[0]}"
+        parts = [f"Would delete {total} records" if self.dry_run else f"Deleted {total} records"]
+        failed = self.failed
+        if failed:
+            detail = self.failed_count
+            if not self.dry_run and all(o.untouched for o in failed):
+                detail += f" (nothing was deleted from {'it' if len(failed) == 1 else 'them'})"
+            detail += f": {failed[0].error}"
+            if len(failed) > 1:
+                detail += f" (and {len(failed) - 1} more, see errors)"
+            parts.append(detail)
         if self.run_errors:
-            return f"{done}; {self.run_errors[0]}"
-        return done
+            parts.append(self.run_errors[0])
+        return "; ".join(parts)
 
 
 def render_text(summary: RunSummary) -> tuple[str, list[str]]:
@@ -142,7 +168,7 @@ def render_text(summary: RunSummary) -> tuple[str, list[str]]:
             out += ["", f"Total records that would be deleted: {summary.total_deleted}", ""]
             out.append("Run without --dry-run to actually delete these records.")
         else:
-            out.append("No records would be deleted.")
+            out.append(nothing_deleted(summary))
     else:
         out += ["Applying retention policies...", ""]
         per_schema = summary.deleted_per_schema()
@@ -151,11 +177,47 @@ def render_text(summary: RunSummary) -> tuple[str, list[str]]:
             out += [f"  {key}: {count} records" for key, count in per_schema.items()]
             out += ["", f"Total records deleted: {summary.total_deleted}"]
         else:
-            out.append("No records were deleted.")
-    return "\n".join(out) + "\n", _notes(summary)
+            out.append(nothing_deleted(summary))
+    out += failure_lines(summary)
+    return "\n".join(out) + "\n", stderr_notes(summary)
 
 
-def _notes(summary: RunSummary) -> list[str]:
+def nothing_deleted(summary: RunSummary) -> str:
+    """The guide's "No records were deleted." sentence, which must not stand alone when a file
+    failed: nothing deleted then means "could not", not "nothing to do"."""
+    sentence = "No records would be deleted" if summary.dry_run else "No records were deleted"
+    return f"{sentence}: {summary.failed_count}." if summary.failed else f"{sentence}."
+
+
+def short_reason(outcome: FileOutcome) -> str:
+    """What went wrong with a file, without its path and without the advice after the first "; "
+    (the full message is on standard error and in the JSON `errors`)."""
+    text = displayable(outcome.error)
+    prefix = f"{displayable(outcome.path)}: "
+    if text.startswith(prefix):
+        text = text[len(prefix) :]
+    return text.split("; ", 1)[0].removeprefix("not compacted, ")
+
+
+def failure_lines(summary: RunSummary) -> list[str]:
+    """Standard output's account of every failure, after the counts (empty when all went well)."""
+    lines = []
+    for outcome in summary.failed:
+        where = f"{displayable(outcome.path)} ({short_reason(outcome)})"
+        if summary.dry_run:
+            lines.append(f"Not checked: {where}; nothing is counted for it.")
+        elif outcome.untouched:
+            lines.append(f"Not compacted: {where}; nothing was deleted from it.")
+        else:
+            lines.append(
+                f"Not fully compacted: {where}; the in-place run may have deleted some of its expired records"
+                " before it stopped (not counted above)."
+            )
+    lines += [f"Failed: {displayable(error)}" for error in summary.run_errors]
+    return ["", *lines] if lines else []
+
+
+def stderr_notes(summary: RunSummary) -> list[str]:
     notes = [f"note: {displayable(note)}" for note in summary.notes]
     if summary.archive:
         archive = summary.archive

@@ -9,10 +9,11 @@ from __future__ import annotations
 import shlex
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Schedule", "command_line", "cron_line", "install_systemd", "systemd_units"]
+__all__ = ["Schedule", "account_warnings", "command_line", "cron_line", "install_systemd", "systemd_units"]
 
 SERVICE_NAME = "mxcp-log-cleanup"
 
@@ -92,3 +93,34 @@ def install_systemd(schedule: Schedule, unit_dir: Path) -> list[Path]:
         temp.replace(path)
         written.append(path)
     return written
+
+
+def account_warnings(user: str, group: str) -> list[str]:
+    """Warnings for a service user or group missing on this machine (systemd would refuse to
+    start the service), each with the command that creates it."""
+    import grp
+    import pwd
+
+    def exists(lookup: Callable[[str], object], name: str) -> bool:
+        try:
+            lookup(name)
+        except KeyError:
+            return False
+        return True
+
+    warnings = []
+    user_missing, group_missing = not exists(pwd.getpwnam, user), not exists(grp.getgrnam, group)
+    # useradd --user-group makes the same-named group the default Group= needs.
+    if group_missing and not (user_missing and group == user):
+        warnings.append(
+            f"warning: group {group!r} does not exist on this machine, so the service cannot start;"
+            f" create it with: sudo groupadd --system {shlex.quote(group)}"
+        )
+    if user_missing:
+        primary = "--user-group" if group == user else f"--gid {shlex.quote(group)}"
+        warnings.append(
+            f"warning: user {user!r} does not exist on this machine, so the service cannot start; create it with:"
+            f" sudo useradd --system {primary} --no-create-home --shell /usr/sbin/nologin {shlex.quote(user)}"
+            " (and let it write the audit log directory)"
+        )
+    return warnings

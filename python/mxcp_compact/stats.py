@@ -12,10 +12,13 @@ from typing import Any
 
 from mxcp_compact.config import ConfigError, RunConfig
 
-__all__ = ["LogStats", "parse_size", "render_stats_json", "render_stats_text", "survey"]
+__all__ = ["LogStats", "months_with_gaps", "parse_size", "render_stats_json", "render_stats_text", "survey"]
 
 _UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 _BAR_WIDTH = 30
+_MONTH = re.compile(r"[0-9]{4}-[0-9]{2}")
+#: Longer runs of months without records are shown as one line of text.
+_MAX_EMPTY_MONTHS_SHOWN = 12
 
 
 @dataclass
@@ -125,6 +128,35 @@ def _instant(ns: int | None) -> str:
     return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat(timespec="seconds")
 
 
+def months_with_gaps(months: dict[str, tuple[int, int]]) -> list[tuple[str, tuple[int, int]]]:
+    """Every month from the first to the last, those without records as (0, 0): a gap in the
+    logs is information. Buckets that are not months ("(no timestamp)") come first, sorted."""
+    named = sorted((key, value) for key, value in months.items() if not _MONTH.fullmatch(key))
+    counts = {int(key[:4]) * 12 + int(key[5:]) - 1: value for key, value in months.items() if _MONTH.fullmatch(key)}
+    if not counts:
+        return named
+    every = range(min(counts), max(counts) + 1)
+    return named + [(f"{index // 12:04}-{index % 12 + 1:02}", counts.get(index, (0, 0))) for index in every]
+
+
+def _month_lines(stats: LogStats) -> list[str]:
+    """A line and a bar per month; a run of more than a year without records is one line."""
+    from itertools import groupby
+
+    months = months_with_gaps(stats.months)
+    biggest = max((size for _, (_, size) in months), default=0)
+    lines = []
+    for empty, run in groupby(months, key=lambda item: item[1][0] == 0):
+        group = list(run)
+        if empty and len(group) > _MAX_EMPTY_MONTHS_SHOWN:
+            lines.append(f"  {group[0][0]} to {group[-1][0]}: no records ({len(group)} months)")
+            continue
+        for month, (records, size) in group:
+            bar = "█" * max(1, round(_BAR_WIDTH * size / biggest)) if size else ""
+            lines.append(f"  {month:<14} {records:>10} {_size(size):>11}  {bar}".rstrip())
+    return lines
+
+
 def render_stats_text(stats: LogStats, limit: int | None) -> str:
     lines = [
         f"Audit logs: {len(stats.files)} files, {_size(stats.total_bytes)}, {stats.records} lines"
@@ -137,11 +169,7 @@ def render_stats_text(stats: LogStats, limit: int | None) -> str:
     for key, schema in sorted(stats.schemas.items()):
         delete = f"{schema.would_delete} ({_size(schema.would_delete_bytes)})" if schema.would_delete else "-"
         lines.append(f"  {key:<28} {schema.records:>10} {_size(schema.bytes):>11}  {schema.retention:<10} {delete}")
-    lines += ["", "Per month (UTC):"]
-    biggest = max((size for _, size in stats.months.values()), default=0)
-    for month, (records, size) in sorted(stats.months.items()):
-        bar = "█" * max(1, round(_BAR_WIDTH * size / biggest)) if biggest else ""
-        lines.append(f"  {month:<14} {records:>10} {_size(size):>11}  {bar}")
+    lines += ["", "Per month (UTC):", *_month_lines(stats)]
     count, size = stats.would_delete
     lines += ["", f"A cleanup now would delete {count} records ({_size(size)})."]
     if limit is not None:
@@ -165,7 +193,7 @@ def render_stats_json(stats: LogStats, limit: int | None) -> bytes:
         "newest": _instant(stats.newest_ns) if stats.newest_ns is not None else None,
         "growth_bytes_per_day": stats.growth_per_day,
         "schemas": {key: vars(schema) for key, schema in sorted(stats.schemas.items())},
-        "months": {month: {"records": r, "bytes": b} for month, (r, b) in sorted(stats.months.items())},
+        "months": {month: {"records": r, "bytes": b} for month, (r, b) in months_with_gaps(stats.months)},
         "would_delete": {"records": count, "bytes": size},
         "unevaluable": stats.unevaluable,
         "warn_size": limit,
