@@ -58,8 +58,6 @@ const SALVAGE_TIMEOUT: Duration = Duration::from_secs(10);
 const SALVAGE_POLL: Duration = Duration::from_millis(5);
 /// A file not written to for this long has no writer in the middle of a batch.
 const IDLE_AFTER: Duration = Duration::from_secs(10);
-/// A writer still holding the file after this pause keeps it open (not an open-per-batch one).
-const WRITER_SETTLE: Duration = Duration::from_millis(300);
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -463,7 +461,7 @@ impl Rewriter<'_> {
     fn materialize(&mut self, data: &[u8]) -> Result<()> {
         if self.temp.is_none() {
             // Checked only once a line is to be deleted: files we leave alone need no look.
-            if let Some(holder) = writers::long_lived_writers(self.target, WRITER_SETTLE).into_iter().next() {
+            if let Some(holder) = writers::long_lived_writers(self.target, writers::WRITER_WATCH).into_iter().next() {
                 return Err(Error::HeldOpen {
                     path: self.path.to_path_buf(),
                     pid: holder.pid,
