@@ -33,8 +33,6 @@ const SALVAGE_TIMEOUT: Duration = Duration::from_secs(10);
 const SALVAGE_POLL: Duration = Duration::from_millis(5);
 /// A file not written to for this long has no writer in the middle of a batch.
 const IDLE_AFTER: Duration = Duration::from_secs(10);
-/// A writer still holding the file after this pause keeps it open (not an open-per-batch one).
-const WRITER_SETTLE: Duration = Duration::from_millis(300);
 
 /// What the copy sink did, once finished.
 #[derive(Debug, Clone)]
@@ -85,7 +83,7 @@ impl<'a> CopySink<'a> {
     fn materialize(&mut self, data: &[u8]) -> Result<&mut TempFile> {
         if self.temp.is_none() {
             // Checked only once a line is to be deleted: files we leave alone need no look.
-            if let Some(holder) = writers::long_lived_writers(self.target, WRITER_SETTLE).into_iter().next() {
+            if let Some(holder) = writers::long_lived_writers(self.target, writers::WRITER_WATCH).into_iter().next() {
                 return Err(Error::HeldOpen {
                     path: self.path.to_path_buf(),
                     pid: holder.pid,
