@@ -90,11 +90,11 @@ def _mxcp_compact() -> str:
 
 
 def _check_counts(result: mxcp_compact.Result, stats: Stats) -> None:
-    assert result.lines_in == stats.lines
-    assert result.bytes_in == stats.bytes
-    assert result.lines_deleted == stats.deleted_lines
+    assert result.lines == stats.lines
+    assert result.bytes_before == stats.bytes
+    assert result.deleted == stats.deleted_lines
     assert result.deleted_per_schema == stats.deleted_per_schema
-    assert result.bytes_out == stats.kept_bytes
+    assert result.bytes_after == stats.kept_bytes
     assert result.lines_unevaluated == 0
 
 
@@ -132,7 +132,7 @@ def test_real_run(benchmark, corpora: Corpora, tmp_path: Path, size_mib: int) ->
         assert result.action == "rewritten"
         _check_counts(result, corpus.stats)
         assert result.deleted_per_schema == dry.deleted_per_schema
-        assert result.bytes_out < result.bytes_in
+        assert result.bytes_after < result.bytes_before
     output = tmp_path / LOG_NAME
     assert output.stat().st_size == corpus.stats.kept_bytes
     assert filecmp.cmp(output, corpus.expected, shallow=False), "kept lines differ from the generator's"

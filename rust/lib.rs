@@ -43,11 +43,10 @@ mod python {
 
     use pyo3::exceptions::{PyFileNotFoundError, PyKeyboardInterrupt, PyOSError, PyPermissionError, PyValueError};
     use pyo3::prelude::*;
-    use pyo3::types::{PyBytes, PyDict, PyList};
+    use pyo3::types::{PyDict, PyTuple};
 
     use crate::archive::Archive;
     use crate::compact::{compact_file, compact_file_archiving, survey_file};
-    use crate::decide::{Decider, Verdict};
     use crate::error::{Error, ErrorKind};
     use crate::job::{FileReport, Options};
     use crate::retention::{Policy, RegistryEntry, RetentionRules};
@@ -151,6 +150,164 @@ mod python {
         }
     }
 
+    /// Records of one `schema_name:schema_version` seen in a file (JSON `deleted_per_schema`
+    /// keys are `key`).
+    #[pyclass(frozen, get_all, eq, module = "mxcp_compact._core", name = "SchemaCount")]
+    #[derive(PartialEq)]
+    struct PySchemaCount {
+        schema_name: String,
+        schema_version: String,
+        /// "days", "forever" or "none".
+        policy: String,
+        retention_days: Option<u32>,
+        deleted: u64,
+        deleted_bytes: u64,
+        kept: u64,
+    }
+
+    #[pymethods]
+    impl PySchemaCount {
+        #[new]
+        #[pyo3(signature = (*, schema_name, schema_version, policy, retention_days, deleted, deleted_bytes, kept))]
+        fn new(
+            schema_name: String,
+            schema_version: String,
+            policy: String,
+            retention_days: Option<u32>,
+            deleted: u64,
+            deleted_bytes: u64,
+            kept: u64,
+        ) -> Self {
+            PySchemaCount { schema_name, schema_version, policy, retention_days, deleted, deleted_bytes, kept }
+        }
+
+        #[getter]
+        fn key(&self) -> String {
+            format!("{}:{}", self.schema_name, self.schema_version)
+        }
+
+        fn __repr__(&self) -> String {
+            format!("SchemaCount({}, deleted={}, kept={})", self.key(), self.deleted, self.kept)
+        }
+    }
+
+    /// What one file pass did (or, in a dry run, would do). Field names are the JSON report's.
+    #[pyclass(frozen, get_all, module = "mxcp_compact._core", name = "FileResult")]
+    struct PyFileResult {
+        /// The path as given.
+        path: PathBuf,
+        /// The file actually compacted (symlinks resolved).
+        target: PathBuf,
+        /// "rewritten", "removed", "unchanged" or "dry_run".
+        action: String,
+        lines: u64,
+        deleted: u64,
+        bytes_before: u64,
+        bytes_after: u64,
+        deleted_bytes: u64,
+        retained: u64,
+        unmanaged: u64,
+        blank: u64,
+        /// Lines kept unevaluated, by reason.
+        unevaluable: Py<PyDict>,
+        schemas: Py<PyTuple>,
+        appended_bytes: u64,
+        stale_temp_removed: bool,
+        /// Something worth telling the operator that is not an error.
+        note: Option<String>,
+    }
+
+    #[pymethods]
+    impl PyFileResult {
+        #[new]
+        #[pyo3(signature = (*, path, target, action, lines, deleted, bytes_before, bytes_after, deleted_bytes,
+            retained, unmanaged, blank, unevaluable, schemas, appended_bytes, stale_temp_removed, note=None))]
+        #[allow(clippy::too_many_arguments)]
+        fn new(
+            path: PathBuf,
+            target: PathBuf,
+            action: String,
+            lines: u64,
+            deleted: u64,
+            bytes_before: u64,
+            bytes_after: u64,
+            deleted_bytes: u64,
+            retained: u64,
+            unmanaged: u64,
+            blank: u64,
+            unevaluable: Py<PyDict>,
+            schemas: Py<PyTuple>,
+            appended_bytes: u64,
+            stale_temp_removed: bool,
+            note: Option<String>,
+        ) -> Self {
+            PyFileResult {
+                path,
+                target,
+                action,
+                lines,
+                deleted,
+                bytes_before,
+                bytes_after,
+                deleted_bytes,
+                retained,
+                unmanaged,
+                blank,
+                unevaluable,
+                schemas,
+                appended_bytes,
+                stale_temp_removed,
+                note,
+            }
+        }
+
+        /// Lines left in the file (or, in a dry run, that would be).
+        #[getter]
+        fn lines_kept(&self) -> u64 {
+            self.lines - self.deleted
+        }
+
+        /// Lines kept because they could not be evaluated (broken JSON, missing keys...).
+        #[getter]
+        fn lines_unevaluated(&self, py: Python<'_>) -> PyResult<u64> {
+            self.unevaluable.bind(py).values().iter().map(|count| count.extract::<u64>()).sum()
+        }
+
+        /// `schema_name:schema_version` -> records deleted, for the schemas with deletions.
+        #[getter]
+        fn deleted_per_schema<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+            let counts = PyDict::new(py);
+            for schema in self.schemas.bind(py).iter() {
+                let schema = schema.cast::<PySchemaCount>()?.get();
+                if schema.deleted > 0 {
+                    counts.set_item(schema.key(), schema.deleted)?;
+                }
+            }
+            Ok(counts)
+        }
+
+        fn __repr__(&self) -> String {
+            format!("FileResult({}, {}, deleted={}/{})", self.path.display(), self.action, self.deleted, self.lines)
+        }
+    }
+
+    /// What `stats` reads of one file: buckets per schema and month, the oldest and newest
+    /// record, and the dry-run counts.
+    #[pyclass(frozen, get_all, module = "mxcp_compact._core", name = "Survey")]
+    struct PySurvey {
+        lines: u64,
+        bytes: u64,
+        deleted: u64,
+        deleted_bytes: u64,
+        /// Lines kept unevaluated, by reason.
+        unevaluable: Py<PyDict>,
+        schemas: Py<PyTuple>,
+        /// (schema_name, schema_version, month, records, bytes) per bucket, in order of first line.
+        buckets: Py<PyTuple>,
+        oldest_ns: Option<i128>,
+        newest_ns: Option<i128>,
+    }
+
     #[pyfunction]
     #[pyo3(name = "compact_file", signature = (path, rules, now_ns, dry_run, remove_if_empty, threads=0, lock_wait_s=0.0, in_place=false, archive=None, progress=None))]
     #[allow(clippy::too_many_arguments)]
@@ -166,7 +323,7 @@ mod python {
         in_place: bool,
         archive: Option<&Bound<'py, PyArchive>>,
         progress: Option<&Bound<'py, PyProgress>>,
-    ) -> PyResult<Bound<'py, PyDict>> {
+    ) -> PyResult<PyFileResult> {
         if !lock_wait_s.is_finite() || lock_wait_s < 0.0 {
             return Err(PyValueError::new_err("lock_wait_s must be a non-negative number of seconds"));
         }
@@ -195,31 +352,32 @@ mod python {
                 None => compact_file(&path, rules, &options),
             })
             .map_err(to_py_err)?;
-        report_dict(py, &report)
+        file_result(py, report)
     }
 
-    fn report_dict<'py>(py: Python<'py>, report: &FileReport) -> PyResult<Bound<'py, PyDict>> {
-        let dict = tally_dict(py, &report.tally)?;
-        dict.set_item("path", &report.path)?;
-        dict.set_item("target", &report.target)?;
-        dict.set_item("action", report.action.as_str())?;
-        dict.set_item("bytes_before", report.bytes_before)?;
-        dict.set_item("bytes_after", report.bytes_after)?;
-        dict.set_item("appended_bytes", report.appended_bytes)?;
-        dict.set_item("stale_temp_removed", report.stale_temp_removed)?;
-        dict.set_item("note", report.note.as_deref())?;
-        Ok(dict)
+    fn file_result(py: Python<'_>, report: FileReport) -> PyResult<PyFileResult> {
+        let tally = &report.tally;
+        Ok(PyFileResult {
+            action: report.action.as_str().to_owned(),
+            lines: tally.lines,
+            deleted: tally.deleted_lines,
+            bytes_before: report.bytes_before,
+            bytes_after: report.bytes_after,
+            deleted_bytes: tally.deleted_bytes,
+            retained: tally.retained,
+            unmanaged: tally.unmanaged,
+            blank: tally.blank,
+            unevaluable: unevaluable_dict(py, tally)?.unbind(),
+            schemas: schema_counts(py, tally)?.unbind(),
+            appended_bytes: report.appended_bytes,
+            stale_temp_removed: report.stale_temp_removed,
+            note: report.note,
+            path: report.path,
+            target: report.target,
+        })
     }
 
-    fn tally_dict<'py>(py: Python<'py>, tally: &Tally) -> PyResult<Bound<'py, PyDict>> {
-        let dict = PyDict::new(py);
-        dict.set_item("lines", tally.lines)?;
-        dict.set_item("bytes", tally.bytes)?;
-        dict.set_item("deleted_lines", tally.deleted_lines)?;
-        dict.set_item("deleted_bytes", tally.deleted_bytes)?;
-        dict.set_item("retained", tally.retained)?;
-        dict.set_item("unmanaged", tally.unmanaged)?;
-        dict.set_item("blank", tally.blank)?;
+    fn unevaluable_dict<'py>(py: Python<'py>, tally: &Tally) -> PyResult<Bound<'py, PyDict>> {
         let unevaluable = PyDict::new(py);
         for reason in Unevaluable::ALL {
             let count = tally.unevaluable(reason);
@@ -227,73 +385,87 @@ mod python {
                 unevaluable.set_item(reason.as_str(), count)?;
             }
         }
-        dict.set_item("unevaluable", unevaluable)?;
-        let schemas = PyList::empty(py);
-        for schema in &tally.schemas {
-            let (kind, days) = policy_parts(schema.policy);
-            let entry = PyDict::new(py);
-            entry.set_item("schema_name", &schema.schema_name)?;
-            entry.set_item("schema_version", &schema.schema_version)?;
-            entry.set_item("policy", kind)?;
-            entry.set_item("retention_days", days)?;
-            entry.set_item("deleted", schema.deleted)?;
-            entry.set_item("deleted_bytes", schema.deleted_bytes)?;
-            entry.set_item("kept", schema.kept)?;
-            schemas.append(entry)?;
-        }
-        dict.set_item("schemas", schemas)?;
-        Ok(dict)
+        Ok(unevaluable)
     }
 
-    /// The decision for each line of `data` (split after each `\n`): `None` when deleted, else
-    /// the reason it was kept. For tests that compare the core with a reference.
-    #[pyfunction]
-    fn decide_lines(
-        py: Python<'_>,
-        data: &Bound<'_, PyBytes>,
-        rules: &Bound<'_, PyRules>,
-        now_ns: i128,
-    ) -> PyResult<Vec<Option<&'static str>>> {
-        let bytes = data.as_bytes();
-        let rules = &rules.get().rules;
-        Ok(py.detach(|| {
-            let mut decider = Decider::new(rules, now_ns);
-            bytes
-                .split_inclusive(|&b| b == b'\n')
-                .map(|line| match decider.decide(line) {
-                    Verdict::Delete(_) => None,
-                    Verdict::Keep(reason) => Some(reason.as_str()),
-                })
-                .collect()
-        }))
+    fn schema_counts<'py>(py: Python<'py>, tally: &Tally) -> PyResult<Bound<'py, PyTuple>> {
+        let counts = tally.schemas.iter().map(|schema| {
+            let (kind, days) = policy_parts(schema.policy);
+            PySchemaCount {
+                schema_name: schema.schema_name.clone(),
+                schema_version: schema.schema_version.clone(),
+                policy: kind.to_owned(),
+                retention_days: days,
+                deleted: schema.deleted,
+                deleted_bytes: schema.deleted_bytes,
+                kept: schema.kept,
+            }
+        });
+        let counts: Vec<Bound<'py, PySchemaCount>> = counts.map(|c| Bound::new(py, c)).collect::<PyResult<_>>()?;
+        PyTuple::new(py, counts)
     }
 
     /// Records and bytes per schema and month, oldest/newest record, and the dry-run tally.
     #[pyfunction]
-    #[pyo3(name = "survey_file")]
+    #[pyo3(name = "survey_file", signature = (path, rules, now_ns, threads=0))]
     fn survey_file_py<'py>(
         py: Python<'py>,
         path: PathBuf,
         rules: &Bound<'py, PyRules>,
         now_ns: i128,
-    ) -> PyResult<Bound<'py, PyDict>> {
+        threads: usize,
+    ) -> PyResult<PySurvey> {
         let rules = &rules.get().rules;
-        let survey = py.detach(|| survey_file(&path, rules, now_ns, 0)).map_err(to_py_err)?;
-        let dict = tally_dict(py, &survey.tally)?;
-        let buckets = PyList::empty(py);
-        for bucket in &survey.buckets {
-            let entry = PyDict::new(py);
-            entry.set_item("schema_name", &bucket.schema_name)?;
-            entry.set_item("schema_version", &bucket.schema_version)?;
-            entry.set_item("month", &bucket.month)?;
-            entry.set_item("records", bucket.records)?;
-            entry.set_item("bytes", bucket.bytes)?;
-            buckets.append(entry)?;
+        let survey = py.detach(|| survey_file(&path, rules, now_ns, threads)).map_err(to_py_err)?;
+        let buckets = survey
+            .buckets
+            .iter()
+            .map(|bucket| (&bucket.schema_name, &bucket.schema_version, &bucket.month, bucket.records, bucket.bytes));
+        let tally = &survey.tally;
+        Ok(PySurvey {
+            lines: tally.lines,
+            bytes: tally.bytes,
+            deleted: tally.deleted_lines,
+            deleted_bytes: tally.deleted_bytes,
+            unevaluable: unevaluable_dict(py, tally)?.unbind(),
+            schemas: schema_counts(py, tally)?.unbind(),
+            buckets: PyTuple::new(py, buckets)?.unbind(),
+            oldest_ns: survey.oldest,
+            newest_ns: survey.newest,
+        })
+    }
+
+    /// Bindings for tests that compare the core with the Python reference of the rules; no
+    /// command uses them.
+    mod testing {
+        use pyo3::prelude::*;
+        use pyo3::types::PyBytes;
+
+        use super::PyRules;
+        use crate::decide::{Decider, Verdict};
+
+        /// The decision for each line of `data` (split after each `\n`): `None` when deleted,
+        /// else the reason it was kept.
+        #[pyfunction]
+        pub fn decide_lines(
+            py: Python<'_>,
+            data: &Bound<'_, PyBytes>,
+            rules: &Bound<'_, PyRules>,
+            now_ns: i128,
+        ) -> PyResult<Vec<Option<&'static str>>> {
+            let bytes = data.as_bytes();
+            let rules = &rules.get().rules;
+            Ok(py.detach(|| {
+                let mut decider = Decider::new(rules, now_ns);
+                bytes
+                    .split_inclusive(|&b| b == b'\n')
+                    .map(|line| match decider.decide(line) {
+                        Verdict::Delete(_) => None,
+                        Verdict::Keep(reason) => Some(reason.as_str()),
+                    })
+                    .collect()
+            }))
         }
-        dict.set_item("buckets", buckets)?;
-        dict.set_item("oldest_ns", survey.oldest)?;
-        dict.set_item("newest_ns", survey.newest)?;
-        Ok(dict)
     }
 
     /// Nanoseconds since the epoch for a record timestamp, or None when it does not parse.
@@ -314,7 +486,10 @@ mod python {
         module.add_class::<PyArchive>()?;
         module.add_class::<PyProgress>()?;
         module.add_function(wrap_pyfunction!(compact_file_py, module)?)?;
-        module.add_function(wrap_pyfunction!(decide_lines, module)?)?;
+        module.add_class::<PySchemaCount>()?;
+        module.add_class::<PyFileResult>()?;
+        module.add_class::<PySurvey>()?;
+        module.add_function(wrap_pyfunction!(testing::decide_lines, module)?)?;
         module.add_function(wrap_pyfunction!(survey_file_py, module)?)?;
         module.add_function(wrap_pyfunction!(parse_record_timestamp, module)?)?;
         module.add_function(wrap_pyfunction!(parse_now, module)?)?;

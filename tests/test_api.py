@@ -43,11 +43,11 @@ def test_compact_returns_the_counts_and_rewrites_the_file(prod_log: Path) -> Non
     result = compact(prod_log, retention={"mxcp.endpoints": 90}, now=FIXTURE_NOW)
     assert isinstance(result, Result)
     assert result.action == "rewritten"
-    assert (result.lines_in, result.lines_deleted, result.lines_out) == (120, 92, 28)
+    assert (result.lines, result.deleted, result.lines_kept) == (120, 92, 28)
     assert result.deleted_per_schema == {"mxcp.endpoints:2": 92}
-    assert result.bytes_in == size
-    assert result.bytes_out == prod_log.stat().st_size
-    assert result.deleted_bytes == result.bytes_in - result.bytes_out > 0
+    assert result.bytes_before == size
+    assert result.bytes_after == prod_log.stat().st_size
+    assert result.deleted_bytes == result.bytes_before - result.bytes_after > 0
     assert result.lines_unevaluated == 0
     assert len(prod_log.read_bytes().splitlines()) == 28
 
@@ -58,10 +58,10 @@ def test_dry_run_returns_the_same_counts_and_changes_nothing(prod_log: Path) -> 
     assert (prod_log.read_bytes(), prod_log.stat().st_ino) == before
     assert dry.action == "dry_run"
     real = compact(prod_log, retention={"mxcp.endpoints": 90}, now=FIXTURE_NOW)
-    assert (dry.lines_in, dry.lines_deleted, dry.bytes_out) == (
-        real.lines_in,
-        real.lines_deleted,
-        real.bytes_out,
+    assert (dry.lines, dry.deleted, dry.bytes_after) == (
+        real.lines,
+        real.deleted,
+        real.bytes_after,
     )
     assert dry.deleted_per_schema == real.deleted_per_schema
 
@@ -69,7 +69,7 @@ def test_dry_run_returns_the_same_counts_and_changes_nothing(prod_log: Path) -> 
 def test_nothing_to_delete_leaves_the_file_unchanged(prod_log: Path) -> None:
     before = prod_log.stat()
     result = compact(prod_log, retention={"mxcp.endpoints": FOREVER}, now=FIXTURE_NOW)
-    assert (result.action, result.lines_deleted) == ("unchanged", 0)
+    assert (result.action, result.deleted) == ("unchanged", 0)
     after = prod_log.stat()
     assert (after.st_ino, after.st_mtime_ns, after.st_size) == (
         before.st_ino,
@@ -92,19 +92,19 @@ def test_nothing_to_delete_leaves_the_file_unchanged(prod_log: Path) -> None:
 )
 def test_now_may_be_a_datetime_a_string_or_nanoseconds(boundary_log: Path, now: object) -> None:
     result = compact(boundary_log, retention={}, now=now, dry_run=True)
-    assert result.lines_deleted == 1
+    assert result.deleted == 1
 
 
 def test_now_with_an_offset_is_that_instant_not_utc_wall_time(boundary_log: Path) -> None:
     east = datetime(2026, 11, 27, tzinfo=timezone(timedelta(hours=2)))  # 2026-11-26T22:00Z
-    assert compact(boundary_log, retention={}, now=east, dry_run=True).lines_deleted == 0
+    assert compact(boundary_log, retention={}, now=east, dry_run=True).deleted == 0
 
 
 def test_retention_rule_is_exact_to_the_nanosecond(boundary_log: Path) -> None:
     one_ns_later = MIDNIGHT_NS + 1
-    assert compact(boundary_log, retention={}, now=one_ns_later, dry_run=True).lines_deleted == 2
+    assert compact(boundary_log, retention={}, now=one_ns_later, dry_run=True).deleted == 2
     one_ns_earlier = MIDNIGHT_NS - 1
-    assert compact(boundary_log, retention={}, now=one_ns_earlier, dry_run=True).lines_deleted == 0
+    assert compact(boundary_log, retention={}, now=one_ns_earlier, dry_run=True).deleted == 0
 
 
 def test_now_defaults_to_the_current_time(tmp_path: Path) -> None:
@@ -116,7 +116,7 @@ def test_now_defaults_to_the_current_time(tmp_path: Path) -> None:
     )
     write_log(log, [old, young])
     result = compact(log)
-    assert result.lines_deleted == 1
+    assert result.deleted == 1
     assert log.read_text(encoding="utf-8") == young
 
 
@@ -166,7 +166,7 @@ def test_compact_uses_the_registry_beside_the_file(app_log: Path) -> None:
 def test_without_a_registry_a_schema_has_no_policy_and_is_kept(app_log: Path) -> None:
     (app_log.parent / "app_schemas.jsonl").unlink()
     result = compact(app_log, now=MIDNIGHT)
-    assert result.lines_deleted == 0
+    assert result.deleted == 0
     assert [s.policy for s in result.schemas] == ["none"]
 
 
@@ -182,22 +182,22 @@ def test_registry_beside_a_segment_is_the_one_of_its_stem(app_log: Path) -> None
     ids=["dict", "mapping_proxy", "retention"],
 )
 def test_retention_mapping_wins_over_the_registry(app_log: Path, retention: object) -> None:
-    assert compact(app_log, retention=retention, now=MIDNIGHT).lines_deleted == 0  # type: ignore[arg-type]
+    assert compact(app_log, retention=retention, now=MIDNIGHT).deleted == 0  # type: ignore[arg-type]
 
 
 def test_retention_mapping_accepts_forever(app_log: Path) -> None:
     result = compact(app_log, retention={"app.events": FOREVER}, now=MIDNIGHT)
-    assert result.lines_deleted == 0
+    assert result.deleted == 0
     assert [s.policy for s in result.schemas] == ["forever"]
 
 
 def test_retention_all_schemas_overrides_the_registry(app_log: Path) -> None:
-    assert compact(app_log, retention=Retention(all_schemas=5), now=MIDNIGHT).lines_deleted == 2
+    assert compact(app_log, retention=Retention(all_schemas=5), now=MIDNIGHT).deleted == 2
 
 
 def test_retention_with_registry_entries_replaces_the_registry_beside_the_file(app_log: Path) -> None:
     retention = Retention(registry=(RegistryEntry("app.events", 1, 100),))
-    assert compact(app_log, retention=retention, now=MIDNIGHT).lines_deleted == 0
+    assert compact(app_log, retention=retention, now=MIDNIGHT).deleted == 0
 
 
 @pytest.mark.parametrize(
@@ -230,7 +230,7 @@ def test_zero_days_deletes_records_a_whole_day_old_and_keeps_younger_and_future_
     ]
     write_log(log, lines)
     result = compact(log, retention={"app": 0}, now=MIDNIGHT)
-    assert result.lines_deleted == 1
+    assert result.deleted == 1
     assert log.read_text(encoding="utf-8") == "".join(lines[1:])
 
 
@@ -269,7 +269,7 @@ def test_lines_that_cannot_be_evaluated_are_kept_byte_for_byte_and_counted(tmp_p
     lines = [record("mxcp.endpoints", 2, old), *kept, record("mxcp.endpoints", 2, old), partial]
     write_log(log, lines)
     result = compact(log, now=MIDNIGHT)
-    assert result.lines_deleted == 2
+    assert result.deleted == 2
     assert result.lines_unevaluated == 5  # broken, nested-only, duplicate, bad date, partial last line
     assert sum(result.unevaluable.values()) == 5
     assert log.read_text(encoding="utf-8") == "".join(kept) + partial

@@ -128,7 +128,7 @@ def test_live_reopening_writer_loses_nothing_across_many_runs(tmp_path: Path, re
         for iteration in range(60):
             result = compact(log, now=NOW, dry_run=iteration % 4 == 3)
             if result.action != "dry_run":
-                deleted += result.lines_deleted
+                deleted += result.deleted
     finally:
         stop.touch()
         out, _ = writer.communicate(timeout=60)
@@ -547,7 +547,7 @@ def test_hostile_files_keep_every_line_that_is_not_a_valid_expired_record(
     log.write_bytes(content)
     result = compact(log, retention=Retention(), now=NOW)
     assert log.read_bytes() == expected
-    assert result.lines_in == len(content.splitlines(keepends=True))
+    assert result.lines == len(content.splitlines(keepends=True))
 
 
 # 9. Durability: the temp is fsynced before the rename, the directory after it.

@@ -1,7 +1,8 @@
 """Type stubs for the Rust core (rust/lib.rs)."""
 
 from os import PathLike
-from typing import Any, Literal
+from pathlib import Path
+from typing import Literal
 
 __version__: str
 
@@ -31,6 +32,90 @@ class Archive:
     def counts(self) -> tuple[int, int]:
         """(lines, uncompressed bytes) archived so far."""
 
+class SchemaCount:
+    """Records of one `schema_name:schema_version` seen in a file."""
+
+    schema_name: str
+    schema_version: str
+    policy: Literal["days", "forever", "none"]
+    retention_days: int | None
+    deleted: int
+    deleted_bytes: int
+    kept: int
+    def __init__(
+        self,
+        *,
+        schema_name: str,
+        schema_version: str,
+        policy: str,
+        retention_days: int | None,
+        deleted: int,
+        deleted_bytes: int,
+        kept: int,
+    ) -> None: ...
+    @property
+    def key(self) -> str: ...
+
+class FileResult:
+    """What one file pass did (or, in a dry run, would do); the JSON report's field names."""
+
+    path: Path
+    target: Path
+    action: Literal["rewritten", "removed", "unchanged", "dry_run"]
+    lines: int
+    deleted: int
+    bytes_before: int
+    bytes_after: int
+    deleted_bytes: int
+    retained: int
+    unmanaged: int
+    blank: int
+    unevaluable: dict[str, int]
+    schemas: tuple[SchemaCount, ...]
+    appended_bytes: int
+    stale_temp_removed: bool
+    note: str | None
+    def __init__(
+        self,
+        *,
+        path: str | PathLike[str],
+        target: str | PathLike[str],
+        action: str,
+        lines: int,
+        deleted: int,
+        bytes_before: int,
+        bytes_after: int,
+        deleted_bytes: int,
+        retained: int,
+        unmanaged: int,
+        blank: int,
+        unevaluable: dict[str, int],
+        schemas: tuple[SchemaCount, ...],
+        appended_bytes: int,
+        stale_temp_removed: bool,
+        note: str | None = None,
+    ) -> None: ...
+    @property
+    def lines_kept(self) -> int: ...
+    @property
+    def lines_unevaluated(self) -> int: ...
+    @property
+    def deleted_per_schema(self) -> dict[str, int]: ...
+
+class Survey:
+    """What `stats` reads of one file."""
+
+    lines: int
+    bytes: int
+    deleted: int
+    deleted_bytes: int
+    unevaluable: dict[str, int]
+    schemas: tuple[SchemaCount, ...]
+    #: (schema_name, schema_version, month, records, bytes), in order of first line.
+    buckets: tuple[tuple[str, str, str, int, int], ...]
+    oldest_ns: int | None
+    newest_ns: int | None
+
 def compact_file(
     path: str | PathLike[str],
     rules: Rules,
@@ -42,16 +127,16 @@ def compact_file(
     in_place: bool = False,
     archive: Archive | None = None,
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> FileResult:
     """One file pass with the GIL released. Raises FileNotFoundError, PermissionError,
     ValueError or OSError with a message that names the file."""
 
+def survey_file(path: str | PathLike[str], rules: Rules, now_ns: int, threads: int = 0) -> Survey:
+    """The stats survey of one file, with the same decisions as a dry run."""
+
+# Test-only (rust/lib.rs, mod testing): the decisions the reference is compared with.
 def decide_lines(data: bytes, rules: Rules, now_ns: int) -> list[str | None]:
     """Per line of data (split after each newline): None if deleted, else why it is kept."""
-
-def survey_file(path: str | PathLike[str], rules: Rules, now_ns: int) -> dict[str, Any]:
-    """Buckets (schema_name, schema_version, month, records, bytes), oldest_ns, newest_ns, and
-    the dry-run tally keys of compact_file."""
 
 def parse_record_timestamp(text: str) -> int | None: ...
 def parse_now(text: str) -> int | None: ...

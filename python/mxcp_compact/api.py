@@ -6,7 +6,6 @@ import os
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from mxcp_compact import _core
@@ -23,78 +22,11 @@ if TYPE_CHECKING:
 __all__ = ["Result", "SchemaCount", "compact", "compact_with_rules", "now_ns"]
 
 
-@dataclass(frozen=True)
-class SchemaCount:
-    """Records of one `schema_name:schema_version` seen in a file."""
-
-    schema_name: str
-    schema_version: str
-    policy: str  # "days", "forever" or "none"
-    retention_days: int | None
-    deleted: int
-    deleted_bytes: int
-    kept: int
-
-    @property
-    def key(self) -> str:
-        return f"{self.schema_name}:{self.schema_version}"
-
-
-@dataclass(frozen=True)
-class Result:
-    """What one file pass did (or, in a dry run, would do)."""
-
-    path: Path
-    target: Path
-    action: str  # "rewritten", "removed", "unchanged" or "dry_run"
-    lines_in: int
-    lines_deleted: int
-    bytes_in: int
-    bytes_out: int
-    deleted_bytes: int
-    retained: int
-    unmanaged: int
-    blank: int
-    unevaluable: Mapping[str, int]
-    schemas: tuple[SchemaCount, ...]
-    appended_bytes: int
-    stale_temp_removed: bool
-    #: Something worth telling the operator that is not an error (e.g. a writer that lingered).
-    note: str | None = None
-
-    @property
-    def lines_out(self) -> int:
-        return self.lines_in - self.lines_deleted
-
-    @property
-    def lines_unevaluated(self) -> int:
-        """Lines kept because they could not be evaluated (broken JSON, missing keys...)."""
-        return sum(self.unevaluable.values())
-
-    @property
-    def deleted_per_schema(self) -> dict[str, int]:
-        return {s.key: s.deleted for s in self.schemas if s.deleted}
-
-    @classmethod
-    def from_core(cls, raw: Mapping[str, Any]) -> Result:
-        return cls(
-            path=Path(raw["path"]),
-            target=Path(raw["target"]),
-            action=raw["action"],
-            lines_in=raw["lines"],
-            lines_deleted=raw["deleted_lines"],
-            bytes_in=raw["bytes_before"],
-            bytes_out=raw["bytes_after"],
-            deleted_bytes=raw["deleted_bytes"],
-            retained=raw["retained"],
-            unmanaged=raw["unmanaged"],
-            blank=raw["blank"],
-            unevaluable=dict(raw["unevaluable"]),
-            schemas=tuple(SchemaCount(**schema) for schema in raw["schemas"]),
-            appended_bytes=raw["appended_bytes"],
-            stale_temp_removed=raw["stale_temp_removed"],
-            note=raw.get("note"),
-        )
+#: What one file pass did (or, in a dry run, would do); typed and frozen, made by the core, with
+#: the JSON report's field names (`lines`, `deleted`, `bytes_before`, `bytes_after`, ...).
+Result = _core.FileResult
+#: Records of one `schema_name:schema_version` seen in a file.
+SchemaCount = _core.SchemaCount
 
 
 def now_ns(now: datetime | str | int | None) -> int:
@@ -167,7 +99,7 @@ def compact_with_rules(
 ) -> Result:
     """`compact` with rules already built by `Retention.to_core()` (shared across files), and
     optionally a `_core.Archive` receiving the deleted lines and a `_core.Progress`."""
-    raw = _core.compact_file(
+    return _core.compact_file(
         path,
         rules,
         now,
@@ -179,4 +111,3 @@ def compact_with_rules(
         archive=archive,
         progress=progress,
     )
-    return Result.from_core(raw)

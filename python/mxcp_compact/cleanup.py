@@ -85,8 +85,8 @@ def _print_report(summary: Any, request: CleanupRequest, style: str) -> None:
             if outcome.result is not None:
                 r = outcome.result
                 print(
-                    f"debug: {r.path}: {r.action}, {r.lines_in} lines, {r.lines_deleted} deleted, "
-                    f"{r.bytes_in} -> {r.bytes_out} bytes",
+                    f"debug: {r.path}: {r.action}, {r.lines} lines, {r.deleted} deleted, "
+                    f"{r.bytes_before} -> {r.bytes_after} bytes",
                     file=sys.stderr,
                 )
 

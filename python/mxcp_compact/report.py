@@ -73,11 +73,11 @@ class RunSummary:
 
     @property
     def bytes_freed(self) -> int:
-        return sum(r.bytes_in - r.bytes_out for r in self.results if r.action != "dry_run")
+        return sum(r.bytes_before - r.bytes_after for r in self.results if r.action != "dry_run")
 
     @property
     def total_deleted(self) -> int:
-        return sum(r.lines_deleted for r in self.results)
+        return sum(r.deleted for r in self.results)
 
     def deleted_per_schema(self) -> dict[str, int]:
         totals: dict[str, int] = {}
@@ -241,8 +241,8 @@ def render_json(summary: RunSummary) -> bytes:
         "profile": summary.profile,
         "dry_run": summary.dry_run,
         "files": [_file_json(outcome) for outcome in summary.outcomes],
-        "bytes_before": sum(r.bytes_in for r in summary.results),
-        "bytes_after": sum(r.bytes_out for r in summary.results),
+        "bytes_before": sum(r.bytes_before for r in summary.results),
+        "bytes_after": sum(r.bytes_after for r in summary.results),
         "bytes_freed": summary.bytes_freed,
         "archive": summary.archive,
         "lines_kept_unevaluated": sum(summary.unevaluable.values()),
@@ -261,10 +261,10 @@ def _file_json(outcome: FileOutcome) -> dict[str, object]:
     return {
         "path": displayable(result.path),
         "action": result.action,
-        "lines": result.lines_in,
-        "deleted": result.lines_deleted,
-        "bytes_before": result.bytes_in,
-        "bytes_after": result.bytes_out,
+        "lines": result.lines,
+        "deleted": result.deleted,
+        "bytes_before": result.bytes_before,
+        "bytes_after": result.bytes_after,
         "deleted_per_schema": result.deleted_per_schema,
         "unevaluable": dict(result.unevaluable),
         "appended_bytes": result.appended_bytes,
@@ -298,8 +298,8 @@ def trail_record(summary: RunSummary) -> dict[str, object]:
         "message": displayable(summary.message),
         "deleted_per_schema": summary.deleted_per_schema(),
         "files": [_file_json(outcome) for outcome in summary.outcomes],
-        "bytes_before": sum(r.bytes_in for r in summary.results),
-        "bytes_after": sum(r.bytes_out for r in summary.results),
+        "bytes_before": sum(r.bytes_before for r in summary.results),
+        "bytes_after": sum(r.bytes_after for r in summary.results),
         "bytes_freed": summary.bytes_freed,
         "archive": summary.archive["path"] if summary.archive else None,
         "archive_sha256": summary.archive["sha256"] if summary.archive else None,

@@ -8,9 +8,12 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from mxcp_compact.config import ConfigError, RunConfig
+
+if TYPE_CHECKING:
+    from mxcp_compact import _core
 
 __all__ = ["LogStats", "months_with_gaps", "parse_size", "render_stats_json", "render_stats_text", "survey"]
 
@@ -79,36 +82,34 @@ def survey(run: RunConfig) -> LogStats:
     result = LogStats(profile=run.plan.profile)
     for log in run.plan.files:
         try:
-            raw = _core.survey_file(log.path, run.rules[log.registry], run.now_ns)
+            surveyed = _core.survey_file(log.path, run.rules[log.registry], run.now_ns)
         except (OSError, ValueError) as error:
             result.errors.append(str(error))
             continue
-        _merge(result, log.path, raw)
+        _merge(result, log.path, surveyed)
     return result
 
 
-def _merge(result: LogStats, path: Path, raw: dict[str, Any]) -> None:
-    result.files.append((path, raw["bytes"]))
-    result.records += raw["lines"]
-    for bucket in raw["buckets"]:
-        key = f"{bucket['schema_name']}:{bucket['schema_version']}" if bucket["schema_name"] else "(unreadable lines)"
+def _merge(result: LogStats, path: Path, survey: _core.Survey) -> None:
+    result.files.append((path, survey.bytes))
+    result.records += survey.lines
+    for schema_name, schema_version, month, records, size in survey.buckets:
+        key = f"{schema_name}:{schema_version}" if schema_name else "(unreadable lines)"
         schema = result.schemas.setdefault(key, SchemaStats())
-        schema.records += bucket["records"]
-        schema.bytes += bucket["bytes"]
-        month = bucket["month"] or "(no timestamp)"
-        records, size = result.months.get(month, (0, 0))
-        result.months[month] = (records + bucket["records"], size + bucket["bytes"])
-    for entry in raw["schemas"]:
-        schema = result.schemas.setdefault(f"{entry['schema_name']}:{entry['schema_version']}", SchemaStats())
-        schema.would_delete += entry["deleted"]
-        schema.would_delete_bytes += entry["deleted_bytes"]
-        schema.retention = {"days": f"{entry['retention_days']} days", "forever": "forever"}.get(
-            entry["policy"], "no policy"
-        )
-    for reason, count in raw["unevaluable"].items():
+        schema.records += records
+        schema.bytes += size
+        month = month or "(no timestamp)"
+        seen_records, seen_size = result.months.get(month, (0, 0))
+        result.months[month] = (seen_records + records, seen_size + size)
+    for entry in survey.schemas:
+        schema = result.schemas.setdefault(entry.key, SchemaStats())
+        schema.would_delete += entry.deleted
+        schema.would_delete_bytes += entry.deleted_bytes
+        schema.retention = {"days": f"{entry.retention_days} days", "forever": "forever"}.get(entry.policy, "no policy")
+    for reason, count in survey.unevaluable.items():
         result.unevaluable[reason] = result.unevaluable.get(reason, 0) + count
     for key, pick in (("oldest_ns", min), ("newest_ns", max)):
-        value = raw[key]
+        value = getattr(survey, key)
         if value is not None:
             current = getattr(result, key)
             setattr(result, key, value if current is None else pick(current, value))
