@@ -423,9 +423,9 @@ def test_compact_keeps_every_other_line_byte_for_byte_in_file_order(
 
         context = f"threads={threads}, {len(built.data)} bytes in, {layout!r}"
         assert_same_bytes(log.read_bytes(), built.expected, context)
-        assert result.lines_deleted == built.deleted, context
-        assert result.lines_in == built.lines, context
-        assert result.bytes_out == len(built.expected), context
+        assert result.deleted == built.deleted, context
+        assert result.lines == built.lines, context
+        assert result.bytes_after == len(built.expected), context
     finally:
         shutil.rmtree(directory)
 
