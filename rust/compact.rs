@@ -14,7 +14,7 @@ use crate::archive::{Archive, ArchiveSink};
 use crate::copy::CopySink;
 use crate::error::{Error, ErrorKind, Result};
 use crate::inplace;
-use crate::job::{Action, FileReport, Options};
+use crate::job::{Action, FileReport, Locking, Options};
 use crate::lock::DirLock;
 use crate::output::remove_stale_temp;
 use crate::retention::RetentionRules;
@@ -40,7 +40,10 @@ pub fn compact_file_archiving(
         return dry_run(path, target, rules, options);
     }
     let dir = target.parent().unwrap_or(Path::new("/"));
-    let lock = DirLock::acquire(dir, options.lock_wait)?;
+    let lock = match options.lock {
+        Locking::Wait(wait) => Some(DirLock::acquire(dir, wait)?),
+        Locking::HeldByCaller => None,
+    };
     let report = match compact_locked(path, target.clone(), rules, options, archive) {
         Err(error) if error.kind() == ErrorKind::PermissionDenied => {
             // We cannot write here (nothing was changed), but a file with nothing to delete
@@ -135,7 +138,7 @@ pub fn survey_file(path: &Path, rules: &RetentionRules, now: UnixNanos, threads:
         dry_run: true,
         remove_if_empty: false,
         threads,
-        lock_wait: std::time::Duration::ZERO,
+        lock: Locking::HeldByCaller,
         in_place: false,
         progress: None,
         tuning: Tuning::PRODUCTION,
@@ -159,7 +162,7 @@ mod tests {
             dry_run,
             remove_if_empty: false,
             threads: 2,
-            lock_wait: Duration::ZERO,
+            lock: Locking::Wait(Duration::ZERO),
             in_place: false,
             progress: None,
             tuning: Tuning::SMALL,

@@ -538,7 +538,7 @@ mod tests {
             dry_run: false,
             remove_if_empty: false,
             threads: 2,
-            lock_wait: Duration::ZERO,
+            lock: crate::job::Locking::Wait(Duration::ZERO),
             in_place: true,
             progress: None,
             tuning: crate::tuning::Tuning::SMALL,

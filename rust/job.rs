@@ -21,9 +21,8 @@ pub struct Options {
     pub remove_if_empty: bool,
     /// Worker threads for the scan; 0 means one per available core.
     pub threads: usize,
-    /// How long to wait for another mxcp-compact working in the same directory (when the job
-    /// takes the directory lock itself).
-    pub lock_wait: Duration,
+    /// Who holds the directory lock for a real run.
+    pub lock: Locking,
     /// Compact in place, keeping the inode, with no temp copy (see `inplace`).
     pub in_place: bool,
     /// Bytes and lines decided so far, and a cancel switch, shared with whoever shows progress.
@@ -42,6 +41,15 @@ impl Options {
             progress: self.progress.as_deref(),
         }
     }
+}
+
+/// The directory lock (see `lock`) of a real run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Locking {
+    /// The job takes it, waiting this long for another run to finish with the directory.
+    Wait(Duration),
+    /// The caller already holds it, for every file of the directory (a whole cleanup run).
+    HeldByCaller,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

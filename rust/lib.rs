@@ -48,7 +48,8 @@ mod python {
     use crate::archive::Archive;
     use crate::compact::{compact_file, compact_file_archiving, survey_file};
     use crate::error::{Error, ErrorKind};
-    use crate::job::{FileReport, Options};
+    use crate::job::{FileReport, Locking, Options};
+    use crate::lock::DirLock;
     use crate::retention::{Policy, RegistryEntry, RetentionRules};
     use crate::scan::Unevaluable;
     use crate::searcher::Progress;
@@ -139,6 +140,55 @@ mod python {
         /// (lines, uncompressed bytes) archived so far.
         fn counts(&self) -> (u64, u64) {
             self.archive.lock().map_or((0, 0), |archive| (archive.lines, archive.bytes))
+        }
+    }
+
+    fn wait_seconds(seconds: f64) -> PyResult<Duration> {
+        if !seconds.is_finite() || seconds < 0.0 {
+            return Err(PyValueError::new_err("lock_wait_s must be a non-negative number of seconds"));
+        }
+        Ok(Duration::from_secs_f64(seconds))
+    }
+
+    /// The run lock on one audit directory, taken once for all its files (`compact_file(...,
+    /// locked=lock)`), released by `release()` or when the object is collected.
+    #[pyclass(frozen, module = "mxcp_compact._core", name = "DirLock")]
+    struct PyDirLock {
+        dir: PathBuf,
+        lock: Mutex<Option<DirLock>>,
+    }
+
+    #[pymethods]
+    impl PyDirLock {
+        #[new]
+        #[pyo3(signature = (dir, wait_s=0.0))]
+        fn new(py: Python<'_>, dir: PathBuf, wait_s: f64) -> PyResult<Self> {
+            let wait = wait_seconds(wait_s)?;
+            let dir = std::fs::canonicalize(&dir).map_err(|e| to_py_err(Error::io(&dir, "open the directory", e)))?;
+            let lock = py.detach(|| DirLock::acquire(&dir, wait)).map_err(to_py_err)?;
+            Ok(PyDirLock { dir, lock: Mutex::new(Some(lock)) })
+        }
+
+        fn release(&self) {
+            if let Ok(mut lock) = self.lock.lock() {
+                lock.take();
+            }
+        }
+    }
+
+    impl PyDirLock {
+        /// Fails unless this lock is held and is the one on `path`'s directory.
+        fn covers(&self, path: &std::path::Path) -> PyResult<()> {
+            let held = self.lock.lock().map(|lock| lock.is_some()).unwrap_or(false);
+            let target = std::fs::canonicalize(path).map_err(|e| to_py_err(Error::io(path, "open", e)))?;
+            if held && target.parent() == Some(self.dir.as_path()) {
+                return Ok(());
+            }
+            Err(PyValueError::new_err(format!(
+                "{}: the lock given is not held on its directory ({})",
+                path.display(),
+                self.dir.display()
+            )))
         }
     }
 
@@ -309,7 +359,7 @@ mod python {
     }
 
     #[pyfunction]
-    #[pyo3(name = "compact_file", signature = (path, rules, now_ns, dry_run, remove_if_empty, threads=0, lock_wait_s=0.0, in_place=false, archive=None, progress=None))]
+    #[pyo3(name = "compact_file", signature = (path, rules, now_ns, dry_run, remove_if_empty, threads=0, lock_wait_s=0.0, in_place=false, archive=None, progress=None, locked=None))]
     #[allow(clippy::too_many_arguments)]
     fn compact_file_py<'py>(
         py: Python<'py>,
@@ -323,16 +373,22 @@ mod python {
         in_place: bool,
         archive: Option<&Bound<'py, PyArchive>>,
         progress: Option<&Bound<'py, PyProgress>>,
+        locked: Option<&Bound<'py, PyDirLock>>,
     ) -> PyResult<PyFileResult> {
-        if !lock_wait_s.is_finite() || lock_wait_s < 0.0 {
-            return Err(PyValueError::new_err("lock_wait_s must be a non-negative number of seconds"));
-        }
+        let lock = match locked {
+            // The caller's lock must be the one on this file's directory.
+            Some(held) => {
+                held.get().covers(&path)?;
+                Locking::HeldByCaller
+            }
+            None => Locking::Wait(wait_seconds(lock_wait_s)?),
+        };
         let options = Options {
             now: now_ns,
             dry_run,
             remove_if_empty,
             threads,
-            lock_wait: Duration::from_secs_f64(lock_wait_s),
+            lock,
             in_place,
             progress: progress.map(|p| Arc::clone(&p.get().progress)),
             tuning: Tuning::PRODUCTION,
@@ -485,6 +541,7 @@ mod python {
         module.add_class::<PyRules>()?;
         module.add_class::<PyArchive>()?;
         module.add_class::<PyProgress>()?;
+        module.add_class::<PyDirLock>()?;
         module.add_function(wrap_pyfunction!(compact_file_py, module)?)?;
         module.add_class::<PySchemaCount>()?;
         module.add_class::<PyFileResult>()?;

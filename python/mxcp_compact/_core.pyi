@@ -32,6 +32,13 @@ class Archive:
     def counts(self) -> tuple[int, int]:
         """(lines, uncompressed bytes) archived so far."""
 
+class DirLock:
+    """The run lock on one audit directory (an flock on the directory itself), taken once for
+    all its files; raises OSError naming the holder's pid when another run holds it."""
+
+    def __init__(self, dir: str | PathLike[str], wait_s: float = 0.0) -> None: ...
+    def release(self) -> None: ...
+
 class SchemaCount:
     """Records of one `schema_name:schema_version` seen in a file."""
 
@@ -127,6 +134,7 @@ def compact_file(
     in_place: bool = False,
     archive: Archive | None = None,
     progress: Progress | None = None,
+    locked: DirLock | None = None,
 ) -> FileResult:
     """One file pass with the GIL released. Raises FileNotFoundError, PermissionError,
     ValueError or OSError with a message that names the file."""
