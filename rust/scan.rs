@@ -381,8 +381,8 @@ impl<'a> Parser<'a> {
     /// A container starting at `pos`, validated iteratively with an explicit stack.
     fn container(&mut self, outer_depth: usize) -> Step<()> {
         let mut stack = KindStack::default();
-        // At the top of 'value, `pos` is where a value starts (first: the container itself).
-        'value: loop {
+        // At the top of each round, `pos` is where a value starts (first: the container itself).
+        loop {
             // Opens containers until one value is complete (a scalar, or an empty container).
             loop {
                 match self.peek() {
@@ -427,37 +427,45 @@ impl<'a> Parser<'a> {
                     _ => return Err(Unevaluable::NotJson),
                 }
             }
-            // After a complete value: closes containers until a separator starts the next value.
-            loop {
-                let Some(in_object) = stack.top() else {
-                    return Ok(());
-                };
-                if self.comma_space() {
+            if !self.close_until_next_value(&mut stack)? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// After a complete value: closes containers until a separator starts the next value (true)
+    /// or the outermost container is closed (false).
+    #[inline(always)]
+    fn close_until_next_value(&mut self, stack: &mut KindStack) -> Step<bool> {
+        loop {
+            let Some(in_object) = stack.top() else {
+                return Ok(false);
+            };
+            if self.comma_space() {
+                if in_object {
+                    self.member_key()?;
+                }
+                return Ok(true);
+            }
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => {
+                    self.pos += 1;
+                    self.skip_ws();
                     if in_object {
                         self.member_key()?;
                     }
-                    continue 'value;
+                    return Ok(true);
                 }
-                self.skip_ws();
-                match self.peek() {
-                    Some(b',') => {
-                        self.pos += 1;
-                        self.skip_ws();
-                        if in_object {
-                            self.member_key()?;
-                        }
-                        continue 'value;
-                    }
-                    Some(b'}') if in_object => {
-                        self.pos += 1;
-                        stack.pop();
-                    }
-                    Some(b']') if !in_object => {
-                        self.pos += 1;
-                        stack.pop();
-                    }
-                    _ => return Err(Unevaluable::NotJson),
+                Some(b'}') if in_object => {
+                    self.pos += 1;
+                    stack.pop();
                 }
+                Some(b']') if !in_object => {
+                    self.pos += 1;
+                    stack.pop();
+                }
+                _ => return Err(Unevaluable::NotJson),
             }
         }
     }
