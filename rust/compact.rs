@@ -142,6 +142,7 @@ pub fn survey_file(path: &Path, rules: &RetentionRules, now: UnixNanos, threads:
         in_place: false,
         progress: None,
         tuning: Tuning::PRODUCTION,
+        erasure: None,
     };
     let mut sink = SurveySink::default();
     let searched = options.searcher(rules).search(&file, path, 0, &mut sink)?;
@@ -166,6 +167,7 @@ mod tests {
             in_place: false,
             progress: None,
             tuning: Tuning::SMALL,
+            erasure: None,
         }
     }
 
@@ -254,6 +256,42 @@ mod tests {
             assert_eq!(report.tally.deleted_lines, 2);
             assert!(fs::read_to_string(&path).unwrap() == kept, "threads={threads}: kept lines out of order");
         }
+    }
+
+    #[test]
+    fn an_erasure_deletes_exactly_the_selected_records_whatever_their_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs-default.jsonl");
+        let mut all = String::new();
+        let mut kept = String::new();
+        for n in 0..3000 {
+            let user = if n % 7 == 0 {
+                "\"gone\""
+            } else if n % 7 == 1 {
+                "null"
+            } else {
+                "\"stays\""
+            };
+            let day = if n % 2 == 0 { "2020-01-01" } else { "2026-11-26" };
+            let line = format!(
+                "{{\"schema_name\": \"mxcp.endpoints\", \"timestamp\": \"{day}T00:00:00Z\", \"user_id\": {user}, \"n\": {n}}}\n"
+            );
+            if n % 7 != 0 {
+                kept.push_str(&line);
+            }
+            all.push_str(&line);
+        }
+        all.push_str("{\"user_id\": \"gone\"}\n");
+        kept.push_str("{\"user_id\": \"gone\"}\n");
+        fs::write(&path, &all).unwrap();
+        let rules = RetentionRules::new([], None, []);
+        let erasure = crate::erase::Erasure::new(&[("user_id".to_owned(), "gone".to_owned())]).unwrap();
+        let erase = |dry_run| Options { erasure: Some(erasure.clone()), ..options(dry_run) };
+        let dry = compact_file(&path, &rules, &erase(true)).unwrap();
+        let real = compact_file(&path, &rules, &erase(false)).unwrap();
+        assert!(fs::read_to_string(&path).unwrap() == kept);
+        assert_eq!((dry.tally.deleted_lines, real.tally.deleted_lines), (429, 429));
+        assert_eq!(real.tally.unevaluable(crate::scan::Unevaluable::MissingKey), 1);
     }
 
     #[test]

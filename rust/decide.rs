@@ -12,8 +12,9 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
+use crate::erase::Erasure;
 use crate::retention::{Policy, RetentionRules};
-use crate::scan::{scan_line_with, Record, Scan, Unevaluable};
+use crate::scan::{scan_line_capturing, scan_line_with, Record, Scan, Unevaluable};
 use crate::timestamp::{parse_timestamp, UnixNanos, NANOS_PER_DAY};
 
 /// Index of a schema in a decider's table (or, after the searcher maps it, in a `Tally`).
@@ -34,6 +35,8 @@ pub enum KeepReason {
     Retained(SchemaId),
     /// A record whose schema has no policy or keeps forever.
     NoPolicy(SchemaId),
+    /// A valid record that an erasure's conditions do not select.
+    Unmatched(SchemaId),
     /// Only whitespace.
     Blank,
     /// A line whose retention fields could not be read (never deleted).
@@ -51,6 +54,7 @@ impl Verdict {
             Verdict::Delete(id) => Verdict::Delete(map(id)),
             Verdict::Keep(KeepReason::Retained(id)) => Verdict::Keep(KeepReason::Retained(map(id))),
             Verdict::Keep(KeepReason::NoPolicy(id)) => Verdict::Keep(KeepReason::NoPolicy(map(id))),
+            Verdict::Keep(KeepReason::Unmatched(id)) => Verdict::Keep(KeepReason::Unmatched(map(id))),
             other => other,
         }
     }
@@ -62,6 +66,7 @@ impl KeepReason {
         match self {
             KeepReason::Retained(_) => "retained",
             KeepReason::NoPolicy(_) => "no_policy",
+            KeepReason::Unmatched(_) => "not_matched",
             KeepReason::Blank => "blank",
             KeepReason::Unevaluable(reason) => reason.as_str(),
         }
@@ -107,6 +112,8 @@ pub struct Decider<'r> {
     cache: HashMap<Box<[u8]>, Resolved>,
     scratch: Vec<u8>,
     schemas: Vec<SchemaKey>,
+    /// Deciding an erasure instead of retention.
+    erasure: Option<&'r Erasure>,
 }
 
 /// Raw schema name bytes, raw version bytes, and what they resolve to.
@@ -117,7 +124,21 @@ const RECENT_PAIRS: usize = 16;
 
 impl<'r> Decider<'r> {
     pub fn new(rules: &'r RetentionRules, now: UnixNanos) -> Self {
-        Decider { rules, now, recent: Vec::new(), cache: HashMap::new(), scratch: Vec::new(), schemas: Vec::new() }
+        Decider {
+            rules,
+            now,
+            recent: Vec::new(),
+            cache: HashMap::new(),
+            scratch: Vec::new(),
+            schemas: Vec::new(),
+            erasure: None,
+        }
+    }
+
+    /// A decider that deletes exactly the valid records `erasure` selects, whatever their age
+    /// (`rules` still name each schema's policy in the counts).
+    pub fn erasing(rules: &'r RetentionRules, now: UnixNanos, erasure: &'r Erasure) -> Self {
+        Decider { erasure: Some(erasure), ..Decider::new(rules, now) }
     }
 
     /// The schemas the verdicts so far refer to, by id.
@@ -140,6 +161,9 @@ impl<'r> Decider<'r> {
         let Some(body) = line.strip_suffix(b"\n") else {
             return Verdict::Keep(KeepReason::Unevaluable(Unevaluable::Incomplete));
         };
+        if let Some(erasure) = self.erasure {
+            return self.decide_erasure(body, erasure);
+        }
         // Once the fields show the record is kept (young, or no policy), the rest of the line
         // cannot change that: stop scanning. Only with the version known, as the policy and the
         // per-version counts depend on it; MXCP writes schema_version before timestamp.
@@ -170,6 +194,22 @@ impl<'r> Decider<'r> {
                 _ => self.verdict(&record),
             },
             Scan::Settled(_) => settled.unwrap_or(Verdict::Keep(KeepReason::Unevaluable(Unevaluable::NotJson))),
+            Scan::Blank => Verdict::Keep(KeepReason::Blank),
+            Scan::Unevaluable(reason) => Verdict::Keep(KeepReason::Unevaluable(reason)),
+        }
+    }
+
+    /// An erasure reads the whole line: only a valid record may be deleted. (No survey reads
+    /// an erasure's fields.)
+    fn decide_erasure(&mut self, body: &[u8], erasure: &Erasure) -> Verdict {
+        let mut captured = erasure.capture();
+        match scan_line_capturing(body, &mut |_| false, &mut captured) {
+            Scan::Record(record) => match self.resolve(&record) {
+                Resolved::Schema { id, .. } if erasure.matches(&record, &captured) => Verdict::Delete(id),
+                Resolved::Schema { id, .. } => Verdict::Keep(KeepReason::Unmatched(id)),
+                Resolved::Unreadable(reason) => Verdict::Keep(KeepReason::Unevaluable(reason)),
+            },
+            Scan::Settled(_) => Verdict::Keep(KeepReason::Unevaluable(Unevaluable::NotJson)),
             Scan::Blank => Verdict::Keep(KeepReason::Blank),
             Scan::Unevaluable(reason) => Verdict::Keep(KeepReason::Unevaluable(reason)),
         }

@@ -542,6 +542,7 @@ mod tests {
             in_place: true,
             progress: None,
             tuning: crate::tuning::Tuning::SMALL,
+            erasure: None,
         }
     }
 

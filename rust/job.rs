@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::erase::Erasure;
 use crate::retention::RetentionRules;
 use crate::searcher::{Progress, Searcher};
 use crate::stats::Tally;
@@ -29,6 +30,8 @@ pub struct Options {
     pub progress: Option<Arc<Progress>>,
     /// Window, buffer and O_DIRECT sizes: `Tuning::PRODUCTION` outside tests.
     pub tuning: Tuning,
+    /// Delete what this erasure selects instead of what retention does.
+    pub erasure: Option<Erasure>,
 }
 
 impl Options {
@@ -39,6 +42,7 @@ impl Options {
             threads: self.threads,
             tuning: self.tuning,
             progress: self.progress.as_deref(),
+            erasure: self.erasure.as_ref(),
         }
     }
 }

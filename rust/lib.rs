@@ -17,6 +17,7 @@ pub mod compact;
 pub mod copy;
 pub mod decide;
 pub mod direct;
+pub mod erase;
 pub mod error;
 pub mod failpoint;
 pub mod inplace;
@@ -47,6 +48,7 @@ mod python {
 
     use crate::archive::Archive;
     use crate::compact::{compact_file, compact_file_archiving, survey_file};
+    use crate::erase::Erasure;
     use crate::error::{Error, ErrorKind};
     use crate::job::{FileReport, Locking, Options};
     use crate::lock::DirLock;
@@ -359,7 +361,7 @@ mod python {
     }
 
     #[pyfunction]
-    #[pyo3(name = "compact_file", signature = (path, rules, now_ns, dry_run, remove_if_empty, threads=0, lock_wait_s=0.0, in_place=false, archive=None, progress=None, locked=None))]
+    #[pyo3(name = "compact_file", signature = (path, rules, now_ns, dry_run, remove_if_empty, threads=0, lock_wait_s=0.0, in_place=false, archive=None, progress=None, locked=None, erase=None))]
     #[allow(clippy::too_many_arguments)]
     fn compact_file_py<'py>(
         py: Python<'py>,
@@ -374,7 +376,9 @@ mod python {
         archive: Option<&Bound<'py, PyArchive>>,
         progress: Option<&Bound<'py, PyProgress>>,
         locked: Option<&Bound<'py, PyDirLock>>,
+        erase: Option<Vec<(String, String)>>,
     ) -> PyResult<PyFileResult> {
+        let erasure = erase.map(|conditions| Erasure::new(&conditions)).transpose().map_err(PyValueError::new_err)?;
         let lock = match locked {
             // The caller's lock must be the one on this file's directory.
             Some(held) => {
@@ -392,6 +396,7 @@ mod python {
             in_place,
             progress: progress.map(|p| Arc::clone(&p.get().progress)),
             tuning: Tuning::PRODUCTION,
+            erasure,
         };
         let rules = &rules.get().rules;
         let archive = archive.map(|archive| &archive.get().archive);

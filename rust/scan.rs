@@ -88,7 +88,8 @@ impl<'a> JsonStr<'a> {
         unescape(self.raw).map(Cow::Owned)
     }
 
-    fn equals(&self, literal: &[u8]) -> bool {
+    /// Whether the decoded text is `literal`.
+    pub fn equals(&self, literal: &[u8]) -> bool {
         if !self.escaped {
             return self.raw == literal;
         }
@@ -131,11 +132,43 @@ pub fn scan_line(line: &[u8]) -> Scan<'_> {
 /// holds; the scan then stops. Validation only matters for lines that could be deleted, and
 /// MXCP writes the fields first, so a kept record costs a hundred bytes of scanning, not all.
 pub fn scan_line_with<'a>(line: &'a [u8], settled: &mut dyn FnMut(&Record<'a>) -> bool) -> Scan<'a> {
+    scan_line_capturing(line, settled, &mut NoCapture)
+}
+
+/// Top-level members other than the retention fields that a caller wants to read (the fields
+/// of an erasure's conditions). Generic, so that the scan without captures pays nothing.
+pub trait Capture<'a> {
+    /// The caller's slot for a top-level `key` that is none of the retention fields, if wanted.
+    fn wants(&mut self, key: JsonStr<'a>) -> Option<usize>;
+    /// The raw JSON value of a wanted member; a second value for one slot is a duplicate key.
+    fn capture(&mut self, slot: usize, raw: &'a [u8]) -> Step<()>;
+}
+
+/// Wants nothing.
+pub struct NoCapture;
+
+impl<'a> Capture<'a> for NoCapture {
+    #[inline(always)]
+    fn wants(&mut self, _key: JsonStr<'a>) -> Option<usize> {
+        None
+    }
+
+    fn capture(&mut self, _slot: usize, _raw: &'a [u8]) -> Step<()> {
+        Ok(())
+    }
+}
+
+/// `scan_line_with`, also handing the raw values of the members `capture` wants to it.
+pub fn scan_line_capturing<'a, C: Capture<'a>>(
+    line: &'a [u8],
+    settled: &mut dyn FnMut(&Record<'a>) -> bool,
+    capture: &mut C,
+) -> Scan<'a> {
     let mut parser = Parser { buf: line, pos: 0 };
     parser.skip_ws();
     match parser.peek() {
         None => Scan::Blank,
-        Some(b'{') => match parser.top_level_object(settled) {
+        Some(b'{') => match parser.top_level_object(settled, capture) {
             Ok((record, true)) => Scan::Record(record),
             Ok((record, false)) => Scan::Settled(record),
             Err(reason) => Scan::Unevaluable(reason),
@@ -145,7 +178,7 @@ pub fn scan_line_with<'a>(line: &'a [u8], settled: &mut dyn FnMut(&Record<'a>) -
     }
 }
 
-type Step<T> = Result<T, Unevaluable>;
+pub type Step<T> = Result<T, Unevaluable>;
 
 #[derive(Clone, Copy)]
 enum TopKey {
@@ -186,7 +219,11 @@ impl<'a> Parser<'a> {
     }
 
     /// The record and whether the whole line was read (false: stopped early, settled).
-    fn top_level_object(&mut self, settled: &mut dyn FnMut(&Record<'a>) -> bool) -> Step<(Record<'a>, bool)> {
+    fn top_level_object<C: Capture<'a>>(
+        &mut self,
+        settled: &mut dyn FnMut(&Record<'a>) -> bool,
+        capture: &mut C,
+    ) -> Step<(Record<'a>, bool)> {
         let mut schema_name = None;
         let mut timestamp = None;
         let mut schema_version = None;
@@ -207,7 +244,14 @@ impl<'a> Parser<'a> {
                         let version = self.integer_value()?;
                         set_once(&mut schema_version, version)?;
                     }
-                    TopKey::Other => self.value(1)?,
+                    TopKey::Other => match capture.wants(key) {
+                        None => self.value(1)?,
+                        Some(slot) => {
+                            let start = self.pos;
+                            self.value(1)?;
+                            capture.capture(slot, &self.buf[start..self.pos])?;
+                        }
+                    },
                 }
                 if !matches!(which, TopKey::Other) {
                     if let (Some(schema_name), Some(timestamp)) = (schema_name, timestamp) {

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use crate::buckets::SurveyPart;
 use crate::decide::{decide_span, push_line, Decider, Run, SchemaKey, Verdict};
+use crate::erase::Erasure;
 use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::retention::RetentionRules;
@@ -50,6 +51,8 @@ pub struct Searcher<'a> {
     pub threads: usize,
     pub tuning: Tuning,
     pub progress: Option<&'a Progress>,
+    /// Decide an erasure instead of retention.
+    pub erasure: Option<&'a Erasure>,
 }
 
 /// What a search saw.
@@ -73,6 +76,13 @@ struct Decided {
 }
 
 impl Searcher<'_> {
+    fn decider(&self) -> Decider<'_> {
+        match self.erasure {
+            Some(erasure) => Decider::erasing(self.rules, self.now, erasure),
+            None => Decider::new(self.rules, self.now),
+        }
+    }
+
     /// Searches `file` (named `path` in errors) from offset `from`, a line start.
     pub fn search(&self, file: &File, path: &Path, from: u64, sink: &mut dyn Sink) -> Result<Searched> {
         let mut tally = Tally::default();
@@ -106,7 +116,7 @@ impl Searcher<'_> {
 
     /// The trailing partial line as a counted run (empty when there is none).
     fn tail(&self, data: &[u8], from: usize, tally: &mut Tally) -> Run {
-        let mut decider = Decider::new(self.rules, self.now);
+        let mut decider = self.decider();
         let mut runs = Vec::new();
         decide_span(&mut decider, data, from..data.len(), &mut runs);
         let decided = Decided { bytes: 0, lines: 0, runs, schemas: decider.into_schemas(), survey: None };
@@ -132,7 +142,7 @@ impl Searcher<'_> {
         let window_bytes = (span.len() / (4 * threads.max(1))).clamp(tuning.min_window_bytes, tuning.window_bytes);
         let windows = windows(data, span.clone(), window_bytes);
         let survey = sink.wants_survey();
-        let decide = |window: Range<usize>| decide_window(data, window, self.rules, self.now, survey);
+        let decide = |window: Range<usize>| decide_window(data, window, self.decider(), survey);
         let mut stopped = None;
         let mut emit = |decided: Decided| -> Result<bool> {
             if let Some(progress) = self.progress {
@@ -187,8 +197,7 @@ fn global_ids(decided: &Decided, tally: &mut Tally) -> Vec<usize> {
     decided.schemas.iter().map(|key| tally.schema_id(key)).collect()
 }
 
-fn decide_window(data: &[u8], window: Range<usize>, rules: &RetentionRules, now: UnixNanos, survey: bool) -> Decided {
-    let mut decider = Decider::new(rules, now);
+fn decide_window(data: &[u8], window: Range<usize>, mut decider: Decider<'_>, survey: bool) -> Decided {
     let mut runs = Vec::new();
     let (bytes, mut lines) = (window.len() as u64, 0);
     let survey = if survey {

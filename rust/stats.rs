@@ -30,6 +30,8 @@ pub struct Tally {
     pub retained: u64,
     /// Evaluated records whose schema has no policy or keeps forever.
     pub unmanaged: u64,
+    /// Valid records an erasure did not select.
+    pub unmatched: u64,
     pub blank: u64,
     unevaluable: [u64; Unevaluable::ALL.len()],
     pub schemas: Vec<SchemaTally>,
@@ -95,6 +97,10 @@ impl Tally {
                 self.unmanaged += lines;
                 self.schemas[id].kept += lines;
             }
+            Verdict::Keep(KeepReason::Unmatched(id)) => {
+                self.unmatched += lines;
+                self.schemas[id].kept += lines;
+            }
             Verdict::Keep(KeepReason::Blank) => self.blank += lines,
             Verdict::Keep(KeepReason::Unevaluable(reason)) => self.unevaluable[reason as usize] += lines,
         }
@@ -107,6 +113,7 @@ impl Tally {
         self.deleted_bytes += other.deleted_bytes;
         self.retained += other.retained;
         self.unmanaged += other.unmanaged;
+        self.unmatched += other.unmatched;
         self.blank += other.blank;
         for (mine, theirs) in self.unevaluable.iter_mut().zip(other.unevaluable) {
             *mine += theirs;
@@ -126,7 +133,7 @@ impl Tally {
 impl Tally {
     pub fn encode(&self, out: &mut Vec<u8>) {
         let words = [self.lines, self.bytes, self.deleted_lines, self.deleted_bytes, self.retained, self.unmanaged];
-        for word in words.iter().chain([self.blank].iter()).chain(self.unevaluable.iter()) {
+        for word in words.iter().chain([self.unmatched, self.blank].iter()).chain(self.unevaluable.iter()) {
             out.extend_from_slice(&word.to_le_bytes());
         }
         out.extend_from_slice(&(self.schemas.len() as u32).to_le_bytes());
@@ -159,6 +166,7 @@ impl Tally {
             &mut tally.deleted_bytes,
             &mut tally.retained,
             &mut tally.unmanaged,
+            &mut tally.unmatched,
             &mut tally.blank,
         ] {
             *word = reader.u64()?;

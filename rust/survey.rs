@@ -81,7 +81,7 @@ mod tests {
         std::fs::write(&path, data).unwrap();
         let file = std::fs::File::open(&path).unwrap();
         let mut sink = SurveySink::default();
-        let searcher = Searcher { rules, now, threads: 2, tuning: Tuning::SMALL, progress: None };
+        let searcher = Searcher { rules, now, threads: 2, tuning: Tuning::SMALL, progress: None, erasure: None };
         let searched = searcher.search(&file, &path, 0, &mut sink).unwrap();
         sink.into_survey(searched.tally)
     }

@@ -135,8 +135,10 @@ def compact_file(
     archive: Archive | None = None,
     progress: Progress | None = None,
     locked: DirLock | None = None,
+    erase: list[tuple[str, str]] | None = None,
 ) -> FileResult:
-    """One file pass with the GIL released. Raises FileNotFoundError, PermissionError,
+    """One file pass with the GIL released; with `erase` (FIELD, VALUE) conditions it deletes the
+    valid records meeting all of them instead of applying retention. Raises FileNotFoundError, PermissionError,
     ValueError or OSError with a message that names the file."""
 
 def survey_file(path: str | PathLike[str], rules: Rules, now_ns: int, threads: int = 0) -> Survey:

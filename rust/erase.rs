@@ -1,0 +1,212 @@
+//! Erasure: the decision "delete exactly the records whose top-level fields equal these
+//! values" (`mxcp-compact erase --where FIELD=VALUE ...`), made by the same scan as retention.
+//!
+//! A condition compares one top-level member: a string after unescaping (both the member and
+//! the wanted text), `null`, `true`, `false` and integers as JSON literals. Several conditions
+//! must all hold. Only a valid record can match: the line must pass every check a retention
+//! deletion needs (complete, valid JSON, `schema_name` and `timestamp` once each as strings, an
+//! integer `schema_version` if any), and a wanted member that occurs twice makes the line
+//! unevaluable, so kept. A record without the member, or with an object or array there, does
+//! not match.
+
+use crate::scan::{unescape, Capture, JsonStr, Record, Step, Unevaluable};
+
+/// At most this many conditions: the captured values of a line live in a fixed array.
+pub const MAX_CONDITIONS: usize = 16;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Wanted {
+    /// `null`, `true`, `false` or an integer, as its JSON literal.
+    Literal(Vec<u8>),
+    Text(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Condition {
+    field: String,
+    wanted: Wanted,
+}
+
+/// The conditions of one erasure, all of which a record must meet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Erasure {
+    conditions: Vec<Condition>,
+}
+
+impl Erasure {
+    /// Parses `FIELD=VALUE` pairs (already split): VALUE `null`, `true`, `false` or an integer
+    /// is that JSON literal; `"..."` is a JSON string (so `"42"` is the text 42); anything else
+    /// is the text itself. The error says which condition is wrong.
+    pub fn new(conditions: &[(String, String)]) -> Result<Erasure, String> {
+        if conditions.is_empty() {
+            return Err("at least one --where FIELD=VALUE is needed".to_owned());
+        }
+        if conditions.len() > MAX_CONDITIONS {
+            return Err(format!("at most {MAX_CONDITIONS} --where conditions"));
+        }
+        let parsed = conditions.iter().map(|(field, value)| {
+            if field.is_empty() {
+                return Err(format!("--where {field}={value}: the field name is empty"));
+            }
+            Ok(Condition { field: field.clone(), wanted: wanted(value).ok_or_else(|| bad_value(field, value))? })
+        });
+        Ok(Erasure { conditions: parsed.collect::<Result<_, _>>()? })
+    }
+
+    /// Whether a valid `record`, with the members `captured` for this erasure, meets every
+    /// condition.
+    pub fn matches(&self, record: &Record<'_>, captured: &Captured<'_, '_>) -> bool {
+        self.conditions.iter().enumerate().all(|(slot, condition)| {
+            let value = match condition.field.as_str() {
+                "schema_name" => Member::Text(record.schema_name),
+                "timestamp" => Member::Text(record.timestamp),
+                "schema_version" => record.schema_version.map_or(Member::Missing, Member::Raw),
+                _ => captured.values[slot].map_or(Member::Missing, Member::Raw),
+            };
+            value.is(&condition.wanted)
+        })
+    }
+
+    /// A capture for one line's scan.
+    pub fn capture(&self) -> Captured<'_, '_> {
+        Captured { erasure: self, values: [None; MAX_CONDITIONS] }
+    }
+}
+
+fn bad_value(field: &str, value: &str) -> String {
+    format!("--where {field}={value}: the value is not a valid JSON string")
+}
+
+fn wanted(value: &str) -> Option<Wanted> {
+    if matches!(value, "null" | "true" | "false") || is_integer(value) {
+        return Some(Wanted::Literal(value.as_bytes().to_vec()));
+    }
+    match value.strip_prefix('"') {
+        Some(quoted) => {
+            let inner = quoted.strip_suffix('"')?;
+            // The inner text must itself be a valid string body: no raw quote, valid escapes.
+            if inner.bytes().filter(|&b| b == b'"').count() != inner.matches("\\\"").count() {
+                return None;
+            }
+            unescape(inner.as_bytes()).map(Wanted::Text)
+        }
+        None => Some(Wanted::Text(value.to_owned())),
+    }
+}
+
+fn is_integer(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    match digits.as_bytes() {
+        [b'0'] => true,
+        [b'1'..=b'9', rest @ ..] => rest.iter().all(u8::is_ascii_digit),
+        _ => false,
+    }
+}
+
+/// A member's value as the scan saw it.
+enum Member<'a> {
+    Missing,
+    Text(JsonStr<'a>),
+    Raw(&'a [u8]),
+}
+
+impl Member<'_> {
+    fn is(&self, wanted: &Wanted) -> bool {
+        match (self, wanted) {
+            (Member::Missing, _) => false,
+            (Member::Text(text), Wanted::Text(want)) => text.equals(want.as_bytes()),
+            (Member::Text(_), Wanted::Literal(_)) => false,
+            (Member::Raw(raw), Wanted::Literal(want)) => *raw == want.as_slice(),
+            (Member::Raw(raw), Wanted::Text(want)) => match raw.strip_prefix(b"\"").and_then(|r| r.strip_suffix(b"\""))
+            {
+                Some(body) => JsonStr { raw: body, escaped: body.contains(&b'\\') }.equals(want.as_bytes()),
+                None => false,
+            },
+        }
+    }
+}
+
+/// The wanted members of one line, filled in by the scan.
+pub struct Captured<'e, 'a> {
+    erasure: &'e Erasure,
+    values: [Option<&'a [u8]>; MAX_CONDITIONS],
+}
+
+impl<'a> Capture<'a> for Captured<'_, 'a> {
+    fn wants(&mut self, key: JsonStr<'a>) -> Option<usize> {
+        self.erasure.conditions.iter().position(|condition| key.equals(condition.field.as_bytes()))
+    }
+
+    fn capture(&mut self, slot: usize, raw: &'a [u8]) -> Step<()> {
+        if self.values[slot].replace(raw).is_some() {
+            return Err(Unevaluable::DuplicateKey);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scan::{scan_line_capturing, Scan};
+
+    fn erasure(pairs: &[(&str, &str)]) -> Erasure {
+        Erasure::new(&pairs.iter().map(|(f, v)| (f.to_string(), v.to_string())).collect::<Vec<_>>()).unwrap()
+    }
+
+    /// Whether `line` is a valid record meeting `erasure`.
+    fn erased(erasure: &Erasure, line: &str) -> bool {
+        let mut captured = erasure.capture();
+        match scan_line_capturing(line.as_bytes(), &mut |_| false, &mut captured) {
+            Scan::Record(record) => erasure.matches(&record, &captured),
+            _ => false,
+        }
+    }
+
+    const BASE: &str = r#""schema_name": "mxcp.endpoints", "schema_version": 2, "timestamp": "2026-11-27T00:00:00Z""#;
+
+    #[test]
+    fn strings_match_after_unescaping_and_literals_as_written() {
+        let by_user = erasure(&[("user_id", "zoë")]);
+        assert!(erased(&by_user, &format!(r#"{{{BASE}, "user_id": "zoë"}}"#)));
+        assert!(erased(&by_user, &format!(r#"{{{BASE}, "user_\u0069d": "zo\u00eb"}}"#)));
+        assert!(!erased(&by_user, &format!(r#"{{{BASE}, "user_id": "zoe"}}"#)));
+        assert!(!erased(&by_user, &format!(r#"{{{BASE}, "other": {{"user_id": "zoë"}}}}"#)));
+        let null_user = erasure(&[("user_id", "null")]);
+        assert!(erased(&null_user, &format!(r#"{{{BASE}, "user_id": null}}"#)));
+        assert!(!erased(&null_user, &format!(r#"{{{BASE}, "user_id": "null"}}"#)));
+        let number = erasure(&[("duration_ms", "42")]);
+        assert!(erased(&number, &format!(r#"{{{BASE}, "duration_ms": 42}}"#)));
+        assert!(!erased(&number, &format!(r#"{{{BASE}, "duration_ms": "42"}}"#)));
+        assert!(erased(&erasure(&[("duration_ms", "\"42\"")]), &format!(r#"{{{BASE}, "duration_ms": "42"}}"#)));
+    }
+
+    #[test]
+    fn every_condition_must_hold_and_retention_fields_can_be_conditions() {
+        let both = erasure(&[("user_id", "u1"), ("session_id", "s9")]);
+        assert!(erased(&both, &format!(r#"{{{BASE}, "user_id": "u1", "session_id": "s9"}}"#)));
+        assert!(!erased(&both, &format!(r#"{{{BASE}, "user_id": "u1", "session_id": "s8"}}"#)));
+        assert!(!erased(&both, &format!(r#"{{{BASE}, "user_id": "u1"}}"#)));
+        assert!(erased(&erasure(&[("schema_version", "2")]), &format!("{{{BASE}}}")));
+        assert!(erased(&erasure(&[("schema_name", "mxcp.endpoints")]), &format!("{{{BASE}}}")));
+    }
+
+    #[test]
+    fn only_valid_records_match_and_a_duplicate_member_is_unevaluable() {
+        let by_user = erasure(&[("user_id", "u1")]);
+        assert!(!erased(&by_user, &format!(r#"{{{BASE}, "user_id": "u1""#)));
+        assert!(!erased(&by_user, r#"{"user_id": "u1"}"#));
+        let mut captured = by_user.capture();
+        let line = format!(r#"{{{BASE}, "user_id": "u1", "user_id": "u1"}}"#);
+        let scan = scan_line_capturing(line.as_bytes(), &mut |_| false, &mut captured);
+        assert_eq!(scan, Scan::Unevaluable(Unevaluable::DuplicateKey));
+    }
+
+    #[test]
+    fn bad_conditions_are_refused_with_a_reason() {
+        assert!(Erasure::new(&[]).unwrap_err().contains("at least one"));
+        assert!(Erasure::new(&[(String::new(), "x".into())]).unwrap_err().contains("field name is empty"));
+        assert!(Erasure::new(&[("f".into(), "\"a\"b\"".into())]).unwrap_err().contains("not a valid JSON string"));
+        assert!(Erasure::new(&[("f".into(), "\"\\q\"".into())]).is_err());
+    }
+}
