@@ -3,7 +3,9 @@
 //! anyway, and merged in file order (so buckets keep the order of their first line).
 //!
 //! Each line is bucketed by its fields as first read (before the rest of the line is
-//! validated); lines without them are counted under no schema and no month.
+//! validated); lines without them are counted under no schema and no month. For `verify`, the
+//! part also notes the oldest record that is to be deleted (with its line number) and records
+//! dated more than a day after now (clock skew: they would outlive their retention).
 
 use std::collections::HashMap;
 
@@ -28,11 +30,27 @@ pub struct SurveyPart {
     index: HashMap<(String, String, String), usize>,
     pub oldest: Option<UnixNanos>,
     pub newest: Option<UnixNanos>,
+    /// Lines observed.
+    pub lines: u64,
+    /// The oldest record past its retention: its timestamp and line index (from 0).
+    pub oldest_expired: Option<(UnixNanos, u64)>,
+    /// Records dated more than a day after now, and the index of the first.
+    pub future: u64,
+    pub first_future: Option<u64>,
+}
+
+/// What the decision said of an observed line, and the instant it was made at.
+#[derive(Debug, Clone, Copy)]
+pub struct Judged {
+    pub deleted: bool,
+    pub now: UnixNanos,
 }
 
 impl SurveyPart {
     /// Counts one line whose retention fields, as first read, are `fields`.
-    pub fn observe(&mut self, line: &[u8], fields: Option<&Record<'_>>) {
+    pub fn observe(&mut self, line: &[u8], fields: Option<&Record<'_>>, judged: Judged) {
+        let index = self.lines;
+        self.lines += 1;
         let (name, version, month) = match fields {
             Some(record) => {
                 let name = record.schema_name.text().map(|t| t.into_owned()).unwrap_or_default();
@@ -40,6 +58,7 @@ impl SurveyPart {
                 let instant = record.timestamp.text().and_then(|t| parse_timestamp(t.as_bytes()));
                 if let Some(instant) = instant {
                     self.seen_at(instant, instant);
+                    self.judge(instant, index, judged);
                 }
                 (name, version, instant.map(month_of).unwrap_or_default())
             }
@@ -48,10 +67,31 @@ impl SurveyPart {
         self.add(Bucket { schema_name: name, schema_version: version, month, records: 1, bytes: line.len() as u64 });
     }
 
+    fn judge(&mut self, instant: UnixNanos, index: u64, judged: Judged) {
+        if judged.deleted && self.oldest_expired.is_none_or(|(oldest, _)| instant < oldest) {
+            self.oldest_expired = Some((instant, index));
+        }
+        if instant > judged.now + NANOS_PER_DAY {
+            self.future += 1;
+            self.first_future.get_or_insert(index);
+        }
+    }
+
     pub fn merge(&mut self, other: SurveyPart) {
         if let (Some(oldest), Some(newest)) = (other.oldest, other.newest) {
             self.seen_at(oldest, newest);
         }
+        let offset = self.lines;
+        if let Some((instant, index)) = other.oldest_expired {
+            if self.oldest_expired.is_none_or(|(oldest, _)| instant < oldest) {
+                self.oldest_expired = Some((instant, offset + index));
+            }
+        }
+        if self.first_future.is_none() {
+            self.first_future = other.first_future.map(|index| offset + index);
+        }
+        self.future += other.future;
+        self.lines += other.lines;
         for bucket in other.buckets {
             self.add(bucket);
         }

@@ -144,7 +144,7 @@ pub fn survey_file(path: &Path, rules: &RetentionRules, now: UnixNanos, threads:
         tuning: Tuning::PRODUCTION,
         erasure: None,
     };
-    let mut sink = SurveySink::default();
+    let mut sink = SurveySink::new(now);
     let searched = options.searcher(rules).search(&file, path, 0, &mut sink)?;
     Ok(sink.into_survey(searched.tally))
 }

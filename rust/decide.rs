@@ -141,6 +141,11 @@ impl<'r> Decider<'r> {
         Decider { erasure: Some(erasure), ..Decider::new(rules, now) }
     }
 
+    /// The instant retention is evaluated at.
+    pub fn now(&self) -> UnixNanos {
+        self.now
+    }
+
     /// The schemas the verdicts so far refer to, by id.
     pub fn schemas(&self) -> &[SchemaKey] {
         &self.schemas

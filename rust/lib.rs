@@ -358,6 +358,12 @@ mod python {
         buckets: Py<PyTuple>,
         oldest_ns: Option<i128>,
         newest_ns: Option<i128>,
+        /// The oldest record past its retention: timestamp and line number (from 1).
+        oldest_expired_ns: Option<i128>,
+        oldest_expired_line: Option<u64>,
+        /// Records dated more than a day after now, and the line number of the first.
+        future_records: u64,
+        first_future_line: Option<u64>,
     }
 
     #[pyfunction]
@@ -493,6 +499,10 @@ mod python {
             buckets: PyTuple::new(py, buckets)?.unbind(),
             oldest_ns: survey.oldest,
             newest_ns: survey.newest,
+            oldest_expired_ns: survey.oldest_expired.map(|(instant, _)| instant),
+            oldest_expired_line: survey.oldest_expired.map(|(_, line)| line),
+            future_records: survey.future,
+            first_future_line: survey.first_future,
         })
     }
 

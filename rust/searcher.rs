@@ -17,7 +17,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use crate::buckets::SurveyPart;
+use crate::buckets::{Judged, SurveyPart};
 use crate::decide::{decide_span, push_line, Decider, Run, SchemaKey, Verdict};
 use crate::erase::Erasure;
 use crate::error::{Error, Result};
@@ -208,7 +208,7 @@ fn decide_window(data: &[u8], window: Range<usize>, mut decider: Decider<'_>, su
             let line = &data[start..end];
             let mut fields = None;
             let verdict = decider.decide_seeing(line, &mut |record| fields = Some(*record));
-            part.observe(line, fields.as_ref());
+            part.observe(line, fields.as_ref(), Judged { deleted: verdict.is_delete(), now: decider.now() });
             push_line(&mut runs, start..end, verdict);
             lines += 1;
             start = end;

@@ -4,7 +4,7 @@
 //! The decision for each line is the searcher's, exactly as a cleanup's, so the "would delete"
 //! figures equal a dry run's.
 
-pub use crate::buckets::{Bucket, SurveyPart};
+pub use crate::buckets::{Bucket, Judged, SurveyPart};
 use crate::decide::Run;
 use crate::error::Result;
 use crate::scan::{scan_line_with, Scan};
@@ -18,19 +18,38 @@ pub struct Survey {
     pub buckets: Vec<Bucket>,
     pub oldest: Option<UnixNanos>,
     pub newest: Option<UnixNanos>,
+    /// The oldest record past its retention: timestamp and line number (from 1).
+    pub oldest_expired: Option<(UnixNanos, u64)>,
+    /// Records dated more than a day after now, and the line number of the first.
+    pub future: u64,
+    pub first_future: Option<u64>,
     /// The cleanup decision for every line, as a dry run would count it.
     pub tally: Tally,
 }
 
 /// The sink that gathers a survey.
-#[derive(Default)]
 pub struct SurveySink {
     pub part: SurveyPart,
+    /// The instant of the decisions, for the trailing line the sink observes itself.
+    now: UnixNanos,
 }
 
 impl SurveySink {
+    pub fn new(now: UnixNanos) -> Self {
+        SurveySink { part: SurveyPart::default(), now }
+    }
+
     pub fn into_survey(self, tally: Tally) -> Survey {
-        Survey { buckets: self.part.buckets, oldest: self.part.oldest, newest: self.part.newest, tally }
+        let part = self.part;
+        Survey {
+            buckets: part.buckets,
+            oldest: part.oldest,
+            newest: part.newest,
+            oldest_expired: part.oldest_expired.map(|(instant, index)| (instant, index + 1)),
+            future: part.future,
+            first_future: part.first_future.map(|index| index + 1),
+            tally,
+        }
     }
 }
 
@@ -60,7 +79,8 @@ impl Sink for SurveySink {
                 Scan::Record(record) | Scan::Settled(record) => Some(record),
                 _ => None,
             };
-            self.part.observe(line, fields.as_ref());
+            // A line without its newline is never deleted.
+            self.part.observe(line, fields.as_ref(), Judged { deleted: false, now: self.now });
         }
         Ok(())
     }
@@ -80,7 +100,7 @@ mod tests {
         let path = dir.path().join("log.jsonl");
         std::fs::write(&path, data).unwrap();
         let file = std::fs::File::open(&path).unwrap();
-        let mut sink = SurveySink::default();
+        let mut sink = SurveySink::new(now);
         let searcher = Searcher { rules, now, threads: 2, tuning: Tuning::SMALL, progress: None, erasure: None };
         let searched = searcher.search(&file, &path, 0, &mut sink).unwrap();
         sink.into_survey(searched.tally)
@@ -123,5 +143,27 @@ mod tests {
         assert_eq!(survey.newest, Some(ts("2026-11-21T00:00:00Z")));
         assert_eq!(survey.tally.deleted_lines, 2);
         assert_eq!(survey.buckets.iter().map(|b| b.bytes).sum::<u64>(), data.len() as u64);
+    }
+
+    #[test]
+    fn the_oldest_expired_record_and_future_records_are_found_with_their_line_numbers() {
+        let line = |day: &str| {
+            format!("{{\"schema_name\": \"mxcp.endpoints\", \"schema_version\": 2, \"timestamp\": \"{day}\"}}\n")
+        };
+        let mut data = String::new();
+        for n in 0..5000 {
+            data.push_str(&line(match n {
+                10 => "2020-03-01T00:00:00Z",
+                4000 => "2019-12-31T23:59:59Z",
+                4500 => "2026-11-29T00:00:01Z",
+                4600 => "2030-01-01T00:00:00Z",
+                _ => "2026-11-20T00:00:00Z",
+            }));
+        }
+        data.push_str("{\"schema_name\": \"mxcp.endpoints\", \"timestamp\": \"2031-01-01T00:00:00Z\"}");
+        let survey = survey_bytes(data.as_bytes(), &RetentionRules::new([], None, []), ts("2026-11-27T00:00:00Z"));
+        assert_eq!(survey.oldest_expired, Some((ts("2019-12-31T23:59:59Z"), 4001)));
+        assert_eq!((survey.future, survey.first_future), (3, Some(4501)));
+        assert_eq!(survey.tally.deleted_lines, 2);
     }
 }

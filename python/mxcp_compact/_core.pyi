@@ -122,6 +122,12 @@ class Survey:
     buckets: tuple[tuple[str, str, str, int, int], ...]
     oldest_ns: int | None
     newest_ns: int | None
+    #: The oldest record past its retention: timestamp and line number (from 1).
+    oldest_expired_ns: int | None
+    oldest_expired_line: int | None
+    #: Records dated more than a day after now, and the line number of the first.
+    future_records: int
+    first_future_line: int | None
 
 def compact_file(
     path: str | PathLike[str],
