@@ -234,7 +234,7 @@ def test_crash_during_an_in_place_shift_is_finished_by_the_next_run(tmp_path: Pa
     assert not (tmp_path / ".logs-default.jsonl.mxcp-compact.shift").exists()
 
 
-@pytest.mark.parametrize("point", ["collapsed", *IN_PLACE_POINTS])
+@pytest.mark.parametrize("point", ["before-collapse", "collapsed", *IN_PLACE_POINTS])
 def test_a_resumed_in_place_run_reports_what_the_interrupted_one_deleted(tmp_path: Path, point: str) -> None:
     log = tmp_path / "logs-default.jsonl"
     # An expired prefix of several blocks (collapsed on ext4), then interleaved lines.
