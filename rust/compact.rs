@@ -18,7 +18,8 @@ use crate::job::{Action, FileReport, Locking, Options};
 use crate::lock::DirLock;
 use crate::output::remove_stale_temp;
 use crate::retention::RetentionRules;
-use crate::sink::{CountOnly, Tee};
+use crate::scrub::ScrubSink;
+use crate::sink::{CountOnly, Sink, Tee};
 use crate::source::open_log;
 use crate::survey::{Survey, SurveySink};
 use crate::timestamp::UnixNanos;
@@ -81,14 +82,17 @@ fn compact_locked(
     }
     let mut copy = CopySink::new(path, &target, &file, &meta, options.tuning);
     copy.remove_if_empty = options.remove_if_empty;
-    let searcher = options.searcher(rules);
-    let searched = match archive {
-        Some(archive) => {
-            let mut archive = ArchiveSink { archive };
-            searcher.search(&file, path, 0, &mut Tee { first: &mut archive, second: &mut copy })?
-        }
-        None => searcher.search(&file, path, 0, &mut copy)?,
-    };
+    let mut archive = archive.map(|archive| ArchiveSink { archive });
+    let mut scrub = if options.scrub { Some(ScrubSink::open(path, &target, &meta)?) } else { None };
+    let mut sinks: Vec<&mut dyn Sink> = Vec::new();
+    if let Some(archive) = archive.as_mut() {
+        sinks.push(archive);
+    }
+    sinks.push(&mut copy);
+    if let Some(scrub) = scrub.as_mut() {
+        sinks.push(scrub);
+    }
+    let searched = options.searcher(rules).search(&file, path, 0, &mut Tee(sinks))?;
     let copied = copy.copied().cloned().ok_or_else(|| Error::ChangedUnderUs {
         path: path.to_path_buf(),
         what: "was not finished by its copy".to_owned(),
@@ -103,6 +107,7 @@ fn compact_locked(
         appended_bytes: (searched.consumed + copied.salvaged).saturating_sub(meta.len()),
         stale_temp_removed,
         note: copied.note,
+        bytes_scrubbed: scrub.map_or(0, |scrub| scrub.scrubbed),
     })
 }
 
@@ -122,6 +127,7 @@ fn dry_run(path: &Path, target: PathBuf, rules: &RetentionRules, options: &Optio
         appended_bytes: 0,
         stale_temp_removed: false,
         note: None,
+        bytes_scrubbed: 0,
     })
 }
 
@@ -143,6 +149,7 @@ pub fn survey_file(path: &Path, rules: &RetentionRules, now: UnixNanos, threads:
         progress: None,
         tuning: Tuning::PRODUCTION,
         erasure: None,
+        scrub: false,
     };
     let mut sink = SurveySink::new(now);
     let searched = options.searcher(rules).search(&file, path, 0, &mut sink)?;
@@ -168,6 +175,7 @@ mod tests {
             progress: None,
             tuning: Tuning::SMALL,
             erasure: None,
+            scrub: false,
         }
     }
 

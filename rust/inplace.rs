@@ -30,6 +30,7 @@ use crate::failpoint;
 use crate::job::{Action, FileReport, Options};
 use crate::output::sync_parent;
 use crate::retention::RetentionRules;
+use crate::scrub::overwrite;
 use crate::searcher::{current_size, Searcher};
 use crate::sink::Sink;
 use crate::source::{open_log, LogMap};
@@ -251,7 +252,7 @@ pub fn compact_in_place(
 ) -> Result<FileReport> {
     let (file, meta) = open_log(path, &target, true)?;
     let searcher = options.searcher(rules);
-    let start = start_point(&file, path, &target, &meta, &searcher)?;
+    let start = start_point(&file, path, &target, &meta, &searcher, options.scrub)?;
     let mut sink = ShiftSink {
         file: &file,
         path,
@@ -261,6 +262,8 @@ pub fn compact_in_place(
         journal: None,
         limit: 0,
         carried: start.carried,
+        scrub: options.scrub,
+        scrubbed: start.scrubbed,
     };
     let mut from = start.write;
     if let Some((journal, read, keep_until)) = start.resume {
@@ -280,6 +283,7 @@ pub fn compact_in_place(
     let action = sink.settle(searched.size, &searched.tally, options.remove_if_empty)?;
     let new_len = sink.write;
     let carried = sink.carried.with(&searched.tally);
+    let bytes_scrubbed = sink.scrubbed;
     Ok(FileReport {
         path: path.to_path_buf(),
         target,
@@ -290,6 +294,7 @@ pub fn compact_in_place(
         tally: carried.tally,
         stale_temp_removed,
         note: None,
+        bytes_scrubbed,
     })
 }
 
@@ -299,11 +304,20 @@ struct Start {
     /// The journal of an interrupted shift, its recorded `read` and `keep_until`.
     resume: Option<(Journal, u64, u64)>,
     carried: Carried,
+    /// Bytes the collapse overwrote first (`--scrub`).
+    scrubbed: u64,
 }
 
 /// Finishes an interrupted collapse or picks up an interrupted shift from its record; else
 /// collapses the expired prefix.
-fn start_point(file: &File, path: &Path, target: &Path, meta: &fs::Metadata, searcher: &Searcher) -> Result<Start> {
+fn start_point(
+    file: &File,
+    path: &Path,
+    target: &Path,
+    meta: &fs::Metadata,
+    searcher: &Searcher,
+    scrub: bool,
+) -> Result<Start> {
     match Journal::load(target, meta)? {
         Some((journal, Progress::Collapse { collapsed, pad, signature, signature_len }, carried)) => {
             let signature = &signature[..usize::from(signature_len)];
@@ -316,18 +330,19 @@ fn start_point(file: &File, path: &Path, target: &Path, meta: &fs::Metadata, sea
             journal.finish()?;
             // After the collapse the blanked line [0, pad) stays as it is; without it, start over.
             if happened {
-                Ok(Start { write: pad.min(current_size(file, path)?), resume: None, carried })
+                Ok(Start { write: pad.min(current_size(file, path)?), resume: None, carried, scrubbed: 0 })
             } else {
                 let carried = Carried { original_size: carried.original_size, ..Carried::default() };
-                Ok(Start { write: 0, resume: None, carried })
+                Ok(Start { write: 0, resume: None, carried, scrubbed: 0 })
             }
         }
         Some((journal, Progress::Shift { write, read, keep_until }, carried)) => {
-            Ok(Start { write, resume: Some((journal, read, keep_until)), carried })
+            Ok(Start { write, resume: Some((journal, read, keep_until)), carried, scrubbed: 0 })
         }
         None => {
-            let (collapsed, pad, tally) = collapse_expired_prefix(file, path, target, meta, searcher)?;
-            Ok(Start { write: pad, resume: None, carried: Carried { original_size: meta.len(), collapsed, tally } })
+            let (collapsed, pad, tally) = collapse_expired_prefix(file, path, target, meta, searcher, scrub)?;
+            let carried = Carried { original_size: meta.len(), collapsed, tally };
+            Ok(Start { write: pad, resume: None, carried, scrubbed: if scrub { collapsed } else { 0 } })
         }
     }
 }
@@ -411,6 +426,7 @@ fn collapse_expired_prefix(
     target: &Path,
     meta: &fs::Metadata,
     searcher: &Searcher,
+    scrub: bool,
 ) -> Result<(u64, u64, Tally)> {
     let mut probe = PrefixSink::default();
     let prefix_end = searcher.search(file, path, 0, &mut probe)?.consumed;
@@ -433,6 +449,11 @@ fn collapse_expired_prefix(
         journal.save(progress, &carried)?;
         Ok(journal)
     });
+    if scrub {
+        // The collapsed blocks are freed as they are: overwrite them first.
+        overwrite(file, path, 0..aligned)?;
+        file.sync_data().map_err(|e| Error::io(path, "fsync the scrubbed prefix", e))?;
+    }
     failpoint::hit("before-collapse");
     // SAFETY: fallocate only reads its integer arguments; the descriptor is open for writing.
     let status =
@@ -470,6 +491,9 @@ struct ShiftSink<'a> {
     limit: u64,
     /// What this run started from: saved with every record, plus what the search has seen.
     carried: Carried,
+    /// Overwrite what the truncate or the removal frees (`--scrub`), and how much was.
+    scrub: bool,
+    scrubbed: u64,
 }
 
 impl Sink for ShiftSink<'_> {
@@ -537,6 +561,14 @@ impl ShiftSink<'_> {
         Ok(())
     }
 
+    fn scrub_from(&mut self, from: u64, size: u64) -> Result<()> {
+        if self.scrub && size > from {
+            self.scrubbed += overwrite(self.file, self.path, from..size)?;
+            self.file.sync_data().map_err(|e| Error::io(self.path, "fsync the scrubbed range", e))?;
+        }
+        Ok(())
+    }
+
     /// After the search: truncates to the shifted length (or removes an emptied segment).
     fn settle(&mut self, size: u64, seen: &Tally, remove_if_empty: bool) -> Result<Action> {
         let new_len = self.write;
@@ -546,6 +578,7 @@ impl ShiftSink<'_> {
             if let Some(journal) = self.journal.take() {
                 journal.finish()?;
             }
+            self.scrub_from(0, size)?;
             fs::remove_file(self.target).map_err(|e| Error::io(self.path, "remove the emptied segment", e))?;
             sync_parent(self.target)?;
             Action::Removed
@@ -554,6 +587,8 @@ impl ShiftSink<'_> {
                 // From here a resumed run only needs to truncate (and move lines appended later).
                 self.commit(Progress::Shift { write: new_len, read: size, keep_until: size }, seen)?;
             }
+            // Past the new end lie deleted lines and stale copies of moved ones.
+            self.scrub_from(new_len, size)?;
             failpoint::hit("before-truncate");
             self.file.set_len(new_len).map_err(|e| Error::io(self.path, "truncate", e))?;
             self.file.sync_all().map_err(|e| Error::io(self.path, "fsync", e))?;
@@ -583,6 +618,7 @@ mod tests {
             progress: None,
             tuning: crate::tuning::Tuning::SMALL,
             erasure: None,
+            scrub: false,
         }
     }
 
@@ -672,6 +708,8 @@ mod tests {
                     journal: None,
                     limit: 0,
                     carried: Carried { original_size: meta.len(), ..Carried::default() },
+                    scrub: false,
+                    scrubbed: 0,
                 };
                 for run in runs.iter().take(stop_after) {
                     sink.copy(data, run.clone(), &Tally::default()).unwrap();

@@ -32,6 +32,8 @@ pub struct Options {
     pub tuning: Tuning,
     /// Delete what this erasure selects instead of what retention does.
     pub erasure: Option<Erasure>,
+    /// Overwrite every deleted byte before its space is released (see `scrub`).
+    pub scrub: bool,
 }
 
 impl Options {
@@ -94,4 +96,6 @@ pub struct FileReport {
     pub stale_temp_removed: bool,
     /// Something the operator should know that is not an error.
     pub note: Option<String>,
+    /// Bytes overwritten by `--scrub`.
+    pub bytes_scrubbed: u64,
 }

@@ -26,6 +26,7 @@ pub mod lock;
 pub mod output;
 pub mod retention;
 pub mod scan;
+pub mod scrub;
 pub mod searcher;
 pub mod sink;
 pub mod source;
@@ -267,13 +268,16 @@ mod python {
         stale_temp_removed: bool,
         /// Something worth telling the operator that is not an error.
         note: Option<String>,
+        /// Bytes overwritten before their space was released (`--scrub`).
+        bytes_scrubbed: u64,
     }
 
     #[pymethods]
     impl PyFileResult {
         #[new]
         #[pyo3(signature = (*, path, target, action, lines, deleted, bytes_before, bytes_after, deleted_bytes,
-            retained, unmanaged, blank, unevaluable, schemas, appended_bytes, stale_temp_removed, note=None))]
+            retained, unmanaged, blank, unevaluable, schemas, appended_bytes, stale_temp_removed, note=None,
+            bytes_scrubbed=0))]
         #[allow(clippy::too_many_arguments)]
         fn new(
             path: PathBuf,
@@ -292,6 +296,7 @@ mod python {
             appended_bytes: u64,
             stale_temp_removed: bool,
             note: Option<String>,
+            bytes_scrubbed: u64,
         ) -> Self {
             PyFileResult {
                 path,
@@ -310,6 +315,7 @@ mod python {
                 appended_bytes,
                 stale_temp_removed,
                 note,
+                bytes_scrubbed,
             }
         }
 
@@ -367,7 +373,7 @@ mod python {
     }
 
     #[pyfunction]
-    #[pyo3(name = "compact_file", signature = (path, rules, now_ns, dry_run, remove_if_empty, threads=0, lock_wait_s=0.0, in_place=false, archive=None, progress=None, locked=None, erase=None))]
+    #[pyo3(name = "compact_file", signature = (path, rules, now_ns, dry_run, remove_if_empty, threads=0, lock_wait_s=0.0, in_place=false, archive=None, progress=None, locked=None, erase=None, scrub=false))]
     #[allow(clippy::too_many_arguments)]
     fn compact_file_py<'py>(
         py: Python<'py>,
@@ -383,6 +389,7 @@ mod python {
         progress: Option<&Bound<'py, PyProgress>>,
         locked: Option<&Bound<'py, PyDirLock>>,
         erase: Option<Vec<(String, String)>>,
+        scrub: bool,
     ) -> PyResult<PyFileResult> {
         let erasure = erase.map(|conditions| Erasure::new(&conditions)).transpose().map_err(PyValueError::new_err)?;
         let lock = match locked {
@@ -403,6 +410,7 @@ mod python {
             progress: progress.map(|p| Arc::clone(&p.get().progress)),
             tuning: Tuning::PRODUCTION,
             erasure,
+            scrub,
         };
         let rules = &rules.get().rules;
         let archive = archive.map(|archive| &archive.get().archive);
@@ -439,6 +447,7 @@ mod python {
             appended_bytes: report.appended_bytes,
             stale_temp_removed: report.stale_temp_removed,
             note: report.note,
+            bytes_scrubbed: report.bytes_scrubbed,
             path: report.path,
             target: report.target,
         })
@@ -539,6 +548,13 @@ mod python {
         }
     }
 
+    /// Why overwriting in place cannot work on the filesystem holding `path` (btrfs, ZFS,
+    /// tmpfs...), or None where it can.
+    #[pyfunction]
+    fn scrub_limit(path: PathBuf) -> Option<&'static str> {
+        crate::scrub::overwrites_in_place(&path)
+    }
+
     /// Nanoseconds since the epoch for a record timestamp, or None when it does not parse.
     #[pyfunction]
     fn parse_record_timestamp(text: &str) -> Option<i128> {
@@ -565,6 +581,7 @@ mod python {
         module.add_function(wrap_pyfunction!(survey_file_py, module)?)?;
         module.add_function(wrap_pyfunction!(parse_record_timestamp, module)?)?;
         module.add_function(wrap_pyfunction!(parse_now, module)?)?;
+        module.add_function(wrap_pyfunction!(scrub_limit, module)?)?;
         module.add("__version__", env!("CARGO_PKG_VERSION"))?;
         Ok(())
     }

@@ -2,7 +2,8 @@
 //! sinks.
 //!
 //! Modelled on ripgrep's grep-searcher: the searcher owns reading and line splitting and pushes
-//! every line, as runs of lines with one verdict, into a sink; a sink only reacts. A dry run,
+//! every line, as runs of lines with one verdict, into a sink; a sink only reacts. The scrub is
+//! a sink too (`scrub`). A dry run,
 //! the temp copy and its swap, the in-place shift, the archive and the stats survey are sinks
 //! (see `copy`, `inplace`, `archive`, `survey`), and none of them sees another. Runs arrive in
 //! file order, each exactly once, with `data` the whole mapping the run's range points into.
@@ -46,45 +47,51 @@ pub trait Sink {
     }
 }
 
-/// Two sinks as one: `first` sees every call before `second`, and a stop from either stops both.
-pub struct Tee<'a> {
-    pub first: &'a mut dyn Sink,
-    pub second: &'a mut dyn Sink,
-}
+/// Several sinks as one: each call goes to every sink in order, and a stop from any stops all.
+/// Order matters where sinks finish: the archive finishes (durable) before the copy swaps, and
+/// the scrub after it.
+pub struct Tee<'a>(pub Vec<&'a mut dyn Sink>);
 
 impl Sink for Tee<'_> {
     fn matched(&mut self, data: &[u8], run: &Run, seen: &Tally) -> Result<bool> {
-        Ok(self.first.matched(data, run, seen)? && self.second.matched(data, run, seen)?)
+        for sink in self.0.iter_mut() {
+            if !sink.matched(data, run, seen)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     fn context(&mut self, data: &[u8], run: &Run, seen: &Tally) -> Result<bool> {
-        Ok(self.first.context(data, run, seen)? && self.second.context(data, run, seen)?)
+        for sink in self.0.iter_mut() {
+            if !sink.context(data, run, seen)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     fn wants_survey(&self) -> bool {
-        self.first.wants_survey() || self.second.wants_survey()
+        self.0.iter().any(|sink| sink.wants_survey())
     }
 
     fn surveyed(&mut self, part: SurveyPart) -> Result<()> {
-        match (self.first.wants_survey(), self.second.wants_survey()) {
-            (true, true) => {
-                self.first.surveyed(part.clone())?;
-                self.second.surveyed(part)
-            }
-            (true, false) => self.first.surveyed(part),
-            _ => self.second.surveyed(part),
+        for sink in self.0.iter_mut().filter(|sink| sink.wants_survey()) {
+            sink.surveyed(part.clone())?;
         }
+        Ok(())
     }
 
     fn caught_up(&mut self, seen: &Tally) -> Result<bool> {
-        let first = self.first.caught_up(seen)?;
-        let second = self.second.caught_up(seen)?;
-        Ok(first || second)
+        let mut again = false;
+        for sink in self.0.iter_mut() {
+            again |= sink.caught_up(seen)?;
+        }
+        Ok(again)
     }
 
     fn finish(&mut self, data: &[u8], tail: &Run, seen: &Tally) -> Result<()> {
-        self.first.finish(data, tail, seen)?;
-        self.second.finish(data, tail, seen)
+        self.0.iter_mut().try_for_each(|sink| sink.finish(data, tail, seen))
     }
 }
 

@@ -82,6 +82,7 @@ class FileResult:
     appended_bytes: int
     stale_temp_removed: bool
     note: str | None
+    bytes_scrubbed: int
     def __init__(
         self,
         *,
@@ -101,6 +102,7 @@ class FileResult:
         appended_bytes: int,
         stale_temp_removed: bool,
         note: str | None = None,
+        bytes_scrubbed: int = 0,
     ) -> None: ...
     @property
     def lines_kept(self) -> int: ...
@@ -142,6 +144,7 @@ def compact_file(
     progress: Progress | None = None,
     locked: DirLock | None = None,
     erase: list[tuple[str, str]] | None = None,
+    scrub: bool = False,
 ) -> FileResult:
     """One file pass with the GIL released; with `erase` (FIELD, VALUE) conditions it deletes the
     valid records meeting all of them instead of applying retention. Raises FileNotFoundError, PermissionError,
@@ -156,3 +159,5 @@ def decide_lines(data: bytes, rules: Rules, now_ns: int) -> list[str | None]:
 
 def parse_record_timestamp(text: str) -> int | None: ...
 def parse_now(text: str) -> int | None: ...
+def scrub_limit(path: str | PathLike[str]) -> str | None:
+    """Why overwriting in place cannot work on the filesystem holding path, or None."""

@@ -62,13 +62,15 @@ def compact(
     threads: int = 0,
     lock_wait: float = 0.0,
     in_place: bool = False,
+    scrub: bool = False,
 ) -> Result:
     """Delete the records of `path` that are past retention, keeping every other line byte for byte.
 
     `retention` is a `Retention`, or a mapping of schema name to days (or "forever"). When it
     carries no registry entries, the registry beside the file (`<stem>_schemas.jsonl`) is used
     if present. `in_place` keeps the file's inode and needs no free space for a copy (see the
-    README's Safety section). Raises FileNotFoundError, PermissionError, ValueError (bad rules, not a regular
+    README's Safety section); `scrub` overwrites every deleted byte before its space is released.
+    Raises FileNotFoundError, PermissionError, ValueError (bad rules, not a regular
     file, hard links) or OSError (disk full, changed under us, another run holds the directory).
     """
     if retention is None:
@@ -81,7 +83,7 @@ def compact(
         if registry is not None:
             retention = retention.with_registry(load_registry(registry)[0])
     return compact_with_rules(
-        log, retention.to_core(), now_ns(now), dry_run, remove_if_empty, threads, lock_wait, in_place
+        log, retention.to_core(), now_ns(now), dry_run, remove_if_empty, threads, lock_wait, in_place, scrub=scrub
     )
 
 
@@ -96,6 +98,7 @@ def compact_with_rules(
     in_place: bool = False,
     archive: Any = None,
     progress: Any = None,
+    scrub: bool = False,
 ) -> Result:
     """`compact` with rules already built by `Retention.to_core()` (shared across files), and
     optionally a `_core.Archive` receiving the deleted lines and a `_core.Progress`."""
@@ -110,4 +113,5 @@ def compact_with_rules(
         in_place=in_place,
         archive=archive,
         progress=progress,
+        scrub=scrub,
     )
