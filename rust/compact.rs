@@ -11,6 +11,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::archive::{Archive, ArchiveSink};
+use crate::compressed::{compact_compressed, Codec};
 use crate::copy::CopySink;
 use crate::error::{Error, ErrorKind, Result};
 use crate::inplace;
@@ -70,6 +71,10 @@ fn compact_locked(
     archive: Option<&mut Archive>,
 ) -> Result<FileReport> {
     let stale_temp_removed = remove_stale_temp(&target)?;
+    if let Some(codec) = Codec::for_path(&target) {
+        let report = compact_compressed(path, target, codec, rules, options, archive)?;
+        return Ok(FileReport { stale_temp_removed, ..report });
+    }
     if options.in_place || inplace::has_pending(&target) {
         if let Some(archive) = &archive {
             return Err(Error::ArchiveInPlace { path: path.to_path_buf(), archive: archive.path().to_path_buf() });
@@ -112,6 +117,9 @@ fn compact_locked(
 }
 
 fn dry_run(path: &Path, target: PathBuf, rules: &RetentionRules, options: &Options) -> Result<FileReport> {
+    if let Some(codec) = Codec::for_path(&target) {
+        return compact_compressed(path, target, codec, rules, &Options { dry_run: true, ..options.clone() }, None);
+    }
     if inplace::has_pending(&target) {
         return Err(Error::ResumePending { path: path.to_path_buf() });
     }

@@ -30,6 +30,8 @@ pub enum Error {
     Interrupted,
     /// In-place compaction overwrites lines as it goes, so it cannot also archive them.
     ArchiveInPlace { path: PathBuf, archive: PathBuf },
+    /// A compressed file that does not decompress (truncated, corrupt); left untouched.
+    Corrupt { path: PathBuf, what: String },
 }
 
 /// Coarse classes the Python binding maps to built-in exception types.
@@ -68,7 +70,8 @@ impl Error {
             | Error::ChangedUnderUs { .. }
             | Error::Busy { .. }
             | Error::HeldOpen { .. }
-            | Error::ResumePending { .. } => ErrorKind::Other,
+            | Error::ResumePending { .. }
+            | Error::Corrupt { .. } => ErrorKind::Other,
         }
     }
 }
@@ -107,6 +110,7 @@ impl fmt::Display for Error {
                 path.display(),
                 archive.display()
             ),
+            Error::Corrupt { path, what } => write!(f, "{}: {what}; left untouched", path.display()),
             Error::ResumePending { path } => write!(
                 f,
                 "{}: an interrupted in-place compaction is pending; run log-cleanup without --dry-run to finish it",

@@ -14,6 +14,7 @@ pub mod archive;
 pub mod buckets;
 pub mod bus_guard;
 pub mod compact;
+pub mod compressed;
 pub mod copy;
 pub mod decide;
 pub mod direct;
