@@ -38,12 +38,18 @@ def executable() -> str:
     return found if found else f"{sys.executable} -m mxcp_compact"
 
 
-def command_line(schedule: Schedule) -> str:
-    words = [executable(), "log-cleanup", "--wait", "300"]
+def cleanup_args(schedule: Schedule) -> list[str]:
+    """The scheduled command's arguments after the program: one list for every kind of schedule,
+    so that the timer, the crontab line and the containers cannot drift apart."""
+    words = ["log-cleanup", "--wait", "300"]
     if schedule.profile:
         words += ["--profile", schedule.profile]
+    return words
+
+
+def command_line(schedule: Schedule) -> str:
     # The executable may be "python -m mxcp_compact": keep its own spaces, quote the rest.
-    return " ".join([words[0], *(shlex.quote(word) for word in words[1:])])
+    return " ".join([executable(), *(shlex.quote(word) for word in cleanup_args(schedule))])
 
 
 def cron_line(schedule: Schedule) -> str:
