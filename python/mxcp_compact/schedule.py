@@ -238,9 +238,10 @@ def _dump(documents: list[dict[str, Any]], *, explicit_start: bool) -> str:
 # POSIX sh (dash, busybox, bash), run as `sh -c LOOP mxcp-log-cleanup COMMAND...`. Unlike a bare
 # `sleep 86400` loop it runs at start, keeps to the same time of day however long a run takes
 # (or after a restart), keeps going after a failed run, and stops at once on `docker stop`:
-# PID 1 ignores SIGTERM without a trap, and a trap waits for a foreground sleep to finish.
+# PID 1 ignores SIGTERM without a trap, a trap waits for a foreground sleep to finish, and a
+# background sleep left running would keep the container's output open (under `init: true`).
 _LOOP = """\
-trap 'exit 0' TERM INT
+trap 'kill $! 2>/dev/null; exit 0' TERM INT
 at={seconds}  # {hour:02d}:{minute:02d} UTC, in seconds after midnight
 while :; do
   "$@" || echo "$0: the cleanup exited with status $?" >&2
