@@ -3,13 +3,19 @@ archives and `export`."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import shlex
+import signal
 import socket
+import subprocess
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from conftest import FIXTURE_NOW, record, run_subprocess, write_log
@@ -165,6 +171,215 @@ def test_schedule_with_an_existing_user_warns_nothing(fixture_project: Path) -> 
     result = run_subprocess(["schedule", "--systemd", "--user", "root"], cwd=fixture_project)
     assert (result.exit_code, result.stderr) == (0, "")
     assert "User=root\n" in result.stdout
+
+
+def _timer_args(project: Path, *options: str) -> list[str]:
+    """The words after the program in the ExecStart= line that `schedule --systemd` prints."""
+    result = run_subprocess(["schedule", "--systemd", "--user", "root", *options], cwd=project)
+    exec_start = next(line for line in result.stdout.splitlines() if line.startswith("ExecStart="))
+    words = shlex.split(exec_start.removeprefix("ExecStart="))
+    return words[words.index("log-cleanup") :]
+
+
+def _compose_service(project: Path, *options: str, cwd: Path | None = None) -> dict:
+    result = run_subprocess(["schedule", "--compose", *options], cwd=cwd or project)
+    assert (result.exit_code, result.stderr) == (0, "")
+    document = yaml.safe_load(result.stdout)
+    assert list(document["services"]) == ["mxcp-log-cleanup"]
+    return document
+
+
+def test_schedule_compose_runs_the_timers_command_as_the_user_with_the_project_and_the_audit_volume(
+    fixture_project: Path,
+) -> None:
+    options = ("--profile", "production", "--user", "1000", "--group", "1001")
+    document = _compose_service(fixture_project, *options, cwd=fixture_project / "audit")
+    service = document["services"]["mxcp-log-cleanup"]
+    assert service["command"] == ["mxcp-compact", *_timer_args(fixture_project, "--profile", "production")]
+    assert service["command"] == ["mxcp-compact", "log-cleanup", "--wait", "300", "--profile", "production"]
+    assert service["user"] == "1000:1001"
+    project = str(fixture_project.resolve())
+    assert service["working_dir"] == project, "the project root is found from a subdirectory"
+    assert {"type": "bind", "source": project, "target": project} in service["volumes"], "mxcp-site.yml inside"
+    audit = {"type": "volume", "source": "mxcp-audit", "target": f"{project}/audit/prod"}
+    assert audit in service["volumes"], "the volume at the directory of the profile's audit.path"
+    assert document["volumes"] == {"mxcp-audit": {}}
+    assert (service["image"], service["restart"]) == ("mxcp-compact:latest", "unless-stopped")
+    assert service["entrypoint"][:2] == ["/bin/sh", "-c"]
+
+
+def test_schedule_compose_takes_user_names_an_image_and_a_volume_name(fixture_project: Path) -> None:
+    options = ("--user", "mxcp", "--image", "registry.example/mxcp:0.12", "--claim", "audit-logs")
+    document = _compose_service(fixture_project, *options)
+    service = document["services"]["mxcp-log-cleanup"]
+    assert (service["user"], service["image"]) == ("mxcp:mxcp", "registry.example/mxcp:0.12")
+    project = str(fixture_project.resolve())
+    assert {"type": "volume", "source": "audit-logs", "target": f"{project}/audit"} in service["volumes"]
+    assert document["volumes"] == {"audit-logs": {}}
+    assert service["command"] == ["mxcp-compact", *_timer_args(fixture_project)], "no --profile: the site's"
+
+
+def test_schedule_compose_without_a_site_mounts_the_volume_at_the_default_audit_directory(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    document = _compose_service(project, "--working-dir", str(project), cwd=tmp_path)
+    volumes = document["services"]["mxcp-log-cleanup"]["volumes"]
+    assert {"type": "volume", "source": "mxcp-audit", "target": f"{project.resolve()}/audit"} in volumes
+
+
+def _container_argv(service: dict) -> list[str]:
+    # Compose turns `$$` into `$` before the container starts.
+    return [word.replace("$$", "$") for word in service["entrypoint"] + service["command"]]
+
+
+def _run_compose_loop(project: Path, tmp_path: Path, clock: str, tool: str) -> tuple[subprocess.CompletedProcess, list]:
+    """Runs the service's entrypoint + command as the container would, with fake `date`, `sleep` and
+    `mxcp-compact` commands; the fake sleep stops the loop as `docker stop` does."""
+    document = _compose_service(project, "--at", "30 2 * * *", "--profile", "production")
+    argv = _container_argv(document["services"]["mxcp-log-cleanup"])
+    calls = tmp_path / "calls"
+    epoch = int(datetime.fromisoformat(f"2026-11-27T{clock}+00:00").timestamp())
+    fakes = {
+        "mxcp-compact": f'echo "mxcp-compact $*" >> {calls}\n{tool}',
+        "date": f"echo {epoch}",
+        "sleep": f'echo "sleep $*" >> {calls}\nkill -TERM $PPID',
+    }
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in fakes.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    completed = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+    return completed, calls.read_text().splitlines()
+
+
+@pytest.mark.parametrize(("clock", "delay"), [("01:00:00", 5400), ("02:30:00", 86400), ("02:30:01", 86399)])
+def test_schedule_compose_loop_cleans_up_at_start_then_sleeps_until_the_daily_time(
+    fixture_project: Path, tmp_path: Path, clock: str, delay: int
+) -> None:
+    completed, calls = _run_compose_loop(fixture_project, tmp_path, clock, "exit 0")
+    assert completed.returncode == 0, "stopped by SIGTERM, the loop exits 0"
+    assert calls == ["mxcp-compact log-cleanup --wait 300 --profile production", f"sleep {delay}"]
+    assert completed.stdout == f"mxcp-log-cleanup: next cleanup in {delay} s, at 02:30 UTC\n"
+    assert completed.stderr == ""
+
+
+def test_schedule_compose_loop_goes_on_after_a_failed_cleanup(fixture_project: Path, tmp_path: Path) -> None:
+    completed, calls = _run_compose_loop(fixture_project, tmp_path, "03:00:00", "exit 1")
+    assert completed.returncode == 0
+    assert calls == ["mxcp-compact log-cleanup --wait 300 --profile production", "sleep 84600"]
+    assert completed.stderr == "mxcp-log-cleanup: the cleanup exited with status 1\n"
+
+
+def test_schedule_compose_loop_stops_at_once_on_sigterm_leaving_no_sleep_behind(fixture_project: Path) -> None:
+    service = _compose_service(fixture_project)["services"]["mxcp-log-cleanup"]
+    service["command"] = ["true"]
+    with subprocess.Popen(_container_argv(service), stdout=subprocess.PIPE, text=True) as loop:
+        assert "next cleanup in" in loop.stdout.readline()
+        children = Path(f"/proc/{loop.pid}/task/{loop.pid}/children")
+        deadline = time.monotonic() + 10
+        while not children.read_text().split() and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the sleep has started: a signal before it stops the loop anyway
+        loop.send_signal(signal.SIGTERM)
+        assert loop.wait(timeout=10) == 0
+        out, _ = loop.communicate(timeout=10)  # times out if a sleep still holds the output open
+    assert out == ""
+
+
+def test_schedule_kubernetes_is_a_cronjob_running_the_timers_command_and_the_claim_it_mounts(
+    fixture_project: Path,
+) -> None:
+    options = ["--profile", "production", "--user", "1000", "--group", "1001", "--at", "15 3 * * *"]
+    options += ["--namespace", "mxcp", "--image", "registry.example/mxcp:0.12"]
+    result = run_subprocess(["schedule", "--kubernetes", *options], cwd=fixture_project)
+    assert (result.exit_code, result.stderr) == (0, "")
+    claim, job = yaml.safe_load_all(result.stdout)
+    assert (claim["apiVersion"], claim["kind"]) == ("v1", "PersistentVolumeClaim")
+    assert claim["metadata"]["name"] == "mxcp-audit"
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"], "the MXCP server mounts the same claim"
+    assert (job["apiVersion"], job["kind"], job["metadata"]["name"]) == ("batch/v1", "CronJob", "mxcp-log-cleanup")
+    assert claim["metadata"]["namespace"] == job["metadata"]["namespace"] == "mxcp"
+    spec = job["spec"]
+    assert (spec["schedule"], spec["concurrencyPolicy"]) == ("15 3 * * *", "Forbid")
+    assert spec["startingDeadlineSeconds"] > 0
+    assert spec["successfulJobsHistoryLimit"] > 0 and spec["failedJobsHistoryLimit"] > 0
+    pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "OnFailure"
+    assert pod["securityContext"] == {"runAsUser": 1000, "runAsGroup": 1001, "fsGroup": 1001}
+    (container,) = pod["containers"]
+    assert container["command"] == ["mxcp-compact"]
+    assert container["args"] == _timer_args(fixture_project, "--profile", "production")
+    assert container["image"] == "registry.example/mxcp:0.12"
+    assert container["workingDir"] == str(fixture_project.resolve())
+    (mount,) = container["volumeMounts"]
+    (volume,) = pod["volumes"]
+    assert mount == {"name": volume["name"], "mountPath": f"{fixture_project.resolve()}/audit/prod"}
+    assert volume["persistentVolumeClaim"] == {"claimName": "mxcp-audit"}
+
+
+def test_schedule_kubernetes_with_user_names_leaves_the_ids_to_the_image_and_warns(fixture_project: Path) -> None:
+    result = run_subprocess(["schedule", "--kubernetes", "--claim", "audit-logs"], cwd=fixture_project)
+    assert result.exit_code == 0
+    claim, job = yaml.safe_load_all(result.stdout)
+    assert "namespace" not in claim["metadata"] and "namespace" not in job["metadata"]
+    assert claim["metadata"]["name"] == "audit-logs"
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert "securityContext" not in pod
+    assert pod["volumes"][0]["persistentVolumeClaim"] == {"claimName": "audit-logs"}
+    assert result.stderr.splitlines() == [
+        "warning: Kubernetes takes numeric ids only: the pod's securityContext leaves out --user mxcp and"
+        " --group mxcp, so the pod runs as the image's user; pass the MXCP server's ids, e.g. --user 1000 --group 1000"
+    ]
+
+
+def _one_line_error(args: list[str], project: Path) -> str:
+    result = run_subprocess(["schedule", *args], cwd=project)
+    assert (result.exit_code, result.stdout) == (2, "")
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("Error: ")
+    return line
+
+
+@pytest.mark.parametrize("kinds", list(itertools.combinations(["--cron", "--systemd", "--compose", "--kubernetes"], 2)))
+def test_schedule_refuses_two_kinds_at_once(fixture_project: Path, kinds: tuple[str, str]) -> None:
+    line = _one_line_error(list(kinds), fixture_project)
+    assert line == "Error: choose one of --cron, --systemd, --compose or --kubernetes"
+
+
+@pytest.mark.parametrize(
+    ("kind", "instead"),
+    [
+        ("--compose", "`docker compose -f docker-compose.yml -f mxcp-log-cleanup.yml up -d`"),
+        ("--kubernetes", "`kubectl apply -f mxcp-log-cleanup.yaml`"),
+    ],
+)
+def test_schedule_install_is_for_systemd_only(fixture_project: Path, kind: str, instead: str) -> None:
+    line = _one_line_error([kind, "--install"], fixture_project)
+    assert line.startswith("Error: --install writes systemd units;") and line.endswith(instead)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--compose", "--at", "*/5 * * * *"], "--compose runs once a day: --at must be 'MINUTE HOUR * * *'"),
+        (["--compose", "--at", "0 24 * * *"], "--compose runs once a day"),
+        (["--compose", "--claim", "Audit_Logs"], "--claim 'Audit_Logs': expected lowercase letters"),
+        (["--kubernetes", "--namespace", "mxcp.prod"], "--namespace 'mxcp.prod': expected lowercase letters"),
+        (["--kubernetes", "--profile", "nope"], "unknown profile 'nope'"),
+    ],
+)
+def test_schedule_container_option_mistakes_are_one_line_errors(
+    fixture_project: Path, args: list[str], message: str
+) -> None:
+    assert message in _one_line_error(args, fixture_project)
+
+
+@pytest.mark.parametrize("kind", ["--compose", "--kubernetes"])
+def test_schedule_containers_refuse_an_audit_volume_that_would_hide_the_project(tmp_path: Path, kind: str) -> None:
+    site = "mxcp: 1\nproject: p\nprofile: default\nprofiles:\n  default:\n    audit:\n      path: logs.jsonl\n"
+    (tmp_path / "mxcp-site.yml").write_text(site)
+    assert "would hide mxcp-site.yml" in _one_line_error([kind], tmp_path)
 
 
 def _log_with_months(path: Path, months: list[str]) -> None:

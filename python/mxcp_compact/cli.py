@@ -317,45 +317,129 @@ def _age_ns(text: str) -> int:
     return int(value) * units[unit] * 1_000_000_000
 
 
-@app.command("schedule", help="Print (or install) a daily cleanup: a crontab line or systemd service and timer units.")
+# The trick of config.py, without importing typing's: the schedule module loads when the command runs.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from mxcp_compact.schedule import Schedule
+
+
+@app.command(
+    "schedule",
+    help=(
+        "Print (or install) a daily cleanup: a crontab line, systemd service and timer units, a docker compose"
+        " service or a Kubernetes CronJob. All run the same log-cleanup command line."
+    ),
+)
 def schedule(
     systemd: Annotated[bool, typer.Option("--systemd", help="systemd service + timer units.")] = False,
     cron: Annotated[bool, typer.Option("--cron", help="A crontab line.")] = False,
+    compose: Annotated[
+        bool,
+        typer.Option(
+            "--compose",
+            help="A docker compose service (YAML) that cleans up at start and then daily at the --at time, UTC.",
+        ),
+    ] = False,
+    kubernetes: Annotated[
+        bool,
+        typer.Option("--kubernetes", help="A Kubernetes CronJob and the PersistentVolumeClaim it mounts (YAML)."),
+    ] = False,
     profile: Annotated[str | None, typer.Option(metavar="NAME", help="MXCP profile the cleanup uses.")] = None,
     install: Annotated[
         bool, typer.Option("--install", help="Write the systemd units to the unit directory (root).")
     ] = False,
-    user: Annotated[str, typer.Option(metavar="USER", help="User the service runs as.")] = "mxcp",
+    user: Annotated[
+        str, typer.Option(metavar="USER", help="User the cleanup runs as (containers: a uid such as 1000, or a name).")
+    ] = "mxcp",
     group: Annotated[str | None, typer.Option(metavar="GROUP", help="Group (default: the user).")] = None,
     working_dir: Annotated[
         Path | None,
-        typer.Option(metavar="DIR", help="The MXCP project (default: the one found from here).", show_default=False),
+        typer.Option(
+            metavar="DIR",
+            help="The MXCP project (default: the one found from here); containers see it at the same path.",
+            show_default=False,
+        ),
     ] = None,
     on_calendar: Annotated[str, typer.Option(metavar="SPEC", help="systemd OnCalendar.")] = "daily",
-    at: Annotated[str, typer.Option(metavar="CRON_TIME", help="Crontab time fields.")] = "0 2 * * *",
+    at: Annotated[
+        str,
+        typer.Option(
+            metavar="CRON_TIME",
+            help=(
+                "When to run, as crontab time fields: --cron (local time), --kubernetes (UTC),"
+                " --compose ('MINUTE HOUR * * *', UTC)."
+            ),
+        ),
+    ] = "0 2 * * *",
+    image: Annotated[
+        str,
+        typer.Option(
+            metavar="IMAGE",
+            help="Container image (--compose, --kubernetes); it must contain mxcp-compact.",
+        ),
+    ] = "mxcp-compact:latest",
+    claim: Annotated[
+        str,
+        typer.Option(
+            metavar="NAME",
+            help="The audit volume (--compose) or PersistentVolumeClaim (--kubernetes); the MXCP server mounts it too.",
+        ),
+    ] = "mxcp-audit",
+    namespace: Annotated[
+        str | None,
+        typer.Option(metavar="NAMESPACE", help="Kubernetes namespace (default: kubectl's).", show_default=False),
+    ] = None,
     unit_dir: Annotated[Path, typer.Option(hidden=True)] = Path("/etc/systemd/system"),
 ) -> None:
     from mxcp_compact import config
-    from mxcp_compact.schedule import Schedule, account_warnings, cron_line, install_systemd, systemd_units
+    from mxcp_compact.schedule import Schedule, audit_directory, cron_line
 
-    if systemd == cron:
-        _fail("choose one of --systemd or --cron", False, 2)
-    if install and cron:
-        _fail("--install writes systemd units; add the --cron line with `crontab -e`", False, 2)
+    kinds = {"--cron": cron, "--systemd": systemd, "--compose": compose, "--kubernetes": kubernetes}
+    chosen = [kind for kind, wanted in kinds.items() if wanted]
+    if len(chosen) != 1:
+        _fail("choose one of --cron, --systemd, --compose or --kubernetes", False, 2)
+    if install and not systemd:
+        _fail(f"--install writes systemd units; {_INSTALL_INSTEAD[chosen[0]]}", False, 2)
     if working_dir is None:
         site = config.find_site(Path.cwd())
         working_dir = site.parent if site is not None else Path.cwd()
+    working_dir = working_dir.resolve()
+    try:
+        # Only containers need it: a broken mxcp-site.yml is for the scheduled run to report otherwise.
+        audit_dir = audit_directory(working_dir, profile) if compose or kubernetes else None
+    except ValueError as error:
+        _fail(str(error), False, 2)
     plan = Schedule(
         profile=profile,
-        working_dir=working_dir.resolve(),
+        working_dir=working_dir,
         user=user,
         group=group or user,
         on_calendar=on_calendar,
         cron_time=at,
+        image=image,
+        claim=claim,
+        namespace=namespace,
+        audit_dir=audit_dir,
     )
     if cron:
         typer.echo(cron_line(plan))
-        return
+    elif systemd:
+        _schedule_systemd(plan, install, unit_dir)
+    else:
+        _schedule_container(plan, compose)
+
+
+_INSTALL_INSTEAD = {
+    "--cron": "add the --cron line with `crontab -e`",
+    "--compose": "save the --compose output as mxcp-log-cleanup.yml and run"
+    " `docker compose -f docker-compose.yml -f mxcp-log-cleanup.yml up -d`",
+    "--kubernetes": "apply the --kubernetes output with `kubectl apply -f mxcp-log-cleanup.yaml`",
+}
+
+
+def _schedule_systemd(plan: "Schedule", install: bool, unit_dir: Path) -> None:
+    from mxcp_compact.schedule import account_warnings, install_systemd, systemd_units
+
     if install:
         try:
             written = install_systemd(plan, unit_dir)
@@ -370,6 +454,19 @@ def schedule(
         typer.echo("# then: sudo systemctl daemon-reload && sudo systemctl enable --now mxcp-log-cleanup.timer")
     # Last, where it is seen: the units are fine, but systemd will not start them without the account.
     for warning in account_warnings(plan.user, plan.group):
+        typer.echo(warning, err=True)
+
+
+def _schedule_container(plan: "Schedule", compose: bool) -> None:
+    from mxcp_compact.schedule import compose_file, kubernetes_manifests, kubernetes_warnings
+
+    try:
+        text = compose_file(plan) if compose else kubernetes_manifests(plan)
+    except ValueError as error:
+        _fail(str(error), False, 2)
+    typer.echo(text, nl=False)
+    # The host's accounts mean nothing in a container; only Kubernetes needs the ids to be numbers.
+    for warning in [] if compose else kubernetes_warnings(plan):
         typer.echo(warning, err=True)
 
 

@@ -1,21 +1,43 @@
-"""Scheduling: the crontab line and the systemd service + timer units for a daily cleanup.
+"""Scheduling: the crontab line, the systemd service + timer units, a docker compose service and
+a Kubernetes CronJob for a daily cleanup.
 
 The units are the seed guide's, with this tool's own path, the chosen profile, a wait for a
 concurrent run, `RandomizedDelaySec` and `Persistent=true`. `install_systemd` writes them (root).
+The compose service and the CronJob run the same arguments (`cleanup_args`) with the program
+named `mxcp-compact`, since the host's path means nothing inside an image.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-__all__ = ["Schedule", "account_warnings", "command_line", "cron_line", "install_systemd", "systemd_units"]
+import yaml
+
+__all__ = [
+    "Schedule",
+    "account_warnings",
+    "audit_directory",
+    "cleanup_args",
+    "command_line",
+    "compose_file",
+    "container_command",
+    "cron_line",
+    "daily_time",
+    "install_systemd",
+    "kubernetes_manifests",
+    "kubernetes_warnings",
+    "systemd_units",
+]
 
 SERVICE_NAME = "mxcp-log-cleanup"
+TOOL = "mxcp-compact"
 
 
 @dataclass(frozen=True)
@@ -27,6 +49,12 @@ class Schedule:
     on_calendar: str = "daily"
     cron_time: str = "0 2 * * *"
     log_file: Path = Path("/var/log/mxcp/cleanup.log")
+    #: Where the profile's logs are, seen from the containers (`audit_directory`).
+    audit_dir: Path | None = None
+    image: str = "mxcp-compact:latest"
+    #: The compose volume / Kubernetes PersistentVolumeClaim holding the audit directory.
+    claim: str = "mxcp-audit"
+    namespace: str | None = None
 
 
 def executable() -> str:
@@ -38,12 +66,18 @@ def executable() -> str:
     return found if found else f"{sys.executable} -m mxcp_compact"
 
 
-def command_line(schedule: Schedule) -> str:
-    words = [executable(), "log-cleanup", "--wait", "300"]
+def cleanup_args(schedule: Schedule) -> list[str]:
+    """The scheduled command's arguments after the program: one list for every kind of schedule,
+    so that the timer, the crontab line and the containers cannot drift apart."""
+    words = ["log-cleanup", "--wait", "300"]
     if schedule.profile:
         words += ["--profile", schedule.profile]
+    return words
+
+
+def command_line(schedule: Schedule) -> str:
     # The executable may be "python -m mxcp_compact": keep its own spaces, quote the rest.
-    return " ".join([words[0], *(shlex.quote(word) for word in words[1:])])
+    return " ".join([executable(), *(shlex.quote(word) for word in cleanup_args(schedule))])
 
 
 def cron_line(schedule: Schedule) -> str:
@@ -124,3 +158,241 @@ def account_warnings(user: str, group: str) -> list[str]:
             " (and let it write the audit log directory)"
         )
     return warnings
+
+
+# --- containers: docker compose and Kubernetes ----------------------------------------------------
+
+# A DNS-1123 label: valid for every Kubernetes object named here, and as a compose volume name.
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_DAILY = re.compile(r"\s*([0-9]{1,2})\s+([0-9]{1,2})\s+\*\s+\*\s+\*\s*")
+
+
+def container_command(schedule: Schedule) -> list[str]:
+    return [TOOL, *cleanup_args(schedule)]
+
+
+def audit_directory(working_dir: Path, profile: str | None) -> Path:
+    """The directory of the profile's audit logs, by log-cleanup's own rule (mxcp-site.yml's
+    `audit.path`, else `audit/`); the containers mount the audit volume there."""
+    from mxcp_compact import config
+
+    site = working_dir / "mxcp-site.yml"
+    if not site.is_file():
+        return working_dir / "audit"
+    # Enabled for the lookup only: the path is wanted even if audit is switched on by the
+    # container's environment; the host's MXCP_PROFILE must not choose the profile.
+    plan = config.discover_profile_files(site, profile, {"MXCP_AUDIT_ENABLED": "true"})
+    return plan.audit_path.parent if plan.audit_path is not None else working_dir / "audit"
+
+
+def daily_time(cron_time: str) -> tuple[int, int]:
+    """(hour, minute) of a crontab time that runs once a day, `MINUTE HOUR * * *`."""
+    match = _DAILY.fullmatch(cron_time)
+    if match is None or int(match[2]) > 23 or int(match[1]) > 59:
+        raise ValueError(f"--compose runs once a day: --at must be 'MINUTE HOUR * * *', not {cron_time!r}")
+    return int(match[2]), int(match[1])
+
+
+def _audit_mount(schedule: Schedule) -> str:
+    audit = schedule.audit_dir or schedule.working_dir / "audit"
+    if schedule.working_dir.is_relative_to(audit):
+        raise ValueError(
+            f"the audit logs are in {audit}, which holds the project {schedule.working_dir}: mounting the"
+            " audit volume there would hide mxcp-site.yml; give the profile an audit.path in a directory of its own"
+        )
+    return str(audit)
+
+
+def _check_name(value: str, option: str) -> str:
+    if not _NAME.fullmatch(value):
+        raise ValueError(
+            f"{option} {value!r}: expected lowercase letters, digits and '-' (at most 63; a Kubernetes name)"
+        )
+    return value
+
+
+class _Block(str):
+    """A string YAML shows as a literal block (the loop script)."""
+
+
+class _Quoted(str):
+    """A string YAML shows quoted, as people write `user: "1000:1000"` and cron schedules."""
+
+
+class _Dumper(yaml.SafeDumper):
+    # Lists indented under their key, as compose and Kubernetes files are usually written.
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+_Dumper.add_representer(_Block, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, "|"))
+_Dumper.add_representer(_Quoted, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, '"'))
+
+
+def _dump(documents: list[dict[str, Any]], *, explicit_start: bool) -> str:
+    return yaml.dump_all(
+        documents, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=4096, explicit_start=explicit_start
+    )
+
+
+# POSIX sh (dash, busybox, bash), run as `sh -c LOOP mxcp-log-cleanup COMMAND...`. Unlike a bare
+# `sleep 86400` loop it runs at start, keeps to the same time of day however long a run takes
+# (or after a restart), keeps going after a failed run, and stops at once on `docker stop`:
+# PID 1 ignores SIGTERM without a trap, a trap waits for a foreground sleep to finish, and a
+# background sleep left running would keep the container's output open (under `init: true`).
+_LOOP = """\
+trap 'kill $! 2>/dev/null; exit 0' TERM INT
+at={seconds}  # {hour:02d}:{minute:02d} UTC, in seconds after midnight
+while :; do
+  "$@" || echo "$0: the cleanup exited with status $?" >&2
+  delay=$(( (at - $(date -u +%s) % 86400 + 86400) % 86400 ))
+  [ "$delay" -gt 0 ] || delay=86400
+  echo "$0: next cleanup in $delay s, at {hour:02d}:{minute:02d} UTC"
+  sleep "$delay" & wait $!
+done
+"""
+
+_COMPOSE_HEADER = """\
+# mxcp-compact schedule --compose: the audit log cleanup beside the MXCP server, daily at {time} UTC
+# (and once when it starts). Use it with the server's compose file, so that both share the volume:
+#   docker compose -f docker-compose.yml -f mxcp-log-cleanup.yml up -d
+# The MXCP server must mount the volume {claim} at {audit}, where it writes the logs.
+# The image must contain mxcp-compact (pip install mxcp-compact); the project {project}
+# is mounted from this machine at the same path. `$$` is compose's escape for the shell's `$`.
+"""
+
+
+def _escape_dollars(value: Any) -> Any:
+    # Compose substitutes ${VAR} and $VAR in every string; `$$` is a literal `$`.
+    if isinstance(value, str):
+        return type(value)(value.replace("$", "$$"))
+    if isinstance(value, dict):
+        return {key: _escape_dollars(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_escape_dollars(item) for item in value]
+    return value
+
+
+def compose_file(schedule: Schedule) -> str:
+    """A compose file: a `services:` fragment with the `mxcp-log-cleanup` service, and its volume."""
+    hour, minute = daily_time(schedule.cron_time)
+    claim = _check_name(schedule.claim, "--claim")
+    audit, project = _audit_mount(schedule), str(schedule.working_dir)
+    service = {
+        "image": schedule.image,
+        "user": _Quoted(f"{schedule.user}:{schedule.group}"),
+        "working_dir": project,
+        "volumes": [
+            # mxcp-site.yml and mxcp-compact.toml at the path the host has; writable, since the
+            # audit volume's mount point may have to be created in it.
+            {"type": "bind", "source": project, "target": project},
+            {"type": "volume", "source": claim, "target": audit},
+        ],
+        "entrypoint": [
+            "/bin/sh",
+            "-c",
+            _Block(_LOOP.format(hour=hour, minute=minute, seconds=hour * 3600 + minute * 60)),
+            SERVICE_NAME,
+        ],
+        "command": container_command(schedule),
+        "restart": "unless-stopped",
+    }
+    document = {"services": {SERVICE_NAME: service}, "volumes": {claim: {}}}
+    header = _COMPOSE_HEADER.format(time=f"{hour:02d}:{minute:02d}", claim=claim, audit=audit, project=project)
+    return header + _dump([_escape_dollars(document)], explicit_start=False)
+
+
+_KUBERNETES_HEADER = """\
+# mxcp-compact schedule --kubernetes: a CronJob cleaning the audit logs ({schedule}, UTC)
+# and the PersistentVolumeClaim it mounts. Apply with: kubectl apply -f mxcp-log-cleanup.yaml
+# The MXCP server must mount the same claim ({claim}) at {audit}, where it writes the logs,
+# so the claim needs ReadWriteMany (NFS, CephFS, EFS, Azure Files...) unless both pods share a node;
+# set its storageClassName and size. If the server has a claim already, delete the claim below
+# and pass --claim NAME. The image must contain mxcp-compact and the MXCP project at {project}.
+"""
+_LABELS = {"app.kubernetes.io/name": SERVICE_NAME, "app.kubernetes.io/part-of": "mxcp"}
+
+
+def _metadata(schedule: Schedule, name: str) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name}
+    if schedule.namespace is not None:
+        metadata["namespace"] = _check_name(schedule.namespace, "--namespace")
+    metadata["labels"] = dict(_LABELS)
+    return metadata
+
+
+def _security_context(schedule: Schedule) -> dict[str, int]:
+    # Kubernetes takes numeric ids only; names are left to the image (kubernetes_warnings says so).
+    context: dict[str, int] = {}
+    if schedule.user.isdigit():
+        context["runAsUser"] = int(schedule.user)
+    if schedule.group.isdigit():
+        # fsGroup: the claim's files are made accessible to the group the server writes them with.
+        context["runAsGroup"] = context["fsGroup"] = int(schedule.group)
+    return context
+
+
+def _pod_spec(schedule: Schedule, claim: str) -> dict[str, Any]:
+    command = container_command(schedule)
+    container = {
+        "name": SERVICE_NAME,
+        "image": schedule.image,
+        "command": command[:1],
+        "args": command[1:],
+        "workingDir": str(schedule.working_dir),
+        "volumeMounts": [{"name": "audit", "mountPath": _audit_mount(schedule)}],
+    }
+    spec: dict[str, Any] = {"restartPolicy": "OnFailure"}
+    if context := _security_context(schedule):
+        spec["securityContext"] = context
+    spec["containers"] = [container]
+    spec["volumes"] = [{"name": "audit", "persistentVolumeClaim": {"claimName": claim}}]
+    return spec
+
+
+def kubernetes_manifests(schedule: Schedule) -> str:
+    """Two YAML documents: the PersistentVolumeClaim of the audit directory and the CronJob."""
+    claim = _check_name(schedule.claim, "--claim")
+    volume_claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _metadata(schedule, claim),
+        "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "10Gi"}}},
+    }
+    cron_job = {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": _metadata(schedule, SERVICE_NAME),
+        "spec": {
+            "schedule": _Quoted(schedule.cron_time),
+            "timeZone": "Etc/UTC",
+            # A run is never started beside another (log-cleanup's --wait covers manual runs).
+            "concurrencyPolicy": "Forbid",
+            # A run missed while the controller was down still starts within the hour; after
+            # that it waits for the next day, as a run at an unexpected hour would surprise.
+            "startingDeadlineSeconds": 3600,
+            "successfulJobsHistoryLimit": 3,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {
+                "spec": {
+                    "backoffLimit": 3,
+                    "template": {"metadata": {"labels": dict(_LABELS)}, "spec": _pod_spec(schedule, claim)},
+                }
+            },
+        },
+    }
+    header = _KUBERNETES_HEADER.format(
+        schedule=schedule.cron_time, claim=claim, audit=_audit_mount(schedule), project=schedule.working_dir
+    )
+    return header + _dump([volume_claim, cron_job], explicit_start=True)
+
+
+def kubernetes_warnings(schedule: Schedule) -> list[str]:
+    ids = (("--user", schedule.user), ("--group", schedule.group))
+    names = [f"{option} {value}" for option, value in ids if not value.isdigit()]
+    if not names:
+        return []
+    return [
+        f"warning: Kubernetes takes numeric ids only: the pod's securityContext leaves out {' and '.join(names)},"
+        " so the pod runs as the image's user; pass the MXCP server's ids, e.g. --user 1000 --group 1000"
+    ]
