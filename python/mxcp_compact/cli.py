@@ -308,7 +308,7 @@ def export(
 
 
 def _age_ns(text: str) -> int:
-    from mxcp_compact.config import ConfigError
+    from mxcp_compact.errors import ConfigError
 
     units = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
     value, unit = text[:-1], text[-1:].lower()
@@ -335,7 +335,7 @@ def schedule(
     at: Annotated[str, typer.Option(metavar="CRON_TIME", help="Crontab time fields.")] = "0 2 * * *",
     unit_dir: Annotated[Path, typer.Option(hidden=True)] = Path("/etc/systemd/system"),
 ) -> None:
-    from mxcp_compact import config
+    from mxcp_compact.profiles import find_site
     from mxcp_compact.schedule import Schedule, account_warnings, cron_line, install_systemd, systemd_units
 
     if systemd == cron:
@@ -343,7 +343,7 @@ def schedule(
     if install and cron:
         _fail("--install writes systemd units; add the --cron line with `crontab -e`", False, 2)
     if working_dir is None:
-        site = config.find_site(Path.cwd())
+        site = find_site(Path.cwd())
         working_dir = site.parent if site is not None else Path.cwd()
     plan = Schedule(
         profile=profile,
