@@ -8,28 +8,12 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURE_NOW
-from mxcp_compact.cleanup import CleanupRequest
 from mxcp_compact.cleanup_plan import CleanupError, CleanupPlan, plan_cleanup
-
-GIVEN_NOTHING = {
-    "profile": None,
-    "dry_run": False,
-    "paths": (),
-    "retention_days": None,
-    "retain": (),
-    "now": FIXTURE_NOW,
-    "wait": None,
-    "threads": 0,
-    "in_place": False,
-    "emergency": False,
-    "config_file": None,
-    "audit_trail": None,
-    "archive": None,
-}
+from mxcp_compact.options import CleanupRequest
 
 
 def plan(project: Path, **given: object) -> CleanupPlan:
-    return plan_cleanup(CleanupRequest(**{**GIVEN_NOTHING, **given}), project, {})
+    return plan_cleanup(CleanupRequest(now=FIXTURE_NOW, **given), project, {})
 
 
 def test_emergency_is_in_place_compaction(fixture_project: Path) -> None:

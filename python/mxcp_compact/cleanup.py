@@ -3,7 +3,7 @@ the plan out file by file, print the report.
 
 Free of Typer and Click on purpose: the scheduled command line is parsed by `launch` without
 them (their imports cost more than the whole cleanup of a small log), and the Typer CLI builds
-the same `CleanupRequest` for every other spelling.
+the same `options.CleanupRequest` for every other spelling.
 
 Exit status: 0 done (or nothing to do), 1 some file could not be compacted (the others were),
 2 bad options or configuration (nothing touched), 130 interrupted.
@@ -15,7 +15,6 @@ import dataclasses
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 # typing.TYPE_CHECKING without importing typing, which costs ~5 ms of every command's start-up.
@@ -25,13 +24,10 @@ if TYPE_CHECKING:
 
     from mxcp_compact.cleanup_plan import CleanupPlan
     from mxcp_compact.discovery import LogFile
+    from mxcp_compact.options import CleanupRequest
     from mxcp_compact.report import FileOutcome, RunSummary
 
-__all__ = ["OUTPUT_STYLES", "CleanupRequest", "execute", "report_failure", "run"]
-
-
-#: `--output-style` values: the seed guide's formats, or MXCP 0.12.3's own (see mxcp_style.py).
-OUTPUT_STYLES = ("guide", "mxcp")
+__all__ = ["execute", "report_failure", "run"]
 
 
 def execute(request: CleanupRequest, started: float | None = None) -> int:
@@ -106,29 +102,6 @@ def report_failure(message: str, json_output: bool, code: int, style: str = "gui
     else:
         print(f"Error: {message}", file=sys.stderr)
     return code
-
-
-@dataclass(frozen=True)
-class CleanupRequest:
-    """The log-cleanup options, as given on the command line (None: not given)."""
-
-    profile: str | None
-    dry_run: bool
-    paths: tuple[Path, ...]
-    retention_days: str | None
-    retain: tuple[str, ...]
-    now: str | None
-    wait: float | None
-    threads: int
-    in_place: bool
-    emergency: bool
-    config_file: Path | None
-    audit_trail: Path | None
-    archive: str | None
-    json_output: bool = False
-    debug: bool = False
-    #: "guide" or "mxcp"; None: the settings file's `cleanup.output_style`, else "guide".
-    output_style: str | None = None
 
 
 def run(plan: CleanupPlan, started: float) -> RunSummary:

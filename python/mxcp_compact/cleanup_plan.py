@@ -22,7 +22,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from mxcp_compact.cleanup import CleanupRequest
+    from mxcp_compact.options import CleanupRequest
 
 __all__ = ["CleanupError", "CleanupPlan", "plan_cleanup"]
 

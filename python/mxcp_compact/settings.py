@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mxcp_compact.errors import ConfigError
+from mxcp_compact.options import OUTPUT_STYLES
 from mxcp_compact.rules import Retention, parse_days
 
 # typing.TYPE_CHECKING without importing typing, which costs ~5 ms of every command's start-up.
@@ -105,8 +106,9 @@ def _cleanup_settings(path: Path, cleanup: Mapping[str, Any]) -> dict[str, Any]:
             raise ConfigError(f"{path}: cleanup.wait must be a number of seconds >= 0")
         settings["wait"] = float(wait)
     if "output_style" in cleanup:
-        if cleanup["output_style"] not in ("guide", "mxcp"):
-            raise ConfigError(f'{path}: cleanup.output_style must be "guide" or "mxcp"')
+        if cleanup["output_style"] not in OUTPUT_STYLES:
+            spelled = " or ".join(f'"{style}"' for style in OUTPUT_STYLES)
+            raise ConfigError(f"{path}: cleanup.output_style must be {spelled}")
         settings["output_style"] = cleanup["output_style"]
     return settings
 
