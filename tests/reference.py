@@ -70,7 +70,7 @@ def parse_timestamp(text: str) -> int | None:
 def policy_days(retention: Any, schema_name: str, version: int | str) -> int | None:
     """Days records of (schema_name, version) live; None = kept (forever or no policy).
 
-    `retention` is a `mxcp_compact.config.Retention` (only its plain fields are read). `version` is
+    `retention` is a `mxcp_compact.rules.Retention` (only its plain fields are read). `version` is
     a str only for an integer too long to convert, which no registry entry can name."""
     schemas = dict(retention.schemas)
     if schema_name in schemas:

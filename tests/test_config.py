@@ -1,4 +1,5 @@
-"""Unit tests of mxcp_compact.config: options, profiles, files of a profile, the schema registry."""
+"""Unit tests of resolving a run: options (`rules`), profiles (`profiles`), files of a profile (`discovery`), the
+schema registry (`registry`)."""
 
 from __future__ import annotations
 
@@ -9,21 +10,11 @@ from pathlib import Path
 import pytest
 
 from conftest import PROFILE_FILES, SITE_YML, record, registry_line, write_log, write_site
-from mxcp_compact.config import (
-    FOREVER,
-    ConfigError,
-    LogFile,
-    RegistryEntry,
-    Retention,
-    discover_profile_files,
-    expand_paths,
-    find_site,
-    load_registry,
-    parse_days,
-    parse_now,
-    parse_retain,
-    registry_path_for,
-)
+from mxcp_compact.discovery import LogFile, expand_paths, registry_path_for
+from mxcp_compact.errors import ConfigError
+from mxcp_compact.profiles import discover_profile_files, find_site
+from mxcp_compact.registry import RegistryEntry, load_registry
+from mxcp_compact.rules import FOREVER, Retention, parse_days, parse_now, parse_retain
 
 
 def ns(instant: datetime) -> int:

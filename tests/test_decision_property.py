@@ -29,7 +29,8 @@ from hypothesis import HealthCheck, Phase, example, given, note, settings
 from hypothesis import strategies as st
 
 from mxcp_compact import _core
-from mxcp_compact.config import FOREVER, RegistryEntry, Retention
+from mxcp_compact.registry import RegistryEntry
+from mxcp_compact.rules import FOREVER, Retention
 from reference import (
     BUILTIN_DAYS,
     MAX_DEPTH,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import subprocess
 import sys
@@ -14,24 +15,13 @@ from typer.testing import CliRunner
 
 from conftest import FIXTURE_NOW
 from mxcp_compact import cleanup
-from mxcp_compact.cleanup import CleanupRequest
+from mxcp_compact.cleanup_plan import plan_cleanup
 from mxcp_compact.cli import app
 from mxcp_compact.launch import parse_quick
+from mxcp_compact.options import FLAG, OPTIONS, CleanupRequest
 
-FLAGS = ["--dry-run", "--json", "--debug", "--in-place", "--emergency"]
-VALUED = [
-    "--profile",
-    "--path",
-    "--retention-days",
-    "--retain",
-    "--now",
-    "--wait",
-    "--threads",
-    "--config",
-    "--archive",
-    "--audit-trail",
-    "--output-style",
-]
+FLAGS = [option.flag for option in OPTIONS if option.kind == FLAG]
+VALUED = [option.flag for option in OPTIONS if option.kind != FLAG]
 ODD_TOKENS = ["--help", "-h", "--version", "--", "--bogus", "stats", "log-cleanup", "-", "--dry-run=1"]
 VALUES = [
     "production",
@@ -111,7 +101,7 @@ def test_well_formed_command_lines_parse_alike(groups: list[list[str]]) -> None:
         assert quick == typer_request(args)
 
 
-def test_scheduled_command_lines_take_the_quick_path() -> None:
+def test_scheduled_command_lines_take_the_quick_path(fixture_project: Path) -> None:
     for args in (
         ["log-cleanup"],
         ["log-cleanup", "--profile", "production"],
@@ -125,7 +115,8 @@ def test_scheduled_command_lines_take_the_quick_path() -> None:
         quick = parse_quick(args)
         assert quick is not None, args
         assert quick == typer_request(args)
-    assert parse_quick(["log-cleanup", "--emergency"]) == CleanupRequest(
+    emergency = parse_quick(["log-cleanup", "--emergency"])
+    assert emergency == CleanupRequest(
         profile=None,
         dry_run=False,
         paths=(),
@@ -134,12 +125,20 @@ def test_scheduled_command_lines_take_the_quick_path() -> None:
         now=None,
         wait=None,
         threads=0,
-        in_place=True,
+        in_place=False,
         emergency=True,
         config_file=None,
         audit_trail=None,
         archive=None,
     )
+    # The request says what was given; the plan decides that --emergency compacts in place.
+    assert plan_cleanup(emergency, fixture_project, {}).in_place
+
+
+def test_the_options_are_declared_once() -> None:
+    assert [option.field for option in OPTIONS] == list(CleanupRequest._fields)
+    command = next(c for c in app.registered_commands if c.name == "log-cleanup")
+    assert list(inspect.signature(command.callback).parameters) == list(CleanupRequest._fields)
 
 
 def test_help_errors_and_other_commands_go_to_typer() -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from mxcp_compact import compact
-from mxcp_compact.config import Retention
+from mxcp_compact.rules import Retention
 
 NOW = "2026-11-27T00:00:00Z"
 OLD = "2020-01-01T00:00:00Z"

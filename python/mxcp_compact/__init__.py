@@ -7,7 +7,9 @@ only the Rust core and the small API module; the CLI's dependencies load on dema
 
 from mxcp_compact._core import __version__
 from mxcp_compact.api import Result, SchemaCount, compact
-from mxcp_compact.config import FOREVER, ConfigError, RegistryEntry, Retention
+from mxcp_compact.errors import ConfigError
+from mxcp_compact.registry import RegistryEntry
+from mxcp_compact.rules import FOREVER, Retention
 
 __all__ = [
     "FOREVER",

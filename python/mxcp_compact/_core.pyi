@@ -7,7 +7,7 @@ from typing import Literal
 __version__: str
 
 class Rules:
-    """Retention rules; see mxcp_compact.config.Retention for the precedence."""
+    """Retention rules; see mxcp_compact.rules.Retention for the precedence."""
 
     def __init__(
         self,

@@ -9,7 +9,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from mxcp_compact import _core
-from mxcp_compact.config import Retention, load_registry, registry_path_for
+from mxcp_compact.discovery import registry_path_for
+from mxcp_compact.registry import load_registry
+from mxcp_compact.rules import Retention
 
 # typing.TYPE_CHECKING without importing typing, which costs ~5 ms of every command's start-up.
 TYPE_CHECKING = False
@@ -17,7 +19,7 @@ if TYPE_CHECKING:
     from datetime import datetime
     from typing import Any
 
-    from mxcp_compact.config import Days
+    from mxcp_compact.rules import Days
 
 __all__ = ["Result", "SchemaCount", "compact", "compact_with_rules", "now_ns"]
 
@@ -46,7 +48,7 @@ def now_ns(now: datetime | str | int | None) -> int:
         delta = aware - clock.datetime(1970, 1, 1, tzinfo=utc)
         return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
     if isinstance(now, str):
-        from mxcp_compact.config import parse_now
+        from mxcp_compact.rules import parse_now
 
         return parse_now(now)
     raise TypeError("now must be a datetime, an ISO string or nanoseconds")

@@ -1,9 +1,9 @@
-"""log-cleanup from a parsed request to an exit status: resolve the plan, compact every file,
-print the report.
+"""log-cleanup from a parsed request to an exit status: plan the run (`cleanup_plan`), carry
+the plan out file by file, print the report.
 
 Free of Typer and Click on purpose: the scheduled command line is parsed by `launch` without
 them (their imports cost more than the whole cleanup of a small log), and the Typer CLI builds
-the same `CleanupRequest` for every other spelling.
+the same `options.CleanupRequest` for every other spelling.
 
 Exit status: 0 done (or nothing to do), 1 some file could not be compacted (the others were),
 2 bad options or configuration (nothing touched), 130 interrupted.
@@ -15,7 +15,6 @@ import dataclasses
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 # typing.TYPE_CHECKING without importing typing, which costs ~5 ms of every command's start-up.
@@ -23,29 +22,24 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["OUTPUT_STYLES", "CleanupError", "CleanupRequest", "execute", "report_failure", "run"]
+    from mxcp_compact.cleanup_plan import CleanupPlan
+    from mxcp_compact.discovery import LogFile
+    from mxcp_compact.options import CleanupRequest
+    from mxcp_compact.report import FileOutcome, RunSummary
 
-
-class CleanupError(ValueError):
-    """A configuration problem, reported as one line with exit status 2."""
-
-    def __init__(self, message: str, output_style: str | None = None) -> None:
-        super().__init__(message)
-        #: The style to report it in, once the settings file has been read.
-        self.output_style = output_style
-
-
-#: `--output-style` values: the seed guide's formats, or MXCP 0.12.3's own (see mxcp_style.py).
-OUTPUT_STYLES = ("guide", "mxcp")
+__all__ = ["execute", "report_failure", "run"]
 
 
 def execute(request: CleanupRequest, started: float | None = None) -> int:
     """Runs the cleanup, prints the report (text or JSON), and returns the exit status."""
+    from mxcp_compact.cleanup_plan import CleanupError, plan_cleanup
+
     started = time.monotonic() if started is None else started
     json_output = request.json_output
     style = request.output_style or "guide"
     try:
-        summary, audit_trail, style = run(request, started)
+        plan = plan_cleanup(request, Path.cwd(), os.environ)
+        summary = run(plan, started)
     except CleanupError as failure:
         return report_failure(str(failure), json_output, 2, failure.output_style or style)
     except Exception as error:  # a bug or an unexpected OS failure: one line, unless --debug
@@ -54,13 +48,13 @@ def execute(request: CleanupRequest, started: float | None = None) -> int:
         return report_failure(f"{type(error).__name__}: {error}", json_output, 1, style)
     from mxcp_compact.report import append_trail
 
-    if audit_trail is not None:
+    if plan.audit_trail is not None:
         try:
-            append_trail(audit_trail, summary)
+            append_trail(plan.audit_trail, summary)
         except OSError as error:
-            problem = f"{audit_trail}: cannot append the deletion trail: {error.strerror or error}"
+            problem = f"{plan.audit_trail}: cannot append the deletion trail: {error.strerror or error}"
             summary = dataclasses.replace(summary, run_errors=(*summary.run_errors, problem))
-    _print_report(summary, request, style)
+    _print_report(summary, request, plan.output_style)
     if summary.interrupted:
         return 130
     return 1 if summary.errors else 0
@@ -110,128 +104,27 @@ def report_failure(message: str, json_output: bool, code: int, style: str = "gui
     return code
 
 
-@dataclass(frozen=True)
-class CleanupRequest:
-    """The log-cleanup options, as given on the command line (None: not given)."""
+def run(plan: CleanupPlan, started: float) -> RunSummary:
+    """Carries out the plan: compacts its files (or says why not), archives and reports on the
+    deleted lines, and returns what happened."""
+    from mxcp_compact.report import RunSummary
 
-    profile: str | None
-    dry_run: bool
-    paths: tuple[Path, ...]
-    retention_days: str | None
-    retain: tuple[str, ...]
-    now: str | None
-    wait: float | None
-    threads: int
-    in_place: bool
-    emergency: bool
-    config_file: Path | None
-    audit_trail: Path | None
-    archive: str | None
-    json_output: bool = False
-    debug: bool = False
-    #: "guide" or "mxcp"; None: the settings file's `cleanup.output_style`, else "guide".
-    output_style: str | None = None
-
-    @property
-    def show_progress(self) -> bool:
-        return not self.json_output
-
-
-def run(request: CleanupRequest, started: float) -> tuple[Any, Path | None, str]:
-    """Resolves and runs the plan; returns the summary, the deletion trail to append to and the
-    output style."""
-    dry_run, in_place, threads = request.dry_run, request.in_place, request.threads
-    from mxcp_compact import config
-    from mxcp_compact.api import compact_with_rules
-    from mxcp_compact.report import FileOutcome, RunSummary
-
-    try:
-        run = config.resolve_run(
-            profile=request.profile,
-            paths=request.paths,
-            retention_days=request.retention_days,
-            retain=request.retain,
-            now=request.now,
-            config_file=request.config_file,
-            cwd=Path.cwd(),
-            env=os.environ,
-        )
-    except config.ConfigError as error:
-        raise CleanupError(str(error)) from None
-    plan, instant, rules_by_registry = run.plan, run.now_ns, run.rules
-    style = request.output_style or run.settings.output_style or "guide"
-    try:
-        archive_path, staging, archive = _open_archive(request, run)
-    except CleanupError as error:
-        raise CleanupError(str(error), style) from None
-    notes = list(run.notes)
-    wait = request.wait if request.wait is not None else (run.settings.wait or 0.0)
-    audit_trail = request.audit_trail if request.audit_trail is not None else run.settings.audit_trail
-
+    notes = list(plan.notes)
     if plan.skipped_reason is not None:
-        skipped = RunSummary(dry_run, plan.profile, (), time.monotonic() - started, notes, plan.skipped_reason)
-        return skipped, None, style
-    if not plan.files and plan.audit_path is not None:
-        notes.append(f"no audit log files found for {plan.audit_path}")
-
-    from mxcp_compact import _core
-    from mxcp_compact.progress import Watch
-
-    outcomes: list[FileOutcome] = []
+        return RunSummary(plan.dry_run, plan.profile, (), time.monotonic() - started, notes, plan.skipped_reason)
+    archive = _open_archive(plan)
+    outcomes, interrupted = _compact_files(plan, archive, notes)
     run_errors: list[str] = []
-    progress = _core.Progress()
-    total_bytes = sum(_size_of(log.path) for log in plan.files)
-    show = request.show_progress and sys.stderr.isatty()
-    interrupted = False
-    # A copy-and-rename pass that fails leaves its file as it was; an in-place one may not.
-    untouched = dry_run or not in_place
-    with Watch(progress, total_bytes, sys.stderr, show) as watch:
-        for log in plan.files:
-            interrupted = interrupted or watch.interrupted
-            if interrupted or (archive is not None and any(o.error for o in outcomes)):
-                # After Ctrl-C, or a failed archive (which means nothing more is deleted).
-                why = "the run was interrupted" if interrupted else "an earlier file failed"
-                outcomes.append(FileOutcome(log.path, error=f"{log.path}: not compacted, because {why}"))
-                continue
-            try:
-                result = compact_with_rules(
-                    log.path,
-                    rules_by_registry[log.registry],
-                    instant,
-                    dry_run,
-                    log.is_segment,
-                    threads,
-                    wait,
-                    in_place,
-                    archive,
-                    progress,
-                )
-            except KeyboardInterrupt:
-                interrupted = True
-                what = "the next run finishes the in-place compaction" if in_place else "left untouched"
-                outcomes.append(FileOutcome(log.path, error=f"{log.path}: interrupted; {what}", untouched=untouched))
-            except (OSError, ValueError) as error:
-                outcomes.append(FileOutcome(log.path, error=str(error), untouched=untouched))
-            else:
-                outcomes.append(FileOutcome(log.path, result=result))
-                if result.stale_temp_removed:
-                    notes.append(f"{log.path}: removed a temp file left by an interrupted run")
-                if result.appended_bytes:
-                    notes.append(f"{log.path}: caught up {result.appended_bytes} bytes appended during the run")
-                if result.note:
-                    notes.append(f"{log.path}: {result.note}")
-        # Ctrl-C during the last file's swap: that file is complete, nothing else to stop.
-        interrupted = interrupted or watch.interrupted
     archived = None
-    if archive is not None:
+    if archive is not None and plan.archive is not None:
         lines, size = archive.counts()
-        if staging is not None:
-            notes += _load_staging(staging, archive_path, run_errors)
-        archived = _archive_record(archive_path, lines, size) if archive_path.exists() else None
-    elif archive_path is not None and dry_run:
-        notes.append(f"a dry run writes no archive ({archive_path})")
+        if plan.archive_staging is not None:
+            notes += _load_staging(plan.archive_staging, plan.archive, run_errors)
+        archived = _archive_record(plan.archive, lines, size) if plan.archive.exists() else None
+    elif plan.archive is not None and plan.dry_run:
+        notes.append(f"a dry run writes no archive ({plan.archive})")
     summary = RunSummary(
-        dry_run,
+        plan.dry_run,
         plan.profile,
         outcomes,
         time.monotonic() - started,
@@ -240,44 +133,91 @@ def run(request: CleanupRequest, started: float) -> tuple[Any, Path | None, str]
         archive=archived,
         interrupted=interrupted,
     )
-    if request.emergency and not dry_run:
+    if plan.emergency and not plan.dry_run:
         notes.append(f"freed {summary.bytes_freed} bytes ({summary.bytes_freed / 2**20:.1f} MiB)")
-    return summary, audit_trail, style
+    return summary
 
 
-def _open_archive(request: CleanupRequest, run: Any) -> tuple[Path | None, Path | None, Any]:
-    """The archive's path, its DuckDB staging file (or None) and the open core archive (None in
-    a dry run or without an archive)."""
-    plan, instant, in_place, dry_run = run.plan, run.now_ns, request.in_place, request.dry_run
-    from_settings = request.archive is None and run.settings.archive is not None
-    archive_option = request.archive if request.archive is not None else run.settings.archive
-    # --archive '' runs without the settings file's archive.
-    archive_path = _archive_path(archive_option, instant) if archive_option else None
-    if archive_path is not None and in_place:
-        where = f"{run.settings.path} names an archive, but " if from_settings else "--archive cannot be combined with "
-        raise CleanupError(
-            f"{where}--in-place/--emergency overwrite lines in place and cannot archive them"
-            + ("; add --archive '' to run without it" if from_settings else "")
-        )
-    # A DuckDB archive is staged as JSONL beside it, durable before each swap like any archive,
-    # and loaded into the database at the end of the run (kept, and reported, if that fails).
-    staging = Path(f"{archive_path}.pending.jsonl") if archive_path and archive_path.suffix == ".duckdb" else None
-    archive = None
-    if archive_path is not None and not dry_run and plan.files:
-        from mxcp_compact import _core
+def _open_archive(plan: CleanupPlan) -> Any:
+    """The core archive receiving the deleted lines (None: the run writes none)."""
+    if not plan.writes_archive:
+        return None
+    from mxcp_compact import _core
+    from mxcp_compact.cleanup_plan import CleanupError
 
-        if staging is not None:
-            try:
-                import duckdb  # noqa: F401  (fail before deleting anything)
-            except ModuleNotFoundError:
-                raise CleanupError(
-                    "--archive FILE.duckdb needs the duckdb package: pip install 'mxcp-compact[duckdb]'"
-                ) from None
+    if plan.archive_staging is not None:
         try:
-            archive = _core.Archive(staging or archive_path)
-        except OSError as error:
-            raise CleanupError(str(error)) from None
-    return archive_path, staging, archive
+            import duckdb  # noqa: F401  (fail before deleting anything)
+        except ModuleNotFoundError:
+            raise CleanupError(
+                "--archive FILE.duckdb needs the duckdb package: pip install 'mxcp-compact[duckdb]'", plan.output_style
+            ) from None
+    try:
+        return _core.Archive(plan.archive_staging or plan.archive)
+    except OSError as error:
+        raise CleanupError(str(error), plan.output_style) from None
+
+
+def _compact_files(plan: CleanupPlan, archive: Any, notes: list[str]) -> tuple[list[FileOutcome], bool]:
+    """Each file's outcome, in order, and whether Ctrl-C stopped the run; adds the files' notes."""
+    from mxcp_compact import _core
+    from mxcp_compact.progress import Watch
+    from mxcp_compact.report import FileOutcome
+
+    outcomes: list[FileOutcome] = []
+    progress = _core.Progress()
+    total_bytes = sum(_size_of(log.path) for log in plan.files)
+    show = plan.show_progress and sys.stderr.isatty()
+    interrupted = False
+    with Watch(progress, total_bytes, sys.stderr, show) as watch:
+        for log in plan.files:
+            interrupted = interrupted or watch.interrupted
+            if interrupted or (archive is not None and any(o.error for o in outcomes)):
+                # After Ctrl-C, or a failed archive (which means nothing more is deleted).
+                why = "the run was interrupted" if interrupted else "an earlier file failed"
+                outcomes.append(FileOutcome(log.path, error=f"{log.path}: not compacted, because {why}"))
+                continue
+            outcome, interrupted = _compact_file(plan, log, archive, progress, notes)
+            outcomes.append(outcome)
+        # Ctrl-C during the last file's swap: that file is complete, nothing else to stop.
+        interrupted = interrupted or watch.interrupted
+    return outcomes, interrupted
+
+
+def _compact_file(
+    plan: CleanupPlan, log: LogFile, archive: Any, progress: Any, notes: list[str]
+) -> tuple[FileOutcome, bool]:
+    """One file's outcome, and whether Ctrl-C stopped it; adds its notes."""
+    from mxcp_compact.api import compact_with_rules
+    from mxcp_compact.report import FileOutcome
+
+    # A copy-and-rename pass that fails leaves its file as it was; an in-place one may not.
+    untouched = plan.dry_run or not plan.in_place
+    try:
+        result = compact_with_rules(
+            log.path,
+            plan.rules[log.registry],
+            plan.now_ns,
+            plan.dry_run,
+            log.is_segment,
+            plan.threads,
+            plan.wait,
+            plan.in_place,
+            archive,
+            progress,
+        )
+    except KeyboardInterrupt:
+        what = "the next run finishes the in-place compaction" if plan.in_place else "left untouched"
+        return FileOutcome(log.path, error=f"{log.path}: interrupted; {what}", untouched=untouched), True
+    except (OSError, ValueError) as error:
+        return FileOutcome(log.path, error=str(error), untouched=untouched), False
+    if result.stale_temp_removed:
+        notes.append(f"{log.path}: removed a temp file left by an interrupted run")
+    if result.appended_bytes:
+        notes.append(f"{log.path}: caught up {result.appended_bytes} bytes appended during the run")
+    if result.note:
+        notes.append(f"{log.path}: {result.note}")
+    return FileOutcome(log.path, result=result), False
 
 
 def _size_of(path: Path) -> int:
@@ -285,16 +225,6 @@ def _size_of(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
-
-
-def _archive_path(template: str, now_ns: int) -> Path:
-    from datetime import datetime, timezone
-
-    day = datetime.fromtimestamp(now_ns / 1e9, tz=timezone.utc).strftime("%Y%m%d")
-    try:
-        return Path(template.format(date=day))
-    except (KeyError, IndexError, ValueError) as error:
-        raise CleanupError(f"--archive {template!r}: only {{date}} may appear in braces ({error})") from None
 
 
 def _load_staging(staging: Path, database: Path, run_errors: list[str]) -> list[str]:

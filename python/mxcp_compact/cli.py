@@ -1,33 +1,28 @@
 """The `mxcp-compact` command line (Typer): parse options and hand them to the command's module.
 
 `launch` parses the scheduled `log-cleanup` command line itself and comes here for everything
-else; this module stays the reference for what every option means.
+else; this module stays the reference for how every option is parsed. log-cleanup's options are
+declared once, in `options`, and its Typer command is generated from that declaration.
 
 Exit status: 0 done (or nothing to do), 1 some file could not be compacted (the others were),
 2 bad options or configuration (nothing touched), 130 interrupted. Errors are one line;
 `--debug` adds the traceback.
 """
 
-import enum
+import inspect
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
+import click
 import typer
 
 from mxcp_compact import __version__, cleanup
-from mxcp_compact.cleanup import CleanupRequest
+from mxcp_compact.options import CHOICE, FLAG, OPTIONS, REPEATABLE, CleanupRequest, OptionSpec
 
-__all__ = ["OutputStyle", "app", "main"]
-
-
-class OutputStyle(str, enum.Enum):
-    """`log-cleanup --output-style` (cleanup.OUTPUT_STYLES, as Click choices)."""
-
-    guide = "guide"
-    mxcp = "mxcp"
+__all__ = ["app", "main"]
 
 
 # "\b" keeps click from rewrapping the paragraph that follows it.
@@ -70,127 +65,47 @@ def _root(
     """Fast, safe retention cleanup for MXCP JSONL audit logs."""
 
 
-@app.command(
-    "log-cleanup",
-    help="Delete audit records past their retention, keeping every other line byte for byte.\n\n" + EXAMPLES,
-)
-def log_cleanup(
-    profile: Annotated[
-        str | None, typer.Option(metavar="NAME", help="MXCP profile (default: $MXCP_PROFILE, then the site's).")
-    ] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be deleted; change nothing.")] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and per-file detail.")] = False,
-    path: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--path",
-            metavar="FILE_OR_DIR",
-            help="Log file or directory to compact (repeatable); no mxcp-site.yml needed.",
-            show_default=False,
-        ),
-    ] = None,
-    retention_days: Annotated[
-        str | None, typer.Option(metavar="DAYS", help="Retention for every schema: DAYS, or 'none' to keep forever.")
-    ] = None,
-    retain: Annotated[
-        list[str] | None,
-        typer.Option(
-            metavar="SCHEMA=DAYS",
-            help="Retention for one schema, SCHEMA=DAYS or SCHEMA=none (repeatable; wins).",
-            show_default=False,
-        ),
-    ] = None,
-    now: Annotated[
-        str | None,
-        typer.Option(metavar="TIMESTAMP", help="Evaluate retention as of this instant (ISO timestamp or date)."),
-    ] = None,
-    wait: Annotated[
-        float | None,
-        typer.Option(
-            metavar="SECONDS",
-            help="Seconds to wait for another mxcp-compact working on the same directory (default 0).",
-            min=0,
-            show_default=False,
-        ),
-    ] = None,
-    in_place: Annotated[
-        bool,
-        typer.Option(
-            "--in-place",
-            help="Compact in place, keeping each file's inode (for writers that hold the file open).",
-        ),
-    ] = False,
-    emergency: Annotated[
-        bool,
-        typer.Option(
-            "--emergency",
-            help="Disk full: free space without a temp copy (in place), and report the bytes freed.",
-        ),
-    ] = False,
-    threads: Annotated[int, typer.Option(metavar="N", help="Scan threads (0: one per core).", min=0)] = 0,
-    config_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--config",
-            metavar="FILE",
-            help="Settings file (default: mxcp-compact.toml beside mxcp-site.yml).",
-            show_default=False,
-        ),
-    ] = None,
-    archive: Annotated[
-        str | None,
-        typer.Option(
-            metavar="PATH",
-            help=(
-                "Write the deleted lines to PATH first (.jsonl.gz, .jsonl.zst, .jsonl, or .duckdb for table"
-                " audit_logs; {date} = YYYYMMDD)."
-            ),
-            show_default=False,
-        ),
-    ] = None,
-    audit_trail: Annotated[
-        Path | None,
-        typer.Option(
-            metavar="FILE",
-            help="Append one JSON line per run (time, host, user, files, deleted per schema, bytes) to FILE.",
-            show_default=False,
-        ),
-    ] = None,
-    output_style: Annotated[
-        OutputStyle | None,
-        typer.Option(
-            help=(
-                "guide: the seed guide's output (default); mxcp: exactly what MXCP 0.12.3's `mxcp log-cleanup`"
-                ' prints (mxcp.endpoints:v2 keys, JSON as {"status": "ok", "result": ...}).'
-                " The settings file's cleanup.output_style sets the default."
-            ),
-            show_default=False,
-        ),
-    ] = None,
-) -> None:
-    started = time.monotonic()
-    request = CleanupRequest(
-        profile=profile,
-        dry_run=dry_run,
-        paths=tuple(path or ()),
-        retention_days=retention_days,
-        retain=tuple(retain or ()),
-        now=now,
-        wait=wait,
-        threads=threads,
-        in_place=in_place or emergency,
-        emergency=emergency,
-        config_file=config_file,
-        audit_trail=audit_trail,
-        archive=archive,
-        json_output=json_output,
-        debug=debug,
-        output_style=output_style.value if output_style is not None else None,
+def _typer_parameter(option: OptionSpec) -> inspect.Parameter:
+    """`option` as a parameter of the Typer command: its Click type, default and --help line."""
+    value_type = option.value_type
+    if option.kind == FLAG:
+        annotation, default = bool, False
+    elif option.kind == REPEATABLE:
+        annotation, default = list[value_type] | None, None
+    elif option.default is not None:
+        annotation, default = value_type, option.default
+    else:
+        annotation, default = value_type | None, None
+    declared = typer.Option(
+        option.flag,
+        metavar=option.metavar,
+        help=option.help,
+        min=option.minimum,
+        show_default=option.show_default,
+        click_type=click.Choice(option.choices) if option.kind == CHOICE else None,
     )
-    status = cleanup.execute(request, started)
+    return inspect.Parameter(
+        option.field, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[annotation, declared]
+    )
+
+
+def log_cleanup(**given: Any) -> None:
+    started = time.monotonic()
+    for option in OPTIONS:
+        # Click passes a repeatable option that was not given as None.
+        if option.kind == REPEATABLE:
+            given[option.field] = tuple(given[option.field] or ())
+    status = cleanup.execute(CleanupRequest(**given), started)
     if status:
         raise typer.Exit(status)
+
+
+# Typer reads a command's options from its signature: this one is generated from OPTIONS.
+log_cleanup.__signature__ = inspect.Signature([_typer_parameter(option) for option in OPTIONS])
+app.command(
+    "log-cleanup",
+    help="Delete audit records past their retention, keeping every other line byte for byte.\n\n" + EXAMPLES,
+)(log_cleanup)
 
 
 @app.command("stats", help="Records and bytes per schema and per month, growth, and what a cleanup would delete now.")
@@ -308,7 +223,7 @@ def export(
 
 
 def _age_ns(text: str) -> int:
-    from mxcp_compact.config import ConfigError
+    from mxcp_compact.errors import ConfigError
 
     units = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
     value, unit = text[:-1], text[-1:].lower()
@@ -391,7 +306,7 @@ def schedule(
     ] = None,
     unit_dir: Annotated[Path, typer.Option(hidden=True)] = Path("/etc/systemd/system"),
 ) -> None:
-    from mxcp_compact import config
+    from mxcp_compact.profiles import find_site
     from mxcp_compact.schedule import Schedule, audit_directory, cron_line
 
     kinds = {"--cron": cron, "--systemd": systemd, "--compose": compose, "--kubernetes": kubernetes}
@@ -401,7 +316,7 @@ def schedule(
     if install and not systemd:
         _fail(f"--install writes systemd units; {_INSTALL_INSTEAD[chosen[0]]}", False, 2)
     if working_dir is None:
-        site = config.find_site(Path.cwd())
+        site = find_site(Path.cwd())
         working_dir = site.parent if site is not None else Path.cwd()
     working_dir = working_dir.resolve()
     try:

@@ -2,117 +2,77 @@
 
 Importing Typer and Click takes about 100 ms on a small machine, more than the whole cleanup of
 a small log. So the command line cron and systemd run (`log-cleanup` followed by plain options,
-each spelled `--name value` or `--name=value`) is parsed here into the same `CleanupRequest`
-the Typer command builds. Anything else (help, `--version`, other commands, an unknown or
-repeated option, a value that needs checking or converting beyond the obvious) goes to the
-Typer CLI, which stays the reference: tests parse generated command lines both ways and require
-the same request, or a hand-over to Typer.
+each spelled `--name value` or `--name=value`) is parsed here, from the declaration the Typer
+command is built from too (`options.OPTIONS`), into the same `CleanupRequest`. Anything else
+(help, `--version`, other commands, an unknown or repeated option, a value that needs checking
+or converting beyond the obvious) goes to the Typer CLI, which stays the reference: tests parse
+generated command lines both ways and require the same request, or a hand-over to Typer.
 """
 
 from __future__ import annotations
 
-import re
 import sys
 import time
-from pathlib import Path
 
-from mxcp_compact.cleanup import OUTPUT_STYLES, CleanupRequest, execute
-
-# typing.TYPE_CHECKING without importing typing, which costs ~5 ms of every command's start-up.
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
+from mxcp_compact.cleanup import execute
+from mxcp_compact.options import CHOICE, FLAG, NUMBER, OPTIONS, REPEATABLE, CleanupRequest, OptionSpec
 
 __all__ = ["main", "parse_quick"]
 
-_FLAGS = {
-    "--dry-run": "dry_run",
-    "--json": "json_output",
-    "--debug": "debug",
-    "--in-place": "in_place",
-    "--emergency": "emergency",
-}
-# Options with a value: request field, and whether the option may be repeated (a list).
-_VALUED = {
-    "--profile": ("profile", False),
-    "--path": ("paths", True),
-    "--retention-days": ("retention_days", False),
-    "--retain": ("retain", True),
-    "--now": ("now", False),
-    "--wait": ("wait", False),
-    "--threads": ("threads", False),
-    "--config": ("config_file", False),
-    "--archive": ("archive", False),
-    "--audit-trail": ("audit_trail", False),
-    "--output-style": ("output_style", False),
-}
-_DEFAULTS: dict[str, Any] = {
-    "profile": None,
-    "dry_run": False,
-    "paths": (),
-    "retention_days": None,
-    "retain": (),
-    "now": None,
-    "wait": None,
-    "threads": 0,
-    "in_place": False,
-    "emergency": False,
-    "config_file": None,
-    "audit_trail": None,
-    "archive": None,
-    "json_output": False,
-    "debug": False,
-    "output_style": None,
-}
-_PATHS = {"paths", "config_file", "audit_trail"}
-# Numbers are taken only in their plain decimal spelling; Click decides every other one.
-_PLAIN_NUMBERS = {"wait": re.compile(r"[0-9]+(\.[0-9]+)?"), "threads": re.compile(r"[0-9]+")}
-# Options with a fixed set of values, spelled exactly (Click's choices are case-sensitive).
-_CHOICES = {"output_style": OUTPUT_STYLES}
+_BY_FLAG = {option.flag: option for option in OPTIONS}
 
 
 def parse_quick(args: list[str]) -> CleanupRequest | None:
     """The `CleanupRequest` for `args` (without the program name), or None when Typer must parse."""
     if not args or args[0] != "log-cleanup":
         return None
-    given: dict[str, Any] = {}
+    given: dict[str, object] = {}
     rest = args[1:]
     index = 0
     while index < len(rest):
-        token = rest[index]
+        name, has_value, value = rest[index].partition("=")
         index += 1
-        name, has_value, value = token.partition("=")
-        if name in _FLAGS and not has_value:
-            field = _FLAGS[name]
-            if field in given:
-                return None
-            given[field] = True
-            continue
-        if name not in _VALUED:
+        option = _BY_FLAG.get(name)
+        if option is None or (option.field in given and option.kind != REPEATABLE):
             return None
-        field, repeatable = _VALUED[name]
+        if option.kind == FLAG:
+            if has_value:
+                return None
+            given[option.field] = True
+            continue
         if not has_value:
             if index >= len(rest):
                 return None
             value = rest[index]
             index += 1
-        if not value or value.startswith("-") or (field in given and not repeatable):
+        parsed = _quick_value(option, value)
+        if parsed is None:
             return None
-        if field in _CHOICES and value not in _CHOICES[field]:
-            return None
-        if field in _PLAIN_NUMBERS:
-            if not _PLAIN_NUMBERS[field].fullmatch(value):
-                return None
-            given[field] = float(value) if field == "wait" else int(value)
-        elif repeatable:
-            item = Path(value) if field in _PATHS else value
-            given[field] = (*given.get(field, ()), item)
-        else:
-            given[field] = Path(value) if field in _PATHS else value
+        if option.kind == REPEATABLE:
+            parsed = (*given.get(option.field, ()), parsed)
+        given[option.field] = parsed
+    return CleanupRequest(**given)
 
-    if given.get("emergency"):
-        given["in_place"] = True
-    return CleanupRequest(**{**_DEFAULTS, **given})
+
+def _quick_value(option: OptionSpec, value: str) -> object:
+    """`value` as Click would convert it for `option`, or None when Click must decide (it may
+    reject it, or read it in a way not worth copying: `1e3`, `+3`, `\u0663`)."""
+    if not value or value.startswith("-"):
+        return None
+    if option.kind == CHOICE:
+        return value if value in option.choices else None
+    if option.kind == NUMBER:
+        if not _plain_number(value, option.value_type):
+            return None
+        number = option.value_type(value)
+        return number if option.minimum is None or number >= option.minimum else None
+    return option.value_type(value)
+
+
+def _plain_number(text: str, kind: type) -> bool:
+    """`7`, or for a float also `1.5`: the spellings Click and Python read alike."""
+    parts = text.split(".", 1) if kind is float else [text]
+    return all(part.isascii() and part.isdigit() for part in parts)
 
 
 def main() -> None:

@@ -174,14 +174,14 @@ def container_command(schedule: Schedule) -> list[str]:
 def audit_directory(working_dir: Path, profile: str | None) -> Path:
     """The directory of the profile's audit logs, by log-cleanup's own rule (mxcp-site.yml's
     `audit.path`, else `audit/`); the containers mount the audit volume there."""
-    from mxcp_compact import config
+    from mxcp_compact.profiles import discover_profile_files
 
     site = working_dir / "mxcp-site.yml"
     if not site.is_file():
         return working_dir / "audit"
     # Enabled for the lookup only: the path is wanted even if audit is switched on by the
     # container's environment; the host's MXCP_PROFILE must not choose the profile.
-    plan = config.discover_profile_files(site, profile, {"MXCP_AUDIT_ENABLED": "true"})
+    plan = discover_profile_files(site, profile, {"MXCP_AUDIT_ENABLED": "true"})
     return plan.audit_path.parent if plan.audit_path is not None else working_dir / "audit"
 
 

@@ -1,0 +1,133 @@
+"""Which files a run compacts: the logs named by `--path`, a profile's base log and its
+segments, the registry beside each log, and the files that are plainly not JSONL text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mxcp_compact.errors import ConfigError
+from mxcp_compact.registry import REGISTRY_SUFFIX
+
+__all__ = ["LogFile", "Plan", "binary_kind", "expand_paths", "profile_files", "registry_path_for"]
+
+# MXCP names a rotated segment `<stem>-YYYYMMDDTHHMMSS.jsonl` (`-N` added on a clash).
+_SEGMENT_SUFFIX = re.compile(r"-\d{8}T\d{6}(?:-\d+)?$")
+
+# Magic numbers of formats that are never JSONL text.
+_BINARY_MAGIC = {
+    b"\x1f\x8b": "gzip-compressed",
+    b"\x28\xb5\x2f\xfd": "zstd-compressed",
+    b"BZh": "bzip2-compressed",
+    b"\xfd7zXZ\x00": "xz-compressed",
+    b"PK\x03\x04": "a zip archive",
+    b"DUCK": "a DuckDB database",
+}
+
+
+@dataclass(frozen=True)
+class LogFile:
+    """One audit log file to compact."""
+
+    path: Path
+    registry: Path | None
+    #: Segments are deleted once empty; a base file is kept, possibly empty.
+    is_segment: bool
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The files a run compacts, and what was decided on the way (a skipped profile, files
+    passed over)."""
+
+    files: tuple[LogFile, ...]
+    profile: str | None
+    #: Why the run does nothing at all (audit disabled); None otherwise.
+    skipped_reason: str | None = None
+    #: Files passed over, with the reason, reported as notes.
+    passed_over: tuple[tuple[Path, str], ...] = ()
+    audit_path: Path | None = None
+
+
+def profile_files(base: Path) -> list[LogFile]:
+    """A profile's base log and its segments, all sharing the registry beside the base."""
+    stem = base.name.removesuffix(".jsonl")
+    registry = base.with_name(stem + REGISTRY_SUFFIX)
+    registry_or_none = registry if registry.is_file() else None
+    segment = re.compile(re.escape(stem) + r"-\d{8}T\d{6}(?:-\d+)?\.jsonl")
+    files = []
+    # Anything by a log's name that is not a directory is listed, so that one we cannot read
+    # (a dangling symlink, a socket) is reported rather than silently passed over.
+    if base.exists() or base.is_symlink():
+        files.append(LogFile(base, registry_or_none, is_segment=False))
+    if base.parent.is_dir():
+        for entry in sorted(base.parent.iterdir()):
+            if segment.fullmatch(entry.name) and not entry.is_dir():
+                files.append(LogFile(entry, registry_or_none, is_segment=True))
+    return files
+
+
+def registry_path_for(log: Path) -> Path | None:
+    """The registry beside a log: `<stem>_schemas.jsonl`, the stem without a segment suffix."""
+    stem = _SEGMENT_SUFFIX.sub("", log.name.removesuffix(".jsonl"))
+    candidate = log.with_name(stem + REGISTRY_SUFFIX)
+    return candidate if candidate.is_file() else None
+
+
+def _is_segment_name(name: str) -> bool:
+    return name.endswith(".jsonl") and _SEGMENT_SUFFIX.search(name.removesuffix(".jsonl")) is not None
+
+
+def binary_kind(path: Path) -> str | None:
+    """Why a file is plainly not JSONL text (compressed, archive, NUL bytes), or None."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(512)
+    except OSError:
+        return None  # the core reports unreadable files with the right error
+    for magic, kind in _BINARY_MAGIC.items():
+        if head.startswith(magic):
+            return kind
+    if b"\x00" in head:
+        return "binary (NUL bytes)"
+    return None
+
+
+def expand_paths(paths: Iterable[Path]) -> Plan:
+    """Files named by `--path`: a file as given, a directory as its `*.jsonl` minus registries."""
+    files: list[LogFile] = []
+    passed_over: list[tuple[Path, str]] = []
+    seen: set[Path] = set()
+    for given in paths:
+        if not given.exists():
+            raise ConfigError(f"{given}: no such file or directory")
+        if given.is_dir():
+            candidates = sorted(
+                p
+                for p in given.iterdir()
+                if p.name.endswith(".jsonl") and not p.name.endswith(REGISTRY_SUFFIX) and not p.name.startswith(".")
+            )
+            for candidate in candidates:
+                if candidate.is_dir():
+                    continue
+                kind = binary_kind(candidate)
+                if kind is not None:
+                    passed_over.append((candidate, f"skipped: {kind}, not a JSONL log"))
+                    continue
+                _add(files, seen, candidate)
+        else:
+            if given.name.endswith(REGISTRY_SUFFIX):
+                raise ConfigError(f"{given}: is an MXCP schema registry; it is read, never compacted")
+            _add(files, seen, given)
+    return Plan(files=tuple(files), profile=None, passed_over=tuple(passed_over))
+
+
+def _add(files: list[LogFile], seen: set[Path], path: Path) -> None:
+    key = path.resolve()
+    if key in seen:
+        return
+    seen.add(key)
+    files.append(LogFile(path, registry_path_for(path), is_segment=_is_segment_name(path.name)))

@@ -1,0 +1,121 @@
+"""The settings file, `mxcp-compact.toml` beside `mxcp-site.yml`: retention defaults and
+log-cleanup's defaults (archive, deletion trail, wait, output style), strictly validated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mxcp_compact.errors import ConfigError
+from mxcp_compact.options import OUTPUT_STYLES
+from mxcp_compact.rules import Retention, parse_days
+
+# typing.TYPE_CHECKING without importing typing, which costs ~5 ms of every command's start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from mxcp_compact.rules import Days
+
+__all__ = ["TOOL_CONFIG_FILE", "ToolConfig", "load_tool_config"]
+
+#: Our own settings live beside mxcp-site.yml: MXCP forbids unknown keys in its own file.
+TOOL_CONFIG_FILE = "mxcp-compact.toml"
+
+_TOOL_CONFIG_KEYS = {
+    "retention": {"default_days", "schemas"},
+    "cleanup": {"archive", "audit_trail", "wait", "output_style"},
+}
+
+
+@dataclass(frozen=True)
+class ToolConfig:
+    """Settings from `mxcp-compact.toml`; empty when there is no such file."""
+
+    path: Path | None = None
+    schemas: Mapping[str, Days] = field(default_factory=dict)
+    default_days: Days | None = None
+    audit_trail: Path | None = None
+    wait: float | None = None
+    #: Archive path template (may hold {date}), relative to the file's directory.
+    archive: str | None = None
+    #: log-cleanup's output: "guide" or "mxcp" (like --output-style).
+    output_style: str | None = None
+
+    def retention(self, cli_schemas: Mapping[str, Days], cli_all_schemas: Days | None) -> Retention:
+        """Command line > this file > schema registry > built-in: `--retain` beats
+        `--retention-days`, which beats both of this file's settings; then the file's per-schema
+        days beat its `default_days`."""
+        if cli_all_schemas is not None:
+            return Retention(schemas=dict(cli_schemas), all_schemas=cli_all_schemas)
+        return Retention(schemas={**self.schemas, **cli_schemas}, all_schemas=self.default_days)
+
+
+def load_tool_config(path: Path) -> ToolConfig:
+    """Reads and validates `mxcp-compact.toml`: unknown keys and bad values are errors."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror or error}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: invalid TOML: {error}") from None
+    for section, values in data.items():
+        if section not in _TOOL_CONFIG_KEYS:
+            raise ConfigError(f"{path}: unknown section [{section}] (known: {', '.join(sorted(_TOOL_CONFIG_KEYS))})")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: [{section}] must be a table")
+        for key in values:
+            if key not in _TOOL_CONFIG_KEYS[section]:
+                known = ", ".join(sorted(_TOOL_CONFIG_KEYS[section]))
+                raise ConfigError(f"{path}: unknown key {section}.{key} (known: {known})")
+    retention = data.get("retention", {})
+    cleanup = data.get("cleanup", {})
+    schemas_table = retention.get("schemas", {})
+    if not isinstance(schemas_table, dict):
+        raise ConfigError(f"{path}: retention.schemas must be a table of schema = days")
+    schemas = {
+        str(name): _toml_days(value, f"{path}: retention.schemas.{name}") for name, value in schemas_table.items()
+    }
+    default_days = None
+    if "default_days" in retention:
+        default_days = _toml_days(retention["default_days"], f"{path}: retention.default_days")
+    return ToolConfig(path, schemas, default_days, **_cleanup_settings(path, cleanup))
+
+
+def _cleanup_settings(path: Path, cleanup: Mapping[str, Any]) -> dict[str, Any]:
+    """The [cleanup] table, validated, as ToolConfig fields."""
+    settings: dict[str, Any] = {}
+    if "audit_trail" in cleanup:
+        if not isinstance(cleanup["audit_trail"], str) or not cleanup["audit_trail"]:
+            raise ConfigError(f"{path}: cleanup.audit_trail must be a file path")
+        settings["audit_trail"] = path.parent / Path(cleanup["audit_trail"]).expanduser()
+    if "archive" in cleanup:
+        if not isinstance(cleanup["archive"], str) or not cleanup["archive"]:
+            raise ConfigError(f"{path}: cleanup.archive must be a file path (it may contain {{date}})")
+        settings["archive"] = str(path.parent / Path(cleanup["archive"]).expanduser())
+    wait = cleanup.get("wait")
+    if wait is not None:
+        if isinstance(wait, bool) or not isinstance(wait, (int, float)) or wait < 0:
+            raise ConfigError(f"{path}: cleanup.wait must be a number of seconds >= 0")
+        settings["wait"] = float(wait)
+    if "output_style" in cleanup:
+        if cleanup["output_style"] not in OUTPUT_STYLES:
+            spelled = " or ".join(f'"{style}"' for style in OUTPUT_STYLES)
+            raise ConfigError(f"{path}: cleanup.output_style must be {spelled}")
+        settings["output_style"] = cleanup["output_style"]
+    return settings
+
+
+def _toml_days(value: object, what: str) -> Days:
+    if isinstance(value, str):
+        return parse_days(value, what)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f'{what}: expected a whole number of days or "none", got {value!r}')
+    return parse_days(str(value), what)

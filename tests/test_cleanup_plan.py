@@ -1,0 +1,80 @@
+"""log-cleanup's plan: each setting decided once, from the request, the settings file and the profile."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURE_NOW
+from mxcp_compact.cleanup_plan import CleanupError, CleanupPlan, plan_cleanup
+from mxcp_compact.options import CleanupRequest
+
+
+def plan(project: Path, **given: object) -> CleanupPlan:
+    return plan_cleanup(CleanupRequest(now=FIXTURE_NOW, **given), project, {})
+
+
+def test_emergency_is_in_place_compaction(fixture_project: Path) -> None:
+    emergency = plan(fixture_project, emergency=True)
+    assert (emergency.in_place, emergency.emergency) == (True, True)
+    assert plan(fixture_project, in_place=True).emergency is False
+    assert plan(fixture_project).in_place is False
+
+
+def test_without_settings_the_defaults_apply(fixture_project: Path) -> None:
+    default = plan(fixture_project)
+    assert (default.wait, default.audit_trail, default.archive, default.output_style) == (0.0, None, None, "guide")
+    assert default.show_progress and default.profile == "default" and default.files
+
+
+def test_the_settings_file_fills_in_what_the_command_line_leaves_out(fixture_project: Path) -> None:
+    (fixture_project / "mxcp-compact.toml").write_text(
+        '[cleanup]\narchive = "deleted-{date}.jsonl.gz"\naudit_trail = "trail.jsonl"\nwait = 5\noutput_style = "mxcp"\n'
+    )
+    from_file = plan(fixture_project)
+    assert from_file.archive == fixture_project / "deleted-20261127.jsonl.gz"
+    assert from_file.audit_trail == fixture_project / "trail.jsonl"
+    assert (from_file.wait, from_file.output_style) == (5.0, "mxcp")
+    given = plan(
+        fixture_project, archive="", audit_trail=Path("/tmp/t.jsonl"), wait=1.5, output_style="guide", json_output=True
+    )
+    assert (given.archive, given.audit_trail, given.wait, given.output_style) == (
+        None,
+        Path("/tmp/t.jsonl"),
+        1.5,
+        "guide",
+    )
+    assert not given.show_progress
+
+
+def test_a_duckdb_archive_is_staged_as_jsonl_beside_it(fixture_project: Path, tmp_path: Path) -> None:
+    staged = plan(fixture_project, archive=str(tmp_path / "deleted.duckdb"))
+    assert staged.archive_staging == tmp_path / "deleted.duckdb.pending.jsonl"
+    assert plan(fixture_project, archive=str(tmp_path / "deleted.jsonl")).archive_staging is None
+
+
+def test_only_a_real_run_with_files_writes_the_archive(fixture_project: Path, tmp_path: Path) -> None:
+    archive = str(tmp_path / "a.jsonl")
+    assert plan(fixture_project, archive=archive).writes_archive
+    assert not plan(fixture_project, archive=archive, dry_run=True).writes_archive
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert not plan(fixture_project, archive=archive, paths=(empty,)).writes_archive
+
+
+@pytest.mark.parametrize("given", [{"in_place": True}, {"emergency": True}])
+def test_an_archive_is_refused_with_in_place_compaction_in_the_settings_style(
+    fixture_project: Path, tmp_path: Path, given: dict[str, bool]
+) -> None:
+    (fixture_project / "mxcp-compact.toml").write_text('[cleanup]\noutput_style = "mxcp"\n')
+    with pytest.raises(CleanupError, match="--archive cannot be combined with --in-place/--emergency") as refused:
+        plan(fixture_project, archive=str(tmp_path / "a.jsonl"), **given)
+    assert refused.value.output_style == "mxcp"
+
+
+def test_an_unreadable_site_is_reported_before_the_style_is_known(tmp_path: Path) -> None:
+    with pytest.raises(CleanupError, match=re.escape("no mxcp-site.yml")) as failed:
+        plan(tmp_path)
+    assert failed.value.output_style is None
