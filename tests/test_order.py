@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 import mxcp_compact
 from conftest import RunCli
 from mxcp_compact import compact
-from mxcp_compact.config import Retention
+from mxcp_compact.rules import Retention
 from reference import NS_PER_SECOND, decide
 
 KIB = 1 << 10
