@@ -164,6 +164,59 @@ def stats(
         raise typer.Exit(1)
 
 
+@app.command(
+    "verify",
+    help="Exit 0 when no record past its retention remains (1 otherwise): per file the count, the oldest"
+    " such record and its line, records dated in the future, and lines that could not be evaluated.",
+)
+def verify(
+    profile: Annotated[str | None, typer.Option(metavar="NAME", help="MXCP profile.")] = None,
+    path: Annotated[
+        list[Path] | None,
+        typer.Option("--path", metavar="FILE_OR_DIR", help="Log file or directory (repeatable).", show_default=False),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    now: Annotated[str | None, typer.Option(metavar="TIMESTAMP", help="Evaluate retention as of this instant.")] = None,
+    retention_days: Annotated[str | None, typer.Option(metavar="DAYS", help="As for log-cleanup.")] = None,
+    retain: Annotated[
+        list[str] | None, typer.Option(metavar="SCHEMA=DAYS", help="As for log-cleanup.", show_default=False)
+    ] = None,
+    config_file: Annotated[
+        Path | None, typer.Option("--config", metavar="FILE", help="Settings file.", show_default=False)
+    ] = None,
+) -> None:
+    from mxcp_compact import config
+    from mxcp_compact.report import displayable
+    from mxcp_compact.verify import check, render_json, render_text
+
+    try:
+        run = config.resolve_run(
+            profile=profile,
+            paths=path or [],
+            retention_days=retention_days,
+            retain=retain or [],
+            now=now,
+            config_file=config_file,
+            cwd=Path.cwd(),
+            env=os.environ,
+        )
+    except config.ConfigError as error:
+        _fail(str(error), json_output, 2)
+    if run.plan.skipped_reason is not None:
+        typer.echo(run.plan.skipped_reason)
+        return
+    result = check([(run, [log.path for log in run.plan.files])], run.plan.profile)
+    if json_output:
+        sys.stdout.buffer.write(render_json(result))
+    else:
+        sys.stdout.write(render_text(result))
+        for note in run.notes:
+            print(f"note: {displayable(note)}", file=sys.stderr)
+    sys.stdout.flush()
+    if not result.compliant:
+        raise typer.Exit(1)
+
+
 @app.command("export", help="Load audit logs into a DuckDB file (table audit_logs, MXCP's columns, UTC timestamps).")
 def export(
     duckdb_file: Annotated[Path, typer.Option("--duckdb", metavar="FILE", help="DuckDB database to write.")],

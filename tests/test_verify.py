@@ -1,0 +1,53 @@
+"""`mxcp-compact verify`: exit status, per-file findings and the JSON document, from the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import FIXTURE_NOW, RunCli
+
+
+def test_verify_fails_on_the_fixture_before_cleanup_and_passes_after(
+    fixture_project: Path, cli_subprocess: RunCli
+) -> None:
+    before = cli_subprocess(["verify", "--now", FIXTURE_NOW], cwd=fixture_project)
+    assert before.exit_code == 1, before.stderr
+    assert "logs-default.jsonl: 273 records past retention (oldest 2026-02-27T00:00:00+00:00, line 1)" in before.stdout
+    assert before.stdout.endswith("Not compliant: 346 records past their retention in 5 files checked.\n")
+    assert cli_subprocess(["log-cleanup", "--now", FIXTURE_NOW], cwd=fixture_project).exit_code == 0
+    after = cli_subprocess(["verify", "--now", FIXTURE_NOW, "--json"], cwd=fixture_project)
+    assert after.exit_code == 0, after.stderr
+    document = json.loads(after.stdout)
+    assert (document["status"], document["records_past_retention"], len(document["files"])) == ("compliant", 0, 5)
+
+
+def test_verify_names_the_oldest_expired_record_future_records_and_unevaluable_lines(
+    tmp_path: Path, cli_subprocess: RunCli
+) -> None:
+    def record(timestamp: str) -> str:
+        return f'{{"schema_name": "mxcp.endpoints", "schema_version": 2, "timestamp": "{timestamp}"}}\n'
+
+    log = tmp_path / "logs-default.jsonl"
+    lines = [record("2026-11-20T00:00:00Z")] * 5
+    lines[1] = record("2026-03-01T00:00:00Z")
+    lines[3] = record("2025-12-31T23:00:00Z")
+    lines += ["{broken\n", record("2027-06-01T00:00:00Z")]
+    log.write_text("".join(lines))
+    result = cli_subprocess(["verify", "--path", log, "--now", FIXTURE_NOW, "--json"], cwd=tmp_path)
+    assert result.exit_code == 1
+    (entry,) = json.loads(result.stdout)["files"]
+    assert entry["records_past_retention"] == 2
+    assert (entry["oldest_past_retention"], entry["oldest_past_retention_line"]) == ("2025-12-31T23:00:00+00:00", 4)
+    assert (entry["future_records"], entry["first_future_line"], entry["unevaluable"]) == (1, 7, 1)
+    text = cli_subprocess(["verify", "--path", log, "--now", FIXTURE_NOW], cwd=tmp_path)
+    assert "1 records dated in the future (first at line 7)" in text.stdout
+    assert "1 lines could not be evaluated (kept)" in text.stdout
+
+
+def test_verify_reports_bad_options_and_unreadable_files(tmp_path: Path, cli_subprocess: RunCli) -> None:
+    bad = cli_subprocess(["verify", "--path", tmp_path, "--retain", "x"], cwd=tmp_path)
+    assert bad.exit_code == 2 and bad.stderr.startswith("Error: ")
+    missing = cli_subprocess(["verify", "--path", tmp_path / "gone.jsonl", "--json"], cwd=tmp_path)
+    assert missing.exit_code in (1, 2)
+    assert "gone.jsonl" in missing.stdout + missing.stderr
