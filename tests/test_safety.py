@@ -644,9 +644,9 @@ def test_ctrl_c_stops_cleanly_with_the_original_intact(tmp_path: Path) -> None:
 # 9. Scrubbing: deleted records cannot be read back from the device.
 
 
-def _scrub_run(tmp_path: Path, *, scrub: bool, in_place: bool) -> tuple[bytes, str, object]:
-    """Compacts a log on a loop ext4 (no discard); returns the raw image, the log's text and
-    the result."""
+def _scrub_run(tmp_path: Path, *, scrub: bool, in_place: bool) -> tuple[bytes, str, dict[str, object]]:
+    """Compacts a log on a loop ext4 (no discard) from the command line; returns the raw image,
+    the log's text and the JSON report."""
     tmp_path.mkdir()
     with small_filesystem(tmp_path, "ext4", "16M") as mount:
         log = mount / "logs-default.jsonl"
@@ -658,11 +658,13 @@ def _scrub_run(tmp_path: Path, *, scrub: bool, in_place: bool) -> tuple[bytes, s
         ]
         log.write_text("".join(lines))
         subprocess.run(["sync"], check=True)
-        result = compact(log, now=NOW, in_place=in_place, scrub=scrub)
+        flags = [*(["--scrub"] if scrub else []), *(["--in-place"] if in_place else [])]
+        completed = run_cli("--path", str(log), "--json", *flags)
+        assert completed.returncode == 0, completed.stderr
         text = log.read_text()
         subprocess.run(["sync"], check=True)
         image = (tmp_path / "ext4.img").read_bytes()
-    return image, text, result
+    return image, text, json.loads(completed.stdout)
 
 
 @pytest.mark.parametrize("in_place", [False, True], ids=["rename", "in_place"])
@@ -670,8 +672,24 @@ def test_scrub_leaves_no_deleted_record_on_the_device_and_the_same_result(tmp_pa
     plain_image, plain_text, plain = _scrub_run(tmp_path / "plain", scrub=False, in_place=in_place)
     # Without scrubbing the freed blocks still hold the records: the check below can fail.
     assert b"SECRET-" in plain_image
-    image, text, result = _scrub_run(tmp_path / "scrubbed", scrub=True, in_place=in_place)
+    assert plain["bytes_scrubbed"] == 0
+    image, text, report = _scrub_run(tmp_path / "scrubbed", scrub=True, in_place=in_place)
     assert b"SECRET-" not in image
     assert text == plain_text and "SECRET-" not in text
-    assert result.deleted == plain.deleted == 2000
-    assert result.bytes_scrubbed >= result.deleted_bytes > 0
+    assert report["message"] == plain["message"] == "Deleted 2000 records"
+    assert report["bytes_scrubbed"] >= report["files"][0]["bytes_before"] - report["files"][0]["bytes_after"] > 0
+
+
+def test_scrub_from_the_settings_file_and_its_limits_are_reported(tmp_path: Path) -> None:
+    with small_filesystem(tmp_path, "tmpfs", "4M") as mount:
+        log = mount / "logs-default.jsonl"
+        write_log(log, 200)
+        settings = tmp_path / "mxcp-compact.toml"
+        settings.write_text("[cleanup]\nscrub = true\n")
+        completed = run_cli("--path", str(log), "--config", str(settings))
+        assert completed.returncode == 0, completed.stderr
+        assert "--scrub cannot reach the old blocks on tmpfs" in completed.stderr
+        assert "note: overwrote" in completed.stderr and "(--scrub)" in completed.stderr
+    settings.write_text("[cleanup]\nscrub = 1\n")
+    bad = run_cli("--path", str(tmp_path), "--config", str(settings))
+    assert bad.returncode == 2 and "cleanup.scrub must be true or false" in bad.stderr

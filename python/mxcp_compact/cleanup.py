@@ -113,6 +113,8 @@ def run(plan: CleanupPlan, started: float) -> RunSummary:
     if plan.skipped_reason is not None:
         return RunSummary(plan.dry_run, plan.profile, (), time.monotonic() - started, notes, plan.skipped_reason)
     archive = _open_archive(plan)
+    if plan.scrub and not plan.dry_run:
+        notes += _scrub_limits(plan)
     outcomes, interrupted = _compact_files(plan, archive, notes)
     run_errors: list[str] = []
     archived = None
@@ -136,6 +138,18 @@ def run(plan: CleanupPlan, started: float) -> RunSummary:
     if plan.emergency and not plan.dry_run:
         notes.append(f"freed {summary.bytes_freed} bytes ({summary.bytes_freed / 2**20:.1f} MiB)")
     return summary
+
+
+def _scrub_limits(plan: CleanupPlan) -> list[str]:
+    """Warnings for the directories whose filesystem cannot overwrite a file's blocks in place."""
+    from mxcp_compact import _core
+
+    warnings = []
+    for directory in sorted({log.path.parent for log in plan.files}):
+        limit = _core.scrub_limit(directory)
+        if limit is not None:
+            warnings.append(f"--scrub cannot reach the old blocks on {limit} ({directory}): deleted bytes may remain")
+    return warnings
 
 
 def _open_archive(plan: CleanupPlan) -> Any:
@@ -205,6 +219,7 @@ def _compact_file(
             plan.in_place,
             archive,
             progress,
+            scrub=plan.scrub,
         )
     except KeyboardInterrupt:
         what = "the next run finishes the in-place compaction" if plan.in_place else "left untouched"

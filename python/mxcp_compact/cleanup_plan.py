@@ -56,6 +56,7 @@ class CleanupPlan(
             "archive_staging",
             "audit_trail",  # Path | None: the deletion trail appended to after the run
             "output_style",  # str: "guide" or "mxcp"
+            "scrub",  # bool: overwrite deleted bytes before releasing them (--scrub, or cleanup.scrub)
             "show_progress",  # bool: a progress line on a terminal; never with --json
             "notes",  # tuple[str, ...]: warnings known before any file is compacted (registry lines, skipped files)
         ],
@@ -112,6 +113,7 @@ def plan_cleanup(request: CleanupRequest, cwd: Path, env: Mapping[str, str]) -> 
         archive_staging=Path(f"{archive}.pending.jsonl") if archive and archive.suffix == ".duckdb" else None,
         audit_trail=request.audit_trail if request.audit_trail is not None else run.settings.audit_trail,
         output_style=style,
+        scrub=request.scrub or run.settings.scrub,
         show_progress=not request.json_output,
         notes=notes,
     )

@@ -155,6 +155,14 @@ OPTIONS = (
         value_type=Path,
     ),
     OptionSpec(
+        "--scrub",
+        "scrub",
+        FLAG,
+        "Overwrite every deleted byte before its space is released (best effort, not sanitization:"
+        " copy-on-write filesystems, snapshots, SSD wear levelling and the archive keep copies)."
+        " The settings file's cleanup.scrub sets the default.",
+    ),
+    OptionSpec(
         "--output-style",
         "output_style",
         CHOICE,

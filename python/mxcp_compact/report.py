@@ -76,6 +76,10 @@ class RunSummary:
         return sum(r.bytes_before - r.bytes_after for r in self.results if r.action != "dry_run")
 
     @property
+    def bytes_scrubbed(self) -> int:
+        return sum(r.bytes_scrubbed for r in self.results)
+
+    @property
     def total_deleted(self) -> int:
         return sum(r.deleted for r in self.results)
 
@@ -222,6 +226,8 @@ def stderr_notes(summary: RunSummary) -> list[str]:
     if summary.archive:
         archive = summary.archive
         notes.append(f"note: archived {archive['lines']} deleted lines to {displayable(archive['path'])}")
+    if summary.bytes_scrubbed:
+        notes.append(f"note: overwrote {summary.bytes_scrubbed} bytes of deleted lines before releasing them (--scrub)")
     unevaluable = summary.unevaluable
     if unevaluable:
         total = sum(unevaluable.values())
@@ -244,6 +250,7 @@ def render_json(summary: RunSummary) -> bytes:
         "bytes_before": sum(r.bytes_before for r in summary.results),
         "bytes_after": sum(r.bytes_after for r in summary.results),
         "bytes_freed": summary.bytes_freed,
+        "bytes_scrubbed": summary.bytes_scrubbed,
         "archive": summary.archive,
         "lines_kept_unevaluated": sum(summary.unevaluable.values()),
         "unevaluable": summary.unevaluable,
@@ -268,6 +275,7 @@ def _file_json(outcome: FileOutcome) -> dict[str, object]:
         "deleted_per_schema": result.deleted_per_schema,
         "unevaluable": dict(result.unevaluable),
         "appended_bytes": result.appended_bytes,
+        "bytes_scrubbed": result.bytes_scrubbed,
     }
 
 
@@ -301,6 +309,7 @@ def trail_record(summary: RunSummary) -> dict[str, object]:
         "bytes_before": sum(r.bytes_before for r in summary.results),
         "bytes_after": sum(r.bytes_after for r in summary.results),
         "bytes_freed": summary.bytes_freed,
+        "bytes_scrubbed": summary.bytes_scrubbed,
         "archive": summary.archive["path"] if summary.archive else None,
         "archive_sha256": summary.archive["sha256"] if summary.archive else None,
         "errors": [displayable(error) for error in summary.errors],

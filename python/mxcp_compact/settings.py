@@ -26,7 +26,7 @@ TOOL_CONFIG_FILE = "mxcp-compact.toml"
 
 _TOOL_CONFIG_KEYS = {
     "retention": {"default_days", "schemas"},
-    "cleanup": {"archive", "audit_trail", "wait", "output_style"},
+    "cleanup": {"archive", "audit_trail", "wait", "output_style", "scrub"},
 }
 
 
@@ -43,6 +43,8 @@ class ToolConfig:
     archive: str | None = None
     #: log-cleanup's output: "guide" or "mxcp" (like --output-style).
     output_style: str | None = None
+    #: Overwrite deleted bytes before releasing them (like --scrub).
+    scrub: bool = False
 
     def retention(self, cli_schemas: Mapping[str, Days], cli_all_schemas: Days | None) -> Retention:
         """Command line > this file > schema registry > built-in: `--retain` beats
@@ -100,6 +102,10 @@ def _cleanup_settings(path: Path, cleanup: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(cleanup["archive"], str) or not cleanup["archive"]:
             raise ConfigError(f"{path}: cleanup.archive must be a file path (it may contain {{date}})")
         settings["archive"] = str(path.parent / Path(cleanup["archive"]).expanduser())
+    if "scrub" in cleanup:
+        if not isinstance(cleanup["scrub"], bool):
+            raise ConfigError(f"{path}: cleanup.scrub must be true or false")
+        settings["scrub"] = cleanup["scrub"]
     wait = cleanup.get("wait")
     if wait is not None:
         if isinstance(wait, bool) or not isinstance(wait, (int, float)) or wait < 0:
