@@ -266,6 +266,18 @@ def test_a_resumed_in_place_run_reports_what_the_interrupted_one_deleted(tmp_pat
     assert "caught up" not in text.stderr
 
 
+def test_stats_like_a_dry_run_refuses_a_file_with_a_pending_in_place_shift(tmp_path: Path) -> None:
+    log = tmp_path / "logs-default.jsonl"
+    retained = write_log(log, 3000, old_every=2)
+    crashed = run_cli("--path", str(log), "--in-place", env={"MXCP_COMPACT_CRASH_AT": "shift-commit:3"})
+    assert crashed.returncode == -signal.SIGABRT, crashed.stderr
+    stats = subprocess.run([*CLI, "stats", "--path", str(log)], capture_output=True, text=True, check=False)
+    assert stats.returncode == 1
+    assert "interrupted in-place compaction is pending" in stats.stderr
+    assert run_cli("--path", str(log)).returncode == 0
+    assert log.read_text() == "".join(retained)
+
+
 def test_sigkill_at_random_moments_never_leaves_a_partial_file(tmp_path: Path) -> None:
     log = tmp_path / "logs-default.jsonl"
     retained = write_log(log, 60_000, pad=300)
@@ -433,6 +445,33 @@ def test_second_cleanup_waits_or_reports_the_running_one(tmp_path: Path) -> None
     assert first.wait(timeout=30) == 0
     assert waited.returncode == 0, waited.stderr
     assert log.read_text() == "".join(retained)
+
+
+def test_a_run_locks_each_directory_once_and_leaves_nothing_in_it(tmp_path: Path) -> None:
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed (.ci/run installs it)")
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    retained = {
+        path: write_log(path, 200) for path in (first / "logs-1.jsonl", first / "logs-2.jsonl", second / "logs-3.jsonl")
+    }
+    trace = tmp_path / "trace"
+    command = [*CLI, "log-cleanup", "--now", NOW, "--path", str(first), "--path", str(second)]
+    traced = subprocess.run(
+        ["strace", "-f", "-qq", "-o", str(trace), "-e", "trace=flock", *command],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if traced.returncode != 0 and "ptrace" in traced.stderr:
+        pytest.skip(f"strace cannot trace here: {traced.stderr.strip()}")
+    assert traced.returncode == 0, traced.stderr
+    locks = [entry for entry in trace.read_text().splitlines() if "LOCK_EX" in entry]
+    assert len(locks) == 2, locks  # three files, two directories
+    for path, lines in retained.items():
+        assert path.read_text() == "".join(lines)
+    assert sorted(p.name for p in first.iterdir()) == ["logs-1.jsonl", "logs-2.jsonl"]
 
 
 # 7. Permissions and links.

@@ -101,9 +101,11 @@ def compact_with_rules(
     archive: Any = None,
     progress: Any = None,
     scrub: bool = False,
+    locked: Any = None,
 ) -> Result:
     """`compact` with rules already built by `Retention.to_core()` (shared across files), and
-    optionally a `_core.Archive` receiving the deleted lines and a `_core.Progress`."""
+    optionally a `_core.Archive` receiving the deleted lines, a `_core.Progress`, and the
+    `_core.DirLock` of the file's directory when the caller holds it for a whole run."""
     return _core.compact_file(
         path,
         rules,
@@ -116,4 +118,5 @@ def compact_with_rules(
         archive=archive,
         progress=progress,
         scrub=scrub,
+        locked=locked,
     )

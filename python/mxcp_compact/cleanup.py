@@ -179,6 +179,7 @@ def _compact_files(plan: CleanupPlan, archive: Any, notes: list[str]) -> tuple[l
     from mxcp_compact.report import FileOutcome
 
     outcomes: list[FileOutcome] = []
+    locks = _DirLocks(plan)
     progress = _core.Progress()
     total_bytes = sum(_size_of(log.path) for log in plan.files)
     show = plan.show_progress and sys.stderr.isatty()
@@ -191,15 +192,60 @@ def _compact_files(plan: CleanupPlan, archive: Any, notes: list[str]) -> tuple[l
                 why = "the run was interrupted" if interrupted else "an earlier file failed"
                 outcomes.append(FileOutcome(log.path, error=f"{log.path}: not compacted, because {why}"))
                 continue
-            outcome, interrupted = _compact_file(plan, log, archive, progress, notes)
+            lock, busy = locks.for_file(log.path)
+            if busy is not None:
+                outcomes.append(FileOutcome(log.path, error=f"{log.path}: not compacted: {busy}"))
+                continue
+            outcome, interrupted = _compact_file(plan, log, archive, progress, notes, lock)
             outcomes.append(outcome)
         # Ctrl-C during the last file's swap: that file is complete, nothing else to stop.
         interrupted = interrupted or watch.interrupted
+    locks.release()
     return outcomes, interrupted
 
 
+class _DirLocks:
+    """The run lock of each audit directory, taken once, at its first file, and held to the end
+    of the run: `--wait` waits for another run, not between files, and two runs never
+    interleave over one directory. A dry run takes none."""
+
+    def __init__(self, plan: CleanupPlan) -> None:
+        self.plan = plan
+        self.held: dict[Path, Any] = {}
+        self.refused: dict[Path, str] = {}
+
+    def for_file(self, path: Path) -> tuple[Any, str | None]:
+        """(the lock to pass to the core, or None for it to lock itself; why the directory is busy)."""
+        if self.plan.dry_run:
+            return None, None
+        try:
+            directory = path.resolve(strict=True).parent
+        except OSError:
+            return None, None  # the core reports the file
+        if directory in self.refused:
+            return None, self.refused[directory]
+        if directory not in self.held:
+            from mxcp_compact import _core
+
+            try:
+                self.held[directory] = _core.DirLock(directory, self.plan.wait)
+            except PermissionError:
+                # A directory we may not open: the core's own fallback decides (nothing to delete
+                # needs no writing).
+                self.held[directory] = None
+            except OSError as error:
+                self.refused[directory] = str(error)
+                return None, self.refused[directory]
+        return self.held[directory], None
+
+    def release(self) -> None:
+        for lock in self.held.values():
+            if lock is not None:
+                lock.release()
+
+
 def _compact_file(
-    plan: CleanupPlan, log: LogFile, archive: Any, progress: Any, notes: list[str]
+    plan: CleanupPlan, log: LogFile, archive: Any, progress: Any, notes: list[str], lock: Any = None
 ) -> tuple[FileOutcome, bool]:
     """One file's outcome, and whether Ctrl-C stopped it; adds its notes."""
     from mxcp_compact.api import compact_with_rules
@@ -220,6 +266,7 @@ def _compact_file(
             archive,
             progress,
             scrub=plan.scrub,
+            locked=lock,
         )
     except KeyboardInterrupt:
         what = "the next run finishes the in-place compaction" if plan.in_place else "left untouched"
