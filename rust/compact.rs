@@ -140,13 +140,19 @@ fn dry_run(path: &Path, target: PathBuf, rules: &RetentionRules, options: &Optio
 }
 
 /// Records and bytes per schema and month, oldest/newest record, and what a dry run would
-/// delete. Refused, like a dry run, while an in-place shift of the file is pending.
+/// delete (of a compressed file: of its decompressed lines). Refused, like a dry run, while an
+/// in-place shift of the file is pending.
 pub fn survey_file(path: &Path, rules: &RetentionRules, now: UnixNanos, threads: usize) -> Result<Survey> {
     let target = fs::canonicalize(path).map_err(|e| Error::io(path, "open", e))?;
     if inplace::has_pending(&target) {
         return Err(Error::ResumePending { path: path.to_path_buf() });
     }
     let (file, _) = open_log(path, &target, false)?;
+    // A compressed archive is surveyed through its decompressed lines.
+    let file = match Codec::for_path(&target) {
+        Some(codec) => crate::compressed::decompress(&file, path, &target, codec)?,
+        None => file,
+    };
     let options = Options {
         now,
         dry_run: true,

@@ -120,7 +120,7 @@ pub fn compact_compressed(
 }
 
 /// All of `file`'s members or frames, decompressed into an unnamed temp file.
-fn decompress(file: &File, path: &Path, target: &Path, codec: Codec) -> Result<File> {
+pub fn decompress(file: &File, path: &Path, target: &Path, codec: Codec) -> Result<File> {
     let mut plain = unnamed_temp(target).map_err(|e| Error::io(path, "create a temp file to decompress into", e))?;
     let copied = match codec {
         Codec::Gzip => io::copy(&mut MultiGzDecoder::new(file), &mut plain),

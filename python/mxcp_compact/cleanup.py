@@ -256,7 +256,7 @@ def _compact_file(
     try:
         result = compact_with_rules(
             log.path,
-            plan.rules[log.registry],
+            plan.rules[log.rules_key],
             plan.now_ns,
             plan.dry_run,
             log.is_segment,

@@ -9,15 +9,16 @@ Everything is validated up front so that a bad option or a broken `mxcp-site.yml
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from mxcp_compact.discovery import Plan, expand_paths
+from mxcp_compact.discovery import ARCHIVE_RULES, Plan, archive_files, expand_paths
 from mxcp_compact.errors import ConfigError
 from mxcp_compact.profiles import discover_profile_files, find_site
 from mxcp_compact.registry import RegistryEntry, load_registry
-from mxcp_compact.rules import parse_days, parse_now, parse_retain
+from mxcp_compact.rules import Retention, parse_days, parse_now, parse_retain
 from mxcp_compact.settings import TOOL_CONFIG_FILE, ToolConfig, load_tool_config
 
 # typing.TYPE_CHECKING without importing typing, which costs ~5 ms of every command's start-up.
@@ -74,14 +75,27 @@ def resolve_run(
         if config_file is None and beside.is_file():
             config_file = beside
     settings = load_tool_config(config_file) if config_file is not None else ToolConfig()
+    plan = _with_archives(plan, settings)
     base = settings.retention(overrides, all_schemas)
     notes = [f"{path}: {reason}" for path, reason in plan.passed_over]
     rules: dict[Path | None, Any] = {}
+    if settings.archive_directory is not None:
+        rules[ARCHIVE_RULES] = Retention(all_schemas=settings.archive_retention_days).to_core()
     for log in plan.files:
-        if log.registry not in rules:
+        if log.rules_key not in rules:
             registry: tuple[RegistryEntry, ...] = ()
             if log.registry is not None:
                 registry, warnings = load_registry(log.registry)
                 notes += warnings
             rules[log.registry] = base.with_registry(registry).to_core()
     return RunConfig(plan, rules, instant, settings, tuple(notes))
+
+
+def _with_archives(plan: Plan, settings: ToolConfig) -> Plan:
+    """The plan, with the settings file's archive directory after the logs (not when audit is
+    disabled: then the run does nothing)."""
+    if settings.archive_directory is None or plan.skipped_reason is not None:
+        return plan
+    known = {log.path.resolve() for log in plan.files}
+    extra = [log for log in archive_files(settings.archive_directory) if log.path.resolve() not in known]
+    return dataclasses.replace(plan, files=(*plan.files, *extra))

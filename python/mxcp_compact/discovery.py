@@ -12,10 +12,27 @@ from pathlib import Path
 from mxcp_compact.errors import ConfigError
 from mxcp_compact.registry import REGISTRY_SUFFIX
 
-__all__ = ["LogFile", "Plan", "binary_kind", "expand_paths", "profile_files", "registry_path_for"]
+__all__ = [
+    "ARCHIVE_RULES",
+    "LogFile",
+    "Plan",
+    "archive_files",
+    "binary_kind",
+    "expand_paths",
+    "profile_files",
+    "registry_path_for",
+]
 
 # MXCP names a rotated segment `<stem>-YYYYMMDDTHHMMSS.jsonl` (`-N` added on a clash).
 _SEGMENT_SUFFIX = re.compile(r"-\d{8}T\d{6}(?:-\d+)?$")
+
+# Rotated and compressed logs, as logrotate and `--archive` name them: `x.jsonl.1`,
+# `x.jsonl.2.gz`, `x.jsonl-20261130.gz`, `deleted-20261130.jsonl.zst`. Compressed ones are
+# decompressed, cleaned and recompressed by the core.
+_ROTATED = re.compile(r".+\.jsonl(?:[.-][0-9][0-9T-]*)?(?:\.gz|\.zst)?")
+_COMPRESSED = (".gz", ".zst")
+#: The rules key of files cleaned with the archive retention (`[archive]`), not a registry's.
+ARCHIVE_RULES = Path("[archive]")
 
 # Magic numbers of formats that are never JSONL text.
 _BINARY_MAGIC = {
@@ -36,6 +53,13 @@ class LogFile:
     registry: Path | None
     #: Segments are deleted once empty; a base file is kept, possibly empty.
     is_segment: bool
+    #: Cleaned with the archive retention of the settings file (`[archive]`).
+    archived: bool = False
+
+    @property
+    def rules_key(self) -> Path | None:
+        """Which of a run's rules decide this file: its registry's, or the archive retention."""
+        return ARCHIVE_RULES if self.archived else self.registry
 
 
 @dataclass(frozen=True)
@@ -71,8 +95,9 @@ def profile_files(base: Path) -> list[LogFile]:
 
 
 def registry_path_for(log: Path) -> Path | None:
-    """The registry beside a log: `<stem>_schemas.jsonl`, the stem without a segment suffix."""
-    stem = _SEGMENT_SUFFIX.sub("", log.name.removesuffix(".jsonl"))
+    """The registry beside a log: `<stem>_schemas.jsonl`, the stem without a segment suffix (or
+    a rotation suffix: `x.jsonl.2.gz` is x's)."""
+    stem = _SEGMENT_SUFFIX.sub("", log.name.split(".jsonl", 1)[0])
     candidate = log.with_name(stem + REGISTRY_SUFFIX)
     return candidate if candidate.is_file() else None
 
@@ -105,15 +130,8 @@ def expand_paths(paths: Iterable[Path]) -> Plan:
         if not given.exists():
             raise ConfigError(f"{given}: no such file or directory")
         if given.is_dir():
-            candidates = sorted(
-                p
-                for p in given.iterdir()
-                if p.name.endswith(".jsonl") and not p.name.endswith(REGISTRY_SUFFIX) and not p.name.startswith(".")
-            )
-            for candidate in candidates:
-                if candidate.is_dir():
-                    continue
-                kind = binary_kind(candidate)
+            for candidate in _directory_logs(given):
+                kind = None if candidate.name.endswith(_COMPRESSED) else binary_kind(candidate)
                 if kind is not None:
                     passed_over.append((candidate, f"skipped: {kind}, not a JSONL log"))
                     continue
@@ -125,9 +143,32 @@ def expand_paths(paths: Iterable[Path]) -> Plan:
     return Plan(files=tuple(files), profile=None, passed_over=tuple(passed_over))
 
 
+def _directory_logs(directory: Path) -> list[Path]:
+    """A directory's logs: `*.jsonl` and rotated or compressed ones, minus registries, dot files
+    (our temps) and DuckDB archive staging files."""
+    return sorted(
+        p
+        for p in directory.iterdir()
+        if _ROTATED.fullmatch(p.name)
+        and not p.name.endswith((REGISTRY_SUFFIX, ".pending.jsonl"))
+        and not p.name.startswith(".")
+        and not p.is_dir()
+    )
+
+
+def archive_files(directory: Path) -> list[LogFile]:
+    """The files of an `[archive]` directory, cleaned with the archive retention and removed
+    when no line is left."""
+    if not directory.is_dir():
+        raise ConfigError(f"{directory}: the [archive] directory does not exist")
+    return [LogFile(path, None, is_segment=True, archived=True) for path in _directory_logs(directory)]
+
+
 def _add(files: list[LogFile], seen: set[Path], path: Path) -> None:
     key = path.resolve()
     if key in seen:
         return
     seen.add(key)
-    files.append(LogFile(path, registry_path_for(path), is_segment=_is_segment_name(path.name)))
+    # Rotated and compressed copies are deleted once empty, like MXCP's segments.
+    rotated = not path.name.endswith(".jsonl")
+    files.append(LogFile(path, registry_path_for(path), is_segment=rotated or _is_segment_name(path.name)))

@@ -27,6 +27,7 @@ TOOL_CONFIG_FILE = "mxcp-compact.toml"
 _TOOL_CONFIG_KEYS = {
     "retention": {"default_days", "schemas"},
     "cleanup": {"archive", "audit_trail", "wait", "output_style", "scrub"},
+    "archive": {"directory", "retention_days"},
 }
 
 
@@ -45,6 +46,9 @@ class ToolConfig:
     output_style: str | None = None
     #: Overwrite deleted bytes before releasing them (like --scrub).
     scrub: bool = False
+    #: [archive]: a directory of archives (ours, logrotate's) cleaned with their own retention.
+    archive_directory: Path | None = None
+    archive_retention_days: Days | None = None
 
     def retention(self, cli_schemas: Mapping[str, Days], cli_all_schemas: Days | None) -> Retention:
         """Command line > this file > schema registry > built-in: `--retain` beats
@@ -88,7 +92,23 @@ def load_tool_config(path: Path) -> ToolConfig:
     default_days = None
     if "default_days" in retention:
         default_days = _toml_days(retention["default_days"], f"{path}: retention.default_days")
-    return ToolConfig(path, schemas, default_days, **_cleanup_settings(path, cleanup))
+    return ToolConfig(
+        path, schemas, default_days, **_cleanup_settings(path, cleanup), **_archive_settings(path, data.get("archive"))
+    )
+
+
+def _archive_settings(path: Path, archive: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The [archive] table: both keys or neither, so that no archive is cleaned by accident."""
+    if archive is None:
+        return {}
+    if set(archive) != {"directory", "retention_days"}:
+        raise ConfigError(f"{path}: [archive] needs both directory and retention_days")
+    if not isinstance(archive["directory"], str) or not archive["directory"]:
+        raise ConfigError(f"{path}: archive.directory must be a directory path")
+    return {
+        "archive_directory": path.parent / Path(archive["directory"]).expanduser(),
+        "archive_retention_days": _toml_days(archive["retention_days"], f"{path}: archive.retention_days"),
+    }
 
 
 def _cleanup_settings(path: Path, cleanup: Mapping[str, Any]) -> dict[str, Any]:

@@ -82,7 +82,7 @@ def survey(run: RunConfig) -> LogStats:
     result = LogStats(profile=run.plan.profile)
     for log in run.plan.files:
         try:
-            surveyed = _core.survey_file(log.path, run.rules[log.registry], run.now_ns)
+            surveyed = _core.survey_file(log.path, run.rules[log.rules_key], run.now_ns)
         except (OSError, ValueError) as error:
             result.errors.append(str(error))
             continue

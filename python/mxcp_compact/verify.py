@@ -53,10 +53,10 @@ def check(runs: list[tuple[RunConfig, list[Path]]], profile: str | None) -> Veri
 
     result = Verification(profile)
     for run, paths in runs:
-        registry_of = {log.path: log.registry for log in run.plan.files}
+        rules_of = {log.path: log.rules_key for log in run.plan.files}
         for path in paths:
             try:
-                survey = _core.survey_file(path, run.rules[registry_of.get(path)], run.now_ns)
+                survey = _core.survey_file(path, run.rules[rules_of.get(path)], run.now_ns)
             except (OSError, ValueError) as error:
                 result.files.append(FileCheck(path, error=str(error)))
                 continue

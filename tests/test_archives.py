@@ -1,0 +1,108 @@
+"""Compressed and rotated archives (`x.jsonl.1`, `x.jsonl.2.gz`, multi-frame `.jsonl.zst`)
+cleaned record by record from the command line, and `[archive]` retention beside the logs'."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import zstandard
+
+from conftest import RunCli
+
+NOW = "2026-11-27T00:00:00Z"
+
+
+def record(day: str, n: int) -> str:
+    return f'{{"schema_name": "mxcp.endpoints", "schema_version": 2, "timestamp": "{day}T00:00:00Z", "n": {n}}}\n'
+
+
+def mixed(first: int, count: int, old_day: str = "2020-01-01") -> tuple[str, str]:
+    """(all lines, the lines 90-day retention keeps): every third expired."""
+    numbers = range(first, first + count)
+    lines = [record(old_day if n % 3 == 0 else "2026-11-20", n) for n in numbers]
+    return "".join(lines), "".join(line for n, line in zip(numbers, lines) if n % 3 != 0)
+
+
+def gzip_members(*parts: str) -> bytes:
+    return b"".join(gzip.compress(part.encode()) for part in parts)
+
+
+def zstd_frames(*parts: str) -> bytes:
+    return b"".join(zstandard.ZstdCompressor().compress(part.encode()) for part in parts)
+
+
+def unzstd(data: bytes) -> bytes:
+    reader = zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=True)
+    return reader.read()
+
+
+def test_a_directory_of_rotated_and_compressed_logs_is_cleaned_record_by_record(
+    tmp_path: Path, cli_subprocess: RunCli
+) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    plain, plain_kept = mixed(0, 300)
+    rotated, rotated_kept = mixed(300, 300)
+    first, first_kept = mixed(600, 200)
+    second, second_kept = mixed(800, 200)
+    third, third_kept = mixed(1000, 200)
+    (logs / "x.jsonl").write_text(plain)
+    (logs / "x.jsonl.1").write_text(rotated)
+    (logs / "x.jsonl.2.gz").write_bytes(gzip_members(first, second))
+    (logs / "deleted-20261101.jsonl.zst").write_bytes(zstd_frames(first, second, third))
+    (logs / "x.jsonl-20200101.gz").write_bytes(gzip_members(record("2020-01-01", 1) * 5))
+    corrupt = gzip_members(first)[:-20]
+    (logs / "x.jsonl.3.gz").write_bytes(corrupt)
+    dry = cli_subprocess(["log-cleanup", "--path", logs, "--now", NOW, "--dry-run", "--json"], cwd=tmp_path)
+    result = cli_subprocess(["log-cleanup", "--path", logs, "--now", NOW, "--json"], cwd=tmp_path)
+    assert result.exit_code == 1, result.stderr  # the corrupt archive fails, the others are done
+    report = json.loads(result.stdout)
+    expired = sum(text.count("2020-01-01") for text in (plain, rotated, first, second, first, second, third)) + 5
+    assert json.loads(dry.stdout)["message"].startswith(f"Would delete {expired} records")
+    assert report["message"].startswith(f"Deleted {expired} records")
+    assert (logs / "x.jsonl").read_text() == plain_kept
+    assert (logs / "x.jsonl.1").read_text() == rotated_kept
+    assert gzip.decompress((logs / "x.jsonl.2.gz").read_bytes()).decode() == first_kept + second_kept
+    assert unzstd((logs / "deleted-20261101.jsonl.zst").read_bytes()).decode() == first_kept + second_kept + third_kept
+    assert not (logs / "x.jsonl-20200101.gz").exists(), "a wholly expired archive is removed"
+    assert (logs / "x.jsonl.3.gz").read_bytes() == corrupt
+    (failed,) = [f for f in report["files"] if f["action"] == "error"]
+    assert "x.jsonl.3.gz" in failed["path"] and "is not valid gzip" in failed["error"]
+    assert sorted(p.name for p in logs.iterdir() if p.name.startswith(".")) == []
+
+
+def test_archives_keep_their_own_retention_in_the_same_run_and_verify_checks_them(
+    tmp_path: Path, cli_subprocess: RunCli
+) -> None:
+    logs, archive = tmp_path / "logs", tmp_path / "archive"
+    logs.mkdir()
+    archive.mkdir()
+    log, log_kept = mixed(0, 90)
+    (logs / "logs-default.jsonl").write_text(log)
+    # In the archive: records from 2021 (past 6 years: deleted) and from 2024 (kept).
+    old = "".join(record("2020-06-01", n) for n in range(10))
+    young = "".join(record("2024-06-01", n) for n in range(10, 30))
+    (archive / "deleted-20250101.jsonl.zst").write_bytes(zstd_frames(old, young))
+    settings = tmp_path / "mxcp-compact.toml"
+    settings.write_text('[archive]\ndirectory = "archive"\nretention_days = 2190\n')
+    base = ["--path", logs, "--now", NOW, "--config", settings]
+    before = cli_subprocess(["verify", *base, "--json"], cwd=tmp_path)
+    assert before.exit_code == 1
+    counts = {Path(f["path"]).name: f["records_past_retention"] for f in json.loads(before.stdout)["files"]}
+    assert counts == {"logs-default.jsonl": 30, "deleted-20250101.jsonl.zst": 10}
+    cleaned = cli_subprocess(["log-cleanup", *base], cwd=tmp_path)
+    assert cleaned.exit_code == 0, cleaned.stderr
+    assert "Total records deleted: 40" in cleaned.stdout
+    assert (logs / "logs-default.jsonl").read_text() == log_kept
+    assert unzstd((archive / "deleted-20250101.jsonl.zst").read_bytes()).decode() == young
+    assert cli_subprocess(["verify", *base], cwd=tmp_path).exit_code == 0
+
+
+def test_an_incomplete_archive_section_is_a_configuration_error(tmp_path: Path, cli_subprocess: RunCli) -> None:
+    settings = tmp_path / "mxcp-compact.toml"
+    settings.write_text('[archive]\ndirectory = "archive"\n')
+    result = cli_subprocess(["log-cleanup", "--path", tmp_path, "--config", settings], cwd=tmp_path)
+    assert result.exit_code == 2
+    assert "[archive] needs both directory and retention_days" in result.stderr
