@@ -22,7 +22,7 @@ def mixed(first: int, count: int, old_day: str = "2020-01-01") -> tuple[str, str
     """(all lines, the lines 90-day retention keeps): every third expired."""
     numbers = range(first, first + count)
     lines = [record(old_day if n % 3 == 0 else "2026-11-20", n) for n in numbers]
-    return "".join(lines), "".join(line for n, line in zip(numbers, lines) if n % 3 != 0)
+    return "".join(lines), "".join(line for n, line in zip(numbers, lines, strict=True) if n % 3 != 0)
 
 
 def gzip_members(*parts: str) -> bytes:
