@@ -317,6 +317,22 @@ mod tests {
     }
 
     #[test]
+    fn the_oldest_kept_record_of_each_schema_is_known_after_a_run_and_unread_ones_are_marked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs-default.jsonl");
+        let (mut all, _) = mixed_log(20_000);
+        all.push_str("{\"schema_name\": \"forever\", \"timestamp\": \"2001-01-01T00:00:00Z\"}\n");
+        fs::write(&path, &all).unwrap();
+        let rules = RetentionRules::new([("forever".to_owned(), None)], None, []);
+        let report = compact_file(&path, &rules, &options(false)).unwrap();
+        let age = |name: &str| report.tally.schemas.iter().find(|s| s.schema_name == name).unwrap().kept_age;
+        // 2020-01-01 records are deleted: the oldest kept is the 2026-11-20 one.
+        assert_eq!(age("mxcp.endpoints").oldest, parse_timestamp(b"2026-11-20T00:00:00Z"));
+        assert!(!age("mxcp.endpoints").unknown);
+        assert!(age("forever").unknown, "a record kept without reading its timestamp has no known age");
+    }
+
+    #[test]
     fn archive_receives_exactly_the_deleted_lines_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let (all, kept) = mixed_log(20_000);

@@ -82,6 +82,28 @@ pub struct SchemaKey {
     pub policy: Policy,
 }
 
+/// What the kept records of one schema tell of their age: the oldest timestamp among those
+/// whose timestamp was read, and whether some were kept unread (no policy), so of unknown age.
+/// The incremental index trusts a file whose oldest kept record is not yet expired.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeptAge {
+    pub oldest: Option<UnixNanos>,
+    pub unknown: bool,
+}
+
+impl KeptAge {
+    pub fn saw(&mut self, timestamp: UnixNanos) {
+        self.oldest = Some(self.oldest.map_or(timestamp, |oldest| oldest.min(timestamp)));
+    }
+
+    pub fn merge(&mut self, other: KeptAge) {
+        if let Some(oldest) = other.oldest {
+            self.saw(oldest);
+        }
+        self.unknown |= other.unknown;
+    }
+}
+
 /// Consecutive lines `range` of the input that share one verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Run {
@@ -112,6 +134,8 @@ pub struct Decider<'r> {
     cache: HashMap<Box<[u8]>, Resolved>,
     scratch: Vec<u8>,
     schemas: Vec<SchemaKey>,
+    /// Per schema id, what the kept records tell of their age (for the incremental index).
+    ages: Vec<KeptAge>,
     /// Deciding an erasure instead of retention.
     erasure: Option<&'r Erasure>,
 }
@@ -131,6 +155,7 @@ impl<'r> Decider<'r> {
             cache: HashMap::new(),
             scratch: Vec::new(),
             schemas: Vec::new(),
+            ages: Vec::new(),
             erasure: None,
         }
     }
@@ -153,6 +178,11 @@ impl<'r> Decider<'r> {
 
     pub fn into_schemas(self) -> Vec<SchemaKey> {
         self.schemas
+    }
+
+    /// The schemas by id, and what their kept records tell of their age.
+    pub fn into_parts(self) -> (Vec<SchemaKey>, Vec<KeptAge>) {
+        (self.schemas, self.ages)
     }
 
     /// Decides one line (with its `\n`, if it has one).
@@ -211,7 +241,10 @@ impl<'r> Decider<'r> {
         match scan_line_capturing(body, &mut |_| false, &mut captured) {
             Scan::Record(record) => match self.resolve(&record) {
                 Resolved::Schema { id, .. } if erasure.matches(&record, &captured) => Verdict::Delete(id),
-                Resolved::Schema { id, .. } => Verdict::Keep(KeepReason::Unmatched(id)),
+                Resolved::Schema { id, .. } => {
+                    self.ages[id].unknown = true;
+                    Verdict::Keep(KeepReason::Unmatched(id))
+                }
                 Resolved::Unreadable(reason) => Verdict::Keep(KeepReason::Unevaluable(reason)),
             },
             Scan::Settled(_) => Verdict::Keep(KeepReason::Unevaluable(Unevaluable::NotJson)),
@@ -226,6 +259,8 @@ impl<'r> Decider<'r> {
             Resolved::Unreadable(reason) => return Verdict::Keep(KeepReason::Unevaluable(reason)),
         };
         let Policy::Days(days) = policy else {
+            // Not read: a later rule giving this schema a policy cannot trust an age.
+            self.ages[id].unknown = true;
             return Verdict::Keep(KeepReason::NoPolicy(id));
         };
         // The parser takes ASCII only, so an unescaped timestamp needs no UTF-8 check first.
@@ -237,7 +272,10 @@ impl<'r> Decider<'r> {
         match parsed {
             None => Verdict::Keep(KeepReason::Unevaluable(Unevaluable::BadTimestamp)),
             Some(timestamp) if is_expired(self.now, timestamp, days) => Verdict::Delete(id),
-            Some(_) => Verdict::Keep(KeepReason::Retained(id)),
+            Some(timestamp) => {
+                self.ages[id].saw(timestamp);
+                Verdict::Keep(KeepReason::Retained(id))
+            }
         }
     }
 
@@ -283,6 +321,7 @@ impl<'r> Decider<'r> {
             Some(id) => id,
             None => {
                 self.schemas.push(key);
+                self.ages.push(KeptAge::default());
                 self.schemas.len() - 1
             }
         };

@@ -217,12 +217,18 @@ mod python {
         deleted: u64,
         deleted_bytes: u64,
         kept: u64,
+        /// The oldest kept record whose timestamp was read (the incremental index's figure).
+        oldest_kept_ns: Option<i128>,
+        /// Some kept records were not read (no policy): their age is unknown.
+        kept_age_unknown: bool,
     }
 
     #[pymethods]
     impl PySchemaCount {
         #[new]
-        #[pyo3(signature = (*, schema_name, schema_version, policy, retention_days, deleted, deleted_bytes, kept))]
+        #[pyo3(signature = (*, schema_name, schema_version, policy, retention_days, deleted, deleted_bytes, kept,
+            oldest_kept_ns=None, kept_age_unknown=false))]
+        #[allow(clippy::too_many_arguments)]
         fn new(
             schema_name: String,
             schema_version: String,
@@ -231,8 +237,20 @@ mod python {
             deleted: u64,
             deleted_bytes: u64,
             kept: u64,
+            oldest_kept_ns: Option<i128>,
+            kept_age_unknown: bool,
         ) -> Self {
-            PySchemaCount { schema_name, schema_version, policy, retention_days, deleted, deleted_bytes, kept }
+            PySchemaCount {
+                schema_name,
+                schema_version,
+                policy,
+                retention_days,
+                deleted,
+                deleted_bytes,
+                kept,
+                oldest_kept_ns,
+                kept_age_unknown,
+            }
         }
 
         #[getter]
@@ -476,6 +494,8 @@ mod python {
                 deleted: schema.deleted,
                 deleted_bytes: schema.deleted_bytes,
                 kept: schema.kept,
+                oldest_kept_ns: schema.kept_age.oldest,
+                kept_age_unknown: schema.kept_age.unknown,
             }
         });
         let counts: Vec<Bound<'py, PySchemaCount>> = counts.map(|c| Bound::new(py, c)).collect::<PyResult<_>>()?;

@@ -18,7 +18,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::buckets::{Judged, SurveyPart};
-use crate::decide::{decide_span, push_line, Decider, Run, SchemaKey, Verdict};
+use crate::decide::{decide_span, push_line, Decider, KeptAge, Run, SchemaKey, Verdict};
 use crate::erase::Erasure;
 use crate::error::{Error, Result};
 use crate::failpoint;
@@ -70,6 +70,7 @@ pub struct Searched {
 struct Decided {
     runs: Vec<Run>,
     schemas: Vec<SchemaKey>,
+    ages: Vec<KeptAge>,
     bytes: u64,
     lines: u64,
     survey: Option<SurveyPart>,
@@ -119,7 +120,8 @@ impl Searcher<'_> {
         let mut decider = self.decider();
         let mut runs = Vec::new();
         decide_span(&mut decider, data, from..data.len(), &mut runs);
-        let decided = Decided { bytes: 0, lines: 0, runs, schemas: decider.into_schemas(), survey: None };
+        let (schemas, ages) = decider.into_parts();
+        let decided = Decided { bytes: 0, lines: 0, runs, schemas, ages, survey: None };
         let ids = global_ids(&decided, tally);
         match decided.runs.first() {
             Some(run) => {
@@ -192,9 +194,13 @@ fn hand_over(data: &[u8], decided: Decided, tally: &mut Tally, sink: &mut dyn Si
     Ok(None)
 }
 
-/// The tally's schema id for each of the window's.
+/// The tally's schema id for each of the window's; the window's kept ages join the tally's.
 fn global_ids(decided: &Decided, tally: &mut Tally) -> Vec<usize> {
-    decided.schemas.iter().map(|key| tally.schema_id(key)).collect()
+    let ids: Vec<usize> = decided.schemas.iter().map(|key| tally.schema_id(key)).collect();
+    for (&id, age) in ids.iter().zip(&decided.ages) {
+        tally.schemas[id].kept_age.merge(*age);
+    }
+    ids
 }
 
 fn decide_window(data: &[u8], window: Range<usize>, mut decider: Decider<'_>, survey: bool) -> Decided {
@@ -219,7 +225,8 @@ fn decide_window(data: &[u8], window: Range<usize>, mut decider: Decider<'_>, su
         lines = runs.iter().map(|run| run.lines).sum();
         None
     };
-    Decided { runs, schemas: decider.into_schemas(), bytes, lines, survey }
+    let (schemas, ages) = decider.into_parts();
+    Decided { runs, schemas, ages, bytes, lines, survey }
 }
 
 /// Decides `windows` on `threads` workers that each take the next undecided window, and hands

@@ -4,7 +4,7 @@
 //! run it hands to a sink, so a tally says exactly what the sinks saw. Invariants: `lines == deleted_lines + kept_lines()`, `bytes == deleted_bytes + kept bytes`,
 //! and the per-schema `deleted` counts add up to `deleted_lines`.
 
-use crate::decide::{KeepReason, SchemaId, SchemaKey, Verdict};
+use crate::decide::{KeepReason, KeptAge, SchemaId, SchemaKey, Verdict};
 use crate::retention::Policy;
 use crate::scan::Unevaluable;
 
@@ -18,6 +18,8 @@ pub struct SchemaTally {
     pub deleted: u64,
     pub deleted_bytes: u64,
     pub kept: u64,
+    /// The age of the kept records (see `KeptAge`).
+    pub kept_age: KeptAge,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -68,6 +70,7 @@ impl Tally {
             deleted: 0,
             deleted_bytes: 0,
             kept: 0,
+            kept_age: KeptAge::default(),
         });
         self.schemas.len() - 1
     }
@@ -124,6 +127,7 @@ impl Tally {
             mine.deleted += schema.deleted;
             mine.deleted_bytes += schema.deleted_bytes;
             mine.kept += schema.kept;
+            mine.kept_age.merge(schema.kept_age);
         }
     }
 }
@@ -152,6 +156,9 @@ impl Tally {
             for word in [schema.deleted, schema.deleted_bytes, schema.kept] {
                 out.extend_from_slice(&word.to_le_bytes());
             }
+            let oldest = schema.kept_age.oldest.unwrap_or(i128::MIN);
+            out.extend_from_slice(&oldest.to_le_bytes());
+            out.push(u8::from(schema.kept_age.unknown));
         }
     }
 
@@ -184,7 +191,18 @@ impl Tally {
                 _ => return None,
             };
             let (deleted, deleted_bytes, kept) = (reader.u64()?, reader.u64()?, reader.u64()?);
-            tally.schemas.push(SchemaTally { schema_name, schema_version, policy, deleted, deleted_bytes, kept });
+            let oldest = i128::from_le_bytes(reader.take(16)?.try_into().ok()?);
+            let unknown = reader.take(1)?[0] != 0;
+            let kept_age = KeptAge { oldest: (oldest != i128::MIN).then_some(oldest), unknown };
+            tally.schemas.push(SchemaTally {
+                schema_name,
+                schema_version,
+                policy,
+                deleted,
+                deleted_bytes,
+                kept,
+                kept_age,
+            });
         }
         reader.bytes.is_empty().then_some(tally)
     }

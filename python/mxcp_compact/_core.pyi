@@ -49,6 +49,10 @@ class SchemaCount:
     deleted: int
     deleted_bytes: int
     kept: int
+    #: The oldest kept record whose timestamp was read; None when there is none.
+    oldest_kept_ns: int | None
+    #: Some kept records were not read (no policy): their age is unknown.
+    kept_age_unknown: bool
     def __init__(
         self,
         *,
@@ -59,6 +63,8 @@ class SchemaCount:
         deleted: int,
         deleted_bytes: int,
         kept: int,
+        oldest_kept_ns: int | None = None,
+        kept_age_unknown: bool = False,
     ) -> None: ...
     @property
     def key(self) -> str: ...
