@@ -1,0 +1,193 @@
+"""The incremental index: the daily job at the cost of what changed.
+
+For each file a real run has fully decided, the index keeps the file's identity and stat facts
+(device, inode, size, mtime and ctime in ns) and, per (schema_name, schema_version as written),
+the oldest timestamp among the records it kept (the only ones a later run could delete), or
+that some were kept without their timestamp being read (no policy then). A later run does not
+read a file whose stat facts are unchanged and whose oldest kept record of every schema is not
+yet expired under the CURRENT rules and `--now`: rules, registry or clock changes need no
+invalidation, because the expiry is computed at run time. Any doubt means: read the file.
+A missing, unreadable, corrupt or other-version index, changed stat facts, a pending in-place
+shift, a schema whose version does not fit the rules' lookup, records of unknown age under a
+rule that now has days: all read the file, and nothing here can fail the run (a bad index is
+ignored, one that cannot be written is a note). `--full` ignores it; a dry run reads it but
+never writes it, so it reports what the real run would.
+
+The index lives outside the audit directory (which holds nothing but the logs): in
+`$MXCP_COMPACT_STATE_DIR`, else `/var/lib/mxcp-compact` for root, else
+`$XDG_STATE_HOME/mxcp-compact` (`~/.local/state/mxcp-compact`), one file per audit directory,
+named after a hash of its path, written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["FileIndex", "index_path", "state_dir"]
+
+VERSION = 1
+_NANOS_PER_DAY = 86_400 * 10**9
+
+
+def state_dir(env: dict[str, str] | os._Environ[str]) -> Path:
+    if env.get("MXCP_COMPACT_STATE_DIR"):
+        return Path(env["MXCP_COMPACT_STATE_DIR"])
+    if os.geteuid() == 0:
+        return Path("/var/lib/mxcp-compact")
+    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "mxcp-compact"
+
+
+def index_path(directory: Path, env: dict[str, str] | os._Environ[str]) -> Path:
+    digest = hashlib.sha256(os.fsencode(directory.resolve())).hexdigest()[:24]
+    return state_dir(env) / f"index-{digest}.json"
+
+
+def _facts(stat: os.stat_result) -> list[int]:
+    return [stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
+
+
+class FileIndex:
+    """The index of one audit directory: what its files' last full reads found."""
+
+    def __init__(self, directory: Path, env: dict[str, str] | os._Environ[str]) -> None:
+        self.directory = directory.resolve()
+        self.path = index_path(self.directory, env)
+        self.entries: dict[str, dict[str, Any]] = {}
+        self.changed = False
+        try:
+            document = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if (
+            isinstance(document, dict)
+            and document.get("version") == VERSION
+            and document.get("directory") == str(self.directory)
+        ):
+            entries = document.get("files")
+            self.entries = entries if isinstance(entries, dict) else {}
+
+    def unchanged_result(self, log_path: Path, rules: Any, now_ns: int, dry_run: bool) -> Any:
+        """The result of a file the index proves has nothing to delete now, or None: read it."""
+        try:
+            entry = self.entries.get(log_path.name)
+            if entry is None or _pending_shift(log_path):
+                return None
+            stat = log_path.stat()
+            if entry.get("facts") != _facts(stat) or not _nothing_expires(entry["schemas"], rules, now_ns):
+                return None
+            return _result(log_path, stat.st_size, entry, rules, dry_run)
+        except (OSError, KeyError, TypeError, ValueError, OverflowError):
+            return None
+
+    def record(self, result: Any) -> None:
+        """Remembers a file the run decided in full (and that nothing has touched since)."""
+        self.entries.pop(result.path.name, None)
+        self.changed = True
+        if result.action not in ("unchanged", "rewritten") or result.appended_bytes:
+            return  # removed, or lines a writer added that the pass did not decide
+        try:
+            stat = result.path.stat()
+        except OSError:
+            return
+        if stat.st_size != result.bytes_after or _pending_shift(result.path):
+            return
+        self.entries[result.path.name] = {
+            "facts": _facts(stat),
+            "lines": result.lines - result.deleted,
+            "retained": result.retained,
+            "unmanaged": result.unmanaged,
+            "blank": result.blank,
+            "unevaluable": dict(result.unevaluable),
+            "schemas": [_schema_entry(schema) for schema in result.schemas if schema.kept],
+        }
+
+    def save(self) -> str | None:
+        """Writes the index atomically; returns a note when it cannot (the run goes on)."""
+        if not self.changed:
+            return None
+        document = {"version": VERSION, "directory": str(self.directory), "files": self.entries}
+        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with temp.open("w", encoding="utf-8") as handle:
+                json.dump(document, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            temp.replace(self.path)
+        except OSError as error:
+            temp.unlink(missing_ok=True)
+            reason = error.strerror or error
+            return f"{self.path}: cannot write the incremental index ({reason}); the next run reads every file"
+        return None
+
+
+def _pending_shift(path: Path) -> bool:
+    return path.with_name(f".{path.name}.mxcp-compact.shift").exists()
+
+
+def _schema_entry(schema: Any) -> dict[str, Any]:
+    return {
+        "name": schema.schema_name,
+        "version": schema.schema_version,
+        "kept": schema.kept,
+        "oldest_ns": schema.oldest_kept_ns,
+        "unknown": schema.kept_age_unknown,
+    }
+
+
+def _nothing_expires(schemas: list[dict[str, Any]], rules: Any, now_ns: int) -> bool:
+    """Whether no kept record of the entry can be deleted under `rules` at `now_ns` (exactly the
+    core's rule: deleted once `now - timestamp >= (days + 1)` whole days)."""
+    for schema in schemas:
+        kind, days = rules.policy(schema["name"], int(schema["version"]))
+        if kind != "days":
+            continue
+        if schema["unknown"]:
+            return False
+        oldest = schema["oldest_ns"]
+        if oldest is not None and now_ns - oldest >= (days + 1) * _NANOS_PER_DAY:
+            return False
+    return True
+
+
+def _result(path: Path, size: int, entry: dict[str, Any], rules: Any, dry_run: bool) -> Any:
+    """The file's result as a full read would give it: nothing deleted, the counts remembered."""
+    from mxcp_compact import _core
+
+    policies = [rules.policy(schema["name"], int(schema["version"])) for schema in entry["schemas"]]
+    schemas = tuple(
+        _core.SchemaCount(
+            schema_name=schema["name"],
+            schema_version=schema["version"],
+            policy=kind,
+            retention_days=days,
+            deleted=0,
+            deleted_bytes=0,
+            kept=schema["kept"],
+            oldest_kept_ns=schema["oldest_ns"],
+            kept_age_unknown=schema["unknown"],
+        )
+        for schema, (kind, days) in zip(entry["schemas"], policies, strict=True)
+    )
+    return _core.FileResult(
+        path=path,
+        target=path.resolve(),
+        action="dry_run" if dry_run else "unchanged",
+        lines=entry["lines"],
+        deleted=0,
+        bytes_before=size,
+        bytes_after=size,
+        deleted_bytes=0,
+        retained=entry["retained"],
+        unmanaged=entry["unmanaged"],
+        blank=entry["blank"],
+        unevaluable=dict(entry["unevaluable"]),
+        schemas=schemas,
+        appended_bytes=0,
+        stale_temp_removed=False,
+    )
