@@ -415,3 +415,20 @@ def test_erase_help_explains_the_conditions_and_lists_every_option(tmp_path: Pat
     assert "mxcp-compact erase --where user_id=zoe --dry-run" in result.stdout
     top = run_subprocess(["--help"], cwd=tmp_path, env={"COLUMNS": "100"})
     assert "erase" in top.stdout
+
+
+# --- the Python API --------------------------------------------------------------------------------------
+
+
+def test_the_api_erases_with_the_same_conditions_and_refuses_bad_ones(tmp_path: Path) -> None:
+    from mxcp_compact import compact
+
+    now = iso(FIXTURE_NOW_DT)
+    lines = [record("mxcp.endpoints", 2, now, user_id=user) for user in ("zoe", "alice", "zoe")]
+    log = tmp_path / "logs.jsonl"
+    write_log(log, lines)
+    with pytest.raises(ValueError, match="the value is not a valid JSON string"):
+        compact(log, erase=[("user_id", '"zoe')])
+    assert compact(log, erase=[("user_id", "zoe")], dry_run=True).deleted_per_schema == {"mxcp.endpoints:2": 2}
+    result = compact(log, erase=[("user_id", "zoe")])
+    assert (result.deleted, log.read_text(encoding="utf-8")) == (2, lines[1])
