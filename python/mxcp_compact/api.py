@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from mxcp_compact import _core
@@ -65,6 +65,7 @@ def compact(
     lock_wait: float = 0.0,
     in_place: bool = False,
     scrub: bool = False,
+    erase: Sequence[tuple[str, str]] | None = None,
 ) -> Result:
     """Delete the records of `path` that are past retention, keeping every other line byte for byte.
 
@@ -72,8 +73,15 @@ def compact(
     carries no registry entries, the registry beside the file (`<stem>_schemas.jsonl`) is used
     if present. `in_place` keeps the file's inode and needs no free space for a copy (see the
     README's Safety section); `scrub` overwrites every deleted byte before its space is released.
-    Raises FileNotFoundError, PermissionError, ValueError (bad rules, not a regular
-    file, hard links) or OSError (disk full, changed under us, another run holds the directory).
+
+    `erase`, (FIELD, VALUE) pairs, deletes instead exactly the valid records whose top-level
+    FIELD equals VALUE for every pair, whatever their age (retention then only names each
+    schema's policy in `schemas`): VALUE `null`, `true`, `false` or an integer is that JSON
+    literal, `"..."` a JSON string (`'"42"'` is the text 42), anything else the text itself.
+
+    Raises FileNotFoundError, PermissionError, ValueError (bad rules or erase conditions, not a
+    regular file, hard links) or OSError (disk full, changed under us, another run holds the
+    directory).
     """
     if retention is None:
         retention = Retention()
@@ -85,7 +93,16 @@ def compact(
         if registry is not None:
             retention = retention.with_registry(load_registry(registry)[0])
     return compact_with_rules(
-        log, retention.to_core(), now_ns(now), dry_run, remove_if_empty, threads, lock_wait, in_place, scrub=scrub
+        log,
+        retention.to_core(),
+        now_ns(now),
+        dry_run,
+        remove_if_empty,
+        threads,
+        lock_wait,
+        in_place,
+        scrub=scrub,
+        erase=erase,
     )
 
 
@@ -102,10 +119,12 @@ def compact_with_rules(
     progress: Any = None,
     scrub: bool = False,
     locked: Any = None,
+    erase: Sequence[tuple[str, str]] | None = None,
 ) -> Result:
     """`compact` with rules already built by `Retention.to_core()` (shared across files), and
-    optionally a `_core.Archive` receiving the deleted lines, a `_core.Progress`, and the
-    `_core.DirLock` of the file's directory when the caller holds it for a whole run."""
+    optionally a `_core.Archive` receiving the deleted lines, a `_core.Progress`, the
+    `_core.DirLock` of the file's directory when the caller holds it for a whole run, and the
+    conditions of an erasure (as for `compact`)."""
     return _core.compact_file(
         path,
         rules,
@@ -117,6 +136,7 @@ def compact_with_rules(
         in_place=in_place,
         archive=archive,
         progress=progress,
+        erase=None if erase is None else list(erase),
         scrub=scrub,
         locked=locked,
     )

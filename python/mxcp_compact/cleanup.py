@@ -1,5 +1,6 @@
-"""log-cleanup from a parsed request to an exit status: plan the run (`cleanup_plan`), carry
-the plan out file by file, print the report.
+"""log-cleanup (and erase, the same run with `--where` conditions instead of retention) from a
+parsed request to an exit status: plan the run (`cleanup_plan`), carry the plan out file by
+file, print the report.
 
 Free of Typer and Click on purpose: the scheduled command line is parsed by `launch` without
 them (their imports cost more than the whole cleanup of a small log), and the Typer CLI builds
@@ -20,6 +21,7 @@ from pathlib import Path
 # typing.TYPE_CHECKING without importing typing, which costs ~5 ms of every command's start-up.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
     from mxcp_compact.cleanup_plan import CleanupPlan
@@ -30,15 +32,21 @@ if TYPE_CHECKING:
 __all__ = ["execute", "report_failure", "run"]
 
 
-def execute(request: CleanupRequest, started: float | None = None) -> int:
-    """Runs the cleanup, prints the report (text or JSON), and returns the exit status."""
+def execute(
+    request: CleanupRequest,
+    started: float | None = None,
+    *,
+    where: Sequence[str] | None = None,
+) -> int:
+    """Runs the cleanup (an erasure with `where`, see `plan_cleanup`), prints the report (text
+    or JSON), and returns the exit status."""
     from mxcp_compact.cleanup_plan import CleanupError, plan_cleanup
 
     started = time.monotonic() if started is None else started
     json_output = request.json_output
     style = request.output_style or "guide"
     try:
-        plan = plan_cleanup(request, Path.cwd(), os.environ)
+        plan = plan_cleanup(request, Path.cwd(), os.environ, where)
         summary = run(plan, started)
     except CleanupError as failure:
         return report_failure(str(failure), json_output, 2, failure.output_style or style)
@@ -111,7 +119,8 @@ def run(plan: CleanupPlan, started: float) -> RunSummary:
 
     notes = list(plan.notes)
     if plan.skipped_reason is not None:
-        return RunSummary(plan.dry_run, plan.profile, (), time.monotonic() - started, notes, plan.skipped_reason)
+        elapsed = time.monotonic() - started
+        return RunSummary(plan.dry_run, plan.profile, (), elapsed, notes, plan.skipped_reason, erase=plan.erase)
     archive = _open_archive(plan)
     if plan.scrub and not plan.dry_run:
         notes += _scrub_limits(plan)
@@ -134,6 +143,7 @@ def run(plan: CleanupPlan, started: float) -> RunSummary:
         run_errors=tuple(run_errors),
         archive=archived,
         interrupted=interrupted,
+        erase=plan.erase,
     )
     if plan.emergency and not plan.dry_run:
         notes.append(f"freed {summary.bytes_freed} bytes ({summary.bytes_freed / 2**20:.1f} MiB)")
@@ -267,6 +277,7 @@ def _compact_file(
             progress,
             scrub=plan.scrub,
             locked=lock,
+            erase=plan.erase,
         )
     except KeyboardInterrupt:
         what = "the next run finishes the in-place compaction" if plan.in_place else "left untouched"

@@ -5,6 +5,9 @@ the rules between options fill in the rest here, in `plan_cleanup`, and nowhere 
 archive (its `{date}`, the settings file's default, `--archive ''`), the wait, the deletion
 trail, the output style, `--emergency` meaning in place, and an archive refused with in-place
 compaction. `cleanup.run` only carries the plan out.
+
+The erase command is the same run with other decisions: its `--where` conditions make the plan
+an erasure (`erase`), which the core applies instead of retention.
 """
 
 from __future__ import annotations
@@ -18,11 +21,11 @@ from mxcp_compact.errors import ConfigError
 # typing.TYPE_CHECKING without importing typing, which costs ~5 ms of every command's start-up.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from mxcp_compact.options import CleanupRequest
 
-__all__ = ["CleanupError", "CleanupPlan", "plan_cleanup"]
+__all__ = ["CleanupError", "CleanupPlan", "parse_where", "plan_cleanup"]
 
 
 class CleanupError(ConfigError):
@@ -59,10 +62,14 @@ class CleanupPlan(
             "scrub",  # bool: overwrite deleted bytes before releasing them (--scrub, or cleanup.scrub)
             "show_progress",  # bool: a progress line on a terminal; never with --json
             "notes",  # tuple[str, ...]: warnings known before any file is compacted (registry lines, skipped files)
+            # tuple[tuple[str, str], ...] | None: the erase command's (FIELD, VALUE) conditions, checked by the
+            # core; None: retention applies.
+            "erase",
         ],
+        defaults=(None,),
     )
 ):
-    """What one log-cleanup run does, decided from the request, the settings file and the profile."""
+    """What one log-cleanup (or erase) run does, decided from the request, the settings file and the profile."""
 
     __slots__ = ()
 
@@ -72,9 +79,16 @@ class CleanupPlan(
         return self.archive is not None and not self.dry_run and bool(self.files)
 
 
-def plan_cleanup(request: CleanupRequest, cwd: Path, env: Mapping[str, str]) -> CleanupPlan:
+def plan_cleanup(
+    request: CleanupRequest,
+    cwd: Path,
+    env: Mapping[str, str],
+    where: Sequence[str] | None = None,
+) -> CleanupPlan:
     """The plan for `request` run in `cwd`; raises `CleanupError` (with the output style once the
-    settings file is read) for bad options or configuration."""
+    settings file is read) for bad options or configuration. `where` (the erase command's
+    FIELD=VALUE conditions, possibly none given) makes the run an erasure."""
+    erase = parse_where(where) if where is not None else None
     try:
         run = resolve_run(
             profile=request.profile,
@@ -88,10 +102,11 @@ def plan_cleanup(request: CleanupRequest, cwd: Path, env: Mapping[str, str]) -> 
         )
     except ConfigError as error:
         raise CleanupError(str(error)) from None
-    style = request.output_style or run.settings.output_style or "guide"
+    # MXCP has no erase command whose output could be copied.
+    style = "guide" if erase is not None else request.output_style or run.settings.output_style or "guide"
     in_place = request.in_place or request.emergency
     try:
-        archive = _archive(request, run, in_place)
+        archive = _archive(request, run, in_place, settings_archive=erase is None)
     except ConfigError as error:
         raise CleanupError(str(error), style) from None
     plan = run.plan
@@ -116,15 +131,16 @@ def plan_cleanup(request: CleanupRequest, cwd: Path, env: Mapping[str, str]) -> 
         scrub=request.scrub or run.settings.scrub,
         show_progress=not request.json_output,
         notes=notes,
+        erase=erase,
     )
 
 
-def _archive(request: CleanupRequest, run: RunConfig, in_place: bool) -> Path | None:
-    """`--archive`, else the settings file's archive, with `{date}` filled in; `--archive ''`
-    runs without the settings file's. In-place compaction overwrites the lines it deletes, so
-    it cannot archive them."""
-    from_settings = request.archive is None and run.settings.archive is not None
-    template = request.archive if request.archive is not None else run.settings.archive
+def _archive(request: CleanupRequest, run: RunConfig, in_place: bool, settings_archive: bool = True) -> Path | None:
+    """`--archive`, else (with `settings_archive`) the settings file's archive, with `{date}`
+    filled in; `--archive ''` runs without the settings file's. In-place compaction overwrites
+    the lines it deletes, so it cannot archive them."""
+    from_settings = settings_archive and request.archive is None and run.settings.archive is not None
+    template = request.archive if request.archive is not None or not settings_archive else run.settings.archive
     if not template:
         return None
     archive = _fill_date(template, run.now_ns)
@@ -145,3 +161,38 @@ def _fill_date(template: str, now_ns: int) -> Path:
         return Path(template.format(date=day))
     except (KeyError, IndexError, ValueError) as error:
         raise ConfigError(f"--archive {template!r}: only {{date}} may appear in braces ({error})") from None
+
+
+def parse_where(where: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """`--where FIELD=VALUE` conditions as (FIELD, VALUE) pairs, split at the first `=` (a value
+    may hold more), and judged by the core before any log is read: raises `CleanupError`."""
+    conditions = []
+    for item in where:
+        if not item.isascii():
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                # An argument that is not UTF-8 (surrogate escapes) could never equal a record's text.
+                raise CleanupError(f"--where {item}: FIELD=VALUE must be UTF-8 text", "guide") from None
+        field, equals, value = item.partition("=")
+        if not equals:
+            raise CleanupError(f"--where {item}: expected FIELD=VALUE, e.g. --where user_id=zoe", "guide")
+        conditions.append((field, value))
+    _check_conditions(conditions)
+    return tuple(conditions)
+
+
+def _check_conditions(conditions: list[tuple[str, str]]) -> None:
+    """The core's own parser of conditions judges them (one set of rules, not a Python copy that
+    could drift), on an empty scratch file, so that a bad one stops the run with nothing touched."""
+    import tempfile
+
+    from mxcp_compact import _core
+
+    with tempfile.TemporaryDirectory(prefix="mxcp-compact-where-") as scratch:
+        empty = Path(scratch) / "empty.jsonl"
+        empty.touch()
+        try:
+            _core.compact_file(empty, _core.Rules([], False, None, []), 0, True, False, erase=conditions)
+        except ValueError as error:
+            raise CleanupError(str(error), "guide") from None

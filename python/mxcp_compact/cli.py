@@ -65,6 +65,9 @@ def _root(
     """Fast, safe retention cleanup for MXCP JSONL audit logs."""
 
 
+_BY_FLAG = {option.flag: option for option in OPTIONS}
+
+
 def _typer_parameter(option: OptionSpec) -> inspect.Parameter:
     """`option` as a parameter of the Typer command: its Click type, default and --help line."""
     value_type = option.value_type
@@ -106,6 +109,104 @@ app.command(
     "log-cleanup",
     help="Delete audit records past their retention, keeping every other line byte for byte.\n\n" + EXAMPLES,
 )(log_cleanup)
+
+
+ERASE_EXAMPLES = """\b
+Conditions:
+  --where user_id=zoe          top-level user_id is the text zoe (compared after unescaping)
+  --where user_id=null         JSON null; also true, false and integers: duration_ms=42
+  --where 'duration_ms="42"'   a quoted JSON string: the text 42, not the number
+  Several --where must all hold. The value is everything after the first '='.
+
+\b
+Examples:
+  mxcp-compact erase --where user_id=zoe --dry-run    # count, change nothing
+  mxcp-compact erase --where user_id=zoe --profile production --audit-trail /var/log/mxcp/erasures.jsonl
+  mxcp-compact erase --where user_id=zoe --where session_id=s-42 --path /var/log/mxcp --scrub
+"""
+
+
+# The erase command's longer options, declared apart to keep its signature readable.
+_Where = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--where",
+        metavar="FIELD=VALUE",
+        help="Erase records whose top-level FIELD equals VALUE (repeatable: all must hold).",
+        show_default=False,
+    ),
+]
+_EraseArchive = Annotated[
+    str | None,
+    typer.Option(
+        "--archive",
+        metavar="PATH",
+        help="Write the erased lines to PATH first (.jsonl.gz, .jsonl.zst, .jsonl or .duckdb; {date} ="
+        " YYYYMMDD). The settings file's archive is not used: it would keep what is being erased.",
+        show_default=False,
+    ),
+]
+_EraseTrail = Annotated[
+    Path | None,
+    typer.Option(
+        "--audit-trail",
+        metavar="FILE",
+        help="Append one JSON line per run (time, host, user, the conditions, files, erased per schema) to FILE.",
+        show_default=False,
+    ),
+]
+
+
+@app.command(
+    "erase",
+    help="Delete exactly the audit records whose top-level fields equal the --where values, whatever their"
+    " age (an erasure request), keeping every other line byte for byte. Archives and backups still hold"
+    " their copies.\n\n" + ERASE_EXAMPLES,
+)
+def erase(
+    where: _Where = None,
+    profile: Annotated[str | None, typer.Option(metavar="NAME", help=_BY_FLAG["--profile"].help)] = None,
+    path: Annotated[
+        list[Path] | None,
+        typer.Option("--path", metavar="FILE_OR_DIR", help=_BY_FLAG["--path"].help, show_default=False),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be erased; change nothing.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    archive: _EraseArchive = None,
+    audit_trail: _EraseTrail = None,
+    in_place: Annotated[bool, typer.Option("--in-place", help=_BY_FLAG["--in-place"].help)] = False,
+    wait: Annotated[
+        float | None, typer.Option(metavar="SECONDS", min=0, help=_BY_FLAG["--wait"].help, show_default=False)
+    ] = None,
+    threads: Annotated[int, typer.Option(metavar="N", min=0, help=_BY_FLAG["--threads"].help)] = 0,
+    now: Annotated[
+        str | None, typer.Option(metavar="TIMESTAMP", help="The instant {date} in --archive is taken from.")
+    ] = None,
+    config_file: Annotated[
+        Path | None, typer.Option("--config", metavar="FILE", help=_BY_FLAG["--config"].help, show_default=False)
+    ] = None,
+    scrub: Annotated[
+        bool, typer.Option("--scrub", help="Overwrite the erased bytes before their space is released.")
+    ] = False,
+) -> None:
+    started = time.monotonic()
+    request = CleanupRequest(
+        profile=profile,
+        paths=tuple(path or ()),
+        dry_run=dry_run,
+        json_output=json_output,
+        now=now,
+        wait=wait,
+        in_place=in_place,
+        threads=threads,
+        config_file=config_file,
+        archive=archive,
+        audit_trail=audit_trail,
+        scrub=scrub,
+    )
+    status = cleanup.execute(request, started, where=tuple(where or ()))
+    if status:
+        raise typer.Exit(status)
 
 
 @app.command("stats", help="Records and bytes per schema and per month, growth, and what a cleanup would delete now.")

@@ -5,6 +5,9 @@ it keep working), plus, only when something failed, a line per failed file after
 must not read "No records were deleted." when the truth is "could not". Everything else extra
 (files, bytes, lines kept unevaluated, full error messages) goes to standard error in text mode
 and to additional keys in JSON mode. `mxcp_style` renders MXCP 0.12.3's own output instead.
+
+An erasure (the erase command) is reported by the same renderers, in its own words ("erased",
+the conditions, `erased_per_schema`), so that nobody reads it as a retention run.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ __all__ = [
     "FileOutcome",
     "RunSummary",
     "append_trail",
+    "describe_where",
     "displayable",
     "error_json",
     "failure_lines",
@@ -62,6 +66,19 @@ class RunSummary:
     archive: dict[str, object] | None = None
     #: Stopped by Ctrl-C: the file being compacted and the rest were left untouched.
     interrupted: bool = False
+    #: The erase command's (FIELD, VALUE) conditions: the run erased the records meeting them
+    #: instead of applying retention. None: a retention run.
+    erase: Sequence[tuple[str, str]] | None = None
+
+    @property
+    def verb(self) -> str:
+        """What the run does to records: "delete", or "erase" for an erasure."""
+        return "delete" if self.erase is None else "erase"
+
+    @property
+    def done(self) -> str:
+        """What happened to the records: "deleted", or "erased" by an erasure."""
+        return "deleted" if self.erase is None else "erased"
 
     @property
     def results(self) -> list[Result]:
@@ -143,12 +160,12 @@ class RunSummary:
         if self.skipped_reason is not None:
             return self.skipped_reason
         total = self.total_deleted
-        parts = [f"Would delete {total} records" if self.dry_run else f"Deleted {total} records"]
+        parts = [f"Would {self.verb} {total} records" if self.dry_run else f"{self.done.capitalize()} {total} records"]
         failed = self.failed
         if failed:
             detail = self.failed_count
             if not self.dry_run and all(o.untouched for o in failed):
-                detail += f" (nothing was deleted from {'it' if len(failed) == 1 else 'them'})"
+                detail += f" (nothing was {self.done} from {'it' if len(failed) == 1 else 'them'})"
             detail += f": {failed[0].error}"
             if len(failed) > 1:
                 detail += f" (and {len(failed) - 1} more, see errors)"
@@ -161,35 +178,59 @@ class RunSummary:
 def render_text(summary: RunSummary) -> tuple[str, list[str]]:
     """(standard output, lines for standard error)."""
     out: list[str] = []
+    done = summary.done
+    where = "" if summary.erase is None else f" where {describe_where(summary.erase)}"
     if summary.skipped_reason is not None:
         out.append(summary.skipped_reason)
     elif summary.dry_run:
-        out += ["DRY RUN: Analyzing what would be deleted...", ""]
-        lines = summary.dry_run_lines()
+        out += [f"DRY RUN: Analyzing what would be {done}{where}...", ""]
+        lines = _dry_run_lines(summary)
         if lines:
-            for label, days, count in lines:
-                out.append(f"  {label} (retention: {days} days): {count} records")
-            out += ["", f"Total records that would be deleted: {summary.total_deleted}", ""]
-            out.append("Run without --dry-run to actually delete these records.")
+            out += lines
+            out += ["", f"Total records that would be {done}: {summary.total_deleted}", ""]
+            out.append(f"Run without --dry-run to actually {summary.verb} these records.")
         else:
             out.append(nothing_deleted(summary))
     else:
-        out += ["Applying retention policies...", ""]
+        out += ["Applying retention policies..." if summary.erase is None else f"Erasing records{where}...", ""]
         per_schema = summary.deleted_per_schema()
         if per_schema:
-            out.append("Deleted records by schema:")
+            out.append(f"{done.capitalize()} records by schema:")
             out += [f"  {key}: {count} records" for key, count in per_schema.items()]
-            out += ["", f"Total records deleted: {summary.total_deleted}"]
+            out += ["", f"Total records {done}: {summary.total_deleted}"]
         else:
             out.append(nothing_deleted(summary))
     out += failure_lines(summary)
     return "\n".join(out) + "\n", stderr_notes(summary)
 
 
+def _dry_run_lines(summary: RunSummary) -> list[str]:
+    """A dry run's count lines: by schema and retention, or for an erasure, whose records go
+    whatever their retention, by schema key as the real run lists them."""
+    if summary.erase is not None:
+        return [f"  {key}: {count} records" for key, count in summary.deleted_per_schema().items()]
+    return [f"  {label} (retention: {days} days): {count} records" for label, days, count in summary.dry_run_lines()]
+
+
+def describe_where(conditions: Sequence[tuple[str, str]]) -> str:
+    """Conditions as the core reads them, e.g. `user_id = "zoe" and duration_ms = 42`: a value
+    that the core takes as text is shown quoted, so that 42 and "42" cannot be confused."""
+    import orjson
+
+    shown = []
+    for name, value in conditions:
+        digits = value.removeprefix("-")
+        integer = digits.isascii() and digits.isdigit() and (digits == "0" or not digits.startswith("0"))
+        if not (integer or value in ("null", "true", "false") or value.startswith('"')):
+            value = orjson.dumps(displayable(value)).decode()
+        shown.append(f"{displayable(name)} = {displayable(value)}")
+    return " and ".join(shown)
+
+
 def nothing_deleted(summary: RunSummary) -> str:
     """The guide's "No records were deleted." sentence, which must not stand alone when a file
     failed: nothing deleted then means "could not", not "nothing to do"."""
-    sentence = "No records would be deleted" if summary.dry_run else "No records were deleted"
+    sentence = f"No records would be {summary.done}" if summary.dry_run else f"No records were {summary.done}"
     return f"{sentence}: {summary.failed_count}." if summary.failed else f"{sentence}."
 
 
@@ -211,11 +252,12 @@ def failure_lines(summary: RunSummary) -> list[str]:
         if summary.dry_run:
             lines.append(f"Not checked: {where}; nothing is counted for it.")
         elif outcome.untouched:
-            lines.append(f"Not compacted: {where}; nothing was deleted from it.")
+            lines.append(f"Not compacted: {where}; nothing was {summary.done} from it.")
         else:
+            records = "expired" if summary.erase is None else "matching"
             lines.append(
-                f"Not fully compacted: {where}; the in-place run may have deleted some of its expired records"
-                " before it stopped (not counted above)."
+                f"Not fully compacted: {where}; the in-place run may have {summary.done} some of its {records}"
+                " records before it stopped (not counted above)."
             )
     lines += [f"Failed: {displayable(error)}" for error in summary.run_errors]
     return ["", *lines] if lines else []
@@ -225,7 +267,7 @@ def stderr_notes(summary: RunSummary) -> list[str]:
     notes = [f"note: {displayable(note)}" for note in summary.notes]
     if summary.archive:
         archive = summary.archive
-        notes.append(f"note: archived {archive['lines']} deleted lines to {displayable(archive['path'])}")
+        notes.append(f"note: archived {archive['lines']} {summary.done} lines to {displayable(archive['path'])}")
     if summary.bytes_scrubbed:
         notes.append(f"note: overwrote {summary.bytes_scrubbed} bytes of deleted lines before releasing them (--scrub)")
     unevaluable = summary.unevaluable
@@ -243,10 +285,11 @@ def render_json(summary: RunSummary) -> bytes:
     document = {
         "status": summary.status,
         "message": displayable(summary.message),
-        "deleted_per_schema": summary.deleted_per_schema(),
+        f"{summary.done}_per_schema": summary.deleted_per_schema(),
+        **_where_json(summary),
         "profile": summary.profile,
         "dry_run": summary.dry_run,
-        "files": [_file_json(outcome) for outcome in summary.outcomes],
+        "files": [_file_json(outcome, summary.done) for outcome in summary.outcomes],
         "bytes_before": sum(r.bytes_before for r in summary.results),
         "bytes_after": sum(r.bytes_after for r in summary.results),
         "bytes_freed": summary.bytes_freed,
@@ -261,7 +304,15 @@ def render_json(summary: RunSummary) -> bytes:
     return orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
 
 
-def _file_json(outcome: FileOutcome) -> dict[str, object]:
+def _where_json(summary: RunSummary) -> dict[str, object]:
+    """An erasure's conditions as given (`FIELD=VALUE`); nothing for a retention run."""
+    if summary.erase is None:
+        return {}
+    return {"where": [displayable(f"{name}={value}") for name, value in summary.erase]}
+
+
+def _file_json(outcome: FileOutcome, done: str = "deleted") -> dict[str, object]:
+    """One file's entry; `done` names its counts ("deleted", or "erased" by an erasure)."""
     result = outcome.result
     if result is None:
         return {"path": displayable(outcome.path), "action": "error", "error": displayable(outcome.error)}
@@ -269,10 +320,10 @@ def _file_json(outcome: FileOutcome) -> dict[str, object]:
         "path": displayable(result.path),
         "action": result.action,
         "lines": result.lines,
-        "deleted": result.deleted,
+        done: result.deleted,
         "bytes_before": result.bytes_before,
         "bytes_after": result.bytes_after,
-        "deleted_per_schema": result.deleted_per_schema,
+        f"{done}_per_schema": result.deleted_per_schema,
         "unevaluable": dict(result.unevaluable),
         "appended_bytes": result.appended_bytes,
         "bytes_scrubbed": result.bytes_scrubbed,
@@ -304,8 +355,9 @@ def trail_record(summary: RunSummary) -> dict[str, object]:
         "dry_run": summary.dry_run,
         "status": summary.status,
         "message": displayable(summary.message),
-        "deleted_per_schema": summary.deleted_per_schema(),
-        "files": [_file_json(outcome) for outcome in summary.outcomes],
+        f"{summary.done}_per_schema": summary.deleted_per_schema(),
+        **_where_json(summary),
+        "files": [_file_json(outcome, summary.done) for outcome in summary.outcomes],
         "bytes_before": sum(r.bytes_before for r in summary.results),
         "bytes_after": sum(r.bytes_after for r in summary.results),
         "bytes_freed": summary.bytes_freed,
