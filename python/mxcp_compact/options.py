@@ -155,6 +155,15 @@ OPTIONS = (
         value_type=Path,
     ),
     OptionSpec(
+        "--metrics",
+        "metrics",
+        VALUE,
+        "Write the run's figures (last success, deleted per schema, log bytes) to FILE for node_exporter's"
+        " textfile collector (FILE.prom). Not written by a dry run.",
+        metavar="FILE",
+        value_type=Path,
+    ),
+    OptionSpec(
         "--output-style",
         "output_style",
         CHOICE,
