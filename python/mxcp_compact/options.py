@@ -159,7 +159,7 @@ OPTIONS = (
         "metrics",
         VALUE,
         "Write the run's figures (last success, deleted per schema, log bytes) to FILE for node_exporter's"
-        " textfile collector (FILE.prom). Not written by a dry run.",
+        " textfile collector (name it *.prom). Not written by a dry run.",
         metavar="FILE",
         value_type=Path,
     ),
