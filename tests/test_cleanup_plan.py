@@ -37,6 +37,7 @@ def test_the_settings_file_fills_in_what_the_command_line_leaves_out(fixture_pro
     assert from_file.archive == fixture_project / "deleted-20261127.jsonl.gz"
     assert from_file.audit_trail == fixture_project / "trail.jsonl"
     assert (from_file.wait, from_file.output_style) == (5.0, "mxcp")
+    assert from_file.metrics is None
     given = plan(
         fixture_project, archive="", audit_trail=Path("/tmp/t.jsonl"), wait=1.5, output_style="guide", json_output=True
     )
@@ -47,6 +48,17 @@ def test_the_settings_file_fills_in_what_the_command_line_leaves_out(fixture_pro
         "guide",
     )
     assert not given.show_progress
+
+
+def test_the_metrics_file_comes_from_the_command_line_else_the_settings_file_and_never_for_a_dry_run(
+    fixture_project: Path,
+) -> None:
+    (fixture_project / "mxcp-compact.toml").write_text('[cleanup]\nmetrics = "cleanup.prom"\n')
+    assert plan(fixture_project).metrics == fixture_project / "cleanup.prom"
+    assert plan(fixture_project, metrics=Path("/tmp/m.prom")).metrics == Path("/tmp/m.prom")
+    dry = plan(fixture_project, dry_run=True)
+    assert dry.metrics is None
+    assert f"a dry run writes no metrics ({fixture_project / 'cleanup.prom'})" in dry.notes
 
 
 def test_a_duckdb_archive_is_staged_as_jsonl_beside_it(fixture_project: Path, tmp_path: Path) -> None:

@@ -111,6 +111,7 @@ def test_scheduled_command_lines_take_the_quick_path(fixture_project: Path) -> N
         ["log-cleanup", "--emergency", "--now", "2026-11-27T00:00:00Z", "--audit-trail", "/var/log/trail.jsonl"],
         ["log-cleanup", "--output-style", "mxcp", "--json"],
         ["log-cleanup", "--output-style=guide", "--dry-run"],
+        ["log-cleanup", "--wait", "300", "--profile", "production", "--metrics", "/var/lib/node_exporter/mxcp.prom"],
     ):
         quick = parse_quick(args)
         assert quick is not None, args
@@ -181,7 +182,19 @@ def test_the_scheduled_command_runs_without_importing_typer_or_click(fixture_pro
     assert "Total records that would be deleted: 346" in done.stdout
     imported = _imported(done.stderr)
     assert "mxcp_compact.cleanup" in imported
+    assert not {"typer", "click", "mxcp_compact.metrics"} & imported
+
+
+def test_the_scheduled_command_with_metrics_still_runs_without_typer_or_click(
+    fixture_project: Path, tmp_path: Path
+) -> None:
+    prom = tmp_path / "cleanup.prom"
+    done = _console(["log-cleanup", "--now", FIXTURE_NOW, "--metrics", str(prom)], fixture_project)
+    assert done.returncode == 0, done.stderr
+    imported = _imported(done.stderr)
+    assert "mxcp_compact.metrics" in imported
     assert not {"typer", "click"} & imported
+    assert "mxcp_compact_last_run_success" in prom.read_text()
 
 
 def test_help_and_usage_errors_still_come_from_typer(fixture_project: Path) -> None:

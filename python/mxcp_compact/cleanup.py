@@ -45,15 +45,18 @@ def execute(
     started = time.monotonic() if started is None else started
     json_output = request.json_output
     style = request.output_style or "guide"
+    plan = None
     try:
         plan = plan_cleanup(request, Path.cwd(), os.environ, where)
         summary = run(plan, started)
     except CleanupError as failure:
-        return report_failure(str(failure), json_output, 2, failure.output_style or style)
+        status = report_failure(str(failure), json_output, 2, failure.output_style or style)
+        return _record_failure(plan, status, started)
     except Exception as error:  # a bug or an unexpected OS failure: one line, unless --debug
         if request.debug:
             raise
-        return report_failure(f"{type(error).__name__}: {error}", json_output, 1, style)
+        status = report_failure(f"{type(error).__name__}: {error}", json_output, 1, style)
+        return _record_failure(plan, status, started)
     from mxcp_compact.report import append_trail
 
     if plan.audit_trail is not None:
@@ -62,10 +65,38 @@ def execute(
         except OSError as error:
             problem = f"{plan.audit_trail}: cannot append the deletion trail: {error.strerror or error}"
             summary = dataclasses.replace(summary, run_errors=(*summary.run_errors, problem))
+    if plan.metrics is not None:
+        summary = _record_metrics(plan.metrics, summary, started)
     _print_report(summary, request, plan.output_style)
     if summary.interrupted:
         return 130
     return 1 if summary.errors else 0
+
+
+def _record_metrics(path: Path, summary: RunSummary, started: float) -> RunSummary:
+    """Writes the metrics file, last, so that it records the exit status (a failed trail
+    included); a file that cannot be written is one more run error, like the trail."""
+    from mxcp_compact.metrics import cleanup_metrics, write_or_explain
+
+    success = not summary.errors and not summary.interrupted
+    problem = write_or_explain(path, cleanup_metrics(summary, success, time.monotonic() - started))
+    if problem is None:
+        return summary
+    return dataclasses.replace(summary, run_errors=(*summary.run_errors, problem))
+
+
+def _record_failure(plan: CleanupPlan | None, status: int, started: float) -> int:
+    """Records a run that stopped with an error once planned (before, its profile and metrics
+    file may be what is wrong, and the last success time going stale says it); returns `status`."""
+    if plan is None or plan.metrics is None:
+        return status
+    from mxcp_compact.metrics import RunMetrics, write_or_explain
+
+    figures = RunMetrics("log-cleanup", plan.profile, False, time.time(), time.monotonic() - started)
+    problem = write_or_explain(plan.metrics, figures)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+    return status
 
 
 def _print_report(summary: Any, request: CleanupRequest, style: str) -> None:

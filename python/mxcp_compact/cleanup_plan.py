@@ -3,8 +3,8 @@
 A `CleanupRequest` says what was given on the command line; the settings file, the profile and
 the rules between options fill in the rest here, in `plan_cleanup`, and nowhere else: the
 archive (its `{date}`, the settings file's default, `--archive ''`), the wait, the deletion
-trail, the output style, `--emergency` meaning in place, and an archive refused with in-place
-compaction. `cleanup.run` only carries the plan out.
+trail, the metrics file (none for a dry run), the output style, `--emergency` meaning in
+place, and an archive refused with in-place compaction. `cleanup.run` only carries the plan out.
 
 The erase command is the same run with other decisions: its `--where` conditions make the plan
 an erasure (`erase`), which the core applies instead of retention.
@@ -58,6 +58,7 @@ class CleanupPlan(
             # archive, and loaded into the database at the end of the run (kept, and reported, if that fails).
             "archive_staging",
             "audit_trail",  # Path | None: the deletion trail appended to after the run
+            "metrics",  # Path | None: the Prometheus textfile written after the run (None for a dry run)
             "output_style",  # str: "guide" or "mxcp"
             "scrub",  # bool: overwrite deleted bytes before releasing them (--scrub, or cleanup.scrub)
             "show_progress",  # bool: a progress line on a terminal; never with --json
@@ -113,6 +114,11 @@ def plan_cleanup(
     notes = run.notes
     if plan.skipped_reason is None and not plan.files and plan.audit_path is not None:
         notes = (*notes, f"no audit log files found for {plan.audit_path}")
+    metrics = request.metrics if request.metrics is not None else run.settings.metrics
+    if metrics is not None and request.dry_run:
+        # A preview must not read as a cleanup that succeeded: the last success time would hide a stalled schedule.
+        notes = (*notes, f"a dry run writes no metrics ({metrics})")
+        metrics = None
     return CleanupPlan(
         files=plan.files,
         rules=run.rules,
@@ -127,6 +133,7 @@ def plan_cleanup(
         archive=archive,
         archive_staging=Path(f"{archive}.pending.jsonl") if archive and archive.suffix == ".duckdb" else None,
         audit_trail=request.audit_trail if request.audit_trail is not None else run.settings.audit_trail,
+        metrics=metrics,
         output_style=style,
         scrub=request.scrub or run.settings.scrub,
         show_progress=not request.json_output,

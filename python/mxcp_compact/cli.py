@@ -13,7 +13,9 @@ import inspect
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated, Any, NoReturn
 
 import click
@@ -209,6 +211,14 @@ def erase(
         raise typer.Exit(status)
 
 
+_METRICS_OPTION = typer.Option(
+    "--metrics",
+    metavar="FILE",
+    help="Write the run's figures to FILE, a Prometheus textfile (*.prom for node_exporter); one file per command.",
+    show_default=False,
+)
+
+
 @app.command("stats", help="Records and bytes per schema and per month, growth, and what a cleanup would delete now.")
 def stats(
     profile: Annotated[str | None, typer.Option(metavar="NAME", help="MXCP profile.")] = None,
@@ -225,6 +235,7 @@ def stats(
     config_file: Annotated[
         Path | None, typer.Option("--config", metavar="FILE", help="Settings file.", show_default=False)
     ] = None,
+    metrics_file: Annotated[Path | None, _METRICS_OPTION] = None,
     warn_size: Annotated[
         str | None,
         typer.Option(
@@ -236,6 +247,7 @@ def stats(
     from mxcp_compact.report import displayable
     from mxcp_compact.stats import LogStats, parse_size, render_stats_json, render_stats_text, survey
 
+    started = time.monotonic()
     try:
         limit = parse_size(warn_size) if warn_size is not None else None
         run = config.resolve_run(
@@ -252,6 +264,7 @@ def stats(
         _fail(str(error), json_output, 2)
     if run.plan.skipped_reason is not None:
         typer.echo(run.plan.skipped_reason)
+        _finish(0, metrics_file, lambda m: m.skipped_metrics("stats", run.plan.profile, _since(started)))
         return
     result: LogStats = survey(run)
     if json_output:
@@ -261,8 +274,8 @@ def stats(
         for note in (*run.notes, *result.errors):
             print(f"note: {displayable(note)}", file=sys.stderr)
     sys.stdout.flush()
-    if result.errors or (limit is not None and result.total_bytes > limit):
-        raise typer.Exit(1)
+    status = 1 if result.errors or (limit is not None and result.total_bytes > limit) else 0
+    _finish(status, metrics_file, lambda m: m.stats_metrics(result, run.now_ns, status == 0, _since(started)))
 
 
 @app.command(
@@ -285,11 +298,13 @@ def verify(
     config_file: Annotated[
         Path | None, typer.Option("--config", metavar="FILE", help="Settings file.", show_default=False)
     ] = None,
+    metrics_file: Annotated[Path | None, _METRICS_OPTION] = None,
 ) -> None:
     from mxcp_compact import config
     from mxcp_compact.report import displayable
     from mxcp_compact.verify import check, render_json, render_text
 
+    started = time.monotonic()
     try:
         run = config.resolve_run(
             profile=profile,
@@ -305,6 +320,7 @@ def verify(
         _fail(str(error), json_output, 2)
     if run.plan.skipped_reason is not None:
         typer.echo(run.plan.skipped_reason)
+        _finish(0, metrics_file, lambda m: m.skipped_metrics("verify", run.plan.profile, _since(started)))
         return
     result = check([(run, [log.path for log in run.plan.files])], run.plan.profile)
     if json_output:
@@ -314,8 +330,8 @@ def verify(
         for note in run.notes:
             print(f"note: {displayable(note)}", file=sys.stderr)
     sys.stdout.flush()
-    if not result.compliant:
-        raise typer.Exit(1)
+    status = 0 if result.compliant else 1
+    _finish(status, metrics_file, lambda m: m.verify_metrics(result, run.now_ns, status == 0, _since(started)))
 
 
 @app.command("export", help="Load audit logs into a DuckDB file (table audit_logs, MXCP's columns, UTC timestamps).")
@@ -537,6 +553,26 @@ def _schedule_container(plan: "Schedule", compose: bool) -> None:
     # The host's accounts mean nothing in a container; only Kubernetes needs the ids to be numbers.
     for warning in [] if compose else kubernetes_warnings(plan):
         typer.echo(warning, err=True)
+
+
+def _finish(status: int, metrics_file: Path | None, figures: Callable[[ModuleType], Any]) -> None:
+    """Writes `figures(metrics module)` to the metrics file, if one is given, then exits with
+    `status`, or 1 after a one-line error when the file cannot be written. The lambda keeps the
+    metrics module unimported when no file is asked for."""
+    if metrics_file is not None:
+        from mxcp_compact import metrics
+        from mxcp_compact.report import displayable
+
+        problem = metrics.write_or_explain(metrics_file, figures(metrics))
+        if problem is not None:
+            print(f"Error: {displayable(problem)}", file=sys.stderr)
+            status = status or 1
+    if status:
+        raise typer.Exit(status)
+
+
+def _since(started: float) -> float:
+    return time.monotonic() - started
 
 
 def _fail(message: str, json_output: bool, code: int) -> NoReturn:

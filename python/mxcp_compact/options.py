@@ -163,6 +163,15 @@ OPTIONS = (
         " The settings file's cleanup.scrub sets the default.",
     ),
     OptionSpec(
+        "--metrics",
+        "metrics",
+        VALUE,
+        "Write the run's figures (last success, deleted per schema, log bytes) to FILE for node_exporter's"
+        " textfile collector (name it *.prom). Not written by a dry run.",
+        metavar="FILE",
+        value_type=Path,
+    ),
+    OptionSpec(
         "--output-style",
         "output_style",
         CHOICE,

@@ -1,5 +1,5 @@
 """The settings file, `mxcp-compact.toml` beside `mxcp-site.yml`: retention defaults and
-log-cleanup's defaults (archive, deletion trail, wait, output style), strictly validated.
+log-cleanup's defaults (archive, deletion trail, metrics file, wait, output style), strictly validated.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ TOOL_CONFIG_FILE = "mxcp-compact.toml"
 
 _TOOL_CONFIG_KEYS = {
     "retention": {"default_days", "schemas"},
-    "cleanup": {"archive", "audit_trail", "wait", "output_style", "scrub"},
+    "cleanup": {"archive", "audit_trail", "metrics", "wait", "output_style", "scrub"},
     "archive": {"directory", "retention_days"},
 }
 
@@ -49,6 +49,8 @@ class ToolConfig:
     #: [archive]: a directory of archives (ours, logrotate's) cleaned with their own retention.
     archive_directory: Path | None = None
     archive_retention_days: Days | None = None
+    #: The Prometheus textfile log-cleanup writes (like --metrics), relative to the file's directory.
+    metrics: Path | None = None
 
     def retention(self, cli_schemas: Mapping[str, Days], cli_all_schemas: Days | None) -> Retention:
         """Command line > this file > schema registry > built-in: `--retain` beats
@@ -118,6 +120,10 @@ def _cleanup_settings(path: Path, cleanup: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(cleanup["audit_trail"], str) or not cleanup["audit_trail"]:
             raise ConfigError(f"{path}: cleanup.audit_trail must be a file path")
         settings["audit_trail"] = path.parent / Path(cleanup["audit_trail"]).expanduser()
+    if "metrics" in cleanup:
+        if not isinstance(cleanup["metrics"], str) or not cleanup["metrics"]:
+            raise ConfigError(f"{path}: cleanup.metrics must be a file path")
+        settings["metrics"] = path.parent / Path(cleanup["metrics"]).expanduser()
     if "archive" in cleanup:
         if not isinstance(cleanup["archive"], str) or not cleanup["archive"]:
             raise ConfigError(f"{path}: cleanup.archive must be a file path (it may contain {{date}})")

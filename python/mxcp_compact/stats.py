@@ -44,6 +44,8 @@ class LogStats:
     newest_ns: int | None = None
     records: int = 0
     unevaluable: dict[str, int] = field(default_factory=dict)
+    #: Records dated more than a day after now (clock skew).
+    future_records: int = 0
 
     @property
     def total_bytes(self) -> int:
@@ -93,6 +95,7 @@ def survey(run: RunConfig) -> LogStats:
 def _merge(result: LogStats, path: Path, survey: _core.Survey) -> None:
     result.files.append((path, survey.bytes))
     result.records += survey.lines
+    result.future_records += survey.future_records
     for schema_name, schema_version, month, records, size in survey.buckets:
         key = f"{schema_name}:{schema_version}" if schema_name else "(unreadable lines)"
         schema = result.schemas.setdefault(key, SchemaStats())

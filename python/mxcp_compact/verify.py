@@ -31,6 +31,8 @@ class FileCheck:
     first_future_line: int | None = None
     unevaluable: int = 0
     error: str | None = None
+    #: The file's oldest record of any schema (for `--metrics`).
+    oldest_ns: int | None = None
 
 
 @dataclass
@@ -69,6 +71,7 @@ def check(runs: list[tuple[RunConfig, list[Path]]], profile: str | None) -> Veri
                     future=survey.future_records,
                     first_future_line=survey.first_future_line,
                     unevaluable=sum(survey.unevaluable.values()),
+                    oldest_ns=survey.oldest_ns,
                 )
             )
     return result
