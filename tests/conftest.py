@@ -193,10 +193,12 @@ def run_subprocess(
 
 
 @pytest.fixture(autouse=True)
-def _clean_mxcp_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """MXCP_* variables of the developer's shell must not steer the tests."""
+def _clean_mxcp_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """MXCP_* variables of the developer's shell must not steer the tests, and each test has an
+    incremental index of its own (never the machine's)."""
     for name in MXCP_ENV_VARS:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MXCP_COMPACT_STATE_DIR", str(tmp_path_factory.mktemp("state")))
 
 
 @pytest.fixture

@@ -221,6 +221,7 @@ def _compact_files(plan: CleanupPlan, archive: Any, notes: list[str]) -> tuple[l
 
     outcomes: list[FileOutcome] = []
     locks = _DirLocks(plan)
+    indexes = _Indexes(plan)
     progress = _core.Progress()
     total_bytes = sum(_size_of(log.path) for log in plan.files)
     show = plan.show_progress and sys.stderr.isatty()
@@ -233,16 +234,68 @@ def _compact_files(plan: CleanupPlan, archive: Any, notes: list[str]) -> tuple[l
                 why = "the run was interrupted" if interrupted else "an earlier file failed"
                 outcomes.append(FileOutcome(log.path, error=f"{log.path}: not compacted, because {why}"))
                 continue
+            unchanged = indexes.unchanged(log)
+            if unchanged is not None:
+                outcomes.append(FileOutcome(log.path, result=unchanged))
+                continue
             lock, busy = locks.for_file(log.path)
             if busy is not None:
                 outcomes.append(FileOutcome(log.path, error=f"{log.path}: not compacted: {busy}"))
                 continue
             outcome, interrupted = _compact_file(plan, log, archive, progress, notes, lock)
+            indexes.record(log, outcome)
             outcomes.append(outcome)
         # Ctrl-C during the last file's swap: that file is complete, nothing else to stop.
         interrupted = interrupted or watch.interrupted
+    notes += indexes.save()
     locks.release()
     return outcomes, interrupted
+
+
+class _Indexes:
+    """The incremental index of each audit directory (see `index`): read by every run that may
+    use it, written only by real runs, with what their full reads found."""
+
+    def __init__(self, plan: CleanupPlan) -> None:
+        self.plan = plan
+        self.by_directory: dict[Path, Any] = {}
+        self.skipped = 0
+
+    def _index(self, path: Path) -> Any:
+        from mxcp_compact.index import FileIndex
+
+        directory = path.parent.resolve()
+        if directory not in self.by_directory:
+            self.by_directory[directory] = FileIndex(directory, os.environ)
+        return self.by_directory[directory]
+
+    def unchanged(self, log: LogFile) -> Any:
+        """The result of a file the index shows has nothing to delete now, or None: read it."""
+        if not self.plan.use_index:
+            return None
+        result = self._index(log.path).unchanged_result(
+            log.path, self.plan.rules[log.rules_key], self.plan.now_ns, self.plan.dry_run
+        )
+        self.skipped += result is not None
+        return result
+
+    def record(self, log: LogFile, outcome: FileOutcome) -> None:
+        if self.plan.dry_run or self.plan.erase is not None:
+            return
+        index = self._index(log.path)
+        if outcome.result is not None:
+            index.record(outcome.result)
+        else:
+            index.forget(log.path)
+
+    def save(self) -> list[str]:
+        notes = [] if self.plan.dry_run else [note for index in self.by_directory.values() if (note := index.save())]
+        if self.skipped:
+            notes.append(
+                f"{self.skipped} files unchanged since the last run, with nothing expired yet, were not read"
+                " (incremental index; --full reads them)"
+            )
+        return notes
 
 
 class _DirLocks:

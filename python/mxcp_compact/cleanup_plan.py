@@ -66,8 +66,11 @@ class CleanupPlan(
             # tuple[tuple[str, str], ...] | None: the erase command's (FIELD, VALUE) conditions, checked by the
             # core; None: retention applies.
             "erase",
+            # bool: skip files the incremental index shows have nothing to delete (not with --full,
+            # nor for an erasure, whose conditions no index can answer).
+            "use_index",
         ],
-        defaults=(None,),
+        defaults=(None, False),
     )
 ):
     """What one log-cleanup (or erase) run does, decided from the request, the settings file and the profile."""
@@ -139,6 +142,7 @@ def plan_cleanup(
         show_progress=not request.json_output,
         notes=notes,
         erase=erase,
+        use_index=erase is None and not request.full,
     )
 
 

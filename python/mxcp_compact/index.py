@@ -21,6 +21,7 @@ named after a hash of its path, written atomically.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -84,6 +85,11 @@ class FileIndex:
         except (OSError, KeyError, TypeError, ValueError, OverflowError):
             return None
 
+    def forget(self, path: Path) -> None:
+        """A file the run could not decide: the next run reads it."""
+        if self.entries.pop(path.name, None) is not None:
+            self.changed = True
+
     def record(self, result: Any) -> None:
         """Remembers a file the run decided in full (and that nothing has touched since)."""
         self.entries.pop(result.path.name, None)
@@ -120,7 +126,8 @@ class FileIndex:
                 os.fsync(handle.fileno())
             temp.replace(self.path)
         except OSError as error:
-            temp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                temp.unlink(missing_ok=True)
             reason = error.strerror or error
             return f"{self.path}: cannot write the incremental index ({reason}); the next run reads every file"
         return None

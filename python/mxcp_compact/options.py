@@ -172,6 +172,12 @@ OPTIONS = (
         value_type=Path,
     ),
     OptionSpec(
+        "--full",
+        "full",
+        FLAG,
+        "Read every file, also those the incremental index shows have nothing to delete yet.",
+    ),
+    OptionSpec(
         "--output-style",
         "output_style",
         CHOICE,

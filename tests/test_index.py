@@ -1,0 +1,150 @@
+"""The incremental index, from the command line: a file is skipped only when nothing in it can
+expire, and every way the index can be stale or wrong leads to a full read and the result a
+`--full` run gives."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from conftest import RunCli
+
+DAY1 = "2026-11-27T00:00:00Z"
+
+
+def record(day: str, n: int) -> str:
+    return f'{{"schema_name": "mxcp.endpoints", "schema_version": 2, "timestamp": "{day}T00:00:00Z", "n": {n}}}\n'
+
+
+def make_logs(directory: Path) -> None:
+    """Three segments: one with old records, one young, one of the future."""
+    directory.mkdir()
+    days = {"a": ("2026-01-01", "2026-11-01"), "b": ("2026-10-01", "2026-11-20"), "c": ("2026-11-25", "2026-11-26")}
+    for name, (old, new) in days.items():
+        lines = [record(old if n % 2 else new, n) for n in range(200)]
+        (directory / f"logs-{name}.jsonl").write_text("".join(lines))
+
+
+def cleanup(cli: RunCli, directory: Path, *args: str) -> dict[str, object]:
+    result = cli(["log-cleanup", "--path", directory, "--json", *args], cwd=directory.parent)
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def contents(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def deleted(report: dict[str, object]) -> int:
+    return sum(f["deleted"] for f in report["files"])  # type: ignore[index, union-attr]
+
+
+def test_a_second_run_reads_no_unchanged_file_and_reports_what_a_full_run_does(
+    tmp_path: Path, cli_subprocess: RunCli
+) -> None:
+    logs = tmp_path / "logs"
+    make_logs(logs)
+    first = cleanup(cli_subprocess, logs, "--now", DAY1)
+    assert deleted(first) == 100 + 0 + 0
+    second = cleanup(cli_subprocess, logs, "--now", DAY1)
+    assert any("3 files unchanged since the last run" in note for note in second["notes"])  # type: ignore[union-attr]
+    full = cleanup(cli_subprocess, logs, "--now", DAY1, "--full", "--dry-run")
+    assert [f["lines"] for f in second["files"]] == [f["lines"] for f in full["files"]]  # type: ignore[index, union-attr]
+    assert second["unevaluable"] == full["unevaluable"] and deleted(second) == 0
+    # Once b's old records expire, b is read again (and a dry run sees it without writing).
+    later = "2027-01-01T00:00:00Z"
+    dry = cleanup(cli_subprocess, logs, "--now", later, "--dry-run")
+    assert deleted(dry) == 100
+    assert any("2 files unchanged" in note for note in dry["notes"])  # type: ignore[union-attr]
+    assert deleted(cleanup(cli_subprocess, logs, "--now", later)) == 100
+
+
+def _edit_keeping_size(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b"2026-11-26", b"2016-11-26", 1))
+
+
+def _truncate_and_regrow(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(b"")
+    path.write_bytes(record("2010-01-01", 999).encode() + data[len(record("2010-01-01", 999)) :])
+
+
+def _replace_inode(path: Path) -> None:
+    data = path.read_bytes()
+    path.unlink()
+    path.write_bytes(record("2010-01-01", 998).encode() + data[len(record("2010-01-01", 998)) :])
+
+
+STALE_WAYS: dict[str, Callable[[Path], None]] = {
+    "edited_keeping_its_size": _edit_keeping_size,
+    "truncated_and_regrown": _truncate_and_regrow,
+    "replaced_inode": _replace_inode,
+}
+
+
+@pytest.mark.parametrize("way", STALE_WAYS)
+def test_a_changed_file_is_read_in_full_and_its_expired_records_deleted(
+    tmp_path: Path, cli_subprocess: RunCli, way: str
+) -> None:
+    logs, twin = tmp_path / "logs", tmp_path / "twin"
+    make_logs(logs)
+    cleanup(cli_subprocess, logs, "--now", DAY1)
+    shutil.copytree(logs, twin)
+    for directory in (logs, twin):
+        STALE_WAYS[way](directory / "logs-c.jsonl")
+    indexed = cleanup(cli_subprocess, logs, "--now", DAY1)
+    full = cleanup(cli_subprocess, twin, "--now", DAY1, "--full")
+    assert deleted(indexed) == deleted(full) == 1
+    assert contents(logs) == contents(twin)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("--retain", "mxcp.endpoints=3"), ("--retention-days", "1"), ("--now", "2027-06-01"), ("--now", "2026-01-01")],
+    ids=["rule_shortened", "all_rules_shortened", "clock_forward", "clock_moved_back"],
+)
+def test_other_rules_or_another_instant_give_the_full_runs_result(
+    tmp_path: Path, cli_subprocess: RunCli, args: tuple[str, str]
+) -> None:
+    logs, twin = tmp_path / "logs", tmp_path / "twin"
+    make_logs(logs)
+    cleanup(cli_subprocess, logs, "--now", DAY1)
+    shutil.copytree(logs, twin)
+    options = ["--now", DAY1, *args] if args[0] != "--now" else list(args)
+    indexed = cleanup(cli_subprocess, logs, *options)
+    full = cleanup(cli_subprocess, twin, *options, "--full")
+    assert deleted(indexed) == deleted(full)
+    assert contents(logs) == contents(twin)
+
+
+def test_a_corrupt_or_unwritable_index_never_fails_the_run(tmp_path: Path, cli_subprocess: RunCli) -> None:
+    logs = tmp_path / "logs"
+    make_logs(logs)
+    state = Path(os.environ["MXCP_COMPACT_STATE_DIR"])
+    cleanup(cli_subprocess, logs, "--now", DAY1)
+    for index in state.iterdir():
+        index.write_text('{"version": 1, "directory": "x", "files": ')
+    assert deleted(cleanup(cli_subprocess, logs, "--now", "2027-01-01")) == 100
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    result = cli_subprocess(
+        ["log-cleanup", "--path", logs, "--now", DAY1], cwd=tmp_path, env={"MXCP_COMPACT_STATE_DIR": str(blocked)}
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "cannot write the incremental index" in result.stderr
+    assert sorted(p.name for p in logs.iterdir()) == ["logs-a.jsonl", "logs-b.jsonl", "logs-c.jsonl"]
+
+
+def test_an_erasure_reads_every_file_whatever_the_index_says(tmp_path: Path, cli_subprocess: RunCli) -> None:
+    logs = tmp_path / "logs"
+    make_logs(logs)
+    cleanup(cli_subprocess, logs, "--now", DAY1)
+    result = cli_subprocess(["erase", "--path", logs, "--where", "n=4", "--json"], cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert sum(json.loads(result.stdout)["erased_per_schema"].values()) == 3
