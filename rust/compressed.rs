@@ -15,7 +15,7 @@
 
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
@@ -23,6 +23,7 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 
 use crate::archive::{Archive, ArchiveSink};
+use crate::copy::ensure_same_file;
 use crate::decide::Run;
 use crate::error::{Error, Result};
 use crate::job::{Action, FileReport, Options};
@@ -108,7 +109,7 @@ pub fn compact_compressed(
         return Ok(report(Action::Unchanged, tally, meta.len()));
     }
     let temp = sink.finish_temp()?;
-    ensure_same(path, &target, &meta)?;
+    ensure_same_file(path, &target, &meta)?;
     if sink.kept == 0 {
         temp.remove_target(&target)?;
         return Ok(report(Action::Removed, tally, 0));
@@ -143,14 +144,6 @@ fn unnamed_temp(target: &Path) -> io::Result<File> {
     };
     let beside = target.parent().map_or_else(|| Err(io::Error::other("no directory")), open);
     beside.or_else(|_| open(&std::env::temp_dir()))
-}
-
-fn ensure_same(path: &Path, target: &Path, read: &Metadata) -> Result<()> {
-    let now = std::fs::symlink_metadata(target).map_err(|e| Error::io(path, "stat", e))?;
-    if now.dev() != read.dev() || now.ino() != read.ino() {
-        return Err(Error::ChangedUnderUs { path: path.to_path_buf(), what: "was renamed or replaced".to_owned() });
-    }
-    Ok(())
 }
 
 /// Writes the compressed bytes into the temp copy, keeping its error (a full disk) as ours.
@@ -300,6 +293,7 @@ mod tests {
     use crate::job::Locking;
     use crate::timestamp::parse_timestamp;
     use crate::tuning::Tuning;
+    use std::os::unix::fs::MetadataExt;
     use std::time::Duration;
 
     fn options(dry_run: bool) -> Options {

@@ -223,7 +223,7 @@ fn append_to(target: &Path, meta: &Metadata, bytes: &[u8]) -> Result<()> {
 }
 
 /// Refuses the swap when the path no longer names the inode we read (logrotate moved it).
-fn ensure_same_file(path: &Path, target: &Path, read: &Metadata) -> Result<()> {
+pub fn ensure_same_file(path: &Path, target: &Path, read: &Metadata) -> Result<()> {
     let now = fs::symlink_metadata(target).map_err(|e| Error::io(path, "stat", e))?;
     if now.dev() != read.dev() || now.ino() != read.ino() {
         return Err(Error::ChangedUnderUs { path: path.to_path_buf(), what: "was renamed or replaced".to_owned() });

@@ -219,22 +219,53 @@ _METRICS_OPTION = typer.Option(
 )
 
 
+# The options stats and verify share (they read the logs as log-cleanup would, and change nothing).
+_Profile = Annotated[str | None, typer.Option(metavar="NAME", help="MXCP profile.")]
+_Paths = Annotated[
+    list[Path] | None,
+    typer.Option("--path", metavar="FILE_OR_DIR", help="Log file or directory (repeatable).", show_default=False),
+]
+_Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+_Now = Annotated[str | None, typer.Option(metavar="TIMESTAMP", help="Evaluate retention as of this instant.")]
+_RetentionDays = Annotated[str | None, typer.Option(metavar="DAYS", help="As for log-cleanup.")]
+_Retain = Annotated[
+    list[str] | None, typer.Option(metavar="SCHEMA=DAYS", help="As for log-cleanup.", show_default=False)
+]
+_Config = Annotated[Path | None, typer.Option("--config", metavar="FILE", help="Settings file.", show_default=False)]
+
+
+def _survey_run(
+    profile: str | None,
+    paths: list[Path] | None,
+    retention_days: str | None,
+    retain: list[str] | None,
+    now: str | None,
+    config_file: Path | None,
+) -> Any:
+    """The files and rules of a read-only command, resolved as log-cleanup resolves them."""
+    from mxcp_compact import config
+
+    return config.resolve_run(
+        profile=profile,
+        paths=paths or [],
+        retention_days=retention_days,
+        retain=retain or [],
+        now=now,
+        config_file=config_file,
+        cwd=Path.cwd(),
+        env=os.environ,
+    )
+
+
 @app.command("stats", help="Records and bytes per schema and per month, growth, and what a cleanup would delete now.")
 def stats(
-    profile: Annotated[str | None, typer.Option(metavar="NAME", help="MXCP profile.")] = None,
-    path: Annotated[
-        list[Path] | None,
-        typer.Option("--path", metavar="FILE_OR_DIR", help="Log file or directory (repeatable).", show_default=False),
-    ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    now: Annotated[str | None, typer.Option(metavar="TIMESTAMP", help="Evaluate retention as of this instant.")] = None,
-    retention_days: Annotated[str | None, typer.Option(metavar="DAYS", help="As for log-cleanup.")] = None,
-    retain: Annotated[
-        list[str] | None, typer.Option(metavar="SCHEMA=DAYS", help="As for log-cleanup.", show_default=False)
-    ] = None,
-    config_file: Annotated[
-        Path | None, typer.Option("--config", metavar="FILE", help="Settings file.", show_default=False)
-    ] = None,
+    profile: _Profile = None,
+    path: _Paths = None,
+    json_output: _Json = False,
+    now: _Now = None,
+    retention_days: _RetentionDays = None,
+    retain: _Retain = None,
+    config_file: _Config = None,
     metrics_file: Annotated[Path | None, _METRICS_OPTION] = None,
     warn_size: Annotated[
         str | None,
@@ -250,16 +281,7 @@ def stats(
     started = time.monotonic()
     try:
         limit = parse_size(warn_size) if warn_size is not None else None
-        run = config.resolve_run(
-            profile=profile,
-            paths=path or [],
-            retention_days=retention_days,
-            retain=retain or [],
-            now=now,
-            config_file=config_file,
-            cwd=Path.cwd(),
-            env=os.environ,
-        )
+        run = _survey_run(profile, path, retention_days, retain, now, config_file)
     except config.ConfigError as error:
         _fail(str(error), json_output, 2)
     if run.plan.skipped_reason is not None:
@@ -284,20 +306,13 @@ def stats(
     " such record and its line, records dated in the future, and lines that could not be evaluated.",
 )
 def verify(
-    profile: Annotated[str | None, typer.Option(metavar="NAME", help="MXCP profile.")] = None,
-    path: Annotated[
-        list[Path] | None,
-        typer.Option("--path", metavar="FILE_OR_DIR", help="Log file or directory (repeatable).", show_default=False),
-    ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    now: Annotated[str | None, typer.Option(metavar="TIMESTAMP", help="Evaluate retention as of this instant.")] = None,
-    retention_days: Annotated[str | None, typer.Option(metavar="DAYS", help="As for log-cleanup.")] = None,
-    retain: Annotated[
-        list[str] | None, typer.Option(metavar="SCHEMA=DAYS", help="As for log-cleanup.", show_default=False)
-    ] = None,
-    config_file: Annotated[
-        Path | None, typer.Option("--config", metavar="FILE", help="Settings file.", show_default=False)
-    ] = None,
+    profile: _Profile = None,
+    path: _Paths = None,
+    json_output: _Json = False,
+    now: _Now = None,
+    retention_days: _RetentionDays = None,
+    retain: _Retain = None,
+    config_file: _Config = None,
     metrics_file: Annotated[Path | None, _METRICS_OPTION] = None,
 ) -> None:
     from mxcp_compact import config
@@ -306,16 +321,7 @@ def verify(
 
     started = time.monotonic()
     try:
-        run = config.resolve_run(
-            profile=profile,
-            paths=path or [],
-            retention_days=retention_days,
-            retain=retain or [],
-            now=now,
-            config_file=config_file,
-            cwd=Path.cwd(),
-            env=os.environ,
-        )
+        run = _survey_run(profile, path, retention_days, retain, now, config_file)
     except config.ConfigError as error:
         _fail(str(error), json_output, 2)
     if run.plan.skipped_reason is not None:
