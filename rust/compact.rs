@@ -24,7 +24,6 @@ use crate::sink::{CountOnly, Sink, Tee};
 use crate::source::open_log;
 use crate::survey::{Survey, SurveySink};
 use crate::timestamp::UnixNanos;
-use crate::tuning::Tuning;
 
 pub fn compact_file(path: &Path, rules: &RetentionRules, options: &Options) -> Result<FileReport> {
     compact_file_archiving(path, rules, options, None)
@@ -153,18 +152,7 @@ pub fn survey_file(path: &Path, rules: &RetentionRules, now: UnixNanos, threads:
         Some(codec) => crate::compressed::decompress(&file, path, &target, codec)?,
         None => file,
     };
-    let options = Options {
-        now,
-        dry_run: true,
-        remove_if_empty: false,
-        threads,
-        lock: Locking::HeldByCaller,
-        in_place: false,
-        progress: None,
-        tuning: Tuning::PRODUCTION,
-        erasure: None,
-        scrub: false,
-    };
+    let options = Options { dry_run: true, lock: Locking::HeldByCaller, threads, ..Options::at(now) };
     let mut sink = SurveySink::new(now);
     let searched = options.searcher(rules).search(&file, path, 0, &mut sink)?;
     Ok(sink.into_survey(searched.tally))
@@ -174,23 +162,13 @@ pub fn survey_file(path: &Path, rules: &RetentionRules, now: UnixNanos, threads:
 mod tests {
     use super::*;
     use crate::timestamp::parse_timestamp;
+    use crate::tuning::Tuning;
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
-    use std::time::Duration;
 
     fn options(dry_run: bool) -> Options {
-        Options {
-            now: parse_timestamp(b"2026-11-27T00:00:00Z").unwrap(),
-            dry_run,
-            remove_if_empty: false,
-            threads: 2,
-            lock: Locking::Wait(Duration::ZERO),
-            in_place: false,
-            progress: None,
-            tuning: Tuning::SMALL,
-            erasure: None,
-            scrub: false,
-        }
+        let now = parse_timestamp(b"2026-11-27T00:00:00Z").unwrap();
+        Options { dry_run, threads: 2, tuning: Tuning::SMALL, ..Options::at(now) }
     }
 
     fn record(day: &str, n: usize) -> String {

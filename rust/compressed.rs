@@ -290,25 +290,13 @@ pub fn read_all(path: &Path) -> io::Result<Vec<u8>> {
 mod tests {
     use super::*;
     use crate::compact::compact_file;
-    use crate::job::Locking;
     use crate::timestamp::parse_timestamp;
     use crate::tuning::Tuning;
     use std::os::unix::fs::MetadataExt;
-    use std::time::Duration;
 
     fn options(dry_run: bool) -> Options {
-        Options {
-            now: parse_timestamp(b"2026-11-27T00:00:00Z").unwrap(),
-            dry_run,
-            remove_if_empty: false,
-            threads: 2,
-            lock: Locking::Wait(Duration::ZERO),
-            in_place: false,
-            progress: None,
-            tuning: Tuning::SMALL,
-            erasure: None,
-            scrub: false,
-        }
+        let now = parse_timestamp(b"2026-11-27T00:00:00Z").unwrap();
+        Options { dry_run, threads: 2, tuning: Tuning::SMALL, ..Options::at(now) }
     }
 
     fn record(day: &str, n: usize) -> String {

@@ -37,6 +37,23 @@ pub struct Options {
 }
 
 impl Options {
+    /// A real run at `now` with everything else at its default: one thread per core, no wait
+    /// for the lock, production sizes, retention (no erasure), no scrub.
+    pub fn at(now: UnixNanos) -> Options {
+        Options {
+            now,
+            dry_run: false,
+            remove_if_empty: false,
+            threads: 0,
+            lock: Locking::Wait(Duration::ZERO),
+            in_place: false,
+            progress: None,
+            tuning: Tuning::PRODUCTION,
+            erasure: None,
+            scrub: false,
+        }
+    }
+
     pub fn searcher<'a>(&'a self, rules: &'a RetentionRules) -> Searcher<'a> {
         Searcher {
             rules,
