@@ -52,3 +52,15 @@ def test_scale_compares_two_sizes_and_reports_memory(tmp_path: Path) -> None:
     assert all(result["checks"].values()) and len(result["checks"]) == 4
     assert 3.5 < result["size_ratio"] < 4.5
     assert result["memory_kib"]["real"]["rss_anon_peak_kib"] > 0
+
+
+def test_daily_job_with_the_index_deletes_what_a_full_run_deletes(tmp_path: Path) -> None:
+    out = tmp_path / "daily.json"
+    done = run_script(
+        "daily.py", "--size-mb", "4", "--segments", "3", "--runs", "1", "--data", str(tmp_path / "data"),
+        "--json-out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr + done.stdout
+    result = json.loads(out.read_text())
+    assert result["checks"] == {"dry_runs_agree": True, "real_runs_agree": True, "same_bytes_as_full": True}
+    assert not (tmp_path / "data").exists(), "the scratch data is removed"
