@@ -89,6 +89,13 @@ def test_schedule_cron_prints_one_crontab_line_for_the_project(fixture_project: 
     assert line.endswith(">> /var/log/mxcp/cleanup.log 2>&1")
 
 
+def test_the_systemd_service_gives_the_incremental_index_a_state_directory_of_its_user(fixture_project: Path) -> None:
+    code, out, _ = invoke("schedule", "--systemd", "--user", "audit", cwd=fixture_project)
+    assert code == 0
+    assert "StateDirectory=mxcp-compact\n" in out
+    assert "Environment=MXCP_COMPACT_STATE_DIR=/var/lib/mxcp-compact\n" in out
+
+
 def test_schedule_systemd_prints_service_and_timer_units(fixture_project: Path) -> None:
     code, out, _ = invoke("schedule", "--systemd", "--profile", "production", "--user", "audit", cwd=fixture_project)
     assert code == 0

@@ -99,6 +99,9 @@ User={schedule.user}
 Group={schedule.group}
 WorkingDirectory={schedule.working_dir}
 ExecStart={command_line(schedule)}
+# The incremental index lives here, owned by the service's user (see the README).
+StateDirectory=mxcp-compact
+Environment=MXCP_COMPACT_STATE_DIR=/var/lib/mxcp-compact
 StandardOutput=journal
 StandardError=journal
 """
