@@ -167,8 +167,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     fn options(dry_run: bool) -> Options {
-        let now = parse_timestamp(b"2026-11-27T00:00:00Z").unwrap();
-        Options { dry_run, threads: 2, tuning: Tuning::SMALL, ..Options::at(now) }
+        Options::for_tests(dry_run)
     }
 
     fn record(day: &str, n: usize) -> String {

@@ -290,13 +290,10 @@ pub fn read_all(path: &Path) -> io::Result<Vec<u8>> {
 mod tests {
     use super::*;
     use crate::compact::compact_file;
-    use crate::timestamp::parse_timestamp;
-    use crate::tuning::Tuning;
     use std::os::unix::fs::MetadataExt;
 
     fn options(dry_run: bool) -> Options {
-        let now = parse_timestamp(b"2026-11-27T00:00:00Z").unwrap();
-        Options { dry_run, threads: 2, tuning: Tuning::SMALL, ..Options::at(now) }
+        Options::for_tests(dry_run)
     }
 
     fn record(day: &str, n: usize) -> String {

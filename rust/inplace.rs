@@ -604,22 +604,9 @@ impl ShiftSink<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::timestamp::parse_timestamp;
-    use std::time::Duration;
 
     fn options() -> Options {
-        Options {
-            now: parse_timestamp(b"2026-11-27T00:00:00Z").unwrap(),
-            dry_run: false,
-            remove_if_empty: false,
-            threads: 2,
-            lock: crate::job::Locking::Wait(Duration::ZERO),
-            in_place: true,
-            progress: None,
-            tuning: crate::tuning::Tuning::SMALL,
-            erasure: None,
-            scrub: false,
-        }
+        Options { in_place: true, ..Options::for_tests(false) }
     }
 
     fn record(day: &str, n: usize, pad: usize) -> String {

@@ -54,6 +54,14 @@ impl Options {
         }
     }
 
+    /// The tests' job: a real or dry run on 2026-11-27 with two threads and small sizes, so
+    /// that windows, threads and O_DIRECT chunks all occur in small inputs.
+    #[cfg(test)]
+    pub fn for_tests(dry_run: bool) -> Options {
+        let now = crate::timestamp::parse_timestamp(b"2026-11-27T00:00:00Z").unwrap_or_default();
+        Options { dry_run, threads: 2, tuning: Tuning::SMALL, ..Options::at(now) }
+    }
+
     pub fn searcher<'a>(&'a self, rules: &'a RetentionRules) -> Searcher<'a> {
         Searcher {
             rules,
