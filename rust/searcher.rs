@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::retention::RetentionRules;
 use crate::sink::Sink;
-use crate::source::{complete_lines_end, windows, LogMap};
+use crate::source::{complete_lines_end, line_aligned, window_grid, LogMap, Readahead};
 use crate::stats::Tally;
 use crate::timestamp::UnixNanos;
 use crate::tuning::Tuning;
@@ -97,7 +97,7 @@ impl Searcher<'_> {
             let map = LogMap::map(file, size, path)?;
             let data = map.bytes();
             let end = complete_lines_end(data, consumed as usize);
-            let pushed = self.push(data, consumed as usize..end, &mut tally, sink);
+            let pushed = self.push(file, data, consumed as usize..end, &mut tally, sink);
             map.check(path)?;
             if let Some(stopped_at) = pushed? {
                 return Ok(Searched { tally, consumed: stopped_at as u64, size });
@@ -133,18 +133,52 @@ impl Searcher<'_> {
         }
     }
 
-    /// Decides `data[span]` and pushes its runs in order. `Some(offset)`: the sink stopped
-    /// before the run starting there.
-    fn push(&self, data: &[u8], span: Range<usize>, tally: &mut Tally, sink: &mut dyn Sink) -> Result<Option<usize>> {
+    /// Decides `data[span]` and pushes its runs in order, with the kernel reading ahead of the
+    /// workers on spans longer than its own read-ahead. `Some(offset)`: the sink stopped before
+    /// the run starting there.
+    fn push(
+        &self,
+        file: &File,
+        data: &[u8],
+        span: Range<usize>,
+        tally: &mut Tally,
+        sink: &mut dyn Sink,
+    ) -> Result<Option<usize>> {
+        let tuning = &self.tuning;
+        if span.len() <= tuning.readahead_bytes {
+            return self.push_windows(data, span, None, tally, sink);
+        }
+        let readahead = Readahead::new(file, span.clone(), tuning.readahead_bytes, tuning.readahead_chunk_bytes);
+        thread::scope(|scope| {
+            scope.spawn(|| readahead.run());
+            // Ends the hints however the scan ends, a panic included, so the scope can join.
+            let _finish = FinishOnDrop(&readahead);
+            self.push_windows(data, span, Some(&readahead), tally, sink)
+        })
+    }
+
+    fn push_windows(
+        &self,
+        data: &[u8],
+        span: Range<usize>,
+        readahead: Option<&Readahead<'_>>,
+        tally: &mut Tally,
+        sink: &mut dyn Sink,
+    ) -> Result<Option<usize>> {
         let threads = match self.threads {
             0 => thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
         let tuning = &self.tuning;
         let window_bytes = (span.len() / (4 * threads.max(1))).clamp(tuning.min_window_bytes, tuning.window_bytes);
-        let windows = windows(data, span.clone(), window_bytes);
+        let grid = window_grid(span.clone(), window_bytes);
         let survey = sink.wants_survey();
-        let decide = |window: Range<usize>| decide_window(data, window, self.decider(), survey);
+        let decide = |nominal: Range<usize>| {
+            if let Some(readahead) = readahead {
+                readahead.reached(nominal.start);
+            }
+            decide_window(data, line_aligned(data, &span, nominal), self.decider(), survey)
+        };
         let mut stopped = None;
         let mut emit = |decided: Decided| -> Result<bool> {
             if let Some(progress) = self.progress {
@@ -159,7 +193,7 @@ impl Searcher<'_> {
         };
         failpoint::hit("window");
         if threads <= 1 || span.len() < tuning.parallel_min_bytes {
-            for (n, window) in windows.into_iter().enumerate() {
+            for (n, window) in grid.into_iter().enumerate() {
                 if n > 0 {
                     failpoint::hit("window");
                 }
@@ -168,9 +202,17 @@ impl Searcher<'_> {
                 }
             }
         } else {
-            decide_in_parallel(&windows, threads, decide, emit)?;
+            decide_in_parallel(&grid, threads, decide, emit)?;
         }
         Ok(stopped)
+    }
+}
+
+struct FinishOnDrop<'r, 'f>(&'r Readahead<'f>);
+
+impl Drop for FinishOnDrop<'_, '_> {
+    fn drop(&mut self) {
+        self.0.finish();
     }
 }
 

@@ -8,7 +8,10 @@
 use std::fs::{self, File, OpenOptions};
 use std::ops::Range;
 use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::io::AsRawFd;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use memmap2::{Advice, Mmap, MmapOptions};
 
@@ -83,41 +86,146 @@ pub fn complete_lines_end(data: &[u8], from: usize) -> usize {
     memchr::memrchr(b'\n', &data[from..]).map_or(from, |at| from + at + 1)
 }
 
-/// Splits `span` into consecutive windows of about `target` bytes, each ending after a `\n`
-/// (the last one at `span.end`).
-pub fn windows(data: &[u8], span: Range<usize>, target: usize) -> Vec<Range<usize>> {
-    let mut out = Vec::new();
-    let mut start = span.start;
-    while start < span.end {
-        let probe = start.saturating_add(target.max(1)).min(span.end);
-        let end = if probe >= span.end {
-            span.end
-        } else {
-            memchr::memchr(b'\n', &data[probe..span.end]).map_or(span.end, |at| probe + at + 1)
-        };
-        out.push(start..end);
-        start = end;
+/// Cuts `span` into consecutive windows of `target` bytes on a fixed grid, without reading a
+/// byte: each worker aligns its own window with `line_aligned`, so no page is touched before
+/// the scan reaches it (on a cold cache, probing every boundary up front costs one synchronous
+/// read per window, scattered over the file).
+pub fn window_grid(span: Range<usize>, target: usize) -> Vec<Range<usize>> {
+    let step = target.max(1);
+    (span.start..span.end).step_by(step).map(|start| start..start.saturating_add(step).min(span.end)).collect()
+}
+
+/// The lines that start inside the grid window `nominal` of `span`: both ends move forward to
+/// the next line start, so consecutive grid windows give consecutive line windows, and a line
+/// longer than a window belongs to the window it starts in (later ones come out empty).
+pub fn line_aligned(data: &[u8], span: &Range<usize>, nominal: Range<usize>) -> Range<usize> {
+    let align = |at: usize| {
+        if at <= span.start || at >= span.end {
+            return at.clamp(span.start, span.end);
+        }
+        memchr::memchr(b'\n', &data[at - 1..span.end]).map_or(span.end, |found| at + found)
+    };
+    let start = align(nominal.start);
+    start..align(nominal.end).max(start)
+}
+
+/// Keeps the kernel reading a bounded distance ahead of the scan, from its own thread.
+///
+/// A fault on a page of a mapping that is not cached waits for the read of the pages around it,
+/// and the kernel's own read-ahead does not run ahead of mapped scans as it does of `read(2)`: on
+/// a cold cache each worker would alternate between waiting for the disk and deciding. The
+/// hints (`POSIX_FADV_WILLNEED`, which starts the reads and returns) keep the disk busy while the
+/// workers decide. They are issued in order, at most `ahead` bytes beyond the furthest window a
+/// worker has begun, so a scan that stops early (an in-place prefix probe) reads little extra.
+pub struct Readahead<'f> {
+    file: &'f File,
+    span: Range<u64>,
+    ahead: u64,
+    chunk: u64,
+    frontier: AtomicU64,
+    done: AtomicBool,
+}
+
+impl<'f> Readahead<'f> {
+    pub fn new(file: &'f File, span: Range<usize>, ahead: usize, chunk: usize) -> Readahead<'f> {
+        let span = span.start as u64..span.end as u64;
+        let frontier = AtomicU64::new(span.start);
+        Readahead {
+            file,
+            span,
+            ahead: ahead as u64,
+            chunk: chunk.max(4096) as u64,
+            frontier,
+            done: AtomicBool::new(false),
+        }
     }
-    out
+
+    /// A worker began deciding the bytes at `offset`.
+    pub fn reached(&self, offset: usize) {
+        self.frontier.fetch_max(offset as u64, Ordering::Relaxed);
+    }
+
+    /// The scan is over (or stopped): the thread in `run` returns.
+    pub fn finish(&self) {
+        self.done.store(true, Ordering::Relaxed);
+    }
+
+    /// Issues the hints until the span is covered or `finish` is called.
+    pub fn run(&self) {
+        let mut requested = self.span.start;
+        while requested < self.span.end && !self.done.load(Ordering::Relaxed) {
+            let wanted = self.frontier.load(Ordering::Relaxed).saturating_add(self.ahead).min(self.span.end);
+            if requested >= wanted {
+                std::thread::sleep(Duration::from_micros(500));
+                continue;
+            }
+            let len = self.chunk.min(self.span.end - requested);
+            self.will_need(requested, len);
+            requested += len;
+        }
+    }
+
+    fn will_need(&self, offset: u64, len: u64) {
+        let (Ok(offset), Ok(len)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len)) else {
+            return;
+        };
+        // SAFETY: posix_fadvise only reads its integer arguments; the descriptor is open for the
+        // lifetime of `self.file`. A failure is harmless (the hint is dropped), so it is ignored.
+        let _ = unsafe { libc::posix_fadvise(self.file.as_raw_fd(), offset, len, libc::POSIX_FADV_WILLNEED) };
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The line windows of a grid, as the searcher builds them.
+    fn line_windows(data: &[u8], span: Range<usize>, target: usize) -> Vec<Range<usize>> {
+        window_grid(span.clone(), target).into_iter().map(|w| line_aligned(data, &span, w)).collect()
+    }
+
     #[test]
-    fn windows_cover_the_span_and_end_on_line_boundaries() {
+    fn grid_windows_cover_the_span_in_order_and_never_split_a_line() {
         let data = b"aaaa\nbb\ncccccccccc\nd\n\npartial";
-        for target in 1..data.len() + 2 {
-            let cut = windows(data, 0..data.len(), target);
-            assert_eq!(cut.first().map(|w| w.start), Some(0));
-            assert_eq!(cut.last().map(|w| w.end), Some(data.len()));
-            for pair in cut.windows(2) {
-                assert_eq!(pair[0].end, pair[1].start);
-                assert_eq!(data[pair[0].end - 1], b'\n');
+        for from in [0, 5, 8] {
+            for target in 1..data.len() + 2 {
+                let cut = line_windows(data, from..data.len(), target);
+                assert_eq!(cut.first().map(|w| w.start), Some(from));
+                assert_eq!(cut.last().map(|w| w.end), Some(data.len()));
+                for pair in cut.windows(2) {
+                    assert_eq!(pair[0].end, pair[1].start);
+                    let boundary = pair[0].end;
+                    assert!(boundary == from || boundary == data.len() || data[boundary - 1] == b'\n');
+                }
             }
         }
-        assert!(windows(data, 3..3, 4).is_empty());
+        assert!(window_grid(3..3, 4).is_empty());
+    }
+
+    #[test]
+    fn a_line_longer_than_a_window_belongs_to_the_window_it_starts_in() {
+        let data = b"a\nbbbbbbbbbbbbbbbbbbbb\nc\n";
+        // The long line starts at 2, inside the first window [0, 4); "c" starts inside [20, 24).
+        let cut = line_windows(data, 0..data.len(), 4);
+        assert_eq!(cut[0], 0..23);
+        assert!(cut[1..5].iter().all(|w| w.is_empty()));
+        assert_eq!(cut[5], 23..25);
+        assert_eq!(cut.len(), 7);
+        assert!(cut[6].is_empty());
+    }
+
+    #[test]
+    fn readahead_covers_the_span_and_stops_when_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        std::fs::write(&path, vec![b'x'; 64 << 10]).unwrap();
+        let file = File::open(&path).unwrap();
+        let ahead = Readahead::new(&file, 0..64 << 10, 16 << 10, 4096);
+        ahead.reached(64 << 10);
+        ahead.run();
+        let stalled = Readahead::new(&file, 0..64 << 10, 4096, 4096);
+        stalled.finish();
+        stalled.run();
     }
 
     #[test]

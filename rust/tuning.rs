@@ -25,6 +25,11 @@ pub struct Tuning {
     pub direct_min_bytes: u64,
     /// Size of each of the O_DIRECT writer's buffers (a multiple of 4096).
     pub direct_chunk_bytes: usize,
+    /// How far ahead of the scan the kernel is asked to read (see `source::Readahead`); spans
+    /// no longer than this are left to the kernel's own read-ahead.
+    pub readahead_bytes: usize,
+    /// Size of each read-ahead request.
+    pub readahead_chunk_bytes: usize,
 }
 
 impl Tuning {
@@ -35,6 +40,8 @@ impl Tuning {
         buffer_bytes: 1 << 20,
         direct_min_bytes: 8 << 20,
         direct_chunk_bytes: 4 << 20,
+        readahead_bytes: 32 << 20,
+        readahead_chunk_bytes: 4 << 20,
     };
 
     /// Sizes small enough that windows, threads, buffer flushes and O_DIRECT chunks all occur
@@ -46,6 +53,8 @@ impl Tuning {
         buffer_bytes: 8 << 10,
         direct_min_bytes: 1,
         direct_chunk_bytes: 16 << 10,
+        readahead_bytes: 64 << 10,
+        readahead_chunk_bytes: 16 << 10,
     };
 }
 
