@@ -148,3 +148,26 @@ def test_an_erasure_reads_every_file_whatever_the_index_says(tmp_path: Path, cli
     result = cli_subprocess(["erase", "--path", logs, "--where", "n=4", "--json"], cwd=tmp_path)
     assert result.exit_code == 0, result.stderr
     assert sum(json.loads(result.stdout)["erased_per_schema"].values()) == 3
+
+
+def test_while_a_file_is_compacted_the_disk_reads_ahead_the_next_file_the_index_cannot_skip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conftest import run_in_process
+    from mxcp_compact import cleanup as cleanup_module
+
+    logs = tmp_path / "logs"
+    make_logs(logs)
+    assert deleted(cleanup(run_in_process, logs, "--now", DAY1)) == 100
+    # Later, a and c get an expired record each; b is unchanged with nothing expired yet.
+    later = "2026-12-15T00:00:00Z"
+    for name in ("logs-a.jsonl", "logs-c.jsonl"):
+        (logs / name).write_text((logs / name).read_text() + record("2010-01-01", 7))
+    hinted: list[Path | None] = []
+    real_read_ahead = cleanup_module._read_ahead
+    monkeypatch.setattr(cleanup_module, "_read_ahead", lambda path: (hinted.append(path), real_read_ahead(path)))
+    report = cleanup(run_in_process, logs, "--now", later)
+    assert [f["deleted"] for f in report["files"]] == [1, 0, 1]  # type: ignore[index]
+    # While a is compacted, c's head is asked for (b is skipped); c is the last file read.
+    assert hinted == [logs / "logs-c.jsonl", None]
+    assert deleted(cleanup(run_in_process, logs, "--now", later, "--full", "--dry-run")) == 0
