@@ -405,6 +405,8 @@ def _load_staging(staging: Path, database: Path, run_errors: list[str]) -> list[
 
 def _archive_record(path: Path, lines: int, size: int) -> dict[str, Any]:
     """The archive's path, what this run put in it, and the SHA-256 of the whole file."""
+    # hashlib (OpenSSL), not the builtin `index.sha256`: loading libcrypto costs ~25 ms cold,
+    # but it hashes ~7x faster (895 against 125 MB/s here), and an archive may be large.
     import hashlib
 
     digest = hashlib.sha256()
