@@ -197,6 +197,23 @@ def test_the_scheduled_command_with_metrics_still_runs_without_typer_or_click(
     assert "mxcp_compact_last_run_success" in prom.read_text()
 
 
+#: Loaded for nothing a scheduled run needs, and costly with a cold page cache: dataclasses (with
+#: inspect, ast, dis, tokenize), hashlib (OpenSSL's libcrypto, for the index file's name), typing.
+_HEAVY = {"dataclasses", "inspect", "ast", "dis", "tokenize", "hashlib", "_hashlib", "typing"}
+
+
+def test_the_scheduled_command_imports_no_dataclasses_hashlib_or_typing(fixture_project: Path, tmp_path: Path) -> None:
+    dry = _console(["log-cleanup", "--dry-run", "--now", FIXTURE_NOW], fixture_project)
+    assert dry.returncode == 0, dry.stderr
+    assert not _HEAVY & _imported(dry.stderr)
+    prom = tmp_path / "cleanup.prom"
+    real = _console(["log-cleanup", "--wait", "300", "--now", FIXTURE_NOW, "--metrics", str(prom)], fixture_project)
+    assert real.returncode == 0, real.stderr
+    imported = _imported(real.stderr)
+    assert {"mxcp_compact.index", "mxcp_compact.metrics"} <= imported
+    assert not _HEAVY & imported
+
+
 def test_help_and_usage_errors_still_come_from_typer(fixture_project: Path) -> None:
     shown = _console(["log-cleanup", "--help"], fixture_project)
     assert shown.returncode == 0

@@ -9,9 +9,8 @@ Everything is validated up front so that a bad option or a broken `mxcp-site.yml
 
 from __future__ import annotations
 
-import dataclasses
+from collections import namedtuple
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from mxcp_compact.discovery import ARCHIVE_RULES, Plan, archive_files, expand_paths
@@ -29,17 +28,22 @@ if TYPE_CHECKING:
 __all__ = ["ConfigError", "RunConfig", "resolve_run"]
 
 
-@dataclass(frozen=True)
-class RunConfig:
+# A named tuple rather than a frozen dataclass (see registry.RegistryEntry).
+class RunConfig(
+    namedtuple(
+        "RunConfig",
+        [
+            "plan",  # Plan
+            "rules",  # Mapping[Path | None, core rules]: per schema registry (None: no registry beside the logs)
+            "now_ns",  # int
+            "settings",  # ToolConfig
+            "notes",  # tuple[str, ...]: warnings worth showing (ignored registry lines, skipped files)
+        ],
+    )
+):
     """Everything a command needs, resolved and validated before any file is touched."""
 
-    plan: Plan
-    #: Core retention rules per schema registry (None: no registry beside the logs).
-    rules: Mapping[Path | None, Any]
-    now_ns: int
-    settings: ToolConfig
-    #: Warnings worth showing (ignored registry lines, skipped files).
-    notes: tuple[str, ...]
+    __slots__ = ()
 
 
 def resolve_run(
@@ -98,4 +102,4 @@ def _with_archives(plan: Plan, settings: ToolConfig) -> Plan:
         return plan
     known = {log.path.resolve() for log in plan.files}
     extra = [log for log in archive_files(settings.archive_directory) if log.path.resolve() not in known]
-    return dataclasses.replace(plan, files=(*plan.files, *extra))
+    return plan._replace(files=(*plan.files, *extra))

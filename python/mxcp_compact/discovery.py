@@ -5,8 +5,8 @@ segments, the registry beside each log, and the files that are plainly not JSONL
 from __future__ import annotations
 
 import re
+from collections import namedtuple
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from mxcp_compact.errors import ConfigError
@@ -45,16 +45,22 @@ _BINARY_MAGIC = {
 }
 
 
-@dataclass(frozen=True)
-class LogFile:
+# Named tuples rather than frozen dataclasses (see registry.RegistryEntry).
+class LogFile(
+    namedtuple(
+        "LogFile",
+        [
+            "path",  # Path
+            "registry",  # Path | None
+            "is_segment",  # bool: segments are deleted once empty; a base file is kept, possibly empty
+            "archived",  # bool: cleaned with the archive retention of the settings file (`[archive]`)
+        ],
+        defaults=(False,),
+    )
+):
     """One audit log file to compact."""
 
-    path: Path
-    registry: Path | None
-    #: Segments are deleted once empty; a base file is kept, possibly empty.
-    is_segment: bool
-    #: Cleaned with the archive retention of the settings file (`[archive]`).
-    archived: bool = False
+    __slots__ = ()
 
     @property
     def rules_key(self) -> Path | None:
@@ -62,18 +68,23 @@ class LogFile:
         return ARCHIVE_RULES if self.archived else self.registry
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(
+    namedtuple(
+        "Plan",
+        [
+            "files",  # tuple[LogFile, ...]
+            "profile",  # str | None
+            "skipped_reason",  # str | None: why the run does nothing at all (audit disabled)
+            "passed_over",  # tuple[tuple[Path, str], ...]: files passed over, with the reason, reported as notes
+            "audit_path",  # Path | None
+        ],
+        defaults=(None, (), None),
+    )
+):
     """The files a run compacts, and what was decided on the way (a skipped profile, files
     passed over)."""
 
-    files: tuple[LogFile, ...]
-    profile: str | None
-    #: Why the run does nothing at all (audit disabled); None otherwise.
-    skipped_reason: str | None = None
-    #: Files passed over, with the reason, reported as notes.
-    passed_over: tuple[tuple[Path, str], ...] = ()
-    audit_path: Path | None = None
+    __slots__ = ()
 
 
 def profile_files(base: Path) -> list[LogFile]:

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from collections import namedtuple
 from pathlib import Path
 
 # typing.TYPE_CHECKING without importing typing (this module is loaded by log-cleanup --metrics).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from mxcp_compact.report import RunSummary
     from mxcp_compact.stats import LogStats
     from mxcp_compact.verify import Verification
@@ -42,27 +44,49 @@ __all__ = [
 PREFIX = "mxcp_compact"
 
 
-@dataclass(frozen=True)
-class RunMetrics:
+# A named tuple rather than a frozen dataclass, as log-cleanup --metrics loads this module (see
+# registry.RegistryEntry).
+class RunMetrics(
+    namedtuple(
+        "RunMetrics",
+        [
+            "command",  # str
+            # str | None: "" for runs on --path files (an empty label value is what Prometheus stores as no label).
+            "profile",
+            "success",  # bool: the command exited 0
+            "finished_at",  # float
+            "duration_seconds",  # float
+            # dict[str, int]: `schema_name:schema_version` -> records deleted, 0 for a schema seen but not deleted from.
+            "deleted_per_schema",
+            "log_bytes",  # int | None
+            "unevaluable_lines",  # int | None
+            "future_records",  # int | None
+            # float | None: age of the oldest record of any schema at the instant retention was evaluated: exact,
+            # but overall, because the survey knows the oldest timestamp per file, not per schema.
+            "oldest_record_age_seconds",
+            "expired_records",  # int | None: records past their retention still on disk (verify, stats)
+        ],
+        defaults=(None, None, None, None, None, None),
+    )
+):
     """What one command knows; a figure it does not know is None or empty and is left out."""
 
-    command: str
-    #: "" for runs on --path files (an empty label value is what Prometheus stores as no label).
-    profile: str | None
-    #: The command exited 0.
-    success: bool
-    finished_at: float
-    duration_seconds: float
-    #: `schema_name:schema_version` -> records deleted, 0 for a schema seen but not deleted from.
-    deleted_per_schema: dict[str, int] = field(default_factory=dict)
-    log_bytes: int | None = None
-    unevaluable_lines: int | None = None
-    future_records: int | None = None
-    #: Age of the oldest record of any schema at the instant retention was evaluated: exact, but
-    #: overall, because the survey knows the oldest timestamp per file, not per schema.
-    oldest_record_age_seconds: float | None = None
-    #: Records past their retention still on disk (verify, stats).
-    expired_records: int | None = None
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        command: str,
+        profile: str | None,
+        success: bool,
+        finished_at: float,
+        duration_seconds: float,
+        deleted_per_schema: dict[str, int] | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> RunMetrics:
+        # Figures given no `deleted_per_schema` get a dict of their own, as a dataclass's default_factory gives.
+        deleted = {} if deleted_per_schema is None else deleted_per_schema
+        return super().__new__(cls, command, profile, success, finished_at, duration_seconds, deleted, *args, **kwargs)
 
 
 def _labels(**labels: str | None) -> str:

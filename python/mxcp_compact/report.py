@@ -13,8 +13,8 @@ the conditions, `erased_per_schema`), so that nobody reads it as a retention run
 from __future__ import annotations
 
 import os
+from collections import namedtuple
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from mxcp_compact.api import Result
@@ -42,33 +42,52 @@ def displayable(text: object) -> str:
     return str(text).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-@dataclass(frozen=True)
-class FileOutcome:
-    path: Path
-    result: Result | None = None
-    error: str | None = None
-    #: A failed file is as it was before the run: true of every copy-and-rename failure, while a
-    #: failed in-place compaction may already have dropped part of the expired records.
-    untouched: bool = True
+# Named tuples rather than frozen dataclasses (see registry.RegistryEntry).
+class FileOutcome(
+    namedtuple(
+        "FileOutcome",
+        [
+            "path",  # Path
+            "result",  # Result | None
+            "error",  # str | None
+            # bool: a failed file is as it was before the run: true of every copy-and-rename failure, while a
+            # failed in-place compaction may already have dropped part of the expired records.
+            "untouched",
+        ],
+        defaults=(None, None, True),
+    )
+):
+    """One file of a run: its result, or the error that kept it from being compacted."""
+
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class RunSummary:
-    dry_run: bool
-    profile: str | None
-    outcomes: Sequence[FileOutcome]
-    elapsed_seconds: float
-    notes: Sequence[str] = field(default_factory=tuple)
-    skipped_reason: str | None = None
-    #: Failures that are not about one log file (e.g. the deletion trail could not be written).
-    run_errors: Sequence[str] = field(default_factory=tuple)
-    #: The archive of deleted lines: path, lines and bytes this run added, SHA-256 of the file.
-    archive: dict[str, object] | None = None
-    #: Stopped by Ctrl-C: the file being compacted and the rest were left untouched.
-    interrupted: bool = False
-    #: The erase command's (FIELD, VALUE) conditions: the run erased the records meeting them
-    #: instead of applying retention. None: a retention run.
-    erase: Sequence[tuple[str, str]] | None = None
+class RunSummary(
+    namedtuple(
+        "RunSummary",
+        [
+            "dry_run",  # bool
+            "profile",  # str | None
+            "outcomes",  # Sequence[FileOutcome]
+            "elapsed_seconds",  # float
+            "notes",  # Sequence[str]
+            "skipped_reason",  # str | None
+            # Sequence[str]: failures that are not about one log file (e.g. the deletion trail could not be written).
+            "run_errors",
+            # dict[str, object] | None: the archive of deleted lines: path, lines and bytes this run added, SHA-256
+            # of the file.
+            "archive",
+            "interrupted",  # bool: stopped by Ctrl-C: the file being compacted and the rest were left untouched
+            # Sequence[tuple[str, str]] | None: the erase command's (FIELD, VALUE) conditions: the run erased the
+            # records meeting them instead of applying retention. None: a retention run.
+            "erase",
+        ],
+        defaults=((), None, (), None, False, None),
+    )
+):
+    """What a run did: each file's outcome, the notes and errors, the archive written."""
+
+    __slots__ = ()
 
     @property
     def verb(self) -> str:

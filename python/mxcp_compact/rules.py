@@ -4,8 +4,8 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 
 from mxcp_compact.errors import ConfigError
 
@@ -33,14 +33,30 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-@dataclass(frozen=True)
-class Retention:
+# A named tuple rather than a frozen dataclass (see registry.RegistryEntry).
+class Retention(
+    namedtuple(
+        "Retention",
+        [
+            "schemas",  # Mapping[str, Days]: per schema name
+            "all_schemas",  # Days | None
+            "registry",  # tuple[RegistryEntry, ...]
+        ],
+    )
+):
     """Retention rules, in precedence order: `schemas` (per schema name), `all_schemas`, then the
     `registry`, then MXCP's built-in 90 days for `mxcp.endpoints`."""
 
-    schemas: Mapping[str, Days] = field(default_factory=dict)
-    all_schemas: Days | None = None
-    registry: tuple[RegistryEntry, ...] = ()
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        schemas: Mapping[str, Days] | None = None,
+        all_schemas: Days | None = None,
+        registry: tuple[RegistryEntry, ...] = (),
+    ) -> Retention:
+        # Rules given no `schemas` get a dict of their own, as a dataclass's default_factory gives.
+        return super().__new__(cls, {} if schemas is None else schemas, all_schemas, registry)
 
     def with_registry(self, registry: Iterable[RegistryEntry]) -> Retention:
         return Retention(schemas=self.schemas, all_schemas=self.all_schemas, registry=tuple(registry))

@@ -4,8 +4,8 @@ log-cleanup's defaults (archive, deletion trail, metrics file, wait, output styl
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from mxcp_compact.errors import ConfigError
@@ -31,26 +31,38 @@ _TOOL_CONFIG_KEYS = {
 }
 
 
-@dataclass(frozen=True)
-class ToolConfig:
+# A named tuple rather than a frozen dataclass (see registry.RegistryEntry).
+class ToolConfig(
+    namedtuple(
+        "ToolConfig",
+        [
+            "path",  # Path | None
+            "schemas",  # Mapping[str, Days]
+            "default_days",  # Days | None
+            "audit_trail",  # Path | None
+            "wait",  # float | None
+            "archive",  # str | None: archive path template (may hold {date}), relative to the file's directory
+            "output_style",  # str | None: log-cleanup's output, "guide" or "mxcp" (like --output-style)
+            "scrub",  # bool: overwrite deleted bytes before releasing them (like --scrub)
+            # Path | None: [archive], a directory of archives (ours, logrotate's) cleaned with their own retention.
+            "archive_directory",
+            "archive_retention_days",  # Days | None
+            # Path | None: the Prometheus textfile log-cleanup writes (like --metrics), relative to the file's
+            # directory.
+            "metrics",
+        ],
+        defaults=(None, None, None, None, None, None, None, False, None, None, None),
+    )
+):
     """Settings from `mxcp-compact.toml`; empty when there is no such file."""
 
-    path: Path | None = None
-    schemas: Mapping[str, Days] = field(default_factory=dict)
-    default_days: Days | None = None
-    audit_trail: Path | None = None
-    wait: float | None = None
-    #: Archive path template (may hold {date}), relative to the file's directory.
-    archive: str | None = None
-    #: log-cleanup's output: "guide" or "mxcp" (like --output-style).
-    output_style: str | None = None
-    #: Overwrite deleted bytes before releasing them (like --scrub).
-    scrub: bool = False
-    #: [archive]: a directory of archives (ours, logrotate's) cleaned with their own retention.
-    archive_directory: Path | None = None
-    archive_retention_days: Days | None = None
-    #: The Prometheus textfile log-cleanup writes (like --metrics), relative to the file's directory.
-    metrics: Path | None = None
+    __slots__ = ()
+
+    def __new__(
+        cls, path: Path | None = None, schemas: Mapping[str, Days] | None = None, *args: Any, **kwargs: Any
+    ) -> ToolConfig:
+        # Settings given no `schemas` get a dict of their own, as a dataclass's default_factory gives.
+        return super().__new__(cls, path, {} if schemas is None else schemas, *args, **kwargs)
 
     def retention(self, cli_schemas: Mapping[str, Days], cli_all_schemas: Days | None) -> Retention:
         """Command line > this file > schema registry > built-in: `--retain` beats
