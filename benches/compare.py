@@ -1200,11 +1200,13 @@ HISTORY_DAYS = 92  # days of records before day 1's run; it deletes the oldest, 
 
 def daily_data(ctx: Context, tag: str, mix: dict[str, float] | None) -> dict[str, Any]:
     """A directory of MXCP segments (`logs-bench-YYYYMMDDTHHMMSS.jsonl`, named after their first
-    record's time) holding HISTORY_DAYS days of records up to day 1 (= --now minus a day), in time
-    order across segments and evenly spread (uniform traffic), ~4x --size-mb in all, each segment
-    SEGMENT_MIB (scaled); and apart, today's segment: the day after (up to 5 min before --now).
-    Generated unless a matching one is in the data directory."""
-    from generate import generate, parse_time, write_registry
+    record's time) holding HISTORY_DAYS days of records up to day 1 (= --now minus a day): one
+    generated stream with uniform traffic, 4x --size-mb, cut at line ends into segments of about
+    SEGMENT_MIB (scaled with --size-mb), so each holds the records after the previous one's; and
+    apart, today's segment: the next day's records (up to 5 min before --now). Generated unless a
+    matching one is in the data directory."""
+    from generate import generate, parse_time
+    from segments import split
 
     args = ctx.args
     total = int(ctx.big_mib * MiB)
@@ -1215,6 +1217,7 @@ def daily_data(ctx: Context, tag: str, mix: dict[str, float] | None) -> dict[str
     folder = ctx.data_dir / f"{tag}-{ctx.big_mib:g}mib-seed{args.seed}"
     sidecar = folder / "stats.json"
     wanted = {"bytes": total, "segments": count, "now": args.now, "seed": args.seed, "mix": mix, "days": HISTORY_DAYS}
+    wanted["layout"] = "one stream cut into segments"
     if sidecar.is_file():
         stats = json.loads(sidecar.read_text())
         if stats.get("params") == wanted:
@@ -1226,33 +1229,37 @@ def daily_data(ctx: Context, tag: str, mix: dict[str, float] | None) -> dict[str
     today.mkdir()
     print(f"generating {folder}: {count} segments + today's ({total / MiB:.0f} MiB)...", file=sys.stderr, flush=True)
     began = time.perf_counter()
-    slice_ = (day1 - start) / count
-    per_day = total // (HISTORY_DAYS + 1)
-    pieces = [(audit, start + k * slice_, start + (k + 1) * slice_, total // count) for k in range(count)]
-    pieces.append((today, day1, now - timedelta(minutes=5), per_day))
-    kept_bytes = lines = deleted_lines = 0
+    # One time-ordered stream cut into segments (each holds the records after the previous one's),
+    # as MXCP's writer rotates by size; then today's records.
+    stream = folder / "stream.jsonl"
+    history = generate(stream, total, seed=args.seed, now=now, start=start, end=day1, growth=1.0, schema_mix=mix)
+    stream.with_name("stream_schemas.jsonl").rename(audit / REGISTRY)
     names = []
-    for k, (where, begin, end, size) in enumerate(pieces):
-        tmp = where / f".segment-{k}.tmp"
-        stats = generate(
-            tmp, size, seed=args.seed * 1000 + k, now=now, start=begin, end=end, growth=1.0,
-            schema_mix=mix, registry=False,
-        )  # fmt: skip
-        first = parse_time(stats.first_timestamp)
-        name = f"logs-bench-{first:%Y%m%dT%H%M%S}.jsonl"
-        tmp.rename(where / name)
+    for piece in split(stream, audit, count):
+        if piece.stat().st_size == 0:  # a long line ran over the last cut (small sizes)
+            piece.unlink()
+            continue
+        name = _segment_name(piece)
+        piece.rename(audit / name)
         names.append(name)
-        kept_bytes += stats.kept_bytes
-        lines += stats.lines
-        deleted_lines += stats.deleted_lines
+    stream.unlink()
+    per_day = total // HISTORY_DAYS
+    fresh = generate(
+        today / "today.tmp", per_day, seed=args.seed + 1, now=now, start=day1, end=now - timedelta(minutes=5),
+        growth=1.0, schema_mix=mix, registry=False,
+    )  # fmt: skip
+    names.append(_segment_name(today / "today.tmp"))
+    (today / "today.tmp").rename(today / names[-1])
+    kept_bytes = history.kept_bytes + fresh.kept_bytes
+    lines = history.lines + fresh.lines
+    deleted_lines = history.deleted_lines + fresh.deleted_lines
     assert len(set(names)) == len(names), "two segments share a name"
-    write_registry(audit / REGISTRY, now)
     result = {
         "params": wanted,
         "audit": str(audit),
         "today": str(today / names[-1]),
-        "segments": count,
-        "segment_bytes": total // count,
+        "segments": len(names) - 1,
+        "segment_bytes": total // (len(names) - 1),
         "today_bytes": per_day,
         "bytes": sum(p.stat().st_size for p in log_files(audit)) + (today / names[-1]).stat().st_size,
         "lines": lines,
@@ -1263,6 +1270,15 @@ def daily_data(ctx: Context, tag: str, mix: dict[str, float] | None) -> dict[str
     }
     sidecar.write_text(json.dumps(result, indent=2))
     return result
+
+
+def _segment_name(path: Path) -> str:
+    """`logs-bench-YYYYMMDDTHHMMSS.jsonl` after the time of the file's first record."""
+    from generate import parse_time
+
+    with path.open("rb") as handle:
+        first = json.loads(handle.readline())["timestamp"]
+    return f"logs-bench-{parse_time(first):%Y%m%dT%H%M%S}.jsonl"
 
 
 def _daily(ctx: Context, tag: str, mix: dict[str, float] | None, target: float | None) -> dict[str, Any]:
@@ -1280,6 +1296,7 @@ def _daily(ctx: Context, tag: str, mix: dict[str, float] | None, target: float |
     cleanup = [mxcp, "log-cleanup", "--json", *args.mxcp_arg]
     day1_s: list[float] = []
     day1_deleted: list[int] = []
+    dir_bytes: list[int] = []  # the directory the measured run faces
 
     def run(argv: list[str], environment: dict[str, str]) -> tuple[float, dict[str, Any]]:
         started = time.perf_counter()
@@ -1305,6 +1322,7 @@ def _daily(ctx: Context, tag: str, mix: dict[str, float] | None, target: float |
 
     def setup_cat() -> None:
         day_one(run_dir, state)
+        dir_bytes.append(sum(p.stat().st_size for p in log_files(run_dir)))
         if ctx.cold:
             drop_caches()
 
@@ -1349,6 +1367,7 @@ def _daily(ctx: Context, tag: str, mix: dict[str, float] | None, target: float |
         "next_day_s": run_times(nxt),
         "day1_s": day1_s,
         "day1_deleted": day1_deleted,
+        "directory_bytes": dir_bytes,
         "next_day_deleted": [deleted_total(r) for r in reports],
         "files": files,
         "files_not_read": skipped,
@@ -1357,7 +1376,7 @@ def _daily(ctx: Context, tag: str, mix: dict[str, float] | None, target: float |
     which = "mxcp.endpoints only" if mix == ENDPOINTS_ONLY else "generate.py's five-schema mix"
     cache = "cold" if ctx.cold else f"warm ({ctx.no_cold_reason})"
     scenario = (
-        f"Daily: {mib(data['bytes'])} in {data['segments']} + 1 segments of "
+        f"Daily: {mib(dir_bytes[-1])} in {data['segments']} + 1 segments of "
         f"{mib(data['segment_bytes'])} ({which}), the next day's real run, {cache}"
     )
     note = f"read {files - _median(skipped):.0f} of {files} files, deleted {deleted_total(measured)} records"
