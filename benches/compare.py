@@ -1,31 +1,46 @@
 #!/usr/bin/env python3
-"""mxcp-compact side by side with baselines and the physical floors, on one generated MXCP log.
+"""mxcp-compact against its floors in issue 11's scenarios, and side by side with baselines.
 
-    python benches/compare.py --size-mb 1024 --runs 5 --json-out benches/results/compare.json
-    python benches/compare.py --size-mb 8 --runs 2                    # quick check
-    python benches/compare.py --size-mb 1024 --keep-data bench-data   # generate once, reuse later
+    python benches/compare.py --no-jq                     # = make compare: 1 GiB (4 GiB rows), 3 runs
+    python benches/compare.py --size-mb 8 --runs 1        # quick check (32 MiB rows)
+    python benches/compare.py --keep-data bench-data      # generate once, reuse later
+    python benches/compare.py --scenarios daily,cold      # some rows only
 
-Methods, run in alternation (A B C ... A B C ...) so that machine noise hits all of them alike:
+Prints ONE scenarios table (each row: mxcp-compact's median (min-max), its floor or baseline
+timed in the same run, alternating with it, the median of the per-repetition ratios, the target
+and whether it is met), then the methods table. Scenarios (`--scenarios`, default all; SIZE =
+--size-mb, 4 GiB rows are 4x SIZE):
 
-- `mxcp-compact log-cleanup --path FILE` (real run, on a fresh copy of the log each repetition; the
-  copy is made and synced to disk before the clock starts), and `--dry-run` (on the log itself);
-- a plain Python + orjson reference of the same retention rule (registry included): reads lines,
-  `orjson.loads`, `(now - timestamp).days > days`, writes kept lines to a temp file, fsyncs it and
-  renames it over the log (fresh copy each repetition, like the real run);
-- jq, when installed: `jq -c 'select(...)'` keeping a line unless the first 19 characters of its
-  timestamp sort before its schema's cutoff (an approximation: UTC assumed, fractions of a second
-  ignored, kept lines re-serialised), output fsynced and renamed;
-- the floors: `cat FILE > /dev/null` and `cp --reflink=never FILE DST` + fsync of DST.
+- methods: on a warm SIZE log (~50% expired), alternating: the real run (fresh synced copy), the
+  floor `head -c KEPT COPY > DST` + `sync DST` + `rm COPY` (KEPT: the bytes the generator says are
+  kept; a fresh synced copy), `--dry-run`, `cat FILE > /dev/null`, a plain Python + orjson
+  reference of the rule (temp + fsync + rename), `--archive` .zst and .gz, jq when installed (an
+  approximation: UTC assumed, fractions ignored, lines re-serialised) and `cp` + fsync. Rows:
+  real run <= 1.0x the floor, dry run <= 2.0x cat; and the whole real-run command on a 1 MiB log
+  against `python -c pass` (7 runs). Checks: the reference's output is byte-identical to
+  mxcp-compact's, counts match the generator's.
+- segments: dry run over SIZE as 20 MXCP-named segments against the same bytes as one file,
+  warm, <= 1.15x.
+- cold: dry run against `cat`, `sync; echo 3 > /proc/sys/vm/drop_caches` before each, <= 1.15x
+  (root only; else "not measured", as with --no-drop-caches).
+- scale: 4x SIZE against SIZE, dry and real runs, <= 4.4x; peak RssAnon on 4x (sampled from
+  /proc/PID/status every 2 ms, one untimed run each: wait4's ru_maxrss counts the mapped file
+  pages) < 64 MiB.
+- legacy: one 4x file, time-ordered, ~1% of bytes expiring: warm real run against dry run (info).
+- daily: 4x SIZE of `mxcp.endpoints` records (MXCP's default schema, 90 days) over 92 days up to
+  day 1 (--now minus a day), one time-ordered stream cut into segments of 50 MiB (scaled with
+  SIZE) named `logs-bench-YYYYMMDDTHHMMSS.jsonl` after their first record, as MXCP rotates. Day
+  1's real run (incremental index in a scratch $MXCP_COMPACT_STATE_DIR) deletes the oldest day;
+  today's segment is added and --now moves a day on: that next real run, cold, against a cold
+  `cat` of the directory, <= 0.10x. The index trusts a file by its inode and ctime, which no copy
+  keeps, so each repetition copies the pre-day-1 directory and runs day 1 on it, untimed, with
+  its own state directory, then syncs. Checks: a `--full` dry run afterwards deletes nothing, the
+  result is byte-identical to a `--full` real run of a twin, counts match the generator's.
+- daily-mix: the same with generate.py's five-schema mix (info: `app.debug`'s 7 days spread a
+  day's expiring records over more segments).
 
-Every command is timed as a whole (process start-up included) with a warm page cache: the log is
-read once before the first measurement, and copies are fresh in the cache. The Python reference's
-output must be byte-identical to mxcp-compact's, and both must delete exactly what the generator
-says is past retention. Peak anonymous memory (RssAnon) of mxcp-compact is sampled from
-/proc/PID/status every 2 ms in one extra, untimed run per mode (wait4's ru_maxrss is no use here:
-it counts the file pages the scan maps, and a child inherits its parent's high-water mark at
-fork). CPU/wall is the child's user + system time from wait4 over its wall time (> 1: more than
-one core busy).
-Markdown to stdout, all figures to --json-out.
+Whole commands are timed, start-up included. Markdown to stdout; every run's figures to
+--json-out. Exit status 1 when a check fails (not when a target is missed).
 """
 
 from __future__ import annotations
