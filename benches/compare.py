@@ -69,6 +69,7 @@ MB = 1_000_000
 MiB = 1024 * 1024
 DAY_US = 86_400_000_000
 LOG = "logs-bench.jsonl"
+GENERATION_S: list[float] = []  # seconds spent generating logs in this process (not reused ones)
 REGISTRY = "logs-bench_schemas.jsonl"
 
 
@@ -380,6 +381,7 @@ def prepare_data(
     stats["params"] = wanted
     sidecar.write_text(json.dumps(stats, indent=2, ensure_ascii=False))
     print(f"  done in {stats['seconds']:.1f} s", file=sys.stderr)
+    GENERATION_S.append(stats["seconds"])
     return master, stats
 
 
@@ -551,8 +553,8 @@ def run_loop(methods: Sequence[Method], runs: int, label: str) -> None:
 
 def mib(size: float) -> str:
     """A size for a label: 1 GiB, 50 MiB, 0.4 MiB."""
-    if size >= 1024 * MiB and size % (256 * MiB) < MiB:
-        return f"{size / 1024 / MiB:g} GiB"
+    if size >= 1024 * MiB:
+        return f"{size / 1024 / MiB:.3g} GiB"
     return f"{size / MiB:.0f} MiB" if size >= 10 * MiB else f"{size / MiB:.1f} MiB"
 
 
@@ -652,8 +654,10 @@ def _compare(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str, jq
 
     rows: list[dict[str, Any]] = []
     methods_section: dict[str, Any] = {}
+    durations: dict[str, float] = {}
     for name in args.scenario_list:
         print(f"scenario {name}", file=sys.stderr, flush=True)
+        started = time.perf_counter()
         if name == "methods":
             methods_section = _methods(ctx)
             rows += methods_section.pop("scenario_rows")
@@ -670,6 +674,8 @@ def _compare(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str, jq
         elif name == "daily-mix":
             rows.append(_daily(ctx, "daily-mix", None, target=None))
         shutil.rmtree(work / name, ignore_errors=True)
+        durations[name] = time.perf_counter() - started
+        print(f"scenario {name}: {durations[name]:.0f} s", file=sys.stderr, flush=True)
 
     commit_after, product_after = product_fingerprint()
     if product_after != product_before and not args.snapshot_product:
@@ -700,7 +706,12 @@ def _compare(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str, jq
     )
     out.write(
         f"- Wall time of whole commands, start-up included; each row's two commands alternate in the same run; "
-        f"ratio = median of the per-repetition ratios; {cache}. Whole benchmark: {wall:.0f} s.\n\n"
+        f"ratio = median of the per-repetition ratios; {cache}.\n"
+    )
+    spent = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in durations.items())
+    out.write(
+        f"- Whole benchmark: {wall:.0f} s ({spent}), of which {sum(GENERATION_S):.0f} s generating logs "
+        "(none when --keep-data had them).\n\n"
     )
     out.write(
         "| scenario | mxcp-compact: median (min-max) | floor / baseline | baseline: median (min-max) "
@@ -737,6 +748,8 @@ def _compare(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str, jq
             "cold": cold,
         },
         "wall_s": wall,
+        "scenario_wall_s": durations,
+        "generation_s": sum(GENERATION_S),
         "scenarios": rows,
         "methods": methods_section,
         "figures": ctx.figures,
@@ -1284,6 +1297,7 @@ def daily_data(ctx: Context, tag: str, mix: dict[str, float] | None) -> dict[str
         "seconds": round(time.perf_counter() - began, 1),
     }
     sidecar.write_text(json.dumps(result, indent=2))
+    GENERATION_S.append(result["seconds"])
     return result
 
 
