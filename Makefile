@@ -66,7 +66,7 @@ bench: $(COMPILED)
 	$(BIN)/python -m pytest benches --benchmark-only --benchmark-json=benches/results/bench.json
 
 compare: $(COMPILED)
-	$(BIN)/python benches/compare.py --size-mb 1024
+	$(BIN)/python benches/compare.py --size-mb 1024 --runs 3 --no-jq --keep-data bench-data/compare
 
 # The long property run: about a million generated lines checked against the Python reference.
 fuzz: $(COMPILED)

@@ -1,31 +1,46 @@
 #!/usr/bin/env python3
-"""mxcp-compact side by side with baselines and the physical floors, on one generated MXCP log.
+"""mxcp-compact against its floors in issue 11's scenarios, and side by side with baselines.
 
-    python benches/compare.py --size-mb 1024 --runs 5 --json-out benches/results/compare.json
-    python benches/compare.py --size-mb 8 --runs 2                    # quick check
-    python benches/compare.py --size-mb 1024 --keep-data bench-data   # generate once, reuse later
+    python benches/compare.py --no-jq                     # = make compare: 1 GiB (4 GiB rows), 3 runs
+    python benches/compare.py --size-mb 8 --runs 1        # quick check (32 MiB rows)
+    python benches/compare.py --keep-data bench-data      # generate once, reuse later
+    python benches/compare.py --scenarios daily,cold      # some rows only
 
-Methods, run in alternation (A B C ... A B C ...) so that machine noise hits all of them alike:
+Prints ONE scenarios table (each row: mxcp-compact's median (min-max), its floor or baseline
+timed in the same run, alternating with it, the median of the per-repetition ratios, the target
+and whether it is met), then the methods table. Scenarios (`--scenarios`, default all; SIZE =
+--size-mb, 4 GiB rows are 4x SIZE):
 
-- `mxcp-compact log-cleanup --path FILE` (real run, on a fresh copy of the log each repetition; the
-  copy is made and synced to disk before the clock starts), and `--dry-run` (on the log itself);
-- a plain Python + orjson reference of the same retention rule (registry included): reads lines,
-  `orjson.loads`, `(now - timestamp).days > days`, writes kept lines to a temp file, fsyncs it and
-  renames it over the log (fresh copy each repetition, like the real run);
-- jq, when installed: `jq -c 'select(...)'` keeping a line unless the first 19 characters of its
-  timestamp sort before its schema's cutoff (an approximation: UTC assumed, fractions of a second
-  ignored, kept lines re-serialised), output fsynced and renamed;
-- the floors: `cat FILE > /dev/null` and `cp --reflink=never FILE DST` + fsync of DST.
+- methods: on a warm SIZE log (~50% expired), alternating: the real run (fresh synced copy), the
+  floor `head -c KEPT COPY > DST` + `sync DST` + `rm COPY` (KEPT: the bytes the generator says are
+  kept; a fresh synced copy), `--dry-run`, `cat FILE > /dev/null`, a plain Python + orjson
+  reference of the rule (temp + fsync + rename), `--archive` .zst and .gz, jq when installed (an
+  approximation: UTC assumed, fractions ignored, lines re-serialised) and `cp` + fsync. Rows:
+  real run <= 1.0x the floor, dry run <= 2.0x cat; and the whole real-run command on a 1 MiB log
+  against `python -c pass` (7 runs). Checks: the reference's output is byte-identical to
+  mxcp-compact's, counts match the generator's.
+- segments: dry run over SIZE as 20 MXCP-named segments against the same bytes as one file,
+  warm, <= 1.15x.
+- cold: dry run against `cat`, `sync; echo 3 > /proc/sys/vm/drop_caches` before each, <= 1.15x
+  (root only; else "not measured", as with --no-drop-caches).
+- scale: 4x SIZE against SIZE, dry and real runs, <= 4.4x; peak RssAnon on 4x (sampled from
+  /proc/PID/status every 2 ms, one untimed run each: wait4's ru_maxrss counts the mapped file
+  pages) < 64 MiB.
+- legacy: one 4x file, time-ordered, ~1% of bytes expiring: warm real run against dry run (info).
+- daily: 4x SIZE of `mxcp.endpoints` records (MXCP's default schema, 90 days) over 92 days up to
+  day 1 (--now minus a day), one time-ordered stream cut into segments of 50 MiB (scaled with
+  SIZE) named `logs-bench-YYYYMMDDTHHMMSS.jsonl` after their first record, as MXCP rotates. Day
+  1's real run (incremental index in a scratch $MXCP_COMPACT_STATE_DIR) deletes the oldest day;
+  today's segment is added and --now moves a day on: that next real run, cold, against a cold
+  `cat` of the directory, <= 0.10x. The index trusts a file by its inode and ctime, which no copy
+  keeps, so each repetition copies the pre-day-1 directory and runs day 1 on it, untimed, with
+  its own state directory, then syncs. Checks: a `--full` dry run afterwards deletes nothing, the
+  result is byte-identical to a `--full` real run of a twin, counts match the generator's.
+- daily-mix: the same with generate.py's five-schema mix (info: `app.debug`'s 7 days spread a
+  day's expiring records over more segments).
 
-Every command is timed as a whole (process start-up included) with a warm page cache: the log is
-read once before the first measurement, and copies are fresh in the cache. The Python reference's
-output must be byte-identical to mxcp-compact's, and both must delete exactly what the generator
-says is past retention. Peak anonymous memory (RssAnon) of mxcp-compact is sampled from
-/proc/PID/status every 2 ms in one extra, untimed run per mode (wait4's ru_maxrss is no use here:
-it counts the file pages the scan maps, and a child inherits its parent's high-water mark at
-fork). CPU/wall is the child's user + system time from wait4 over its wall time (> 1: more than
-one core busy).
-Markdown to stdout, all figures to --json-out.
+Whole commands are timed, start-up included. Markdown to stdout; every run's figures to
+--json-out. Exit status 1 when a check fails (not when a target is missed).
 """
 
 from __future__ import annotations
@@ -54,6 +69,7 @@ MB = 1_000_000
 MiB = 1024 * 1024
 DAY_US = 86_400_000_000
 LOG = "logs-bench.jsonl"
+GENERATION_S: list[float] = []  # seconds spent generating logs in this process (not reused ones)
 REGISTRY = "logs-bench_schemas.jsonl"
 
 
@@ -168,15 +184,18 @@ class Method:
     after: Callable[[], None] | None = None  # timed: work the command's caller does (fsync, rename)
     stdout_to: Callable[[], Path] | None = None
     note: str = ""
+    env: dict[str, str] | None = None
     runs: list[Run] = field(default_factory=list)
 
 
-def _spawn(argv: Sequence[str], stdout_path: Path | None) -> tuple[subprocess.Popen[bytes], IO[bytes], IO[bytes]]:
+def _spawn(
+    argv: Sequence[str], stdout_path: Path | None, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], IO[bytes], IO[bytes]]:
     """Start a command with stdout to `stdout_path` (or a temp file to read back) and stderr to a
     temp file: no pipes to drain, so the parent can wait4() for the child's resource usage."""
     out: IO[bytes] = stdout_path.open("wb") if stdout_path is not None else tempfile.TemporaryFile()  # noqa: SIM115
     err: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
-    return subprocess.Popen(argv, stdout=out, stderr=err), out, err
+    return subprocess.Popen(argv, stdout=out, stderr=err, env=env), out, err
 
 
 def _finish(
@@ -207,7 +226,7 @@ def measure(method: Method) -> Run:
     argv = method.argv()
     stdout_path = method.stdout_to() if method.stdout_to is not None else None
     started = time.perf_counter()
-    proc, out, err = _spawn(argv, stdout_path)
+    proc, out, err = _spawn(argv, stdout_path, method.env)
     _, status, usage = os.wait4(proc.pid, 0)
     if method.after is not None:
         method.after()
@@ -339,25 +358,30 @@ def snapshot_product(target: Path) -> str:
 # Data
 
 
-def prepare_data(data_dir: Path, size_mib: float, seed: int, now: str) -> tuple[Path, dict[str, Any]]:
+def prepare_data(
+    data_dir: Path, size_mib: float, seed: int, now: str, expired_fraction: float = 0.5
+) -> tuple[Path, dict[str, Any]]:
     """The master log (and registry) in `data_dir`, generated unless a matching one is there."""
     sys.path.insert(0, str(BENCHES))
     from generate import generate
 
-    tag = f"{size_mib:g}mib-seed{seed}"
+    tag = f"{size_mib:g}mib-seed{seed}" + (f"-expired{expired_fraction:g}" if expired_fraction != 0.5 else "")
     master = data_dir / f"logs-bench-{tag}.jsonl"
     sidecar = data_dir / f"logs-bench-{tag}.stats.json"
-    wanted = {"size_mib": size_mib, "seed": seed, "now": now}
+    wanted: dict[str, Any] = {"size_mib": size_mib, "seed": seed, "now": now}
+    if expired_fraction != 0.5:
+        wanted["expired_fraction"] = expired_fraction
     if master.is_file() and sidecar.is_file():
         stats = json.loads(sidecar.read_text())
         if stats.get("params") == wanted and master.stat().st_size == stats["bytes"]:
             print(f"reusing {master} ({stats['bytes'] / MiB:.0f} MiB)", file=sys.stderr)
             return master, stats
     print(f"generating {master} ({size_mib:g} MiB)...", file=sys.stderr, flush=True)
-    stats = generate(master, int(size_mib * MiB), seed=seed, now=now).as_dict()
+    stats = generate(master, int(size_mib * MiB), seed=seed, now=now, expired_fraction=expired_fraction).as_dict()
     stats["params"] = wanted
     sidecar.write_text(json.dumps(stats, indent=2, ensure_ascii=False))
     print(f"  done in {stats['seconds']:.1f} s", file=sys.stderr)
+    GENERATION_S.append(stats["seconds"])
     return master, stats
 
 
@@ -381,6 +405,9 @@ JQ_FILTER = (
 # --------------------------------------------------------------------------------------------
 # Main
 
+SCENARIOS = ("methods", "segments", "cold", "scale", "legacy", "daily", "daily-mix")
+ENDPOINTS_ONLY = {"mxcp.endpoints": 1.0}
+
 
 def _median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
@@ -388,13 +415,23 @@ def _median(values: list[float]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size-mb", type=float, default=1024, help="log size in MiB (default 1024)")
-    parser.add_argument("--runs", type=int, default=5, help="repetitions of each method (default 5)")
+    parser.add_argument("--size-mb", type=float, default=1024, help="log size in MiB (default 1024; 4x for 4 GiB rows)")
+    parser.add_argument("--runs", type=int, default=3, help="repetitions of each method (default 3)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--now", default="2026-11-27T00:00:00Z", help="retention instant (--now)")
     parser.add_argument("--json-out", type=Path, default=BENCHES / "results" / "compare.json")
-    parser.add_argument("--keep-data", type=Path, help="generate the log here once and reuse it")
+    parser.add_argument("--keep-data", type=Path, help="generate the logs here once and reuse them")
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help=f"comma-separated subset of {','.join(SCENARIOS)} (default: all)",
+    )
     parser.add_argument("--no-jq", action="store_true", help="skip jq even when installed")
+    parser.add_argument(
+        "--no-drop-caches",
+        action="store_true",
+        help="never drop the page cache, as if not root (cold rows are skipped, the daily rows run warm)",
+    )
     parser.add_argument(
         "--snapshot-product",
         action="store_true",
@@ -409,6 +446,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    chosen = [name.strip() for name in args.scenarios.split(",") if name.strip()]
+    unknown = sorted(set(chosen) - set(SCENARIOS))
+    if unknown:
+        parser.error(f"unknown scenarios {unknown}; known: {', '.join(SCENARIOS)}")
+    args.scenario_list = [name for name in SCENARIOS if name in chosen]
     mxcp = product_command()
     if mxcp is None:
         parser.error("mxcp-compact is not installed (run make build)")
@@ -442,26 +484,306 @@ def bench_dirs(keep_data: Path | None, prefix: str) -> Iterator[tuple[Path, Path
             shutil.rmtree(data_dir, ignore_errors=True)
 
 
+@dataclass
+class Context:
+    args: argparse.Namespace
+    data_dir: Path
+    work: Path
+    mxcp: str
+    jq: str | None
+    cold: bool  # the page cache can be dropped (root, and not --no-drop-caches)
+    common: list[str]  # log-cleanup --json --now NOW and the extra options
+    checks: dict[str, object] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)  # per scenario, for --json-out
+
+    @property
+    def no_cold_reason(self) -> str:
+        return "needs root" if os.geteuid() != 0 else "--no-drop-caches"
+
+    @property
+    def big_mib(self) -> float:
+        return 4 * self.args.size_mb
+
+    def scratch(self, name: str) -> Path:
+        path = self.work / name
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        return path
+
+
+def drop_caches() -> None:
+    """`sync; echo 3 > /proc/sys/vm/drop_caches` (root only)."""
+    os.sync()
+    Path("/proc/sys/vm/drop_caches").write_text("3\n")
+
+
+def warm(*paths: Path) -> None:
+    """Reads the files once, so that the page cache holds them."""
+    for path in paths:
+        with path.open("rb") as handle:
+            while handle.read(16 * MiB):
+                pass
+
+
+def fresh_copies(sources: Sequence[Path], target_dir: Path) -> Callable[[], None]:
+    """A setup: the files copied anew into `target_dir` (old copies removed), synced to disk."""
+
+    def setup() -> None:
+        for source in sources:
+            target = target_dir / source.name
+            target.unlink(missing_ok=True)
+            shutil.copyfile(source, target)
+        os.sync()
+
+    return setup
+
+
+def run_times(method: Method) -> list[float]:
+    return [run.seconds for run in method.runs]
+
+
+def run_loop(methods: Sequence[Method], runs: int, label: str) -> None:
+    """Each method once per repetition, in order (ABCABC...)."""
+    for rep in range(runs):
+        for method in methods:
+            run = measure(method)
+            print(f"  {label} run {rep + 1}/{runs} {method.name}: {run.seconds:.3f} s", file=sys.stderr, flush=True)
+
+
+def mib(size: float) -> str:
+    """A size for a label: 1 GiB, 50 MiB, 0.4 MiB."""
+    if size >= 1024 * MiB:
+        return f"{size / 1024 / MiB:.3g} GiB"
+    return f"{size / MiB:.0f} MiB" if size >= 10 * MiB else f"{size / MiB:.1f} MiB"
+
+
+def fmt_times(times: Sequence[float], unit: str = "s") -> str:
+    if not times:
+        return ""
+    if unit == "ms":
+        values = [t * 1000 for t in times]
+        med, low, high = _median(values), min(values), max(values)
+        return f"{med:.0f} ms ({low:.0f}-{high:.0f})" if len(values) > 1 else f"{med:.0f} ms"
+    med, low, high = _median(list(times)), min(times), max(times)
+    return f"{med:.3f} s ({low:.3f}-{high:.3f})" if len(times) > 1 else f"{med:.3f} s"
+
+
+def scenario_row(
+    scenario: str,
+    mxcp_times: Sequence[float],
+    baseline: str,
+    baseline_times: Sequence[float],
+    target: float | None,
+    note: str = "",
+    unit: str = "s",
+    valid: bool = True,
+) -> dict[str, Any]:
+    """One row of the scenarios table: the ratio is the median of the per-repetition ratios (each
+    repetition runs the two back to back); `valid` False: measured, but not as the target says
+    (warm where it must be cold), so met is None."""
+    pairs = [a / b for a, b in zip(mxcp_times, baseline_times, strict=False) if b > 0]
+    ratio = _median(pairs) if pairs else None
+    met = None if target is None or ratio is None or not valid else ratio <= target
+    return {
+        "scenario": scenario,
+        "mxcp_s": list(mxcp_times),
+        "mxcp": fmt_times(mxcp_times, unit),
+        "baseline": baseline,
+        "baseline_s": list(baseline_times),
+        "baseline_text": fmt_times(baseline_times, unit),
+        "ratio": ratio,
+        "ratios": pairs,
+        "ratio_of_medians": _median(list(mxcp_times)) / _median(list(baseline_times)) if baseline_times else None,
+        "target": f"<= {target:.2f}x" if target is not None else "info",
+        "target_ratio": target,
+        "met": met,
+        "note": note,
+    }
+
+
+def not_measured(scenario: str, why: str, target: str) -> dict[str, Any]:
+    return {"scenario": scenario, "mxcp": f"not measured ({why})", "baseline": "", "baseline_text": "",
+            "ratio": None, "target": target, "met": None, "note": ""}  # fmt: skip
+
+
+def deleted_total(report: dict[str, Any]) -> int:
+    return sum(int(item.get("deleted", 0)) for item in report.get("files", []))
+
+
+def files_not_read(report: dict[str, Any]) -> int:
+    """How many files the incremental index let the run skip (from its note)."""
+    import re
+
+    for note in report.get("notes", []):
+        found = re.match(r"(\d+) files? unchanged since the last run", note)
+        if found:
+            return int(found.group(1))
+    return 0
+
+
+def log_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.iterdir() if p.name.endswith(".jsonl") and p.name != REGISTRY)
+
+
+def same_tree(left: Path, right: Path) -> bool:
+    names = sorted(p.name for p in left.iterdir())
+    if names != sorted(p.name for p in right.iterdir()):
+        return False
+    return all(filecmp.cmp(left / name, right / name, shallow=False) for name in names)
+
+
 def _compare(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str, jq: str | None) -> int:
-    size_needed = args.size_mb * MiB * 4.5
+    began = time.perf_counter()
+    size_needed = (
+        args.size_mb * MiB * (26 if {"scale", "legacy", "daily", "daily-mix"} & set(args.scenario_list) else 8)
+    )
     free = shutil.disk_usage(data_dir).free
     if free < size_needed:
         raise SystemExit(f"compare.py: {free / MiB:.0f} MiB free in {data_dir}, need {size_needed / MiB:.0f}")
+    # The incremental index of every run goes to a scratch state directory, never the system's.
+    os.environ["MXCP_COMPACT_STATE_DIR"] = str(work / "state")
     info = machine()
-    master, stats = prepare_data(data_dir, args.size_mb, args.seed, args.now)
-    size = master.stat().st_size
     commit, product_before = product_fingerprint()
     if args.snapshot_product:
         (work / "product").mkdir()
         mxcp = snapshot_product(work / "product")
     version = subprocess.run([mxcp, "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    cold = os.geteuid() == 0 and not args.no_drop_caches
+    ctx = Context(args, data_dir, work, mxcp, jq, cold, ["log-cleanup", "--json", "--now", args.now, *args.mxcp_arg])
 
-    real_dir, ref_dir, jq_dir, cp_dir, gz_dir, zst_dir = (
-        work / n for n in ("mxcp", "reference", "jq", "cp", "archive-gz", "archive-zst")
+    rows: list[dict[str, Any]] = []
+    methods_section: dict[str, Any] = {}
+    durations: dict[str, float] = {}
+    for name in args.scenario_list:
+        print(f"scenario {name}", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        if name == "methods":
+            methods_section = _methods(ctx)
+            rows += methods_section.pop("scenario_rows")
+        elif name == "segments":
+            rows.append(_segments(ctx))
+        elif name == "cold":
+            rows.append(_cold(ctx))
+        elif name == "scale":
+            rows += _scale(ctx)
+        elif name == "legacy":
+            rows += _legacy(ctx)
+        elif name == "daily":
+            rows.append(_daily(ctx, "daily", ENDPOINTS_ONLY, target=0.10))
+        elif name == "daily-mix":
+            rows.append(_daily(ctx, "daily-mix", None, target=None))
+        shutil.rmtree(work / name, ignore_errors=True)
+        durations[name] = time.perf_counter() - started
+        print(f"scenario {name}: {durations[name]:.0f} s", file=sys.stderr, flush=True)
+
+    commit_after, product_after = product_fingerprint()
+    if product_after != product_before and not args.snapshot_product:
+        ctx.errors.append(
+            "the installed mxcp_compact package was modified during the run: the timings may mix versions "
+            "(--snapshot-product runs a private copy)"
+        )
+    elif commit_after != commit:
+        ctx.errors.append(f"the working tree changed during the run (git {commit} -> {commit_after})")
+    wall = time.perf_counter() - began
+
+    out = sys.stdout
+    load = info["load_average"]
+    out.write(f"## mxcp-compact: issue 11's scenarios, {args.runs} runs each (--size-mb {args.size_mb:g})\n\n")
+    out.write(
+        f"- Machine: {info['nproc']} CPUs ({info['usable_cpus']} usable), {info['cpu_model']}, "
+        f"{info['memory_gib']} GiB RAM, Linux {info['kernel']}, Python {info['python']}; "
+        f"load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}\n"
     )
-    for directory in (real_dir, ref_dir, jq_dir, cp_dir, gz_dir, zst_dir):
-        directory.mkdir()
-        shutil.copyfile(master.with_name(master.name.replace(".jsonl", "_schemas.jsonl")), directory / REGISTRY)
+    out.write(f"- Disk: {filesystem_of(data_dir)}; {info['cp']}\n")
+    snapshot = ", private copy of the installed package" if args.snapshot_product else ""
+    extra = " " + " ".join(args.mxcp_arg) if args.mxcp_arg else ""
+    out.write(f"- mxcp-compact: {version} (git {commit}{snapshot}){extra}; --now {args.now}\n")
+    cache = (
+        "as root: page cache dropped before every cold command"
+        if cold
+        else f"cold rows not measured ({ctx.no_cold_reason}), the daily rows run warm"
+    )
+    out.write(
+        f"- Wall time of whole commands, start-up included; each row's two commands alternate in the same run; "
+        f"ratio = median of the per-repetition ratios; {cache}.\n"
+    )
+    spent = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in durations.items())
+    out.write(
+        f"- Whole benchmark: {wall:.0f} s ({spent}), of which {sum(GENERATION_S):.0f} s generating logs "
+        "(none when --keep-data had them).\n\n"
+    )
+    out.write(
+        "| scenario | mxcp-compact: median (min-max) | floor / baseline | baseline: median (min-max) "
+        "| ratio | target | met |\n"
+    )
+    out.write("|---|---|---|---|---:|---|---|\n")
+    for row in rows:
+        ratio = f"{row['ratio']:.2f}x" if row.get("ratio") is not None else ""
+        met = {True: "met", False: "**missed**", None: ""}[row.get("met")]
+        if row.get("met") is None and row.get("target") not in ("info", "") and row.get("ratio") is not None:
+            met = "n/a (warm)"
+        scenario = row["scenario"] + (f" ({row['note']})" if row.get("note") else "")
+        out.write(
+            f"| {scenario} | {row['mxcp']} | {row['baseline']} | {row['baseline_text']} | {ratio} | "
+            f"{row['target']} | {met} |\n"
+        )
+    out.write("\n")
+    if methods_section:
+        out.write(methods_section.pop("markdown"))
+    for error in ctx.errors:
+        out.write(f"\n**Warning**: {error}\n")
+    out.write("\nChecks: " + ", ".join(f"{k} = {v}" for k, v in ctx.checks.items()) + "\n")
+
+    result = {
+        "machine": info,
+        "filesystem": filesystem_of(data_dir),
+        "mxcp_compact": {"version": version, "git": commit, "extra_args": args.mxcp_arg},
+        "params": {
+            "size_mib": args.size_mb,
+            "runs": args.runs,
+            "seed": args.seed,
+            "now": args.now,
+            "scenarios": args.scenario_list,
+            "cold": cold,
+        },
+        "wall_s": wall,
+        "scenario_wall_s": durations,
+        "generation_s": sum(GENERATION_S),
+        "scenarios": rows,
+        "methods": methods_section,
+        "figures": ctx.figures,
+        "checks": ctx.checks,
+        "errors": ctx.errors,
+    }
+    args.json_out.parent.mkdir(parents=True, exist_ok=True)
+    args.json_out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    print(f"JSON: {args.json_out}; whole benchmark {wall:.0f} s", file=sys.stderr)
+    failed = [k for k, v in ctx.checks.items() if v is False]
+    for error in ctx.errors:
+        print(f"compare.py: {error}", file=sys.stderr)
+    if failed:
+        print(f"compare.py: CHECKS FAILED: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# The methods table (and rows 1, 2 and the 1 MiB command of the scenarios table)
+
+
+def _methods(ctx: Context) -> dict[str, Any]:
+    args, work, mxcp, jq = ctx.args, ctx.work / "methods", ctx.mxcp, ctx.jq
+    master, stats = prepare_data(ctx.data_dir, args.size_mb, args.seed, args.now)
+    registry = master.with_name(master.name.replace(".jsonl", "_schemas.jsonl"))
+    size = master.stat().st_size
+    kept_bytes = stats["bytes"] - stats["deleted_bytes"]
+
+    names = ("mxcp", "reference", "jq", "cp", "archive-gz", "archive-zst", "floor")
+    real_dir, ref_dir, jq_dir, cp_dir, gz_dir, zst_dir, floor_dir = (work / n for n in names)
+    for directory in (real_dir, ref_dir, jq_dir, cp_dir, gz_dir, zst_dir, floor_dir):
+        directory.mkdir(parents=True)
+        shutil.copyfile(registry, directory / REGISTRY)
 
     def fresh_copy(directory: Path) -> Callable[[], None]:
         def setup() -> None:
@@ -472,11 +794,12 @@ def _compare(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str, jq
 
         return setup
 
-    def fresh_copy_without(directory: Path, archive: Path) -> Callable[[], None]:
+    def fresh_copy_without(directory: Path, *gone: Path) -> Callable[[], None]:
         copy = fresh_copy(directory)
 
         def setup() -> None:
-            archive.unlink(missing_ok=True)
+            for path in gone:
+                path.unlink(missing_ok=True)
             copy()
 
         return setup
@@ -489,13 +812,14 @@ def _compare(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str, jq
         return setup
 
     jq_tmp, jq_out, cp_dst = jq_dir / ".jq.tmp", jq_dir / LOG, cp_dir / "copy.jsonl"
+    floor_src, floor_dst = floor_dir / LOG, floor_dir / "kept.jsonl"
 
     def jq_after() -> None:
         _fsync(jq_tmp)
         jq_tmp.replace(jq_out)
         _fsync(jq_dir)
 
-    policy = load_policies(master.with_name(master.name.replace(".jsonl", "_schemas.jsonl")))
+    policy = load_policies(registry)
     days_by_key = {}
     for key in stats["lines_per_schema"]:
         name, _, schema_version = str(key).rpartition(":")
@@ -505,7 +829,7 @@ def _compare(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str, jq
         raise SystemExit(f"compare.py: --now {args.now!r} is not an ISO timestamp")
     cutoffs = json.dumps(jq_cutoffs(days_by_key, now_moment.astimezone(timezone.utc)))
 
-    common = ["log-cleanup", "--json", "--now", args.now, *args.mxcp_arg]
+    common = ctx.common
     real_argv = [mxcp, *common, "--path", str(real_dir / LOG)]
     dry_argv = [mxcp, *common, "--dry-run", "--path", str(master)]
     ref_argv = [sys.executable, str(Path(__file__).resolve()), "--reference", str(ref_dir / LOG), args.now]
@@ -513,9 +837,24 @@ def _compare(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str, jq
     gz_archive, zst_archive = work / "deleted.jsonl.gz", work / "deleted.jsonl.zst"
     gz_argv = [mxcp, *common, "--archive", str(gz_archive), "--path", str(gz_dir / LOG)]
     zst_argv = [mxcp, *common, "--archive", str(zst_archive), "--path", str(zst_dir / LOG)]
+    # The least a rewrite must do: write the kept bytes durably and free the replaced file.
+    floor_script = 'head -c "$0" "$1" > "$2" && sync "$2" && rm "$1"'
+    floor_argv = ["sh", "-c", floor_script, str(kept_bytes), str(floor_src), str(floor_dst)]
     methods = [
         Method("mxcp-compact (real run)", lambda: real_argv, setup=fresh_copy(real_dir), note="fresh copy"),
+        Method(
+            "head -c KEPT + fsync + rm",
+            lambda: floor_argv,
+            setup=fresh_copy_without(floor_dir, floor_dst),
+            note="floor: rewrite (fresh copy: its first KEPT bytes written + fsync, then the copy removed)",
+        ),
         Method("mxcp-compact --dry-run", lambda: dry_argv),
+        Method(
+            "cat FILE > /dev/null",
+            lambda: ["cat", str(master)],
+            stdout_to=lambda: Path(os.devnull),
+            note="floor: read",
+        ),
         Method(
             "Python + orjson reference",
             lambda: ref_argv,
@@ -546,83 +885,53 @@ def _compare(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str, jq
                 note="rule approximated; re-serialises lines; + fsync + rename",
             )
         )
-    methods += [
-        Method(
-            "cat FILE > /dev/null",
-            lambda: ["cat", str(master)],
-            stdout_to=lambda: Path(os.devnull),
-            note="floor: read",
-        ),
+    methods.append(
         Method(
             "cp FILE DST + fsync",
             lambda: ["cp", "--reflink=never", str(master), str(cp_dst)],
             setup=clean(cp_dst),
             after=lambda: _fsync(cp_dst),
             note="floor: copy",
-        ),
-    ]
+        )
+    )
 
     print(f"warming the page cache: reading {master.name} once", file=sys.stderr, flush=True)
-    with master.open("rb") as handle:
-        while handle.read(16 * MiB):
-            pass
-
-    for rep in range(args.runs):
-        for method in methods:
-            run = measure(method)
-            print(f"  run {rep + 1}/{args.runs} {method.name}: {run.seconds:.3f} s", file=sys.stderr, flush=True)
+    warm(master)
+    run_loop(methods, args.runs, "methods")
+    by_name = {m.name: m for m in methods}
 
     # -- checks
-    checks: dict[str, object] = {}
+    checks = ctx.checks
     expected_deleted = stats["deleted_per_schema"]
     real_report = json.loads(methods[0].runs[-1].stdout)
-    dry_report = json.loads(methods[1].runs[-1].stdout)
+    dry_report = json.loads(by_name["mxcp-compact --dry-run"].runs[-1].stdout)
     checks["real_run_counts_match_generator"] = real_report["deleted_per_schema"] == expected_deleted
     checks["dry_run_equals_real_run"] = dry_report["deleted_per_schema"] == real_report["deleted_per_schema"]
-    ref_counts = json.loads(methods[2].runs[-1].stdout)
+    ref_counts = json.loads(by_name["Python + orjson reference"].runs[-1].stdout)
     checks["reference_counts_match_generator"] = ref_counts["deleted"] == stats["deleted_lines"]
-    kept_bytes = stats["bytes"] - stats["deleted_bytes"]
     checks["mxcp_output_size_matches_generator"] = (real_dir / LOG).stat().st_size == kept_bytes
     checks["reference_and_mxcp_byte_identical"] = filecmp.cmp(real_dir / LOG, ref_dir / LOG, shallow=False)
-    for name, archive_method in (("zstd", methods[3]), ("gzip", methods[4])):
-        archived = json.loads(archive_method.runs[-1].stdout)["archive"]
+    checks["floor_wrote_the_kept_bytes"] = floor_dst.stat().st_size == kept_bytes and not floor_src.exists()
+    for name, label in (("zstd", "mxcp-compact --archive .jsonl.zst"), ("gzip", "mxcp-compact --archive .jsonl.gz")):
+        archived = json.loads(by_name[label].runs[-1].stdout)["archive"]
         checks[f"{name}_archive_holds_the_deleted_lines"] = archived["lines"] == stats["deleted_lines"]
     if jq is not None:
         with jq_out.open("rb") as handle:
             jq_kept = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(16 * MiB), b""))
         checks["jq_kept_lines_minus_exact"] = jq_kept - (stats["lines"] - stats["deleted_lines"])
 
-    # -- memory (untimed extra runs) and a small log (the whole command, start-up included); a
-    # failure here is reported, not fatal: the timings above are kept
-    print("measuring peak RssAnon (extra untimed runs)", file=sys.stderr, flush=True)
-    errors: list[str] = []
-    memory: dict[str, dict[str, int]] = {}
-    try:
-        memory["real"] = peak_rss_anon(real_argv, fresh_copy(real_dir))
-        memory["dry_run"] = peak_rss_anon(dry_argv, None)
-    except SystemExit as error:
-        errors.append(str(error))
+    # -- a small log (the whole command, start-up included); a failure is reported, not fatal
     small: dict[str, Any] = {}
     try:
-        small = _small_log(data_dir, work, args.now, mxcp, args.mxcp_arg)
+        small = _small_log(ctx.data_dir, work, args.now, mxcp, args.mxcp_arg)
     except (SystemExit, subprocess.CalledProcessError) as error:
-        errors.append(str(error))
-    commit_after, product_after = product_fingerprint()
-    if product_after != product_before and not args.snapshot_product:
-        errors.append(
-            "the installed mxcp_compact package was modified during the run: the timings may mix versions "
-            "(--snapshot-product runs a private copy)"
-        )
-    elif commit_after != commit:
-        errors.append(f"the working tree changed during the run (git {commit} -> {commit_after})")
+        ctx.errors.append(str(error))
 
-    # -- report
-    by_name = {m.name: m for m in methods}
-    cat = _median([r.seconds for r in by_name["cat FILE > /dev/null"].runs])
-    cp = _median([r.seconds for r in by_name["cp FILE DST + fsync"].runs])
+    cat = _median(run_times(by_name["cat FILE > /dev/null"]))
+    cp = _median(run_times(by_name["cp FILE DST + fsync"]))
     rows = []
     for method in methods:
-        times = [r.seconds for r in method.runs]
+        times = run_times(method)
         med = _median(times)
         cpu = _median([r.cpu_seconds for r in method.runs])
         rows.append(
@@ -630,6 +939,7 @@ def _compare(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str, jq
                 "method": method.name,
                 "median_s": med,
                 "min_s": min(times),
+                "max_s": max(times),
                 "times_s": times,
                 "mb_per_s": size / MB / med,
                 "vs_cp_fsync": med / cp,
@@ -640,106 +950,73 @@ def _compare(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str, jq
             }
         )
     med = {row["method"]: row["median_s"] for row in rows}
-    real, dry, ref = (
-        med["mxcp-compact (real run)"],
-        med["mxcp-compact --dry-run"],
-        med["Python + orjson reference"],
-    )
-    targets: list[tuple[str, float | None, bool, str]] = [
-        ("real run <= 1.0x cp + fsync", real / cp, real <= cp, f"{real / cp:.2f}x"),
-        ("real run >= 10x faster than Python + orjson", ref / real, ref / real >= 10, f"{ref / real:.1f}x faster"),
-        ("dry run >= 20x faster than Python + orjson", ref / dry, ref / dry >= 20, f"{ref / dry:.1f}x faster"),
-        ("dry run <= 3x cat FILE > /dev/null", dry / cat, dry <= 3 * cat, f"{dry / cat:.2f}x"),
-    ]
-    if len(memory) == 2:
-        anon_mib = max(m["rss_anon_peak_kib"] for m in memory.values()) / 1024
-        targets.append(("peak RssAnon < 64 MiB", anon_mib, anon_mib < 64, f"{anon_mib:.1f} MiB (at this size)"))
-    else:
-        targets.append(("peak RssAnon < 64 MiB", None, False, "not measured (error)"))
-    if small:
-        ms = small["median_ms"]
-        targets.append(("1 MiB log, whole command < 150 ms", ms, ms < 150, f"{ms:.0f} ms"))
-    else:
-        targets.append(("1 MiB log, whole command < 150 ms", None, False, "not measured (error)"))
+    real, dry, ref = med["mxcp-compact (real run)"], med["mxcp-compact --dry-run"], med["Python + orjson reference"]
 
-    out = sys.stdout
-    load = info["load_average"]
-    out.write(f"## mxcp-compact vs baselines: {size / MiB:.0f} MiB MXCP log, {args.runs} runs each\n\n")
-    out.write(
-        f"- Machine: {info['nproc']} CPUs ({info['usable_cpus']} usable), {info['cpu_model']}, "
-        f"{info['memory_gib']} GiB RAM, Linux {info['kernel']}, Python {info['python']}; "
-        f"load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}\n"
-    )
-    out.write(f"- Disk: {filesystem_of(data_dir)}; {info['cp']}; jq: {info['jq']}\n")
-    snapshot = ", private copy of the installed package" if args.snapshot_product else ""
-    extra = " " + " ".join(args.mxcp_arg) if args.mxcp_arg else ""
-    out.write(f"- mxcp-compact: {version} (git {commit}{snapshot}){extra}\n")
-    out.write(
+    gib = mib(size)
+    expired = f"{stats['deleted_bytes'] / size:.0%} of bytes expired"
+    scenario_rows = [
+        scenario_row(
+            f"Warm {gib}, {expired}: real run",
+            run_times(methods[0]),
+            f"`head -c {kept_bytes}` + fsync + `rm` of the copy",
+            run_times(methods[1]),
+            1.0,
+            note="fresh synced copies",
+        ),
+        scenario_row(
+            f"Warm {gib}: dry run",
+            run_times(by_name["mxcp-compact --dry-run"]),
+            "`cat FILE > /dev/null`",
+            run_times(by_name["cat FILE > /dev/null"]),
+            2.0,
+        ),
+    ]
+    if small:
+        row = scenario_row(
+            f"{small['bytes'] / MiB:.0f} MiB log: whole real-run command",
+            [t / 1000 for t in small["times_ms"]],
+            "`python -c pass`",
+            [t / 1000 for t in small["python_times_ms"]],
+            None,
+            unit="ms",
+            note=f"median of {small['runs']}; issue 3 had < 150 ms",
+        )
+        scenario_rows.append(row)
+
+    md = [f"## Methods side by side: {size / MiB:.0f} MiB MXCP log, {args.runs} runs each\n\n"]
+    md.append(
         f"- Log: {stats['lines']} lines, MXCP {stats['mxcp_version']} records, seed {args.seed}, "
         f"{stats['huge_lines']} lines of 100 KB+ (max {stats['max_line_bytes'] / MB:.1f} MB); "
         f"{stats['deleted_lines']} lines / {stats['deleted_bytes'] / size:.1%} of bytes past retention "
-        f"as of {args.now}\n"
+        f"as of {args.now}; jq: {'not run' if jq is None else machine()['jq']}\n"
     )
-    out.write(
+    md.append(
         "- Warm page cache (the log is read once before the first run; copies are fresh in cache). "
-        "Wall time of the whole command, start-up included; methods alternate (ABCABC...). "
-        "Real runs work on a fresh copy made and synced before the clock starts. MB = 10^6 bytes.\n\n"
+        "Methods alternate (ABCABC...). Real runs work on a fresh copy made and synced before the clock "
+        "starts. MB = 10^6 bytes.\n\n"
     )
-    out.write("| method | median s | min s | MB/s | x cp+fsync | x cat | CPU/wall | notes |\n")
-    out.write("|---|---:|---:|---:|---:|---:|---:|---|\n")
+    md.append("| method | median s | min s | max s | MB/s | x cp+fsync | x cat | CPU/wall | notes |\n")
+    md.append("|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
     for row in rows:
-        out.write(
-            f"| {row['method']} | {row['median_s']:.3f} | {row['min_s']:.3f} | {row['mb_per_s']:.0f} | "
-            f"{row['vs_cp_fsync']:.2f} | {row['vs_cat']:.2f} | {row['cpu_per_wall']:.2f} | "
-            f"{row['note']} |\n"
+        md.append(
+            f"| {row['method']} | {row['median_s']:.3f} | {row['min_s']:.3f} | {row['max_s']:.3f} | "
+            f"{row['mb_per_s']:.0f} | {row['vs_cp_fsync']:.2f} | {row['vs_cat']:.2f} | "
+            f"{row['cpu_per_wall']:.2f} | {row['note']} |\n"
         )
-    if len(memory) == 2:
-        out.write(
-            f"\nPeak RssAnon of mxcp-compact (sampled every 2 ms from /proc/PID/status, separate run): "
-            f"real run {memory['real']['rss_anon_peak_kib'] / 1024:.1f} MiB, "
-            f"dry run {memory['dry_run']['rss_anon_peak_kib'] / 1024:.1f} MiB "
-            f"(VmHWM, file pages included: {memory['real']['vm_hwm_kib'] / 1024:.0f} / "
-            f"{memory['dry_run']['vm_hwm_kib'] / 1024:.0f} MiB).\n"
-        )
-    if small:
-        out.write(
-            f"Small log ({small['bytes'] / MiB:.1f} MiB), whole real-run command, median of {small['runs']}: "
-            f"{small['median_ms']:.0f} ms (`python -c pass`: {small['python_ms']:.0f} ms).\n"
-        )
-    for error in errors:
-        out.write(f"\n**Warning**: {error}\n")
-    out.write("\n")
-    out.write("Checks: " + ", ".join(f"{k} = {v}" for k, v in checks.items()) + "\n\n")
-    out.write("Targets (issue 3; measured on this size):\n\n")
-    for label, _, ok, shown in targets:
-        out.write(f"- [{'x' if ok else ' '}] {label}: {shown}\n")
-
-    result = {
-        "machine": info,
-        "filesystem": filesystem_of(data_dir),
-        "mxcp_compact": {"version": version, "git": commit, "extra_args": args.mxcp_arg},
-        "params": {"size_mib": args.size_mb, "runs": args.runs, "seed": args.seed, "now": args.now},
+    md.append(
+        f"\nAgainst the Python + orjson reference: real run {ref / real:.1f}x faster, dry run {ref / dry:.1f}x "
+        f"faster (issue 3's targets: 10x, 20x).\n"
+    )
+    return {
         "log": {k: v for k, v in stats.items() if k != "params"},
         "results": rows,
-        "memory_kib": memory,
         "small_log": small,
-        "checks": checks,
-        "errors": errors,
-        "targets": [{"target": label, "value": value, "met": ok} for label, value, ok, _ in targets],
+        "scenario_rows": scenario_rows,
+        "markdown": "".join(md),
     }
-    args.json_out.parent.mkdir(parents=True, exist_ok=True)
-    args.json_out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    print(f"JSON: {args.json_out}", file=sys.stderr)
-    failed = [k for k, v in checks.items() if v is False]
-    for error in errors:
-        print(f"compare.py: {error}", file=sys.stderr)
-    if failed:
-        print(f"compare.py: CHECKS FAILED: {', '.join(failed)}", file=sys.stderr)
-        return 1
-    return 0
 
 
-def _small_log(data_dir: Path, work: Path, now: str, mxcp: str, extra: list[str]) -> dict[str, float]:
+def _small_log(data_dir: Path, work: Path, now: str, mxcp: str, extra: list[str]) -> dict[str, Any]:
     """The whole real-run command on a 1 MiB log (fresh copy each time), and `python -c pass`."""
     from generate import generate
 
@@ -770,7 +1047,372 @@ def _small_log(data_dir: Path, work: Path, now: str, mxcp: str, extra: list[str]
         "median_ms": _median(times) * 1000,
         "times_ms": [t * 1000 for t in times],
         "python_ms": _median(python) * 1000,
+        "python_times_ms": [t * 1000 for t in python],
     }
+
+
+# --------------------------------------------------------------------------------------------
+# Segments, cold cache, scale, the single legacy file
+
+
+def _segments(ctx: Context) -> dict[str, Any]:
+    """Dry run over the 1x log as 20 MXCP-named segments against the same bytes as one file, warm."""
+    from segments import split
+
+    args, work = ctx.args, ctx.scratch("segments")
+    master, stats = prepare_data(ctx.data_dir, args.size_mb, args.seed, args.now)
+    registry = master.with_name(master.name.replace(".jsonl", "_schemas.jsonl"))
+    one_dir, many_dir = work / "one", work / "many"
+    for directory in (one_dir, many_dir):
+        directory.mkdir()
+        shutil.copyfile(registry, directory / REGISTRY)
+    os.link(master, one_dir / LOG)
+    count = 20
+    pieces = split(master, many_dir, count)
+    warm(master, *pieces)
+    one = Method("dry run, one file", lambda: [ctx.mxcp, *ctx.common, "--dry-run", "--path", str(one_dir / LOG)])
+    many = Method(f"dry run, {count} segments", lambda: [ctx.mxcp, *ctx.common, "--dry-run", "--path", str(many_dir)])
+    run_loop([many, one], args.runs, "segments")
+    deleted = [json.loads(m.runs[-1].stdout)["deleted_per_schema"] for m in (one, many)]
+    ctx.checks["segments_delete_what_one_file_deletes"] = deleted[0] == deleted[1] == stats["deleted_per_schema"]
+    ctx.figures["segments"] = {"segments": count, "one_file_s": run_times(one), "segments_s": run_times(many)}
+    size = master.stat().st_size
+    return scenario_row(
+        f"Segments: dry run, {mib(size)} as {count} segments of {mib(size / count)}, warm",
+        run_times(many),
+        "dry run of the same bytes as one file",
+        run_times(one),
+        1.15,
+    )
+
+
+def _cold(ctx: Context) -> dict[str, Any]:
+    """Dry run against `cat`, the page cache dropped before each."""
+    args = ctx.args
+    label = f"Cold {mib(args.size_mb * MiB)}: dry run"
+    if not ctx.cold:
+        return not_measured(label, ctx.no_cold_reason, "<= 1.15x")
+    master, stats = prepare_data(ctx.data_dir, args.size_mb, args.seed, args.now)
+    dry = Method("cold dry run", lambda: [ctx.mxcp, *ctx.common, "--dry-run", "--path", str(master)], setup=drop_caches)
+    cat = Method("cold cat", lambda: ["cat", str(master)], setup=drop_caches, stdout_to=lambda: Path(os.devnull))
+    run_loop([dry, cat], args.runs, "cold")
+    report = json.loads(dry.runs[-1].stdout)
+    ctx.checks["cold_dry_run_counts_match_generator"] = report["deleted_per_schema"] == stats["deleted_per_schema"]
+    ctx.figures["cold"] = {"dry_run_s": run_times(dry), "cat_s": run_times(cat)}
+    return scenario_row(label, run_times(dry), "cold `cat FILE > /dev/null`", run_times(cat), 1.15)
+
+
+def _scale(ctx: Context) -> list[dict[str, Any]]:
+    """1x and 4x logs of the same generator, dry and real runs alternating; peak RssAnon on 4x."""
+    args, work, mxcp = ctx.args, ctx.scratch("scale"), ctx.mxcp
+    logs = []
+    for size_mib in (args.size_mb, ctx.big_mib):
+        master, stats = prepare_data(ctx.data_dir, size_mib, args.seed, args.now)
+        target = work / f"{size_mib:g}"
+        target.mkdir()
+        shutil.copyfile(master.with_name(master.name.replace(".jsonl", "_schemas.jsonl")), target / REGISTRY)
+        logs.append((master, stats, target))
+    small_master, big_master = logs[0][0], logs[1][0]
+    methods = []
+    for master, _, target in logs:
+        label = mib(master.stat().st_size)
+        methods.append(Method(f"dry run, {label}", lambda m=master: [mxcp, *ctx.common, "--dry-run", "--path", str(m)]))
+        methods.append(
+            Method(
+                f"real run, {label}",
+                lambda t=target: [mxcp, *ctx.common, "--path", str(t / LOG)],
+                setup=_fresh_as(master, target / LOG),
+            )
+        )
+    warm(small_master, big_master)
+    run_loop([methods[0], methods[2], methods[1], methods[3]], args.runs, "scale")
+    for index, (_, stats, _) in enumerate(logs):
+        for method in methods[2 * index : 2 * index + 2]:
+            report = json.loads(method.runs[-1].stdout)
+            ctx.checks[f"scale: {method.name} deletes what the generator says"] = (
+                report["deleted_per_schema"] == stats["deleted_per_schema"]
+            )
+    big_target = logs[1][2]
+    memory: dict[str, dict[str, int]] = {}
+    try:
+        memory["real"] = peak_rss_anon(
+            [mxcp, *ctx.common, "--path", str(big_target / LOG)], _fresh_as(big_master, big_target / LOG)
+        )
+        memory["dry_run"] = peak_rss_anon([mxcp, *ctx.common, "--dry-run", "--path", str(big_master)], None)
+    except SystemExit as error:
+        ctx.errors.append(str(error))
+    ctx.figures["scale"] = {m.name: run_times(m) for m in methods} | {"memory_kib": memory}
+    big, small = mib(big_master.stat().st_size), mib(small_master.stat().st_size)
+    rows = [
+        scenario_row(f"Scale: {big} dry run", run_times(methods[2]), f"{small} dry run", run_times(methods[0]), 4.4),
+        scenario_row(
+            f"Scale: {big} real run",
+            run_times(methods[3]),
+            f"{small} real run",
+            run_times(methods[1]),
+            4.4,
+            note="fresh synced copies",
+        ),
+    ]
+    if len(memory) == 2:
+        real_mib, dry_mib = (memory[k]["rss_anon_peak_kib"] / 1024 for k in ("real", "dry_run"))
+        rows.append(
+            {
+                "scenario": f"Peak RssAnon on {big} (sampled every 2 ms, untimed runs)",
+                "mxcp": f"real {real_mib:.1f} MiB, dry {dry_mib:.1f} MiB",
+                "baseline": "",
+                "baseline_text": "",
+                "ratio": None,
+                "target": "< 64 MiB",
+                "target_mib": 64,
+                "met": max(real_mib, dry_mib) < 64,
+                "note": "",
+                "memory_kib": memory,
+            }
+        )
+    else:
+        rows.append(not_measured(f"Peak RssAnon on {big}", "error", "< 64 MiB"))
+    return rows
+
+
+def _fresh_as(source: Path, target: Path) -> Callable[[], None]:
+    """A setup: `source` copied anew to `target`, synced."""
+
+    def setup() -> None:
+        target.unlink(missing_ok=True)
+        shutil.copyfile(source, target)
+        os.sync()
+
+    return setup
+
+
+def _legacy(ctx: Context) -> list[dict[str, Any]]:
+    """One 4x file, time-ordered, ~1% expiring: warm real run (fresh copy) and dry run."""
+    args, work, mxcp = ctx.args, ctx.scratch("legacy"), ctx.mxcp
+    master, stats = prepare_data(ctx.data_dir, ctx.big_mib, args.seed, args.now, expired_fraction=0.01)
+    shutil.copyfile(master.with_name(master.name.replace(".jsonl", "_schemas.jsonl")), work / REGISTRY)
+    real = Method(
+        "legacy real run", lambda: [mxcp, *ctx.common, "--path", str(work / LOG)], setup=_fresh_as(master, work / LOG)
+    )
+    dry = Method("legacy dry run", lambda: [mxcp, *ctx.common, "--dry-run", "--path", str(master)])
+    warm(master)
+    run_loop([real, dry], args.runs, "legacy")
+    for method in (real, dry):
+        report = json.loads(method.runs[-1].stdout)
+        ctx.checks[f"legacy: {method.name} deletes what the generator says"] = (
+            report["deleted_per_schema"] == stats["deleted_per_schema"]
+        )
+    ctx.checks["legacy: kept bytes match the generator"] = (work / LOG).stat().st_size == stats["bytes"] - stats[
+        "deleted_bytes"
+    ]
+    ctx.figures["legacy"] = {"real_run_s": run_times(real), "dry_run_s": run_times(dry)}
+    size = master.stat().st_size
+    return [
+        scenario_row(
+            f"Single legacy file, {mib(size)}, {stats['deleted_bytes'] / size:.1%} of bytes expiring, warm: real run",
+            run_times(real),
+            "dry run of the same file",
+            run_times(dry),
+            None,
+            note="fresh synced copy",
+        )
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# The daily job: MXCP segments, a day-1 run with the incremental index, then the next day
+
+SEGMENT_MIB = 50  # MXCP's max_file_size in this scenario, at --size-mb 1024 (scaled with it)
+HISTORY_DAYS = 92  # days of records before day 1's run; it deletes the oldest, leaving 91
+
+
+def daily_data(ctx: Context, tag: str, mix: dict[str, float] | None) -> dict[str, Any]:
+    """A directory of MXCP segments (`logs-bench-YYYYMMDDTHHMMSS.jsonl`, named after their first
+    record's time) holding HISTORY_DAYS days of records up to day 1 (= --now minus a day): one
+    generated stream with uniform traffic, 4x --size-mb, cut at line ends into segments of about
+    SEGMENT_MIB (scaled with --size-mb), so each holds the records after the previous one's; and
+    apart, today's segment: the next day's records (up to 5 min before --now). Generated unless a
+    matching one is in the data directory."""
+    from generate import generate, parse_time
+    from segments import split
+
+    args = ctx.args
+    total = int(ctx.big_mib * MiB)
+    count = max(1, round(total / (SEGMENT_MIB * MiB * args.size_mb / 1024)))
+    now = parse_time(args.now)
+    day1 = now - timedelta(days=1)
+    start = day1 - timedelta(days=HISTORY_DAYS)
+    folder = ctx.data_dir / f"{tag}-{ctx.big_mib:g}mib-seed{args.seed}"
+    sidecar = folder / "stats.json"
+    wanted = {"bytes": total, "segments": count, "now": args.now, "seed": args.seed, "mix": mix, "days": HISTORY_DAYS}
+    wanted["layout"] = "one stream cut into segments"
+    if sidecar.is_file():
+        stats = json.loads(sidecar.read_text())
+        if stats.get("params") == wanted:
+            print(f"reusing {folder}", file=sys.stderr)
+            return stats
+    shutil.rmtree(folder, ignore_errors=True)
+    audit, today = folder / "audit", folder / "today"
+    audit.mkdir(parents=True)
+    today.mkdir()
+    print(f"generating {folder}: {count} segments + today's ({total / MiB:.0f} MiB)...", file=sys.stderr, flush=True)
+    began = time.perf_counter()
+    # One time-ordered stream cut into segments (each holds the records after the previous one's),
+    # as MXCP's writer rotates by size; then today's records.
+    stream = folder / "stream.jsonl"
+    history = generate(stream, total, seed=args.seed, now=now, start=start, end=day1, growth=1.0, schema_mix=mix)
+    stream.with_name("stream_schemas.jsonl").rename(audit / REGISTRY)
+    names = []
+    for piece in split(stream, audit, count):
+        if piece.stat().st_size == 0:  # a long line ran over the last cut (small sizes)
+            piece.unlink()
+            continue
+        name = _segment_name(piece)
+        piece.rename(audit / name)
+        names.append(name)
+    stream.unlink()
+    per_day = total // HISTORY_DAYS
+    fresh = generate(
+        today / "today.tmp", per_day, seed=args.seed + 1, now=now, start=day1, end=now - timedelta(minutes=5),
+        growth=1.0, schema_mix=mix, registry=False,
+    )  # fmt: skip
+    names.append(_segment_name(today / "today.tmp"))
+    (today / "today.tmp").rename(today / names[-1])
+    kept_bytes = history.kept_bytes + fresh.kept_bytes
+    lines = history.lines + fresh.lines
+    deleted_lines = history.deleted_lines + fresh.deleted_lines
+    assert len(set(names)) == len(names), "two segments share a name"
+    result = {
+        "params": wanted,
+        "audit": str(audit),
+        "today": str(today / names[-1]),
+        "segments": len(names) - 1,
+        "segment_bytes": total // (len(names) - 1),
+        "today_bytes": per_day,
+        "bytes": sum(p.stat().st_size for p in log_files(audit)) + (today / names[-1]).stat().st_size,
+        "lines": lines,
+        "deleted_lines_by_now": deleted_lines,  # what day 1's run and the next day's delete together
+        "kept_bytes_by_now": kept_bytes,
+        "day1": day1.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "seconds": round(time.perf_counter() - began, 1),
+    }
+    sidecar.write_text(json.dumps(result, indent=2))
+    GENERATION_S.append(result["seconds"])
+    return result
+
+
+def _segment_name(path: Path) -> str:
+    """`logs-bench-YYYYMMDDTHHMMSS.jsonl` after the time of the file's first record."""
+    from generate import parse_time
+
+    with path.open("rb") as handle:
+        first = json.loads(handle.readline())["timestamp"]
+    return f"logs-bench-{parse_time(first):%Y%m%dT%H%M%S}.jsonl"
+
+
+def _daily(ctx: Context, tag: str, mix: dict[str, float] | None, target: float | None) -> dict[str, Any]:
+    """Day 1: a real run (index on) of the segments as of --now minus a day; then today's segment
+    is added and the clock moves a day: the measured command is that next real run, cold, against
+    a cold `cat` of the directory. The index records inodes and ctimes, which no copy keeps, so
+    each repetition copies the pre-day-1 directory and runs day 1 on it (untimed), with its own
+    state directory, then adds today's segment and syncs before the clock starts."""
+    args, mxcp = ctx.args, ctx.mxcp
+    data = daily_data(ctx, tag, mix)
+    base = ctx.scratch(tag)
+    audit, today = Path(data["audit"]), Path(data["today"])
+    run_dir, state = base / "audit", base / "state"
+    env = {**os.environ, "MXCP_COMPACT_STATE_DIR": str(state)}
+    cleanup = [mxcp, "log-cleanup", "--json", *args.mxcp_arg]
+    day1_s: list[float] = []
+    day1_deleted: list[int] = []
+    dir_bytes: list[int] = []  # the directory the measured run faces
+
+    def run(argv: list[str], environment: dict[str, str]) -> tuple[float, dict[str, Any]]:
+        started = time.perf_counter()
+        done = subprocess.run(argv, capture_output=True, env=environment, check=False)
+        elapsed = time.perf_counter() - started
+        if done.returncode != 0:
+            raise SystemExit(f"compare.py: {' '.join(argv)} failed ({done.returncode}): {done.stderr.decode()}")
+        return elapsed, json.loads(done.stdout)
+
+    def day_one(target: Path, state_dir: Path) -> None:
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.rmtree(state_dir, ignore_errors=True)
+        state_dir.mkdir()
+        shutil.copytree(audit, target)
+        os.sync()
+        elapsed, report = run(
+            [*cleanup, "--now", data["day1"], "--path", str(target)], {**env, "MXCP_COMPACT_STATE_DIR": str(state_dir)}
+        )
+        day1_s.append(elapsed)
+        day1_deleted.append(deleted_total(report))
+        shutil.copyfile(today, target / today.name)
+        os.sync()
+
+    def setup_cat() -> None:
+        day_one(run_dir, state)
+        dir_bytes.append(sum(p.stat().st_size for p in log_files(run_dir)))
+        if ctx.cold:
+            drop_caches()
+
+    cat = Method(
+        "cat of the directory",
+        lambda: ["cat", *map(str, sorted(run_dir.iterdir()))],
+        setup=setup_cat,
+        stdout_to=lambda: Path(os.devnull),
+    )
+    nxt = Method(
+        "next day's real run",
+        lambda: [*cleanup, "--now", args.now, "--path", str(run_dir)],
+        setup=drop_caches if ctx.cold else None,
+        env=env,
+    )
+    run_loop([cat, nxt], args.runs, tag)
+    reports = [json.loads(r.stdout) for r in nxt.runs]
+    measured = reports[-1]
+
+    # -- checks: nothing left to delete, the same bytes as a --full run of a twin, the generator's counts
+    _, full_dry = run([*cleanup, "--full", "--dry-run", "--now", args.now, "--path", str(run_dir)], env)
+    twin, twin_state = base / "twin", base / "state-twin"
+    day_one(twin, twin_state)
+    _, full_real = run(
+        [*cleanup, "--full", "--now", args.now, "--path", str(twin)], {**env, "MXCP_COMPACT_STATE_DIR": str(twin_state)}
+    )
+    prefix = f"{tag}: "
+    ctx.checks[prefix + "full dry run after the measured run deletes nothing"] = deleted_total(full_dry) == 0
+    ctx.checks[prefix + "same bytes as a --full real run of a twin"] = same_tree(run_dir, twin)
+    ctx.checks[prefix + "same count as the --full run"] = deleted_total(measured) == deleted_total(full_real)
+    ctx.checks[prefix + "day 1 + next day delete what the generator says"] = (
+        day1_deleted[-1] + deleted_total(measured) == data["deleted_lines_by_now"]
+    )
+    ctx.checks[prefix + "kept bytes match the generator"] = (
+        sum(p.stat().st_size for p in log_files(run_dir)) == data["kept_bytes_by_now"]
+    )
+    skipped = [files_not_read(r) for r in reports]
+    files = len(measured["files"])
+    ctx.figures[tag] = {
+        "data": data,
+        "cat_s": run_times(cat),
+        "next_day_s": run_times(nxt),
+        "day1_s": day1_s,
+        "day1_deleted": day1_deleted,
+        "directory_bytes": dir_bytes,
+        "next_day_deleted": [deleted_total(r) for r in reports],
+        "files": files,
+        "files_not_read": skipped,
+        "cold": ctx.cold,
+    }
+    which = "mxcp.endpoints only" if mix == ENDPOINTS_ONLY else "generate.py's five-schema mix"
+    cache = "cold" if ctx.cold else f"warm ({ctx.no_cold_reason})"
+    scenario = (
+        f"Daily: {mib(dir_bytes[-1])} in {data['segments']} + 1 segments of "
+        f"{mib(data['segment_bytes'])} ({which}), the next day's real run, {cache}"
+    )
+    note = f"read {files - _median(skipped):.0f} of {files} files, deleted {deleted_total(measured)} records"
+    return scenario_row(
+        scenario, run_times(nxt), "cold `cat` of the directory" if ctx.cold else "`cat` of the directory",
+        run_times(cat), target, note=note, valid=ctx.cold,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

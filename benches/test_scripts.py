@@ -22,14 +22,31 @@ def run_script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_compare_runs_every_method_and_its_checks_pass(tmp_path: Path) -> None:
+def test_compare_runs_every_scenario_and_its_checks_pass(tmp_path: Path) -> None:
+    """Every scenario of issue 11's table at a tiny size (4x rows: 8 MiB), one run each; the
+    cold row runs only as root (it drops the page cache), else it says why it did not."""
     out = tmp_path / "compare.json"
-    done = run_script("compare.py", "--size-mb", "4", "--runs", "1", "--no-jq", "--json-out", str(out))
+    done = run_script("compare.py", "--size-mb", "2", "--runs", "1", "--no-jq", "--json-out", str(out))
     assert done.returncode == 0, done.stderr
     assert "| mxcp-compact (real run) |" in done.stdout and "| cp FILE DST + fsync |" in done.stdout
+    assert "| head -c KEPT + fsync + rm |" in done.stdout
     result = json.loads(out.read_text())
-    assert result["checks"]["reference_and_mxcp_byte_identical"] is True
-    assert all(value is not False for value in result["checks"].values())
+    checks = result["checks"]
+    assert checks["reference_and_mxcp_byte_identical"] is True
+    assert all(value is not False for value in checks.values()), checks
+    for tag in ("daily", "daily-mix"):
+        assert checks[f"{tag}: same bytes as a --full real run of a twin"] is True
+        assert checks[f"{tag}: full dry run after the measured run deletes nothing"] is True
+        figures = result["figures"][tag]
+        assert figures["files_not_read"][0] > 0, "the index let the next day's run skip files"
+    scenarios = [row["scenario"] for row in result["scenarios"]]
+    assert len(scenarios) == 11, scenarios
+    for row in result["scenarios"]:
+        if row["scenario"].startswith("Cold") and not result["params"]["cold"]:
+            assert row["mxcp"].startswith("not measured"), row
+        elif not row["scenario"].startswith("Peak"):
+            assert row["ratio"] is not None and row["ratio"] > 0, row
+    assert "| scenario | mxcp-compact: median (min-max) |" in done.stdout
 
 
 def test_segments_delete_what_one_file_deletes(tmp_path: Path) -> None:
