@@ -259,15 +259,19 @@ class _Indexes:
     def __init__(self, plan: CleanupPlan) -> None:
         self.plan = plan
         self.by_directory: dict[Path, Any] = {}
+        self.by_parent: dict[Path, Any] = {}
         self.skipped = 0
 
     def _index(self, path: Path) -> Any:
         from mxcp_compact.index import FileIndex
 
-        directory = path.parent.resolve()
-        if directory not in self.by_directory:
-            self.by_directory[directory] = FileIndex(directory, os.environ)
-        return self.by_directory[directory]
+        # Each file's index is looked up twice (see next_to_read): resolve each directory once.
+        found = self.by_parent.get(path.parent)
+        if found is None:
+            directory = path.parent.resolve()
+            found = self.by_directory.get(directory) or FileIndex(directory, os.environ)
+            self.by_directory[directory] = self.by_parent[path.parent] = found
+        return found
 
     def unchanged(self, log: LogFile) -> Any:
         """The result of a file the index shows has nothing to delete now, or None: read it."""
