@@ -26,7 +26,9 @@ def test_compare_runs_every_scenario_and_its_checks_pass(tmp_path: Path) -> None
     """Every scenario of issue 11's table at a tiny size (4x rows: 8 MiB), one run each; the
     cold row runs only as root (it drops the page cache), else it says why it did not."""
     out = tmp_path / "compare.json"
-    done = run_script("compare.py", "--size-mb", "2", "--runs", "1", "--no-jq", "--json-out", str(out))
+    done = run_script(
+        "compare.py", "--size-mb", "2", "--runs", "1", "--no-jq", "--scenarios", "all", "--json-out", str(out)
+    )
     assert done.returncode == 0, done.stderr
     assert "| mxcp-compact (real run) |" in done.stdout and "| cp FILE DST + fsync |" in done.stdout
     assert "| head -c KEPT + fsync + rm |" in done.stdout
