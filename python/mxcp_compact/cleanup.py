@@ -275,20 +275,22 @@ class _Indexes:
 
     def unchanged(self, log: LogFile) -> Any:
         """The result of a file the index shows has nothing to delete now, or None: read it."""
-        result = self._vouched(log)
+        if not self.plan.use_index:
+            return None
+        result = self._index(log.path).unchanged_result(
+            log.path, self.plan.rules[log.rules_key], self.plan.now_ns, self.plan.dry_run
+        )
         self.skipped += result is not None
         return result
 
     def next_to_read(self, later: Sequence[LogFile]) -> Path | None:
         """The first of `later` that the index does not vouch for: the next file to be read."""
-        return next((log.path for log in later if self._vouched(log) is None), None)
-
-    def _vouched(self, log: LogFile) -> Any:
         if not self.plan.use_index:
-            return None
-        return self._index(log.path).unchanged_result(
-            log.path, self.plan.rules[log.rules_key], self.plan.now_ns, self.plan.dry_run
-        )
+            return later[0].path if later else None
+        for log in later:
+            if not self._index(log.path).vouches(log.path, self.plan.rules[log.rules_key], self.plan.now_ns):
+                return log.path
+        return None
 
     def record(self, log: LogFile, outcome: FileOutcome) -> None:
         if self.plan.dry_run or self.plan.erase is not None:

@@ -91,6 +91,20 @@ class FileIndex:
 
     def unchanged_result(self, log_path: Path, rules: Any, now_ns: int, dry_run: bool) -> Any:
         """The result of a file the index proves has nothing to delete now, or None: read it."""
+        vouched = self._vouched(log_path, rules, now_ns)
+        if vouched is None:
+            return None
+        entry, size = vouched
+        try:
+            return _result(log_path, size, entry, rules, dry_run)
+        except (OSError, KeyError, TypeError, ValueError, OverflowError):
+            return None
+
+    def vouches(self, log_path: Path, rules: Any, now_ns: int) -> bool:
+        """Whether the index proves the file has nothing to delete now (it need not be read)."""
+        return self._vouched(log_path, rules, now_ns) is not None
+
+    def _vouched(self, log_path: Path, rules: Any, now_ns: int) -> tuple[dict[str, Any], int] | None:
         try:
             entry = self.entries.get(log_path.name)
             if entry is None or _pending_shift(log_path):
@@ -98,7 +112,7 @@ class FileIndex:
             stat = log_path.stat()
             if entry.get("facts") != _facts(stat) or not _nothing_expires(entry["schemas"], rules, now_ns):
                 return None
-            return _result(log_path, stat.st_size, entry, rules, dry_run)
+            return entry, stat.st_size
         except (OSError, KeyError, TypeError, ValueError, OverflowError):
             return None
 
@@ -138,7 +152,8 @@ class FileIndex:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with temp.open("w", encoding="utf-8") as handle:
-                json.dump(document, handle)
+                # dumps, not dump: only the one-shot encoder is the C one.
+                handle.write(json.dumps(document))
                 handle.flush()
                 os.fsync(handle.fileno())
             temp.replace(self.path)
