@@ -134,7 +134,7 @@ impl Searcher<'_> {
     }
 
     /// Decides `data[span]` and pushes its runs in order, with the kernel reading ahead of the
-    /// workers on spans longer than its own read-ahead. `Some(offset)`: the sink stopped before
+    /// workers on spans longer than one read-ahead request. `Some(offset)`: the sink stopped before
     /// the run starting there.
     fn push(
         &self,
@@ -145,7 +145,7 @@ impl Searcher<'_> {
         sink: &mut dyn Sink,
     ) -> Result<Option<usize>> {
         let tuning = &self.tuning;
-        if span.len() <= tuning.readahead_bytes {
+        if span.len() <= tuning.readahead_chunk_bytes {
             return self.push_windows(data, span, None, tally, sink);
         }
         let readahead = Readahead::new(file, span.clone(), tuning.readahead_bytes, tuning.readahead_chunk_bytes);
