@@ -148,7 +148,7 @@ impl Searcher<'_> {
         if span.len() <= tuning.readahead_chunk_bytes {
             return self.push_windows(data, span, None, tally, sink);
         }
-        let readahead = Readahead::new(file, span.clone(), tuning.readahead_bytes, tuning.readahead_chunk_bytes);
+        let readahead = Readahead::new(file, data, span.clone(), tuning.readahead_bytes, tuning.readahead_chunk_bytes);
         thread::scope(|scope| {
             scope.spawn(|| readahead.run());
             // Ends the hints however the scan ends, a panic included, so the scope can join.

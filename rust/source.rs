@@ -119,6 +119,9 @@ pub fn line_aligned(data: &[u8], span: &Range<usize>, nominal: Range<usize>) -> 
 /// worker has begun, so a scan that stops early (an in-place prefix probe) reads little extra.
 pub struct Readahead<'f> {
     file: &'f File,
+    /// The mapped file, to ask which pages are cached already.
+    data: &'f [u8],
+    page: usize,
     span: Range<u64>,
     ahead: u64,
     chunk: u64,
@@ -127,11 +130,15 @@ pub struct Readahead<'f> {
 }
 
 impl<'f> Readahead<'f> {
-    pub fn new(file: &'f File, span: Range<usize>, ahead: usize, chunk: usize) -> Readahead<'f> {
-        let span = span.start as u64..span.end as u64;
+    pub fn new(file: &'f File, data: &'f [u8], span: Range<usize>, ahead: usize, chunk: usize) -> Readahead<'f> {
+        let span = span.start as u64..span.end.min(data.len()) as u64;
         let frontier = AtomicU64::new(span.start);
+        // SAFETY: sysconf only reads its argument.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096).max(1);
         Readahead {
             file,
+            data,
+            page,
             span,
             ahead: ahead as u64,
             chunk: chunk.max(4096) as u64,
@@ -160,9 +167,31 @@ impl<'f> Readahead<'f> {
                 continue;
             }
             let len = self.chunk.min(self.span.end - requested);
-            self.will_need(requested, len);
+            // On a warm cache the hints would only cost the workers CPU.
+            if !self.cached(requested as usize, len as usize) {
+                self.will_need(requested, len);
+            }
             requested += len;
         }
+    }
+
+    /// Whether the pages holding the first and the last byte of the chunk are cached (then the
+    /// kernel's own read-ahead has, or had, the rest in hand).
+    fn cached(&self, offset: usize, len: usize) -> bool {
+        [offset, offset + len.max(1) - 1].into_iter().all(|at| self.page_cached(at))
+    }
+
+    fn page_cached(&self, at: usize) -> bool {
+        if at >= self.data.len() {
+            return false;
+        }
+        let address = (self.data.as_ptr() as usize + at) & !(self.page - 1);
+        let mut resident = 0u8;
+        // SAFETY: the address is the start of the page holding `data[at]`, inside the mapping
+        // (which starts on a page boundary and lives as long as `data`); mincore only reads the
+        // page tables and page cache for that one page and writes one byte into `resident`.
+        let status = unsafe { libc::mincore(address as *mut libc::c_void, 1, &mut resident) };
+        status == 0 && resident & 1 == 1
     }
 
     fn will_need(&self, offset: u64, len: u64) {
@@ -220,10 +249,15 @@ mod tests {
         let path = dir.path().join("log.jsonl");
         std::fs::write(&path, vec![b'x'; 64 << 10]).unwrap();
         let file = File::open(&path).unwrap();
-        let ahead = Readahead::new(&file, 0..64 << 10, 16 << 10, 4096);
+        let map = LogMap::map(&file, 64 << 10, &path).unwrap();
+        let data = map.bytes();
+        let ahead = Readahead::new(&file, data, 0..64 << 10, 16 << 10, 4096);
         ahead.reached(64 << 10);
         ahead.run();
-        let stalled = Readahead::new(&file, 0..64 << 10, 4096, 4096);
+        // Just written, so cached: the whole first and last page.
+        assert!(ahead.cached(0, 64 << 10));
+        assert!(!ahead.cached(0, (64 << 10) + 1), "past the end is never cached");
+        let stalled = Readahead::new(&file, data, 0..64 << 10, 4096, 4096);
         stalled.finish();
         stalled.run();
     }
