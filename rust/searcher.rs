@@ -170,8 +170,7 @@ impl Searcher<'_> {
             n => n,
         };
         let tuning = &self.tuning;
-        let window_bytes = (span.len() / (4 * threads.max(1))).clamp(tuning.min_window_bytes, tuning.window_bytes);
-        let grid = window_grid(span.clone(), window_bytes);
+        let grid = window_grid(span.clone(), tuning.window_bytes, tuning.min_window_bytes, threads);
         let survey = sink.wants_survey();
         let decide = |nominal: Range<usize>| {
             if let Some(readahead) = readahead {

@@ -13,8 +13,8 @@ pub struct Tuning {
     /// Lines are decided in windows of at most this size; each window's kept runs are written
     /// before later windows' are held, which bounds memory whatever the file size.
     pub window_bytes: usize,
-    /// Smaller files get smaller windows (a few per thread), down to this size, so that a
-    /// directory of small segments uses every core too.
+    /// Windows shrink towards the end of a file (see `source::window_grid`), down to this size,
+    /// so that every core works until the file is done, a small segment's too.
     pub min_window_bytes: usize,
     /// Below this, threads cost more than they save.
     pub parallel_min_bytes: usize,
