@@ -14,7 +14,7 @@ use std::ops::Range;
 
 use crate::erase::Erasure;
 use crate::retention::{Policy, RetentionRules};
-use crate::scan::{scan_line_capturing, scan_line_with, Record, Scan, Unevaluable};
+use crate::scan::{scan_first_line, scan_first_line_capturing, Record, Scan, Unevaluable};
 use crate::timestamp::{parse_timestamp, UnixNanos, NANOS_PER_DAY};
 
 /// Index of a schema in a decider's table (or, after the searcher maps it, in a `Tally`).
@@ -187,18 +187,36 @@ impl<'r> Decider<'r> {
 
     /// Decides one line (with its `\n`, if it has one).
     pub fn decide(&mut self, line: &[u8]) -> Verdict {
-        self.decide_seeing(line, &mut |_| {})
+        self.decide_first_line(line, &mut |_| {}).0
     }
 
-    /// `decide`, also handing `first_fields` the retention fields as soon as they are known
-    /// (once, or never for a line that has none): what a survey reads, at no extra scan.
-    pub fn decide_seeing<'a>(&mut self, line: &'a [u8], first_fields: &mut dyn FnMut(&Record<'a>)) -> Verdict {
-        let Some(body) = line.strip_suffix(b"\n") else {
-            return Verdict::Keep(KeepReason::Unevaluable(Unevaluable::Incomplete));
-        };
-        if let Some(erasure) = self.erasure {
-            return self.decide_erasure(body, erasure);
+    /// Decides the line at the start of `data`, which may hold further lines, and returns how
+    /// long it is, its `\n` included (all of `data` when it has none: incomplete). Also hands
+    /// `first_fields` the retention fields as soon as they are known (once, or never for a line
+    /// that has none): what a survey reads, at no extra scan.
+    pub fn decide_first_line<'a>(
+        &mut self,
+        data: &'a [u8],
+        first_fields: &mut dyn FnMut(&Record<'a>),
+    ) -> (Verdict, usize) {
+        let incomplete = (Verdict::Keep(KeepReason::Unevaluable(Unevaluable::Incomplete)), data.len());
+        // Every line of data ending in `\n` is complete (the searcher's windows); otherwise this
+        // may be the unfinished last line, which is kept unread, its fields told to no one.
+        if data.last() != Some(&b'\n') && memchr::memchr(b'\n', data).is_none() {
+            return incomplete;
         }
+        let (verdict, end) = match self.erasure {
+            Some(erasure) => self.decide_erasure(data, erasure),
+            None => self.decide_retention(data, first_fields),
+        };
+        match data.get(end) {
+            Some(b'\n') => (verdict, end + 1),
+            _ => incomplete,
+        }
+    }
+
+    /// The verdict on the first line of `data`, and the index of its `\n` (or `data.len()`).
+    fn decide_retention<'a>(&mut self, data: &'a [u8], first_fields: &mut dyn FnMut(&Record<'a>)) -> (Verdict, usize) {
         // Once the fields show the record is kept (young, or no policy), the rest of the line
         // cannot change that: stop scanning. Only with the version known, as the policy and the
         // per-version counts depend on it; MXCP writes schema_version before timestamp.
@@ -207,7 +225,7 @@ impl<'r> Decider<'r> {
         // deleted line is judged there already, and must not be judged twice.
         let mut last: Option<(Record<'_>, Verdict)> = None;
         let mut seen = false;
-        let scan = scan_line_with(body, &mut |record| {
+        let (scan, end) = scan_first_line(data, &mut |record| {
             if !seen {
                 seen = true;
                 first_fields(record);
@@ -223,7 +241,7 @@ impl<'r> Decider<'r> {
             }
             kept
         });
-        match scan {
+        let verdict = match scan {
             Scan::Record(record) => match last {
                 Some((judged, verdict)) if judged == record => verdict,
                 _ => self.verdict(&record),
@@ -231,14 +249,16 @@ impl<'r> Decider<'r> {
             Scan::Settled(_) => settled.unwrap_or(Verdict::Keep(KeepReason::Unevaluable(Unevaluable::NotJson))),
             Scan::Blank => Verdict::Keep(KeepReason::Blank),
             Scan::Unevaluable(reason) => Verdict::Keep(KeepReason::Unevaluable(reason)),
-        }
+        };
+        (verdict, end)
     }
 
     /// An erasure reads the whole line: only a valid record may be deleted. (No survey reads
     /// an erasure's fields.)
-    fn decide_erasure(&mut self, body: &[u8], erasure: &Erasure) -> Verdict {
+    fn decide_erasure(&mut self, data: &[u8], erasure: &Erasure) -> (Verdict, usize) {
         let mut captured = erasure.capture();
-        match scan_line_capturing(body, &mut |_| false, &mut captured) {
+        let (scan, end) = scan_first_line_capturing(data, &mut |_| false, &mut captured);
+        let verdict = match scan {
             Scan::Record(record) => match self.resolve(&record) {
                 Resolved::Schema { id, .. } if erasure.matches(&record, &captured) => Verdict::Delete(id),
                 Resolved::Schema { id, .. } => {
@@ -250,7 +270,8 @@ impl<'r> Decider<'r> {
             Scan::Settled(_) => Verdict::Keep(KeepReason::Unevaluable(Unevaluable::NotJson)),
             Scan::Blank => Verdict::Keep(KeepReason::Blank),
             Scan::Unevaluable(reason) => Verdict::Keep(KeepReason::Unevaluable(reason)),
-        }
+        };
+        (verdict, end)
     }
 
     fn verdict(&mut self, record: &Record<'_>) -> Verdict {
@@ -340,9 +361,9 @@ pub fn is_expired(now: UnixNanos, timestamp: UnixNanos, days: u32) -> bool {
 pub fn decide_span(decider: &mut Decider<'_>, data: &[u8], span: Range<usize>, runs: &mut Vec<Run>) {
     let mut start = span.start;
     while start < span.end {
-        let end = memchr::memchr(b'\n', &data[start..span.end]).map_or(span.end, |at| start + at + 1);
-        push_line(runs, start..end, decider.decide(&data[start..end]));
-        start = end;
+        let (verdict, len) = decider.decide_first_line(&data[start..span.end], &mut |_| {});
+        push_line(runs, start..start + len, verdict);
+        start += len;
     }
 }
 

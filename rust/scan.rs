@@ -8,8 +8,17 @@
 //! is tracked in a fixed bit stack, so hostile depth costs nothing), and reports the first reason
 //! a line cannot be evaluated. Keys and values are compared after unescaping, so
 //! `"time\u0073tamp"` is the timestamp key. String bodies are skipped with a 16-byte SIMD search
-//! for the only bytes that need attention: `"`, `\` and control bytes; UTF-8 is validated once
-//! for the whole line.
+//! for the only bytes that need attention: `"`, `\` and control bytes; the same search notes
+//! non-ASCII bytes, and only a line whose strings hold some is validated as UTF-8, once, when it
+//! has been read to its end (outside strings, any non-ASCII byte fails the grammar). Validating
+//! each such string on its own measured slower: most are a few bytes long.
+//!
+//! The scan reads one line of a buffer that may go on past it: the line ends at its first `\n`,
+//! which is never JSON whitespace here (JSONL) and never inside a valid string (a control
+//! byte). So the parser itself finds where a fully read line ends, and the caller needs no
+//! separate pass to split lines; only a line the scan stops early in (settled, or not
+//! evaluable) is searched for its `\n` from where the scan stopped, since no byte before that
+//! point can be one.
 
 use std::borrow::Cow;
 
@@ -122,7 +131,8 @@ pub enum Scan<'a> {
     Unevaluable(Unevaluable),
 }
 
-/// Scans one line without its terminating `\n`.
+/// Scans one line without its terminating `\n` (a `\n` inside ends the line early, and the
+/// bytes after it make it not JSON).
 pub fn scan_line(line: &[u8]) -> Scan<'_> {
     scan_line_with(line, &mut |_| false)
 }
@@ -164,10 +174,24 @@ pub fn scan_line_capturing<'a, C: Capture<'a>>(
     settled: &mut dyn FnMut(&Record<'a>) -> bool,
     capture: &mut C,
 ) -> Scan<'a> {
-    let mut parser = Parser { buf: line, pos: 0 };
+    match scan_first_line_capturing(line, settled, capture) {
+        (_, end) if end < line.len() => Scan::Unevaluable(Unevaluable::NotJson),
+        (scan, _) => scan,
+    }
+}
+
+/// Scans the line at the start of `buf`, which may hold further lines, and returns where that
+/// line ends: the index of its `\n`, or `buf.len()` when it has none.
+#[inline]
+pub fn scan_first_line_capturing<'a, C: Capture<'a>>(
+    buf: &'a [u8],
+    settled: &mut dyn FnMut(&Record<'a>) -> bool,
+    capture: &mut C,
+) -> (Scan<'a>, usize) {
+    let mut parser = Parser { buf, pos: 0, non_ascii: false };
     parser.skip_ws();
-    match parser.peek() {
-        None => Scan::Blank,
+    let scan = match parser.peek() {
+        None | Some(b'\n') => Scan::Blank,
         Some(b'{') => match parser.top_level_object(settled, capture) {
             Ok((record, true)) => Scan::Record(record),
             Ok((record, false)) => Scan::Settled(record),
@@ -175,7 +199,20 @@ pub fn scan_line_capturing<'a, C: Capture<'a>>(
         },
         Some(b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => Scan::Unevaluable(Unevaluable::NotObject),
         Some(_) => Scan::Unevaluable(Unevaluable::NotJson),
-    }
+    };
+    let stopped = parser.pos.min(buf.len());
+    let end = match scan {
+        // A complete scan stops at the line's end, by construction.
+        Scan::Record(_) | Scan::Blank => stopped,
+        _ => memchr::memchr(b'\n', &buf[stopped..]).map_or(buf.len(), |at| stopped + at),
+    };
+    (scan, end)
+}
+
+/// `scan_first_line_capturing` without captures.
+#[inline]
+pub fn scan_first_line<'a>(buf: &'a [u8], settled: &mut dyn FnMut(&Record<'a>) -> bool) -> (Scan<'a>, usize) {
+    scan_first_line_capturing(buf, settled, &mut NoCapture)
 }
 
 pub type Step<T> = Result<T, Unevaluable>;
@@ -191,6 +228,8 @@ enum TopKey {
 struct Parser<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// A string read so far holds a non-ASCII byte.
+    non_ascii: bool,
 }
 
 impl<'a> Parser<'a> {
@@ -198,15 +237,20 @@ impl<'a> Parser<'a> {
         self.buf.get(self.pos).copied()
     }
 
+    /// JSON whitespace but `\n`, which ends the line.
     #[inline(always)]
     fn skip_ws(&mut self) {
         // Most calls find no whitespace at all; one comparison settles those.
         while let Some(&byte) = self.buf.get(self.pos) {
-            if byte > b' ' || !matches!(byte, b' ' | b'\t' | b'\n' | b'\r') {
+            if byte > b' ' || !matches!(byte, b' ' | b'\t' | b'\r') {
                 return;
             }
             self.pos += 1;
         }
+    }
+
+    fn at_line_end(&self) -> bool {
+        matches!(self.peek(), None | Some(b'\n'))
     }
 
     fn expect(&mut self, byte: u8) -> Step<()> {
@@ -279,12 +323,10 @@ impl<'a> Parser<'a> {
             }
         }
         self.skip_ws();
-        if self.pos != self.buf.len() {
+        if !self.at_line_end() {
             return Err(Unevaluable::NotJson);
         }
-        // Strings were scanned without looking at non-ASCII bytes, and any outside a string
-        // already failed the grammar: one check of the whole line covers them all.
-        if simdutf8::basic::from_utf8(self.buf).is_err() {
+        if self.non_ascii && simdutf8::basic::from_utf8(&self.buf[..self.pos]).is_err() {
             return Err(Unevaluable::NotJson);
         }
         match (schema_name, timestamp) {
@@ -386,15 +428,19 @@ impl<'a> Parser<'a> {
     fn string(&mut self) -> Step<JsonStr<'a>> {
         let start = self.pos;
         let mut escaped = false;
+        let mut non_ascii = false;
         loop {
-            let at = find_string_special(self.buf, self.pos);
+            let (at, seen) = find_string_special(self.buf, self.pos);
+            non_ascii |= seen;
             let Some(&byte) = self.buf.get(at) else {
                 return Err(Unevaluable::NotJson);
             };
             match byte {
                 b'"' => {
+                    let raw = &self.buf[start..at];
+                    self.non_ascii |= non_ascii;
                     self.pos = at + 1;
-                    return Ok(JsonStr { raw: &self.buf[start..at], escaped });
+                    return Ok(JsonStr { raw, escaped });
                 }
                 b'\\' => {
                     escaped = true;
@@ -409,10 +455,13 @@ impl<'a> Parser<'a> {
     /// validated and skipped, inlined into the loops that call it.
     #[inline(always)]
     fn skip_string(&mut self) -> Step<()> {
+        let mut non_ascii = false;
         loop {
-            let at = find_string_special(self.buf, self.pos);
+            let (at, seen) = find_string_special(self.buf, self.pos);
+            non_ascii |= seen;
             match self.buf.get(at) {
                 Some(b'"') => {
+                    self.non_ascii |= non_ascii;
                     self.pos = at + 1;
                     return Ok(());
                 }
@@ -663,10 +712,12 @@ fn hex4(bytes: &[u8]) -> Option<u32> {
 }
 
 /// Index of the first byte at or after `from` that a string body must look at: `"`, `\` or a
-/// control byte (< 0x20); `buf.len()` when there is none. (UTF-8 is validated once per line.)
+/// control byte (< 0x20); `buf.len()` when there is none. Also whether a non-ASCII byte comes
+/// before it (its line then needs a UTF-8 check).
 #[inline(always)]
-fn find_string_special(buf: &[u8], from: usize) -> usize {
+fn find_string_special(buf: &[u8], from: usize) -> (usize, bool) {
     let mut index = from;
+    let mut non_ascii = false;
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{
@@ -679,51 +730,65 @@ fn find_string_special(buf: &[u8], from: usize) -> usize {
             let quote = _mm_set1_epi8(b'"' as i8);
             let backslash = _mm_set1_epi8(b'\\' as i8);
             let below_space = _mm_set1_epi8(0x1F);
-            // Bytes needing attention in the 16 at `at`; a control byte is one that
-            // min(byte, 0x1F) leaves unchanged (unsigned).
-            let hits = |at: usize| {
-                let chunk = _mm_loadu_si128(buf.as_ptr().add(at).cast::<__m128i>());
+            let load = |at: usize| _mm_loadu_si128(buf.as_ptr().add(at).cast::<__m128i>());
+            // Bytes needing attention in `chunk`; a control byte is one that min(byte, 0x1F)
+            // leaves unchanged (unsigned). A non-ASCII byte is one with its top bit set.
+            let hits = |chunk: __m128i| {
                 _mm_or_si128(
                     _mm_or_si128(_mm_cmpeq_epi8(chunk, quote), _mm_cmpeq_epi8(chunk, backslash)),
                     _mm_cmpeq_epi8(_mm_min_epu8(chunk, below_space), chunk),
                 )
             };
+            // Non-ASCII bits below the first hit at bit `first` of `high`.
+            let before = |high: u64, first: u32| high & ((1u64 << first) - 1) != 0;
             // Most strings are short: one look at the first 16 bytes settles them.
             if index + 16 <= buf.len() {
-                let mask = _mm_movemask_epi8(hits(index));
+                let chunk = load(index);
+                let (mask, high) = (_mm_movemask_epi8(hits(chunk)), _mm_movemask_epi8(chunk));
                 if mask != 0 {
-                    return index + mask.trailing_zeros() as usize;
+                    let first = mask.trailing_zeros();
+                    return (index + first as usize, before(high as u32 as u64, first));
                 }
+                non_ascii = high != 0;
                 index += 16;
             }
             // Long text: 64 bytes per step, locating the hit only once there is one.
             while index + 64 <= buf.len() {
-                let (a, b, c, d) = (hits(index), hits(index + 16), hits(index + 32), hits(index + 48));
-                if _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d))) != 0 {
-                    let mask = (_mm_movemask_epi8(a) as u32 as u64)
-                        | (_mm_movemask_epi8(b) as u32 as u64) << 16
-                        | (_mm_movemask_epi8(c) as u32 as u64) << 32
-                        | (_mm_movemask_epi8(d) as u32 as u64) << 48;
-                    return index + mask.trailing_zeros() as usize;
+                let (a, b, c, d) = (load(index), load(index + 16), load(index + 32), load(index + 48));
+                let (ha, hb, hc, hd) = (hits(a), hits(b), hits(c), hits(d));
+                if _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(ha, hb), _mm_or_si128(hc, hd))) != 0 {
+                    let bits = |m0: __m128i, m1: __m128i, m2: __m128i, m3: __m128i| {
+                        (_mm_movemask_epi8(m0) as u32 as u64)
+                            | (_mm_movemask_epi8(m1) as u32 as u64) << 16
+                            | (_mm_movemask_epi8(m2) as u32 as u64) << 32
+                            | (_mm_movemask_epi8(m3) as u32 as u64) << 48
+                    };
+                    let first = bits(ha, hb, hc, hd).trailing_zeros();
+                    return (index + first as usize, non_ascii || before(bits(a, b, c, d), first));
                 }
+                non_ascii |= _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d))) != 0;
                 index += 64;
             }
             while index + 16 <= buf.len() {
-                let mask = _mm_movemask_epi8(hits(index));
+                let chunk = load(index);
+                let (mask, high) = (_mm_movemask_epi8(hits(chunk)), _mm_movemask_epi8(chunk));
                 if mask != 0 {
-                    return index + mask.trailing_zeros() as usize;
+                    let first = mask.trailing_zeros();
+                    return (index + first as usize, non_ascii || before(high as u32 as u64, first));
                 }
+                non_ascii |= high != 0;
                 index += 16;
             }
         }
     }
     while let Some(&byte) = buf.get(index) {
         if byte == b'"' || byte == b'\\' || byte < 0x20 {
-            return index;
+            return (index, non_ascii);
         }
+        non_ascii |= byte >= 0x80;
         index += 1;
     }
-    buf.len()
+    (buf.len(), non_ascii)
 }
 
 #[cfg(test)]
@@ -857,6 +922,55 @@ mod tests {
     }
 
     #[test]
+    fn the_first_line_of_a_buffer_ends_at_its_first_newline_whatever_the_scan_found() {
+        let record = "{\"schema_name\": \"s\", \"timestamp\": \"t\"}";
+        let next = "\n{\"schema_name\": \"n\", \"timestamp\": \"u\"}\n";
+        for (first, expect_record) in [
+            (record.to_owned(), true),
+            (format!("  {record} \r"), true),
+            ("{\"schema_name\": \"s\",".to_owned(), false),
+            ("{\"schema_name\": \"s\", \"x\": \"unterminated".to_owned(), false),
+            ("[1, 2]".to_owned(), false),
+            ("garbage \\ \"".to_owned(), false),
+            (" \t".to_owned(), false),
+            (String::new(), false),
+        ] {
+            let buf = format!("{first}{next}");
+            let (scan, end) = scan_first_line(buf.as_bytes(), &mut |_| false);
+            assert_eq!(end, first.len(), "{first:?}");
+            assert_eq!(matches!(scan, Scan::Record(_)), expect_record, "{first:?}");
+            // Stopping early changes nothing about where the line ends.
+            let (_, settled_end) = scan_first_line(buf.as_bytes(), &mut |_| true);
+            assert_eq!(settled_end, first.len(), "{first:?}");
+            // Nor does the scan of the line alone differ from its scan within the buffer.
+            assert_eq!(scan_line(first.as_bytes()), scan, "{first:?}");
+        }
+        // Without a newline the line runs to the end of the buffer.
+        assert_eq!(scan_first_line(record.as_bytes(), &mut |_| false).1, record.len());
+    }
+
+    #[test]
+    fn a_newline_is_never_whitespace_so_a_record_cannot_span_two_lines() {
+        let buf = b"{\"schema_name\": \"s\",\n\"timestamp\": \"t\"}\n";
+        let (scan, end) = scan_first_line(buf, &mut |_| false);
+        assert_eq!(scan, Scan::Unevaluable(Unevaluable::NotJson));
+        assert_eq!(end, 20);
+        assert_eq!(reason("{\"schema_name\": \"s\", \"timestamp\": \"t\"}\n"), Some(Unevaluable::NotJson));
+    }
+
+    #[test]
+    fn invalid_utf8_in_a_later_line_does_not_reach_the_first() {
+        let mut buf = b"{\"schema_name\": \"s\", \"timestamp\": \"t\", \"x\": \"Zo\xc3\xab\"}\n".to_vec();
+        let first_len = buf.len() - 1;
+        buf.extend_from_slice(b"{\"schema_name\": \"s\", \"timestamp\": \"t\", \"x\": \"\xff\"}\n");
+        let (scan, end) = scan_first_line(&buf, &mut |_| false);
+        assert!(matches!(scan, Scan::Record(_)));
+        assert_eq!(end, first_len);
+        let (scan, _) = scan_first_line(&buf[first_len + 1..], &mut |_| false);
+        assert_eq!(scan, Scan::Unevaluable(Unevaluable::NotJson));
+    }
+
+    #[test]
     fn invalid_utf8_is_not_json() {
         for bad in [&b"\xff"[..], b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xe2\x82", b"\x80"] {
             let mut line = br#"{"schema_name": "s", "timestamp": "t", "x": ""#.to_vec();
@@ -906,12 +1020,21 @@ mod tests {
                 for special in [b'"', b'\\', 0x00, 0x01, 0x1f] {
                     let mut buf = vec![b'a'; len];
                     buf[at] = special;
-                    assert_eq!(find_string_special(&buf, 0), at);
+                    assert_eq!(find_string_special(&buf, 0), (at, false));
+                    // A non-ASCII byte is noted only when it comes before the special byte.
+                    for high in (0..len).filter(|_| special == b'"') {
+                        let mut marked = buf.clone();
+                        if high == at {
+                            continue;
+                        }
+                        marked[high] = 0xC3;
+                        assert_eq!(find_string_special(&marked, 0), (at, high < at), "{len} {at} {high}");
+                    }
                 }
             }
             // Space, DEL and non-ASCII bytes are ordinary string content.
             let ordinary: Vec<u8> = (0..len).map(|i| [b' ', 0x7f, 0x80, 0xff, b'a'][i % 5]).collect();
-            assert_eq!(find_string_special(&ordinary, 0), len);
+            assert_eq!(find_string_special(&ordinary, 0), (len, len > 2));
         }
     }
 }

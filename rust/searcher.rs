@@ -251,10 +251,11 @@ fn decide_window(data: &[u8], window: Range<usize>, mut decider: Decider<'_>, su
         let mut part = SurveyPart::default();
         let mut start = window.start;
         while start < window.end {
-            let end = memchr::memchr(b'\n', &data[start..window.end]).map_or(window.end, |at| start + at + 1);
-            let line = &data[start..end];
             let mut fields = None;
-            let verdict = decider.decide_seeing(line, &mut |record| fields = Some(*record));
+            let (verdict, len) =
+                decider.decide_first_line(&data[start..window.end], &mut |record| fields = Some(*record));
+            let end = start + len;
+            let line = &data[start..end];
             part.observe(line, fields.as_ref(), Judged { deleted: verdict.is_delete(), now: decider.now() });
             push_line(&mut runs, start..end, verdict);
             lines += 1;
