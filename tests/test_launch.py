@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from unittest import mock
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -222,3 +223,21 @@ def test_help_and_usage_errors_still_come_from_typer(fixture_project: Path) -> N
     rejected = _console(["log-cleanup", "--wait", "-1"], fixture_project)
     assert rejected.returncode == 2
     assert "Invalid value for '--wait'" in rejected.stderr
+
+
+def test_a_json_run_loads_orjson_while_the_logs_are_scanned(
+    fixture_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaded: list[str] = []
+    real = cleanup._import_in_background
+    monkeypatch.setattr(cleanup, "_import_in_background", lambda module: (loaded.append(module), real(module)))
+    for args, expected in ((["--json"], ["orjson"]), ([], [])):
+        loaded.clear()
+        request = CleanupRequest(dry_run=True, now=FIXTURE_NOW, json_output=bool(args))
+        previous = Path.cwd()
+        os.chdir(fixture_project)
+        try:
+            assert cleanup.execute(request) == 0
+        finally:
+            os.chdir(previous)
+        assert loaded == expected
