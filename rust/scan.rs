@@ -9,8 +9,8 @@
 //! a line cannot be evaluated. Keys and values are compared after unescaping, so
 //! `"time\u0073tamp"` is the timestamp key. String bodies are skipped with a 16-byte SIMD search
 //! for the only bytes that need attention: `"`, `\` and control bytes; the same search notes
-//! non-ASCII bytes, and only a line whose strings hold some is validated as UTF-8, once, when it
-//! has been read to its end (outside strings, any non-ASCII byte fails the grammar). Validating
+//! non-ASCII bytes, and only a line whose strings may hold some is validated as UTF-8, once,
+//! when it has been read to its end (outside strings, any non-ASCII byte fails the grammar). Validating
 //! each such string on its own measured slower: most are a few bytes long.
 //!
 //! The scan reads one line of a buffer that may go on past it: the line ends at its first `\n`,
@@ -188,7 +188,7 @@ pub fn scan_first_line_capturing<'a, C: Capture<'a>>(
     settled: &mut dyn FnMut(&Record<'a>) -> bool,
     capture: &mut C,
 ) -> (Scan<'a>, usize) {
-    let mut parser = Parser { buf, pos: 0, non_ascii: false };
+    let mut parser = Parser { buf, pos: 0, high_bytes: 0 };
     parser.skip_ws();
     let scan = match parser.peek() {
         None | Some(b'\n') => Scan::Blank,
@@ -228,8 +228,8 @@ enum TopKey {
 struct Parser<'a> {
     buf: &'a [u8],
     pos: usize,
-    /// A string read so far holds a non-ASCII byte.
-    non_ascii: bool,
+    /// Nonzero once a string read so far may hold a non-ASCII byte (see `find_string_special`).
+    high_bytes: u32,
 }
 
 impl<'a> Parser<'a> {
@@ -326,7 +326,7 @@ impl<'a> Parser<'a> {
         if !self.at_line_end() {
             return Err(Unevaluable::NotJson);
         }
-        if self.non_ascii && simdutf8::basic::from_utf8(&self.buf[..self.pos]).is_err() {
+        if self.high_bytes != 0 && simdutf8::basic::from_utf8(&self.buf[..self.pos]).is_err() {
             return Err(Unevaluable::NotJson);
         }
         match (schema_name, timestamp) {
@@ -428,17 +428,15 @@ impl<'a> Parser<'a> {
     fn string(&mut self) -> Step<JsonStr<'a>> {
         let start = self.pos;
         let mut escaped = false;
-        let mut non_ascii = false;
         loop {
-            let (at, seen) = find_string_special(self.buf, self.pos);
-            non_ascii |= seen;
+            let (at, high) = find_string_special(self.buf, self.pos);
+            self.high_bytes |= high;
             let Some(&byte) = self.buf.get(at) else {
                 return Err(Unevaluable::NotJson);
             };
             match byte {
                 b'"' => {
                     let raw = &self.buf[start..at];
-                    self.non_ascii |= non_ascii;
                     self.pos = at + 1;
                     return Ok(JsonStr { raw, escaped });
                 }
@@ -455,13 +453,11 @@ impl<'a> Parser<'a> {
     /// validated and skipped, inlined into the loops that call it.
     #[inline(always)]
     fn skip_string(&mut self) -> Step<()> {
-        let mut non_ascii = false;
         loop {
-            let (at, seen) = find_string_special(self.buf, self.pos);
-            non_ascii |= seen;
+            let (at, high) = find_string_special(self.buf, self.pos);
+            self.high_bytes |= high;
             match self.buf.get(at) {
                 Some(b'"') => {
-                    self.non_ascii |= non_ascii;
                     self.pos = at + 1;
                     return Ok(());
                 }
@@ -712,12 +708,14 @@ fn hex4(bytes: &[u8]) -> Option<u32> {
 }
 
 /// Index of the first byte at or after `from` that a string body must look at: `"`, `\` or a
-/// control byte (< 0x20); `buf.len()` when there is none. Also whether a non-ASCII byte comes
-/// before it (its line then needs a UTF-8 check).
+/// control byte (< 0x20); `buf.len()` when there is none. Also, nonzero when a byte it looked at
+/// is non-ASCII: every one before the index, and maybe up to 63 after it (which belong to the same
+/// line, or are the next line's first bytes): a conservative hint that the line needs a UTF-8
+/// check, at one OR per 16 bytes.
 #[inline(always)]
-fn find_string_special(buf: &[u8], from: usize) -> (usize, bool) {
+fn find_string_special(buf: &[u8], from: usize) -> (usize, u32) {
     let mut index = from;
-    let mut non_ascii = false;
+    let mut high = 0;
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{
@@ -732,63 +730,57 @@ fn find_string_special(buf: &[u8], from: usize) -> (usize, bool) {
             let below_space = _mm_set1_epi8(0x1F);
             let load = |at: usize| _mm_loadu_si128(buf.as_ptr().add(at).cast::<__m128i>());
             // Bytes needing attention in `chunk`; a control byte is one that min(byte, 0x1F)
-            // leaves unchanged (unsigned). A non-ASCII byte is one with its top bit set.
+            // leaves unchanged (unsigned). (The movemask of the chunk itself gives its
+            // non-ASCII bytes.)
             let hits = |chunk: __m128i| {
                 _mm_or_si128(
                     _mm_or_si128(_mm_cmpeq_epi8(chunk, quote), _mm_cmpeq_epi8(chunk, backslash)),
                     _mm_cmpeq_epi8(_mm_min_epu8(chunk, below_space), chunk),
                 )
             };
-            // Non-ASCII bits below the first hit at bit `first` of `high`.
-            let before = |high: u64, first: u32| high & ((1u64 << first) - 1) != 0;
             // Most strings are short: one look at the first 16 bytes settles them.
             if index + 16 <= buf.len() {
                 let chunk = load(index);
-                let (mask, high) = (_mm_movemask_epi8(hits(chunk)), _mm_movemask_epi8(chunk));
+                let mask = _mm_movemask_epi8(hits(chunk));
+                high = _mm_movemask_epi8(chunk) as u32;
                 if mask != 0 {
-                    let first = mask.trailing_zeros();
-                    return (index + first as usize, before(high as u32 as u64, first));
+                    return (index + mask.trailing_zeros() as usize, high);
                 }
-                non_ascii = high != 0;
                 index += 16;
             }
             // Long text: 64 bytes per step, locating the hit only once there is one.
             while index + 64 <= buf.len() {
                 let (a, b, c, d) = (load(index), load(index + 16), load(index + 32), load(index + 48));
+                high |= _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d))) as u32;
                 let (ha, hb, hc, hd) = (hits(a), hits(b), hits(c), hits(d));
                 if _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(ha, hb), _mm_or_si128(hc, hd))) != 0 {
-                    let bits = |m0: __m128i, m1: __m128i, m2: __m128i, m3: __m128i| {
-                        (_mm_movemask_epi8(m0) as u32 as u64)
-                            | (_mm_movemask_epi8(m1) as u32 as u64) << 16
-                            | (_mm_movemask_epi8(m2) as u32 as u64) << 32
-                            | (_mm_movemask_epi8(m3) as u32 as u64) << 48
-                    };
-                    let first = bits(ha, hb, hc, hd).trailing_zeros();
-                    return (index + first as usize, non_ascii || before(bits(a, b, c, d), first));
+                    let mask = (_mm_movemask_epi8(ha) as u32 as u64)
+                        | (_mm_movemask_epi8(hb) as u32 as u64) << 16
+                        | (_mm_movemask_epi8(hc) as u32 as u64) << 32
+                        | (_mm_movemask_epi8(hd) as u32 as u64) << 48;
+                    return (index + mask.trailing_zeros() as usize, high);
                 }
-                non_ascii |= _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d))) != 0;
                 index += 64;
             }
             while index + 16 <= buf.len() {
                 let chunk = load(index);
-                let (mask, high) = (_mm_movemask_epi8(hits(chunk)), _mm_movemask_epi8(chunk));
+                let mask = _mm_movemask_epi8(hits(chunk));
+                high |= _mm_movemask_epi8(chunk) as u32;
                 if mask != 0 {
-                    let first = mask.trailing_zeros();
-                    return (index + first as usize, non_ascii || before(high as u32 as u64, first));
+                    return (index + mask.trailing_zeros() as usize, high);
                 }
-                non_ascii |= high != 0;
                 index += 16;
             }
         }
     }
     while let Some(&byte) = buf.get(index) {
         if byte == b'"' || byte == b'\\' || byte < 0x20 {
-            return (index, non_ascii);
+            return (index, high);
         }
-        non_ascii |= byte >= 0x80;
+        high |= u32::from(byte >= 0x80);
         index += 1;
     }
-    (buf.len(), non_ascii)
+    (buf.len(), high)
 }
 
 #[cfg(test)]
@@ -1020,21 +1012,21 @@ mod tests {
                 for special in [b'"', b'\\', 0x00, 0x01, 0x1f] {
                     let mut buf = vec![b'a'; len];
                     buf[at] = special;
-                    assert_eq!(find_string_special(&buf, 0), (at, false));
-                    // A non-ASCII byte is noted only when it comes before the special byte.
-                    for high in (0..len).filter(|_| special == b'"') {
+                    assert_eq!(find_string_special(&buf, 0), (at, 0));
+                    // A non-ASCII byte before the special byte is always noted.
+                    for high in (0..at).filter(|_| special == b'"') {
                         let mut marked = buf.clone();
-                        if high == at {
-                            continue;
-                        }
                         marked[high] = 0xC3;
-                        assert_eq!(find_string_special(&marked, 0), (at, high < at), "{len} {at} {high}");
+                        let (found, seen) = find_string_special(&marked, 0);
+                        assert_eq!(found, at);
+                        assert_ne!(seen, 0, "{len} {at} {high}");
                     }
                 }
             }
             // Space, DEL and non-ASCII bytes are ordinary string content.
             let ordinary: Vec<u8> = (0..len).map(|i| [b' ', 0x7f, 0x80, 0xff, b'a'][i % 5]).collect();
-            assert_eq!(find_string_special(&ordinary, 0), (len, len > 2));
+            let (found, seen) = find_string_special(&ordinary, 0);
+            assert_eq!((found, seen != 0), (len, len > 2));
         }
     }
 }
