@@ -576,6 +576,13 @@ mod python {
         crate::scrub::overwrites_in_place(&path)
     }
 
+    /// Starts the kernel reading the first `length` bytes of the log at `path`, from a thread of
+    /// the core's own, and returns at once (see `source::read_ahead_in_background`).
+    #[pyfunction]
+    fn read_ahead(path: PathBuf, length: u64) {
+        crate::source::read_ahead_in_background(path, length, Tuning::PRODUCTION.readahead_chunk_bytes);
+    }
+
     /// Nanoseconds since the epoch for a record timestamp, or None when it does not parse.
     #[pyfunction]
     fn parse_record_timestamp(text: &str) -> Option<i128> {
@@ -603,6 +610,7 @@ mod python {
         module.add_function(wrap_pyfunction!(parse_record_timestamp, module)?)?;
         module.add_function(wrap_pyfunction!(parse_now, module)?)?;
         module.add_function(wrap_pyfunction!(scrub_limit, module)?)?;
+        module.add_function(wrap_pyfunction!(read_ahead, module)?)?;
         module.add("__version__", env!("CARGO_PKG_VERSION"))?;
         Ok(())
     }

@@ -9,7 +9,7 @@ use std::fs::{self, File, OpenOptions};
 use std::ops::Range;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::AsRawFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -122,6 +122,33 @@ pub fn line_aligned(data: &[u8], span: &Range<usize>, nominal: Range<usize>) -> 
     };
     let start = align(nominal.start);
     start..align(nominal.end).max(start)
+}
+
+/// Asks the kernel to read the first `len` bytes of the log at `path`, the chunks of `chunk`
+/// bytes not cached already (a warm file costs a few `mincore` calls, nothing more). Never reads a
+/// byte itself; a FIFO or other non-regular file is left alone.
+pub fn read_ahead_head(path: &Path, len: u64, chunk: usize) -> Result<()> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| Error::io(path, "open", e))?;
+    let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
+    if !meta.is_file() {
+        return Err(Error::NotRegularFile { path: path.to_path_buf() });
+    }
+    let map = LogMap::map(&file, meta.len().min(len), path)?;
+    let data = map.bytes();
+    Readahead::new(&file, data, 0..data.len(), data.len(), chunk).run();
+    Ok(())
+}
+
+/// `read_ahead_head` from a thread of its own, returning at once: the next file to be compacted
+/// is read while this one is (its fsync, swap and writer check leave the disk idle). A hint
+/// only, so failures are dropped, and the thread is not joined (a run may end first).
+pub fn read_ahead_in_background(path: PathBuf, len: u64, chunk: usize) {
+    let hint = move || drop(read_ahead_head(&path, len, chunk));
+    drop(std::thread::Builder::new().name("mxcp-compact-read-ahead".to_owned()).spawn(hint));
 }
 
 /// Keeps the kernel reading a bounded distance ahead of the scan, from its own thread.
@@ -294,6 +321,24 @@ mod tests {
         let stalled = Readahead::new(&file, data, 0..64 << 10, 4096, 4096);
         stalled.finish();
         stalled.run();
+    }
+
+    #[test]
+    fn reading_ahead_the_head_of_a_log_needs_a_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        std::fs::write(&path, vec![b'x'; 64 << 10]).unwrap();
+        read_ahead_head(&path, 32 << 10, 4096).unwrap();
+        read_ahead_head(&path, 1 << 30, 4096).unwrap();
+        assert!(matches!(read_ahead_head(dir.path(), 1 << 20, 4096), Err(Error::NotRegularFile { .. })));
+        assert!(read_ahead_head(&dir.path().join("missing.jsonl"), 1 << 20, 4096).is_err());
+        let fifo = dir.path().join("fifo.jsonl");
+        let name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo reads the NUL-terminated path only.
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        // Opened without blocking (no writer), then refused.
+        assert!(matches!(read_ahead_head(&fifo, 1 << 20, 4096), Err(Error::NotRegularFile { .. })));
+        read_ahead_in_background(fifo, 1 << 20, 4096);
     }
 
     #[test]

@@ -165,5 +165,9 @@ def decide_lines(data: bytes, rules: Rules, now_ns: int) -> list[str | None]:
 
 def parse_record_timestamp(text: str) -> int | None: ...
 def parse_now(text: str) -> int | None: ...
+def read_ahead(path: str | PathLike[str], length: int) -> None:
+    """Starts the kernel reading the first length bytes of the log at path (what is not cached
+    already), from a thread of the core's own; returns at once. Failures are ignored."""
+
 def scrub_limit(path: str | PathLike[str]) -> str | None:
     """Why overwriting in place cannot work on the filesystem holding path, or None."""

@@ -313,12 +313,6 @@ class _Indexes:
         return notes
 
 
-#: How much of the next file to read is asked for while the current one is compacted; the
-#: core's own read-ahead takes over from there when it scans it.
-_READ_AHEAD_BYTES = 64 << 20
-_READ_AHEAD_CHUNK = 4 << 20
-
-
 def _import_in_background(module: str) -> None:
     """Imports `module` from a daemon thread while the logs are scanned (the scan releases the
     GIL): orjson's import (dataclasses, inspect, uuid...) takes about 30 ms on a cold cache, and
@@ -334,31 +328,23 @@ def _import_in_background(module: str) -> None:
     threading.Thread(target=load, name=f"mxcp-compact-import-{module}", daemon=True).start()
 
 
+#: How much of the next file to read is asked for while the current one is compacted; the
+#: core's own read-ahead takes over from there when it scans it.
+_READ_AHEAD_BYTES = 64 << 20
+
+
 def _read_ahead(path: Path | None) -> None:
     """Starts the disk reading the head of the next file to compact while this one is compacted
-    (its fsync, swap and writer check leave the disk idle), from a daemon thread: on a cold
-    cache the next scan then starts from memory. A hint only: any failure changes nothing."""
+    (its fsync, swap and writer check leave the disk idle): on a cold cache the next scan then
+    starts from memory. The core does it from a thread of its own, skipping what is cached: a
+    Python thread doing it cost about 7 ms a file on warm segments (20 of 51 MiB, paired dry
+    runs against one file: 1.21-1.26x with it, 1.03-1.05x with no hint, 1.08x with the core's).
+    A hint only: any failure changes nothing."""
     if path is None:
         return
-    import threading
+    from mxcp_compact._core import read_ahead
 
-    threading.Thread(target=_will_need, args=(path,), name="mxcp-compact-read-ahead", daemon=True).start()
-
-
-def _will_need(path: Path) -> None:
-    try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        size = min(os.fstat(descriptor).st_size, _READ_AHEAD_BYTES)
-        # Explicit lengths: a length of 0 ("to the end") reads nothing here.
-        for offset in range(0, size, _READ_AHEAD_CHUNK):
-            os.posix_fadvise(descriptor, offset, _READ_AHEAD_CHUNK, os.POSIX_FADV_WILLNEED)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
+    read_ahead(path, _READ_AHEAD_BYTES)
 
 
 class _DirLocks:
