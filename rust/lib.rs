@@ -543,10 +543,19 @@ mod python {
         use pyo3::types::PyBytes;
 
         use super::PyRules;
-        use crate::decide::{Decider, Verdict};
+        use crate::decide::{decide_span, Decider, Verdict};
+
+        fn shown(verdict: Verdict) -> Option<&'static str> {
+            match verdict {
+                Verdict::Delete(_) => None,
+                Verdict::Keep(reason) => Some(reason.as_str()),
+            }
+        }
 
         /// The decision for each line of `data` (split after each `\n`): `None` when deleted,
-        /// else the reason it was kept.
+        /// else the reason it was kept. Decided twice, each line on its own and all of `data` as
+        /// one span (the searcher's path, where the scan finds each line's end itself); an
+        /// AssertionError if the two differ.
         #[pyfunction]
         pub fn decide_lines(
             py: Python<'_>,
@@ -556,16 +565,22 @@ mod python {
         ) -> PyResult<Vec<Option<&'static str>>> {
             let bytes = data.as_bytes();
             let rules = &rules.get().rules;
-            Ok(py.detach(|| {
+            let (alone, in_span) = py.detach(|| {
                 let mut decider = Decider::new(rules, now_ns);
-                bytes
-                    .split_inclusive(|&b| b == b'\n')
-                    .map(|line| match decider.decide(line) {
-                        Verdict::Delete(_) => None,
-                        Verdict::Keep(reason) => Some(reason.as_str()),
-                    })
-                    .collect()
-            }))
+                let alone: Vec<_> =
+                    bytes.split_inclusive(|&b| b == b'\n').map(|line| shown(decider.decide(line))).collect();
+                let mut runs = Vec::new();
+                decide_span(&mut Decider::new(rules, now_ns), bytes, 0..bytes.len(), &mut runs);
+                let in_span: Vec<_> =
+                    runs.iter().flat_map(|run| std::iter::repeat_n(shown(run.verdict), run.lines as usize)).collect();
+                (alone, in_span)
+            });
+            if alone != in_span {
+                return Err(pyo3::exceptions::PyAssertionError::new_err(format!(
+                    "lines decided alone {alone:?} differ from the same lines decided as one span {in_span:?}"
+                )));
+            }
+            Ok(alone)
         }
     }
 
