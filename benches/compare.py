@@ -421,6 +421,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mb", type=float, default=1024, help="log size in MiB (default 1024; 4x for 4 GiB rows)")
     parser.add_argument("--runs", type=int, default=3, help="repetitions of each method (default 3)")
+    parser.add_argument(
+        "--quick-runs",
+        type=int,
+        help="repetitions of the rows whose pair takes about two seconds, segments and cold, whose"
+        " ratio swings most on a noisy machine (default: 3x --runs)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--now", default="2026-11-27T00:00:00Z", help="retention instant (--now)")
     parser.add_argument("--json-out", type=Path, default=BENCHES / "results" / "compare.json")
@@ -450,6 +456,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    if args.quick_runs is None:
+        args.quick_runs = 3 * args.runs
+    if args.quick_runs < args.runs:
+        parser.error("--quick-runs must be at least --runs")
     chosen = [name.strip() for name in args.scenarios.split(",") if name.strip()]
     if chosen == ["all"]:
         chosen = list(SCENARIOS)
@@ -550,9 +560,11 @@ def run_times(method: Method) -> list[float]:
 
 
 def run_loop(methods: Sequence[Method], runs: int, label: str) -> None:
-    """Each method once per repetition, in order (ABCABC...)."""
+    """Each method once per repetition, the order reversed every other one (ABC CBA ABC...):
+    on this machine whatever ran just before (a drop of the cache, a write-back, the disk's
+    host-side cache) shifts a command's time, and each method is then first as often as last."""
     for rep in range(runs):
-        for method in methods:
+        for method in methods if rep % 2 == 0 else reversed(methods):
             run = measure(method)
             print(f"  {label} run {rep + 1}/{runs} {method.name}: {run.seconds:.3f} s", file=sys.stderr, flush=True)
 
@@ -708,7 +720,10 @@ def _compare(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str, jq
 
     out = sys.stdout
     load = info["load_average"]
-    out.write(f"## mxcp-compact: issue 11's scenarios, {args.runs} runs each (--size-mb {args.size_mb:g})\n\n")
+    out.write(
+        f"## mxcp-compact: issue 11's scenarios, {args.runs} runs each, segments and cold {args.quick_runs}"
+        f" (--size-mb {args.size_mb:g})\n\n"
+    )
     out.write(
         f"- Machine: {info['nproc']} CPUs ({info['usable_cpus']} usable), {info['cpu_model']}, "
         f"{info['memory_gib']} GiB RAM, Linux {info['kernel']}, Python {info['python']}; "
@@ -724,8 +739,8 @@ def _compare(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str, jq
         else f"cold rows not measured ({ctx.no_cold_reason}), the daily rows run warm"
     )
     out.write(
-        f"- Wall time of whole commands, start-up included; each row's two commands alternate in the same run; "
-        f"ratio = median of the per-repetition ratios; {cache}.\n"
+        "- Wall time of whole commands, start-up included; each row's two commands alternate in the same run "
+        f"(AB BA AB...); ratio = median of the per-repetition ratios; {cache}.\n"
     )
     spent = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in durations.items())
     out.write(
@@ -761,6 +776,7 @@ def _compare(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str, jq
         "params": {
             "size_mib": args.size_mb,
             "runs": args.runs,
+            "quick_runs": args.quick_runs,
             "seed": args.seed,
             "now": args.now,
             "scenarios": args.scenario_list,
@@ -1011,8 +1027,8 @@ def _methods(ctx: Context) -> dict[str, Any]:
     )
     md.append(
         "- Warm page cache (the log is read once before the first run; copies are fresh in cache). "
-        "Methods alternate (ABCABC...). Real runs work on a fresh copy made and synced before the clock "
-        "starts. MB = 10^6 bytes.\n\n"
+        "Methods alternate, the order reversed every other run (ABC CBA...). Real runs work on a fresh copy "
+        "made and synced before the clock starts. MB = 10^6 bytes.\n\n"
     )
     md.append("| method | median s | min s | max s | MB/s | x cp+fsync | x cat | CPU/wall | notes |\n")
     md.append("|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
@@ -1091,7 +1107,7 @@ def _segments(ctx: Context) -> dict[str, Any]:
     warm(master, *pieces)
     one = Method("dry run, one file", lambda: [ctx.mxcp, *ctx.common, "--dry-run", "--path", str(one_dir / LOG)])
     many = Method(f"dry run, {count} segments", lambda: [ctx.mxcp, *ctx.common, "--dry-run", "--path", str(many_dir)])
-    run_loop([many, one], args.runs, "segments")
+    run_loop([many, one], args.quick_runs, "segments")
     deleted = [json.loads(m.runs[-1].stdout)["deleted_per_schema"] for m in (one, many)]
     ctx.checks["segments_delete_what_one_file_deletes"] = deleted[0] == deleted[1] == stats["deleted_per_schema"]
     ctx.figures["segments"] = {"segments": count, "one_file_s": run_times(one), "segments_s": run_times(many)}
@@ -1114,7 +1130,7 @@ def _cold(ctx: Context) -> dict[str, Any]:
     master, stats = prepare_data(ctx.data_dir, args.size_mb, args.seed, args.now)
     dry = Method("cold dry run", lambda: [ctx.mxcp, *ctx.common, "--dry-run", "--path", str(master)], setup=drop_caches)
     cat = Method("cold cat", lambda: ["cat", str(master)], setup=drop_caches, stdout_to=lambda: Path(os.devnull))
-    run_loop([dry, cat], args.runs, "cold")
+    run_loop([dry, cat], args.quick_runs, "cold")
     report = json.loads(dry.runs[-1].stdout)
     ctx.checks["cold_dry_run_counts_match_generator"] = report["deleted_per_schema"] == stats["deleted_per_schema"]
     ctx.figures["cold"] = {"dry_run_s": run_times(dry), "cat_s": run_times(cat)}
