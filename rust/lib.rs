@@ -598,6 +598,20 @@ mod python {
         crate::source::read_ahead_in_background(path, length, Tuning::PRODUCTION.readahead_chunk_bytes);
     }
 
+    /// Starts reading the head of the log at `path` into the page cache, a chunk or two at a
+    /// time, from a thread of the core's own, and returns at once: for the start of a run, while
+    /// Python imports (see `source::read_head_paced`). As far as the scan's own read-ahead will
+    /// reach when it starts.
+    #[pyfunction]
+    fn prefetch(path: PathBuf) {
+        let tuning = Tuning::PRODUCTION;
+        crate::source::read_head_paced_in_background(
+            path,
+            tuning.readahead_bytes as u64,
+            tuning.prefetch_chunk_bytes as u64,
+        );
+    }
+
     /// Nanoseconds since the epoch for a record timestamp, or None when it does not parse.
     #[pyfunction]
     fn parse_record_timestamp(text: &str) -> Option<i128> {
@@ -626,6 +640,7 @@ mod python {
         module.add_function(wrap_pyfunction!(parse_now, module)?)?;
         module.add_function(wrap_pyfunction!(scrub_limit, module)?)?;
         module.add_function(wrap_pyfunction!(read_ahead, module)?)?;
+        module.add_function(wrap_pyfunction!(prefetch, module)?)?;
         module.add("__version__", env!("CARGO_PKG_VERSION"))?;
         Ok(())
     }

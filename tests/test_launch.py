@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -159,7 +160,7 @@ def test_help_errors_and_other_commands_go_to_typer() -> None:
         assert parse_quick(args) is None, args
 
 
-def _console(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def _console(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     return subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "mxcp_compact", *args],
@@ -167,7 +168,7 @@ def _console(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
 
@@ -241,3 +242,34 @@ def test_a_json_run_loads_orjson_while_the_logs_are_scanned(
         finally:
             os.chdir(previous)
         assert loaded == expected
+
+
+def test_a_run_naming_one_log_file_starts_reading_it_before_the_plan(
+    fixture_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mxcp_compact import _core, launch
+
+    asked: list[Path] = []
+    monkeypatch.setattr(_core, "prefetch", asked.append)
+    monkeypatch.chdir(fixture_project)
+    audit = fixture_project / "audit"
+    one, other = audit / "logs-default.jsonl", audit / "logs-default-20261127T120000.jsonl"
+    for paths, expected in (([one], [one]), ([audit], [audit]), ([one, other], []), ([], [])):
+        asked.clear()
+        named = [word for path in paths for word in ("--path", str(path))]
+        monkeypatch.setattr(sys, "argv", ["mxcp-compact", "log-cleanup", "--dry-run", "--now", FIXTURE_NOW, *named])
+        with pytest.raises(SystemExit) as done:
+            launch.main()
+        assert done.value.code == 0
+        assert asked == expected
+
+
+def test_a_fifo_named_as_the_log_is_refused_at_once_and_left_alone(tmp_path: Path) -> None:
+    fifo = tmp_path / "logs-default.jsonl"
+    os.mkfifo(fifo)
+    for mode in (["--dry-run"], [], ["--in-place"]):
+        # No writer ever opens the FIFO: a blocking open would wait for ever (the timeout fails it).
+        done = _console(["log-cleanup", "--path", str(fifo), "--now", FIXTURE_NOW, *mode], tmp_path, timeout=60)
+        assert done.returncode == 1, done.stderr
+        assert f"{fifo}: not a regular file" in done.stderr
+        assert stat.S_ISFIFO(fifo.stat().st_mode)

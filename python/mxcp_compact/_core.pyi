@@ -169,5 +169,10 @@ def read_ahead(path: str | PathLike[str], length: int) -> None:
     """Starts the kernel reading the first length bytes of the log at path (what is not cached
     already), from a thread of the core's own; returns at once. Failures are ignored."""
 
+def prefetch(path: str | PathLike[str]) -> None:
+    """Starts reading the head of the log at path into the page cache, a chunk or two at a time
+    (so that other reads need not wait long behind it), from a thread of the core's own; returns
+    at once. A non-regular file is left alone; failures are ignored."""
+
 def scrub_limit(path: str | PathLike[str]) -> str | None:
     """Why overwriting in place cannot work on the filesystem holding path, or None."""
