@@ -273,3 +273,22 @@ def test_a_fifo_named_as_the_log_is_refused_at_once_and_left_alone(tmp_path: Pat
         assert done.returncode == 1, done.stderr
         assert f"{fifo}: not a regular file" in done.stderr
         assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+def test_a_fifo_among_the_logs_is_reported_and_the_other_logs_are_still_cleaned(fixture_project: Path) -> None:
+    audit = fixture_project / "audit"
+    args = ["log-cleanup", "--path", str(audit), "--now", FIXTURE_NOW]
+    without = _console([*args, "--dry-run"], fixture_project)
+    assert without.returncode == 0, without.stderr
+    counted = [line for line in without.stdout.splitlines() if line.startswith("Total records")]
+    assert counted and counted[0] != "Total records that would be deleted: 0"
+    fifo = audit / "logs-default-20261130T000000.jsonl"
+    os.mkfifo(fifo)
+    dry = _console([*args, "--dry-run"], fixture_project, timeout=60)
+    assert dry.returncode == 1, dry.stderr
+    assert f"{fifo}: not a regular file" in dry.stderr
+    assert counted[0] in dry.stdout
+    real = _console(args, fixture_project, timeout=60)
+    assert real.returncode == 1, real.stderr
+    assert counted[0].replace(" that would be deleted", " deleted") in real.stdout
+    assert stat.S_ISFIFO(fifo.stat().st_mode)

@@ -4,7 +4,9 @@ segments, the registry beside each log, and the files that are plainly not JSONL
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections import namedtuple
 from collections.abc import Iterable
 from pathlib import Path
@@ -120,10 +122,18 @@ def _is_segment_name(name: str) -> bool:
 def binary_kind(path: Path) -> str | None:
     """Why a file is plainly not JSONL text (compressed, archive, NUL bytes), or None."""
     try:
-        with path.open("rb") as handle:
-            head = handle.read(512)
+        # Without O_NONBLOCK, a FIFO among the logs would hang the run until something wrote to it.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None  # the core reports unreadable files with the right error
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return None  # and files that are not regular ones
+        head = os.read(descriptor, 512)
+    except OSError:
+        return None
+    finally:
+        os.close(descriptor)
     for magic, kind in _BINARY_MAGIC.items():
         if head.startswith(magic):
             return kind
