@@ -391,15 +391,21 @@ mod tests {
         std::fs::write(&path, vec![b'x'; 64 << 10]).unwrap();
         read_ahead_head(&path, 32 << 10, 4096).unwrap();
         read_ahead_head(&path, 1 << 30, 4096).unwrap();
-        assert!(matches!(read_ahead_head(dir.path(), 1 << 20, 4096), Err(Error::NotRegularFile { .. })));
-        assert!(read_ahead_head(&dir.path().join("missing.jsonl"), 1 << 20, 4096).is_err());
-        let fifo = dir.path().join("fifo.jsonl");
+        let fifo = refuses_what_is_not_a_regular_file(dir.path(), |path| read_ahead_head(path, 1 << 20, 4096));
+        read_ahead_in_background(fifo, 1 << 20, 4096);
+    }
+
+    /// `read` refuses a directory, a missing file and a FIFO without a writer (opened without
+    /// blocking, then refused); returns the FIFO, made in `dir`.
+    fn refuses_what_is_not_a_regular_file(dir: &Path, read: impl Fn(&Path) -> Result<()>) -> PathBuf {
+        assert!(matches!(read(dir), Err(Error::NotRegularFile { .. })));
+        assert!(read(&dir.join("missing.jsonl")).is_err());
+        let fifo = dir.join("fifo.jsonl");
         let name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
         // SAFETY: mkfifo reads the NUL-terminated path only.
         assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
-        // Opened without blocking (no writer), then refused.
-        assert!(matches!(read_ahead_head(&fifo, 1 << 20, 4096), Err(Error::NotRegularFile { .. })));
-        read_ahead_in_background(fifo, 1 << 20, 4096);
+        assert!(matches!(read(&fifo), Err(Error::NotRegularFile { .. })));
+        fifo
     }
 
     #[test]
@@ -413,14 +419,7 @@ mod tests {
         let empty = dir.path().join("empty.jsonl");
         std::fs::write(&empty, b"").unwrap();
         read_head_paced(&empty, 1 << 20, 4096).unwrap();
-        assert!(matches!(read_head_paced(dir.path(), 1 << 20, 4096), Err(Error::NotRegularFile { .. })));
-        assert!(read_head_paced(&dir.path().join("missing.jsonl"), 1 << 20, 4096).is_err());
-        let fifo = dir.path().join("fifo.jsonl");
-        let name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        // SAFETY: mkfifo reads the NUL-terminated path only.
-        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
-        // Opened without blocking (no writer), then refused.
-        assert!(matches!(read_head_paced(&fifo, 1 << 20, 4096), Err(Error::NotRegularFile { .. })));
+        let fifo = refuses_what_is_not_a_regular_file(dir.path(), |path| read_head_paced(path, 1 << 20, 4096));
         read_head_paced_in_background(fifo, 1 << 20, 4096);
     }
 
