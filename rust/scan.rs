@@ -453,6 +453,52 @@ impl<'a> Parser<'a> {
     /// validated and skipped, inlined into the loops that call it.
     #[inline(always)]
     fn skip_string(&mut self) -> Step<()> {
+        let (at, high) = find_string_special(self.buf, self.pos);
+        self.high_bytes |= high;
+        match self.buf.get(at) {
+            Some(b'"') => {
+                self.pos = at + 1;
+                Ok(())
+            }
+            Some(b'\\') => {
+                self.pos = at + 1 + escape_length(&self.buf[at + 1..])?;
+                self.skip_escaped_string()
+            }
+            _ => Err(Unevaluable::NotJson),
+        }
+    }
+
+    /// The rest of a string that holds escapes: each 64-byte block's specials are found once,
+    /// and the escapes in it are stepped over within that mask instead of searching again
+    /// after each one.
+    #[inline(never)]
+    fn skip_escaped_string(&mut self) -> Step<()> {
+        let buf = self.buf;
+        let mut base = self.pos;
+        'blocks: while base + 64 <= buf.len() {
+            let (mut mask, high) = special_mask64(buf, base);
+            self.high_bytes |= high;
+            while mask != 0 {
+                let at = base + mask.trailing_zeros() as usize;
+                match buf[at] {
+                    b'"' => {
+                        self.pos = at + 1;
+                        return Ok(());
+                    }
+                    b'\\' => {
+                        let next = at + 1 + escape_length(&buf[at + 1..])?;
+                        if next - base >= 64 {
+                            base = next;
+                            continue 'blocks;
+                        }
+                        mask &= !0u64 << (next - base);
+                    }
+                    _ => return Err(Unevaluable::NotJson),
+                }
+            }
+            base += 64;
+        }
+        self.pos = base;
         loop {
             let (at, high) = find_string_special(self.buf, self.pos);
             self.high_bytes |= high;
@@ -712,6 +758,55 @@ fn hex4(bytes: &[u8]) -> Option<u32> {
 /// is non-ASCII: every one before the index, and maybe up to 63 after it (which belong to the same
 /// line, or are the next line's first bytes): a conservative hint that the line needs a UTF-8
 /// check, at one OR per 16 bytes.
+/// The bytes of `buf[base..base + 64]` a string body must look at (`"`, `\\`, control), one bit
+/// each, and the non-ASCII note of `find_string_special`. Needs `base + 64 <= buf.len()`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn special_mask64(buf: &[u8], base: usize) -> (u64, u32) {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+    assert!(base + 64 <= buf.len());
+    // SAFETY: SSE2 is part of the x86_64 baseline; the four unaligned loads read
+    // buf[base..base + 64], inside `buf` (asserted above).
+    unsafe {
+        let quote = _mm_set1_epi8(b'"' as i8);
+        let backslash = _mm_set1_epi8(b'\\' as i8);
+        let below_space = _mm_set1_epi8(0x1F);
+        let load = |at: usize| _mm_loadu_si128(buf.as_ptr().add(at).cast::<__m128i>());
+        let hits = |chunk: __m128i| {
+            let special = _mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(chunk, quote), _mm_cmpeq_epi8(chunk, backslash)),
+                _mm_cmpeq_epi8(_mm_min_epu8(chunk, below_space), chunk),
+            );
+            _mm_movemask_epi8(special) as u32 as u64
+        };
+        let (a, b, c, d) = (load(base), load(base + 16), load(base + 32), load(base + 48));
+        let high = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d))) as u32;
+        (hits(a) | hits(b) << 16 | hits(c) << 32 | hits(d) << 48, high)
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn special_mask64(buf: &[u8], base: usize) -> (u64, u32) {
+    special_mask64_portable(buf, base)
+}
+
+/// `special_mask64` a byte at a time: the other targets' path, and the x86 one's reference.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+fn special_mask64_portable(buf: &[u8], base: usize) -> (u64, u32) {
+    let mut mask = 0u64;
+    let mut high = 0u32;
+    for (i, &byte) in buf[base..base + 64].iter().enumerate() {
+        if byte == b'"' || byte == b'\\' || byte < 0x20 {
+            mask |= 1 << i;
+        }
+        high |= u32::from(byte >= 0x80);
+    }
+    (mask, high)
+}
+
 #[inline(always)]
 fn find_string_special(buf: &[u8], from: usize) -> (usize, u32) {
     let mut index = from;
@@ -1003,6 +1098,55 @@ mod tests {
         assert_eq!(unescape(br"\ud800"), None);
         assert_eq!(unescape(br"\udc00x"), None);
         assert_eq!(unescape(br"\ud800\u0041"), None);
+    }
+
+    #[test]
+    fn the_block_mask_marks_exactly_the_bytes_a_string_must_look_at() {
+        let bytes: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).chain(*b"a\\\"\n\\u00e9 \x7f").collect();
+        for base in 0..=bytes.len() - 64 {
+            let (mask, high) = special_mask64(&bytes, base);
+            assert_eq!(
+                (mask, high != 0),
+                (special_mask64_portable(&bytes, base).0, special_mask64_portable(&bytes, base).1 != 0)
+            );
+            for (i, &byte) in bytes[base..base + 64].iter().enumerate() {
+                assert_eq!(mask >> i & 1 == 1, byte == b'"' || byte == b'\\' || byte < 0x20, "{base} {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn escapes_are_stepped_over_at_every_offset_of_a_long_string() {
+        let line = |body: &[u8]| {
+            let mut line = br#"{"schema_name": "a", "timestamp": "2020-01-01T00:00:00Z", "x": {"k": ""#.to_vec();
+            line.extend_from_slice(body);
+            line.extend_from_slice(b"\"}}");
+            line
+        };
+        let valid: [&[u8]; 7] = [b"\\\"", b"\\\\", b"\\n", b"\\/", b"\\u00e9", b"\\uD83D\\uDE00", b"\\\\\\\""];
+        let invalid: [&[u8]; 6] = [b"\\x", b"\\u12G4", b"\x01", b"\n", b"\\a", b"\\u12-"];
+        for before in 0..150 {
+            for after in (0..=70).chain([127, 128, 200]) {
+                let (head, tail) = (vec![b'a'; before], vec![b'b'; after]);
+                for escape in valid {
+                    // Two escapes, the second right after the first and again later: a block holds
+                    // several, and one may end exactly at a block boundary.
+                    let body = [&head[..], escape, escape, &tail[..], escape].concat();
+                    assert!(matches!(scan_line(&line(&body)), Scan::Record(_)), "{before} {after} {escape:?}");
+                }
+                for escape in invalid {
+                    let body = [&head[..], b"\\n", escape, &tail[..]].concat();
+                    assert_eq!(reason_of(&line(&body)), Some(Unevaluable::NotJson), "{before} {after} {escape:?}");
+                }
+            }
+        }
+        // No closing quote on the line at all.
+        let open = br#"{"schema_name": "a", "timestamp": "2020-01-01T00:00:00Z", "x": "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"#;
+        assert_eq!(reason_of(open), Some(Unevaluable::NotJson));
+    }
+
+    fn reason_of(line: &[u8]) -> Option<Unevaluable> {
+        reason(std::str::from_utf8(line).unwrap())
     }
 
     #[test]
