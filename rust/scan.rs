@@ -760,29 +760,33 @@ fn hex4(bytes: &[u8]) -> Option<u32> {
 /// is non-ASCII: every one before the index, and maybe up to 63 after it (which belong to the same
 /// line, or are the next line's first bytes): a conservative hint that the line needs a UTF-8
 /// check, at one OR per 16 bytes.
+/// 0xFF in each byte of `chunk` that a string body must look at: `"`, `\\`, or a control byte,
+/// which is one that min(byte, 0x1F) leaves unchanged (unsigned).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn special_bytes(chunk: std::arch::x86_64::__m128i) -> std::arch::x86_64::__m128i {
+    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_min_epu8, _mm_or_si128, _mm_set1_epi8};
+    // SAFETY: SSE2 is part of the x86_64 baseline; these are register-only operations.
+    unsafe {
+        let quote = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'"' as i8));
+        let backslash = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'\\' as i8));
+        let control = _mm_cmpeq_epi8(_mm_min_epu8(chunk, _mm_set1_epi8(0x1F)), chunk);
+        _mm_or_si128(_mm_or_si128(quote, backslash), control)
+    }
+}
+
 /// The bytes of `buf[base..base + 64]` a string body must look at (`"`, `\\`, control), one bit
 /// each, and the non-ASCII note of `find_string_special`. Needs `base + 64 <= buf.len()`.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn special_mask64(buf: &[u8], base: usize) -> (u64, u32) {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
-    };
+    use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128};
     assert!(base + 64 <= buf.len());
     // SAFETY: SSE2 is part of the x86_64 baseline; the four unaligned loads read
     // buf[base..base + 64], inside `buf` (asserted above).
     unsafe {
-        let quote = _mm_set1_epi8(b'"' as i8);
-        let backslash = _mm_set1_epi8(b'\\' as i8);
-        let below_space = _mm_set1_epi8(0x1F);
         let load = |at: usize| _mm_loadu_si128(buf.as_ptr().add(at).cast::<__m128i>());
-        let hits = |chunk: __m128i| {
-            let special = _mm_or_si128(
-                _mm_or_si128(_mm_cmpeq_epi8(chunk, quote), _mm_cmpeq_epi8(chunk, backslash)),
-                _mm_cmpeq_epi8(_mm_min_epu8(chunk, below_space), chunk),
-            );
-            _mm_movemask_epi8(special) as u32 as u64
-        };
+        let hits = |chunk: __m128i| _mm_movemask_epi8(special_bytes(chunk)) as u32 as u64;
         let (a, b, c, d) = (load(base), load(base + 16), load(base + 32), load(base + 48));
         let high = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d))) as u32;
         (hits(a) | hits(b) << 16 | hits(c) << 32 | hits(d) << 48, high)
@@ -815,26 +819,14 @@ fn find_string_special(buf: &[u8], from: usize) -> (usize, u32) {
     let mut high = 0;
     #[cfg(target_arch = "x86_64")]
     {
-        use std::arch::x86_64::{
-            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
-        };
+        use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128};
         // SAFETY: SSE2 is part of the x86_64 baseline, so these intrinsics are always
         // available; every load reads 16 bytes at an offset `at` with `at + 16 <= buf.len()`,
         // so it stays inside `buf`, and `_mm_loadu_si128` has no alignment requirement.
         unsafe {
-            let quote = _mm_set1_epi8(b'"' as i8);
-            let backslash = _mm_set1_epi8(b'\\' as i8);
-            let below_space = _mm_set1_epi8(0x1F);
             let load = |at: usize| _mm_loadu_si128(buf.as_ptr().add(at).cast::<__m128i>());
-            // Bytes needing attention in `chunk`; a control byte is one that min(byte, 0x1F)
-            // leaves unchanged (unsigned). (The movemask of the chunk itself gives its
-            // non-ASCII bytes.)
-            let hits = |chunk: __m128i| {
-                _mm_or_si128(
-                    _mm_or_si128(_mm_cmpeq_epi8(chunk, quote), _mm_cmpeq_epi8(chunk, backslash)),
-                    _mm_cmpeq_epi8(_mm_min_epu8(chunk, below_space), chunk),
-                )
-            };
+            // (The movemask of a chunk itself gives its non-ASCII bytes.)
+            let hits = special_bytes;
             // Most strings are short: one look at the first 16 bytes settles them.
             if index + 16 <= buf.len() {
                 let chunk = load(index);
