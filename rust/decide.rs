@@ -14,7 +14,7 @@ use std::ops::Range;
 
 use crate::erase::Erasure;
 use crate::retention::{Policy, RetentionRules};
-use crate::scan::{scan_first_line, scan_first_line_capturing, Record, Scan, Unevaluable};
+use crate::scan::{scan_first_line_with, Kernel, NoCapture, Record, Scan, Unevaluable};
 use crate::timestamp::{parse_timestamp, UnixNanos, NANOS_PER_DAY};
 
 /// Index of a schema in a decider's table (or, after the searcher maps it, in a `Tally`).
@@ -138,6 +138,8 @@ pub struct Decider<'r> {
     ages: Vec<KeptAge>,
     /// Deciding an erasure instead of retention.
     erasure: Option<&'r Erasure>,
+    /// The scan's byte searches (tests force each one).
+    kernel: Kernel,
 }
 
 /// Raw schema name bytes, raw version bytes, and what they resolve to.
@@ -157,7 +159,13 @@ impl<'r> Decider<'r> {
             schemas: Vec::new(),
             ages: Vec::new(),
             erasure: None,
+            kernel: Kernel::Native,
         }
+    }
+
+    /// This decider, scanning with `kernel`'s byte searches: the same verdicts by any kernel.
+    pub fn with_kernel(self, kernel: Kernel) -> Self {
+        Decider { kernel, ..self }
     }
 
     /// A decider that deletes exactly the valid records `erasure` selects, whatever their age
@@ -225,22 +233,27 @@ impl<'r> Decider<'r> {
         // deleted line is judged there already, and must not be judged twice.
         let mut last: Option<(Record<'_>, Verdict)> = None;
         let mut seen = false;
-        let (scan, end) = scan_first_line(data, &mut |record| {
-            if !seen {
-                seen = true;
-                first_fields(record);
-            }
-            if record.schema_version.is_none() {
-                return false;
-            }
-            let verdict = self.verdict(record);
-            last = Some((*record, verdict));
-            let kept = matches!(verdict, Verdict::Keep(KeepReason::Retained(_) | KeepReason::NoPolicy(_)));
-            if kept {
-                settled = Some(verdict);
-            }
-            kept
-        });
+        let (scan, end) = scan_first_line_with(
+            self.kernel,
+            data,
+            &mut |record| {
+                if !seen {
+                    seen = true;
+                    first_fields(record);
+                }
+                if record.schema_version.is_none() {
+                    return false;
+                }
+                let verdict = self.verdict(record);
+                last = Some((*record, verdict));
+                let kept = matches!(verdict, Verdict::Keep(KeepReason::Retained(_) | KeepReason::NoPolicy(_)));
+                if kept {
+                    settled = Some(verdict);
+                }
+                kept
+            },
+            &mut NoCapture,
+        );
         let verdict = match scan {
             Scan::Record(record) => match last {
                 Some((judged, verdict)) if judged == record => verdict,
@@ -257,7 +270,7 @@ impl<'r> Decider<'r> {
     /// an erasure's fields.)
     fn decide_erasure(&mut self, data: &[u8], erasure: &Erasure) -> (Verdict, usize) {
         let mut captured = erasure.capture();
-        let (scan, end) = scan_first_line_capturing(data, &mut |_| false, &mut captured);
+        let (scan, end) = scan_first_line_with(self.kernel, data, &mut |_| false, &mut captured);
         let verdict = match scan {
             Scan::Record(record) => match self.resolve(&record) {
                 Resolved::Schema { id, .. } if erasure.matches(&record, &captured) => Verdict::Delete(id),

@@ -31,6 +31,7 @@ pub mod scrub;
 pub mod searcher;
 pub mod sink;
 pub mod source;
+pub mod specials;
 pub mod stats;
 pub mod survey;
 pub mod timestamp;
@@ -544,6 +545,7 @@ mod python {
 
         use super::PyRules;
         use crate::decide::{decide_span, Decider, Verdict};
+        use crate::scan::Kernel;
 
         fn shown(verdict: Verdict) -> Option<&'static str> {
             match verdict {
@@ -553,9 +555,10 @@ mod python {
         }
 
         /// The decision for each line of `data` (split after each `\n`): `None` when deleted,
-        /// else the reason it was kept. Decided twice, each line on its own and all of `data` as
-        /// one span (the searcher's path, where the scan finds each line's end itself); an
-        /// AssertionError if the two differ.
+        /// else the reason it was kept. Decided four times, each line on its own and all of
+        /// `data` as one span (the searcher's path, where the scan finds each line's end
+        /// itself), each with the native and the portable byte searches; an AssertionError if
+        /// any two differ.
         #[pyfunction]
         pub fn decide_lines(
             py: Python<'_>,
@@ -565,22 +568,33 @@ mod python {
         ) -> PyResult<Vec<Option<&'static str>>> {
             let bytes = data.as_bytes();
             let rules = &rules.get().rules;
-            let (alone, in_span) = py.detach(|| {
-                let mut decider = Decider::new(rules, now_ns);
-                let alone: Vec<_> =
-                    bytes.split_inclusive(|&b| b == b'\n').map(|line| shown(decider.decide(line))).collect();
-                let mut runs = Vec::new();
-                decide_span(&mut Decider::new(rules, now_ns), bytes, 0..bytes.len(), &mut runs);
-                let in_span: Vec<_> =
-                    runs.iter().flat_map(|run| std::iter::repeat_n(shown(run.verdict), run.lines as usize)).collect();
-                (alone, in_span)
+            let ways = py.detach(|| {
+                [Kernel::Native, Kernel::Portable].map(|kernel| {
+                    let decider = || Decider::new(rules, now_ns).with_kernel(kernel);
+                    let mut alone_decider = decider();
+                    let alone: Vec<_> =
+                        bytes.split_inclusive(|&b| b == b'\n').map(|line| shown(alone_decider.decide(line))).collect();
+                    let mut runs = Vec::new();
+                    decide_span(&mut decider(), bytes, 0..bytes.len(), &mut runs);
+                    let in_span: Vec<_> = runs
+                        .iter()
+                        .flat_map(|run| std::iter::repeat_n(shown(run.verdict), run.lines as usize))
+                        .collect();
+                    (kernel, alone, in_span)
+                })
             });
-            if alone != in_span {
-                return Err(pyo3::exceptions::PyAssertionError::new_err(format!(
-                    "lines decided alone {alone:?} differ from the same lines decided as one span {in_span:?}"
-                )));
+            let [(_, native, _), ..] = &ways;
+            for (kernel, alone, in_span) in &ways {
+                for (way, got) in [("alone", alone), ("as one span", in_span)] {
+                    if got != native {
+                        return Err(pyo3::exceptions::PyAssertionError::new_err(format!(
+                            "lines decided {way} with the {kernel:?} kernel {got:?} differ from the lines \
+                             decided alone with the native one {native:?}"
+                        )));
+                    }
+                }
             }
-            Ok(alone)
+            Ok(native.clone())
         }
     }
 

@@ -7,8 +7,9 @@
 //! and look-alike text inside strings never count. It never allocates, never recurses (nesting
 //! is tracked in a fixed bit stack, so hostile depth costs nothing), and reports the first reason
 //! a line cannot be evaluated. Keys and values are compared after unescaping, so
-//! `"time\u0073tamp"` is the timestamp key. String bodies are skipped with a 16-byte SIMD search
-//! for the only bytes that need attention: `"`, `\` and control bytes; the same search notes
+//! `"time\u0073tamp"` is the timestamp key. String bodies are skipped with a SIMD search (see
+//! `specials`; the scan is generic over its kernels, which must give the same scan) for the
+//! only bytes that need attention: `"`, `\` and control bytes; the same search notes
 //! non-ASCII bytes, and only a line whose strings may hold some is validated as UTF-8, once,
 //! when it has been read to its end (outside strings, any non-ASCII byte fails the grammar).
 //! Validating each such string on its own measured slower: most are a few bytes long. Once a
@@ -23,6 +24,10 @@
 //! point can be one.
 
 use std::borrow::Cow;
+use std::marker::PhantomData;
+
+pub use crate::specials::Kernel;
+use crate::specials::{Bytewise, Native, Specials};
 
 /// Deeper nesting than this is kept unevaluated. It is below CPython's own `json` limit, so we
 /// never delete a line that MXCP's Python tooling could not read.
@@ -190,7 +195,31 @@ pub fn scan_first_line_capturing<'a, C: Capture<'a>>(
     settled: &mut dyn FnMut(&Record<'a>) -> bool,
     capture: &mut C,
 ) -> (Scan<'a>, usize) {
-    let mut parser = Parser { buf, pos: 0, high_bytes: 0 };
+    scan_first_line_with(Kernel::Native, buf, settled, capture)
+}
+
+/// `scan_first_line_capturing` with the byte searches of `kernel`: every kernel gives the same
+/// scan, which is what the tests that force each one check.
+#[inline]
+pub fn scan_first_line_with<'a, C: Capture<'a>>(
+    kernel: Kernel,
+    buf: &'a [u8],
+    settled: &mut dyn FnMut(&Record<'a>) -> bool,
+    capture: &mut C,
+) -> (Scan<'a>, usize) {
+    match kernel {
+        Kernel::Native => first_line::<Native, C>(buf, settled, capture),
+        Kernel::Portable => first_line::<Bytewise, C>(buf, settled, capture),
+    }
+}
+
+#[inline(always)]
+fn first_line<'a, S: Specials, C: Capture<'a>>(
+    buf: &'a [u8],
+    settled: &mut dyn FnMut(&Record<'a>) -> bool,
+    capture: &mut C,
+) -> (Scan<'a>, usize) {
+    let mut parser = Parser::<S> { buf, pos: 0, high_bytes: 0, specials: PhantomData };
     parser.skip_ws();
     let scan = match parser.peek() {
         None | Some(b'\n') => Scan::Blank,
@@ -211,12 +240,6 @@ pub fn scan_first_line_capturing<'a, C: Capture<'a>>(
     (scan, end)
 }
 
-/// `scan_first_line_capturing` without captures.
-#[inline]
-pub fn scan_first_line<'a>(buf: &'a [u8], settled: &mut dyn FnMut(&Record<'a>) -> bool) -> (Scan<'a>, usize) {
-    scan_first_line_capturing(buf, settled, &mut NoCapture)
-}
-
 pub type Step<T> = Result<T, Unevaluable>;
 
 #[derive(Clone, Copy)]
@@ -227,14 +250,15 @@ enum TopKey {
     Other,
 }
 
-struct Parser<'a> {
+struct Parser<'a, S> {
     buf: &'a [u8],
     pos: usize,
-    /// Nonzero once a string read so far may hold a non-ASCII byte (see `find_string_special`).
+    /// Nonzero once a string read so far may hold a non-ASCII byte (see `Specials::string_special`).
     high_bytes: u32,
+    specials: PhantomData<S>,
 }
 
-impl<'a> Parser<'a> {
+impl<'a, S: Specials> Parser<'a, S> {
     fn peek(&self) -> Option<u8> {
         self.buf.get(self.pos).copied()
     }
@@ -328,7 +352,7 @@ impl<'a> Parser<'a> {
         if !self.at_line_end() {
             return Err(Unevaluable::NotJson);
         }
-        if self.high_bytes != 0 && simdutf8::basic::from_utf8(&self.buf[..self.pos]).is_err() {
+        if self.high_bytes != 0 && !S::is_utf8(&self.buf[..self.pos]) {
             return Err(Unevaluable::NotJson);
         }
         match (schema_name, timestamp) {
@@ -431,7 +455,7 @@ impl<'a> Parser<'a> {
         let start = self.pos;
         let mut escaped = false;
         loop {
-            let (at, high) = find_string_special(self.buf, self.pos);
+            let (at, high) = S::string_special(self.buf, self.pos);
             self.high_bytes |= high;
             let Some(&byte) = self.buf.get(at) else {
                 return Err(Unevaluable::NotJson);
@@ -455,7 +479,7 @@ impl<'a> Parser<'a> {
     /// validated and skipped, inlined into the loops that call it.
     #[inline(always)]
     fn skip_string(&mut self) -> Step<()> {
-        let (at, high) = find_string_special(self.buf, self.pos);
+        let (at, high) = S::string_special(self.buf, self.pos);
         self.high_bytes |= high;
         match self.buf.get(at) {
             Some(b'"') => {
@@ -478,7 +502,7 @@ impl<'a> Parser<'a> {
         let buf = self.buf;
         let mut base = self.pos;
         'blocks: while base + 64 <= buf.len() {
-            let (mut mask, high) = special_mask64(buf, base);
+            let (mut mask, high) = S::mask64(buf, base);
             self.high_bytes |= high;
             while mask != 0 {
                 let at = base + mask.trailing_zeros() as usize;
@@ -502,7 +526,7 @@ impl<'a> Parser<'a> {
         }
         self.pos = base;
         loop {
-            let (at, high) = find_string_special(self.buf, self.pos);
+            let (at, high) = S::string_special(self.buf, self.pos);
             self.high_bytes |= high;
             match self.buf.get(at) {
                 Some(b'"') => {
@@ -755,126 +779,27 @@ fn hex4(bytes: &[u8]) -> Option<u32> {
     u32::from_str_radix(digits, 16).ok()
 }
 
-/// Index of the first byte at or after `from` that a string body must look at: `"`, `\` or a
-/// control byte (< 0x20); `buf.len()` when there is none. Also, nonzero when a byte it looked at
-/// is non-ASCII: every one before the index, and maybe up to 63 after it (which belong to the same
-/// line, or are the next line's first bytes): a conservative hint that the line needs a UTF-8
-/// check, at one OR per 16 bytes.
-/// 0xFF in each byte of `chunk` that a string body must look at: `"`, `\\`, or a control byte,
-/// which is one that min(byte, 0x1F) leaves unchanged (unsigned).
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn special_bytes(chunk: std::arch::x86_64::__m128i) -> std::arch::x86_64::__m128i {
-    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_min_epu8, _mm_or_si128, _mm_set1_epi8};
-    // SAFETY: SSE2 is part of the x86_64 baseline; these are register-only operations.
-    unsafe {
-        let quote = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'"' as i8));
-        let backslash = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'\\' as i8));
-        let control = _mm_cmpeq_epi8(_mm_min_epu8(chunk, _mm_set1_epi8(0x1F)), chunk);
-        _mm_or_si128(_mm_or_si128(quote, backslash), control)
-    }
-}
-
-/// The bytes of `buf[base..base + 64]` a string body must look at (`"`, `\\`, control), one bit
-/// each, and the non-ASCII note of `find_string_special`. Needs `base + 64 <= buf.len()`.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn special_mask64(buf: &[u8], base: usize) -> (u64, u32) {
-    use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128};
-    assert!(base + 64 <= buf.len());
-    // SAFETY: SSE2 is part of the x86_64 baseline; the four unaligned loads read
-    // buf[base..base + 64], inside `buf` (asserted above).
-    unsafe {
-        let load = |at: usize| _mm_loadu_si128(buf.as_ptr().add(at).cast::<__m128i>());
-        let hits = |chunk: __m128i| _mm_movemask_epi8(special_bytes(chunk)) as u32 as u64;
-        let (a, b, c, d) = (load(base), load(base + 16), load(base + 32), load(base + 48));
-        let high = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d))) as u32;
-        (hits(a) | hits(b) << 16 | hits(c) << 32 | hits(d) << 48, high)
-    }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-#[inline(always)]
-fn special_mask64(buf: &[u8], base: usize) -> (u64, u32) {
-    special_mask64_portable(buf, base)
-}
-
-/// `special_mask64` a byte at a time: the other targets' path, and the x86 one's reference.
-#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
-fn special_mask64_portable(buf: &[u8], base: usize) -> (u64, u32) {
-    let mut mask = 0u64;
-    let mut high = 0u32;
-    for (i, &byte) in buf[base..base + 64].iter().enumerate() {
-        if byte == b'"' || byte == b'\\' || byte < 0x20 {
-            mask |= 1 << i;
-        }
-        high |= u32::from(byte >= 0x80);
-    }
-    (mask, high)
-}
-
-#[inline(always)]
-fn find_string_special(buf: &[u8], from: usize) -> (usize, u32) {
-    let mut index = from;
-    let mut high = 0;
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128};
-        // SAFETY: SSE2 is part of the x86_64 baseline, so these intrinsics are always
-        // available; every load reads 16 bytes at an offset `at` with `at + 16 <= buf.len()`,
-        // so it stays inside `buf`, and `_mm_loadu_si128` has no alignment requirement.
-        unsafe {
-            let load = |at: usize| _mm_loadu_si128(buf.as_ptr().add(at).cast::<__m128i>());
-            // (The movemask of a chunk itself gives its non-ASCII bytes.)
-            let hits = special_bytes;
-            // Most strings are short: one look at the first 16 bytes settles them.
-            if index + 16 <= buf.len() {
-                let chunk = load(index);
-                let mask = _mm_movemask_epi8(hits(chunk));
-                high = _mm_movemask_epi8(chunk) as u32;
-                if mask != 0 {
-                    return (index + mask.trailing_zeros() as usize, high);
-                }
-                index += 16;
-            }
-            // Long text: 64 bytes per step, locating the hit only once there is one.
-            while index + 64 <= buf.len() {
-                let (a, b, c, d) = (load(index), load(index + 16), load(index + 32), load(index + 48));
-                high |= _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d))) as u32;
-                let (ha, hb, hc, hd) = (hits(a), hits(b), hits(c), hits(d));
-                if _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(ha, hb), _mm_or_si128(hc, hd))) != 0 {
-                    let mask = (_mm_movemask_epi8(ha) as u32 as u64)
-                        | (_mm_movemask_epi8(hb) as u32 as u64) << 16
-                        | (_mm_movemask_epi8(hc) as u32 as u64) << 32
-                        | (_mm_movemask_epi8(hd) as u32 as u64) << 48;
-                    return (index + mask.trailing_zeros() as usize, high);
-                }
-                index += 64;
-            }
-            while index + 16 <= buf.len() {
-                let chunk = load(index);
-                let mask = _mm_movemask_epi8(hits(chunk));
-                high |= _mm_movemask_epi8(chunk) as u32;
-                if mask != 0 {
-                    return (index + mask.trailing_zeros() as usize, high);
-                }
-                index += 16;
-            }
-        }
-    }
-    while let Some(&byte) = buf.get(index) {
-        if byte == b'"' || byte == b'\\' || byte < 0x20 {
-            return (index, high);
-        }
-        high |= u32::from(byte >= 0x80);
-        index += 1;
-    }
-    (buf.len(), high)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every test here scans under both kernels, which must agree.
+    fn scan_line(line: &[u8]) -> Scan<'_> {
+        let native = super::scan_line(line);
+        let portable = match scan_first_line_with(Kernel::Portable, line, &mut |_| false, &mut NoCapture) {
+            (_, end) if end < line.len() => Scan::Unevaluable(Unevaluable::NotJson),
+            (scan, _) => scan,
+        };
+        assert_eq!(native, portable, "{line:?}");
+        native
+    }
+
+    /// The first line of `buf`, under both kernels, which must agree.
+    fn scan_first_line<'a>(buf: &'a [u8], settled: &mut dyn FnMut(&Record<'a>) -> bool) -> (Scan<'a>, usize) {
+        let native = scan_first_line_with(Kernel::Native, buf, settled, &mut NoCapture);
+        assert_eq!(native, scan_first_line_with(Kernel::Portable, buf, settled, &mut NoCapture), "{buf:?}");
+        native
+    }
 
     fn reason(line: &str) -> Option<Unevaluable> {
         match scan_line(line.as_bytes()) {
@@ -1095,21 +1020,6 @@ mod tests {
     }
 
     #[test]
-    fn the_block_mask_marks_exactly_the_bytes_a_string_must_look_at() {
-        let bytes: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).chain(*b"a\\\"\n\\u00e9 \x7f").collect();
-        for base in 0..=bytes.len() - 64 {
-            let (mask, high) = special_mask64(&bytes, base);
-            assert_eq!(
-                (mask, high != 0),
-                (special_mask64_portable(&bytes, base).0, special_mask64_portable(&bytes, base).1 != 0)
-            );
-            for (i, &byte) in bytes[base..base + 64].iter().enumerate() {
-                assert_eq!(mask >> i & 1 == 1, byte == b'"' || byte == b'\\' || byte < 0x20, "{base} {i}");
-            }
-        }
-    }
-
-    #[test]
     fn escapes_are_stepped_over_at_every_offset_of_a_long_string() {
         let line = |body: &[u8]| {
             let mut line = br#"{"schema_name": "a", "timestamp": "2020-01-01T00:00:00Z", "x": {"k": ""#.to_vec();
@@ -1141,30 +1051,5 @@ mod tests {
 
     fn reason_of(line: &[u8]) -> Option<Unevaluable> {
         reason(std::str::from_utf8(line).unwrap())
-    }
-
-    #[test]
-    fn string_search_finds_specials_at_every_offset() {
-        for len in 0..160 {
-            for at in 0..len {
-                for special in [b'"', b'\\', 0x00, 0x01, 0x1f] {
-                    let mut buf = vec![b'a'; len];
-                    buf[at] = special;
-                    assert_eq!(find_string_special(&buf, 0), (at, 0));
-                    // A non-ASCII byte before the special byte is always noted.
-                    for high in (0..at).filter(|_| special == b'"') {
-                        let mut marked = buf.clone();
-                        marked[high] = 0xC3;
-                        let (found, seen) = find_string_special(&marked, 0);
-                        assert_eq!(found, at);
-                        assert_ne!(seen, 0, "{len} {at} {high}");
-                    }
-                }
-            }
-            // Space, DEL and non-ASCII bytes are ordinary string content.
-            let ordinary: Vec<u8> = (0..len).map(|i| [b' ', 0x7f, 0x80, 0xff, b'a'][i % 5]).collect();
-            let (found, seen) = find_string_special(&ordinary, 0);
-            assert_eq!((found, seen != 0), (len, len > 2));
-        }
     }
 }

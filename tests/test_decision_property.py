@@ -1010,6 +1010,20 @@ CASES: list[tuple[str, bytes, Retention, bool]] = [
     ("invalid_utf8_in_string", small(f'{KEY_OLD}, "x": "\xff"').encode("latin-1") + b"\n", DEFAULT, False),
     ("utf8_surrogate_bytes", small(f'{KEY_OLD}, "x": "').encode() + b'\xed\xa0\x80"}\n', DEFAULT, False),
     ("control_char_in_string", small(f'{KEY_OLD}, "x": "a\tb"').encode() + b"\n", DEFAULT, False),
+    # Every raw control byte, where each kernel's string search finds it in its own way: in the
+    # first 16-byte look, in the 64-byte steps, in the byte-by-byte tail before the line's end.
+    *(
+        (
+            f"raw_control_{byte:#04x}_between_{lead}_and_{tail}_bytes",
+            small(f'{KEY_OLD}, "x": {{"y": "' + "a" * lead + chr(byte) + "b" * tail + '"}').encode() + b"\n",
+            DEFAULT,
+            False,
+        )
+        for byte in range(0x20)
+        if byte != 0x0A
+        for lead in (0, 20, 50, 90)
+        for tail in (1, 30)
+    ),
     ("lone_surrogate_elsewhere_ok", small(f'{KEY_OLD}, "x": "\\ud800"').encode() + b"\n", DEFAULT, True),
     (
         "lone_surrogate_name",

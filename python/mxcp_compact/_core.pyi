@@ -161,7 +161,10 @@ def survey_file(path: str | PathLike[str], rules: Rules, now_ns: int, threads: i
 
 # Test-only (rust/lib.rs, mod testing): the decisions the reference is compared with.
 def decide_lines(data: bytes, rules: Rules, now_ns: int) -> list[str | None]:
-    """Per line of data (split after each newline): None if deleted, else why it is kept."""
+    """Per line of data (split after each newline): None if deleted, else why it is kept.
+
+    Decided four ways (each line alone and all of data as one span, each with the native and
+    the portable byte searches); AssertionError if any two differ."""
 
 def parse_record_timestamp(text: str) -> int | None: ...
 def parse_now(text: str) -> int | None: ...
