@@ -658,6 +658,25 @@ def test_duckdb_export_normalises_offsets_to_utc_and_reports_broken_lines(tmp_pa
     connection.close()
 
 
+def test_export_reports_a_fifo_among_the_logs_and_still_loads_the_others(fixture_project: Path, tmp_path: Path) -> None:
+    pytest.importorskip("duckdb", reason="the duckdb package is an optional extra (installed by make)")
+    audit = fixture_project / "audit"
+    fifo = audit / "logs-default-20261130T000000.jsonl"
+    os.mkfifo(fifo)
+    # A subprocess with a timeout: opening the FIFO to read it would wait for a writer for ever.
+    whole = run_subprocess(["export", "--duckdb", tmp_path / "all.duckdb", "--path", audit], cwd=fixture_project)
+    assert whole.exit_code == 1, whole.stderr
+    assert "Exported 600 records" in whole.stdout
+    assert f"error: {fifo}: not a regular file; not exported" in whole.stderr.splitlines()
+    alone = run_subprocess(
+        ["export", "--duckdb", tmp_path / "fifo.duckdb", "--path", fifo, "--json"], cwd=fixture_project
+    )
+    assert alone.exit_code == 1, alone.stderr
+    report = json.loads(alone.stdout)
+    assert (report["status"], report["rows"], report["errors"]) == ("error", 0, [f"{fifo}: not a regular file"])
+    assert fifo.is_fifo()
+
+
 def test_export_needs_duckdb_file_and_a_valid_age(fixture_project: Path, tmp_path: Path) -> None:
     assert invoke("export", cwd=fixture_project)[0] == 2
     code, _, err = invoke("export", "--duckdb", str(tmp_path / "x.duckdb"), "--since", "soon", cwd=fixture_project)

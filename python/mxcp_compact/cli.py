@@ -380,22 +380,29 @@ def export(
         result = export_duckdb([log.path for log in run.plan.files], duckdb_file, since_ns)
     except Exception as error:  # duckdb raises its own exception types
         _fail(f"{duckdb_file}: export failed: {error}", json_output, 1)
+    from mxcp_compact.report import displayable
+
     if json_output:
         import orjson
 
         document = {
-            "status": "success",
+            "status": "error" if result.not_exported else "success",
             "database": str(result.database),
             "table": "audit_logs",
             "rows": result.rows,
             "lines_not_loaded": result.not_loaded,
             "records_filtered": result.filtered,
+            "errors": [displayable(problem) for problem in result.not_exported],
         }
         sys.stdout.buffer.write(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
     else:
         typer.echo(f"Exported {result.rows} records to {result.database} (table audit_logs).")
     if result.not_loaded:
         print(f"note: {result.not_loaded} lines are not JSON records and were not loaded", file=sys.stderr)
+    for problem in result.not_exported:
+        print(f"error: {displayable(problem)}; not exported", file=sys.stderr)
+    if result.not_exported:
+        raise typer.Exit(1)
 
 
 def _age_ns(text: str) -> int:

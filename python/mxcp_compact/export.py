@@ -10,6 +10,7 @@ JSON reader (no Python loop over records); lines it cannot load are counted and 
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,8 @@ class ExportResult:
     not_loaded: int
     #: Records left out by `since` or with a timestamp that does not parse.
     filtered: int
+    #: One line per named file that was not loaded at all, and why (not a regular file...).
+    not_exported: tuple[str, ...] = ()
 
 
 def _count_lines(path: Path) -> int:
@@ -61,6 +64,25 @@ def _count_lines(path: Path) -> int:
             if line.strip():
                 count += 1
     return count
+
+
+def _loadable(files: list[Path]) -> tuple[list[str], tuple[str, ...]]:
+    """The files to hand DuckDB (an empty one adds nothing), and a one-line problem for each
+    file that cannot be loaded: a FIFO or device is no log, and reading one could hang the export
+    (the cleanup reports them the same way), and a file may vanish after it was listed."""
+    loadable: list[str] = []
+    problems: list[str] = []
+    for path in files:
+        try:
+            info = path.stat()
+        except OSError as error:
+            problems.append(f"{path}: {error.strerror or error}")
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            problems.append(f"{path}: not a regular file")
+        elif info.st_size > 0:
+            loadable.append(str(path))
+    return loadable, tuple(problems)
 
 
 def export_duckdb(files: list[Path], database: Path, since_ns: int | None) -> ExportResult:
@@ -75,13 +97,13 @@ def export_duckdb(files: list[Path], database: Path, since_ns: int | None) -> Ex
         for name in COLUMNS
     )
     table = ", ".join(f'"{name}" {kind}' for name, kind in COLUMNS.items())
-    existing = [str(p) for p in files if p.stat().st_size > 0]
+    existing, problems = _loadable(files)
     connection = duckdb.connect(str(database))
     try:
         connection.execute("SET TimeZone = 'UTC'")
         connection.execute(f"CREATE TABLE IF NOT EXISTS audit_logs ({table})")
         if not existing:
-            return ExportResult(database, 0, 0, 0)
+            return ExportResult(database, 0, 0, 0, problems)
         source = (
             f"read_json(?, format = 'newline_delimited', columns = {{{columns}}}, ignore_errors = true,"
             " maximum_object_size = 1073741824)"
@@ -102,7 +124,7 @@ def export_duckdb(files: list[Path], database: Path, since_ns: int | None) -> Ex
     finally:
         connection.close()
     total = sum(_count_lines(Path(p)) for p in existing)
-    return ExportResult(database, rows, total - loaded, loaded - rows)
+    return ExportResult(database, rows, total - loaded, loaded - rows, problems)
 
 
 def _scalar(connection: object, sql: str) -> int:
