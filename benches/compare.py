@@ -1090,10 +1090,30 @@ def _small_log(data_dir: Path, work: Path, now: str, mxcp: str, extra: list[str]
 # Segments, cold cache, scale, the single legacy file
 
 
+#: How `split` names the segments: MXCP's own `logs-<profile>-<stamp>.jsonl` form.
+SEGMENT_NAME = "logs-bench-20260101T000000-{index:03d}.jsonl"
+
+
+def split(master: Path, directory: Path, segments: int) -> list[Path]:
+    """Writes `master` as `segments` files of about equal size, cut after a newline."""
+    size = master.stat().st_size
+    target = -(-size // segments)
+    paths: list[Path] = []
+    with master.open("rb") as source:
+        for index in range(segments):
+            path = directory / SEGMENT_NAME.format(index=index)
+            with path.open("wb") as out:
+                chunk = source.read(target)
+                out.write(chunk)
+                if chunk and not chunk.endswith(b"\n"):
+                    out.write(source.readline())
+            paths.append(path)
+    assert sum(p.stat().st_size for p in paths) == size
+    return paths
+
+
 def _segments(ctx: Context) -> dict[str, Any]:
     """Dry run over the 1x log as 20 MXCP-named segments against the same bytes as one file, warm."""
-    from segments import split
-
     args, work = ctx.args, ctx.scratch("segments")
     master, stats = prepare_data(ctx.data_dir, args.size_mb, args.seed, args.now)
     registry = master.with_name(master.name.replace(".jsonl", "_schemas.jsonl"))
@@ -1269,7 +1289,6 @@ def daily_data(ctx: Context, tag: str, mix: dict[str, float] | None) -> dict[str
     apart, today's segment: the next day's records (up to 5 min before --now). Generated unless a
     matching one is in the data directory."""
     from generate import generate, parse_time
-    from segments import split
 
     args = ctx.args
     total = int(ctx.big_mib * MiB)

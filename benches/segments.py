@@ -38,27 +38,8 @@ from compare import (
     measure,
     prepare_data,
     product_command,
+    split,
 )
-
-SEGMENT_NAME = "logs-bench-20260101T000000-{index:03d}.jsonl"
-
-
-def split(master: Path, directory: Path, segments: int) -> list[Path]:
-    """Writes `master` as `segments` files of about equal size, cut after a newline."""
-    size = master.stat().st_size
-    target = -(-size // segments)
-    paths: list[Path] = []
-    with master.open("rb") as source:
-        for index in range(segments):
-            path = directory / SEGMENT_NAME.format(index=index)
-            with path.open("wb") as out:
-                chunk = source.read(target)
-                out.write(chunk)
-                if chunk and not chunk.endswith(b"\n"):
-                    out.write(source.readline())
-            paths.append(path)
-    assert sum(p.stat().st_size for p in paths) == size
-    return paths
 
 
 def main(argv: list[str] | None = None) -> int:
