@@ -579,6 +579,39 @@ def test_archive_plus_kept_lines_equal_the_input(fixture_project: Path, tmp_path
     assert report["archive"]["sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()
 
 
+@pytest.mark.parametrize("name", ["deleted-{date}.jsonl.gz", "deleted.jsonl.zst", "deleted-{date}.jsonl"])
+def test_an_archive_among_the_logs_is_never_compacted_on_later_days(fixture_project: Path, name: str) -> None:
+    audit = fixture_project / "audit"
+    # `--path DIR` takes every `*.jsonl`, `.gz` and `.zst` file there (MXCP's own discovery, from
+    # the profile, only its segments).
+    archive_arg, where = str(audit / name), ("--path", str(audit))
+    code, out, _ = invoke("log-cleanup", *where, "--now", FIXTURE_NOW, "--json", "--archive", archive_arg)
+    assert code == 0 and json.loads(out)["archive"]["lines"] == 346
+    first = audit / name.replace("{date}", "20261127")
+    first_bytes, first_lines = first.read_bytes(), _decompress(first)
+    # The next day (a new segment holding an old record), and the day after, in the same directory.
+    (audit / "logs-default-20200101T000000.jsonl").write_text(
+        json.dumps({"schema_name": "mxcp.endpoints", "schema_version": 2, "timestamp": "2020-01-01T00:00:00Z"}) + "\n"
+    )
+    archived = {"2026-11-27": 346}
+    for day in ("2026-11-28", "2026-11-29"):
+        code, out, err = invoke("log-cleanup", *where, "--now", f"{day}T00:00:00Z", "--json", "--archive", archive_arg)
+        assert code == 0, err
+        report = json.loads(out)
+        assert any("the archives that --archive" in note for note in report["notes"])
+        assert str(first) not in [file["path"] for file in report["files"]]
+        archived[day] = report["archive"]["lines"] if report["archive"] else 0
+    assert archived["2026-11-28"] >= 1, "the new segment's old record"
+    if "{date}" in name:
+        assert first.read_bytes() == first_bytes, "yesterday's archive is left as it was"
+        next_day = _decompress(audit / name.replace("{date}", "20261128"))
+        assert len(next_day.splitlines()) == archived["2026-11-28"]
+    else:
+        # One archive for every day: the next runs appended to it, and nothing was taken out.
+        assert _decompress(first).startswith(first_lines)
+        assert len(_decompress(first).splitlines()) == sum(archived.values())
+
+
 def test_archive_is_refused_with_in_place(fixture_project: Path, tmp_path: Path) -> None:
     for extra in (["--in-place"], ["--emergency"]):
         code, _, err = invoke("log-cleanup", "--archive", str(tmp_path / "a.jsonl"), *extra, cwd=fixture_project)

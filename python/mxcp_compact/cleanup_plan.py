@@ -16,6 +16,7 @@ from collections import namedtuple
 from pathlib import Path
 
 from mxcp_compact.config import RunConfig, resolve_run
+from mxcp_compact.discovery import LogFile
 from mxcp_compact.errors import ConfigError
 
 # typing.TYPE_CHECKING without importing typing, which costs ~5 ms of every command's start-up.
@@ -115,6 +116,8 @@ def plan_cleanup(
         raise CleanupError(str(error), style) from None
     plan = run.plan
     notes = run.notes
+    files, passed_over = _without_own_archives(plan.files, request, run, erase is None)
+    notes = (*notes, *passed_over)
     if plan.skipped_reason is None and not plan.files and plan.audit_path is not None:
         notes = (*notes, f"no audit log files found for {plan.audit_path}")
     metrics = request.metrics if request.metrics is not None else run.settings.metrics
@@ -123,7 +126,7 @@ def plan_cleanup(
         notes = (*notes, f"a dry run writes no metrics ({metrics})")
         metrics = None
     return CleanupPlan(
-        files=plan.files,
+        files=files,
         rules=run.rules,
         now_ns=run.now_ns,
         profile=plan.profile,
@@ -162,6 +165,36 @@ def _archive(request: CleanupRequest, run: RunConfig, in_place: bool, settings_a
             + ("; add --archive '' to run without it" if from_settings else "")
         )
     return archive
+
+
+def _without_own_archives(
+    files: tuple[LogFile, ...], request: CleanupRequest, run: RunConfig, settings_archive: bool
+) -> tuple[tuple[LogFile, ...], tuple[str, ...]]:
+    """The logs to compact, minus the archives the `--archive` (or settings) template writes,
+    today's and any other day's, when they lie among the logs: compacting one would delete the
+    records it keeps (they are all expired), and a plain `.jsonl` archive would be archived into
+    itself. Each one passed over gets a note."""
+    template = request.archive if request.archive is not None or not settings_archive else run.settings.archive
+    if not template:
+        return files, ()
+    import os
+    import re
+
+    shape = Path(template)
+    directory = os.path.realpath(shape.parent)
+    literal = [re.escape(part) for part in shape.name.split("{date}")]
+    name = re.compile("[0-9]{8}".join(literal))
+
+    def own(log: LogFile) -> bool:
+        in_place = bool(name.fullmatch(log.path.name)) and os.path.realpath(log.path.parent) == directory
+        return in_place and not log.archived
+
+    archives = [log.path for log in files if own(log)]
+    if not archives:
+        return files, ()
+    more = f" and {len(archives) - 1} more" if len(archives) > 1 else ""
+    note = f"not compacted: {archives[0]}{more}, the archives that --archive {template} writes"
+    return tuple(log for log in files if not own(log)), (note,)
 
 
 def _fill_date(template: str, now_ns: int) -> Path:
