@@ -15,7 +15,9 @@
 //!    write ever lands at or beyond the recorded `read`. A killed run is finished by the next
 //!    run from the record (lines appended meanwhile are just more source); a file with a
 //!    pending record is never read as a log until then. Lines appended while we run are caught
-//!    up before the truncate; the window between the last size check and the truncate remains.
+//!    up before the truncate: during the search they are decided like the rest, and those that
+//!    arrive during the syncs before the truncate are moved down unread (kept). The window
+//!    between the last size check and the truncate itself remains.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -280,7 +282,7 @@ pub fn compact_in_place(
         }
     }
     let searched = searcher.search(&file, path, from, &mut sink)?;
-    let action = sink.settle(searched.size, &searched.tally, options.remove_if_empty)?;
+    let (action, final_size) = sink.settle(searched.size, &searched.tally, options.remove_if_empty)?;
     let new_len = sink.write;
     let carried = sink.carried.with(&searched.tally);
     let bytes_scrubbed = sink.scrubbed;
@@ -290,7 +292,7 @@ pub fn compact_in_place(
         action,
         bytes_before: carried.original_size,
         bytes_after: if action == Action::Removed { 0 } else { new_len },
-        appended_bytes: (searched.size + carried.collapsed).saturating_sub(carried.original_size),
+        appended_bytes: (final_size + carried.collapsed).saturating_sub(carried.original_size),
         tally: carried.tally,
         stale_temp_removed,
         note: None,
@@ -570,11 +572,12 @@ impl ShiftSink<'_> {
     }
 
     /// After the search: truncates to the shifted length (or removes an emptied segment).
-    fn settle(&mut self, size: u64, seen: &Tally, remove_if_empty: bool) -> Result<Action> {
+    /// Returns the action and the file's size at the end, lines appended meanwhile included.
+    fn settle(&mut self, size: u64, seen: &Tally, remove_if_empty: bool) -> Result<(Action, u64)> {
         let new_len = self.write;
         let action = if new_len == size {
             Action::Unchanged
-        } else if new_len == 0 && remove_if_empty {
+        } else if new_len == 0 && remove_if_empty && current_size(self.file, self.path)? == size {
             if let Some(journal) = self.journal.take() {
                 journal.finish()?;
             }
@@ -589,15 +592,39 @@ impl ShiftSink<'_> {
             }
             // Past the new end lie deleted lines and stale copies of moved ones.
             self.scrub_from(new_len, size)?;
+            failpoint::hit("before-late-lines");
+            let size = self.keep_late_lines(size, seen)?;
             failpoint::hit("before-truncate");
-            self.file.set_len(new_len).map_err(|e| Error::io(self.path, "truncate", e))?;
+            self.file.set_len(self.write).map_err(|e| Error::io(self.path, "truncate", e))?;
             self.file.sync_all().map_err(|e| Error::io(self.path, "fsync", e))?;
             if let Some(journal) = self.journal.take() {
                 journal.finish()?;
             }
-            Action::Rewritten
+            return Ok((Action::Rewritten, size));
         };
-        Ok(if action == Action::Unchanged && self.carried.collapsed > 0 { Action::Rewritten } else { action })
+        let action = if action == Action::Unchanged && self.carried.collapsed > 0 { Action::Rewritten } else { action };
+        Ok((action, size))
+    }
+
+    /// Moves down, as they are, the bytes appended since the search ended at `size`: the
+    /// syncs before the truncate take milliseconds, and a writer that opens, appends and
+    /// closes (as MXCP's does) may add lines meanwhile, which the truncate would cut off. They
+    /// are kept unread: new records are young, and keeping is always safe. Returns the size
+    /// the truncate may trust; what is appended after that last look is the window the module
+    /// comment names.
+    fn keep_late_lines(&mut self, mut size: u64, seen: &Tally) -> Result<u64> {
+        loop {
+            let now = current_size(self.file, self.path)?;
+            if now <= size {
+                return Ok(size);
+            }
+            let map = LogMap::map(self.file, now, self.path)?;
+            let copied = self.copy(map.bytes(), size as usize..now as usize, seen);
+            map.check(self.path)?;
+            copied?;
+            failpoint::hit("late-lines-copied");
+            size = now;
+        }
     }
 }
 

@@ -426,6 +426,35 @@ def test_rotation_during_a_run_leaves_both_files_intact(tmp_path: Path) -> None:
     assert not temp.exists()
 
 
+@pytest.mark.parametrize("mode", ["--in-place", "--emergency"])
+def test_lines_appended_while_the_shift_settles_are_kept(tmp_path: Path, mode: str) -> None:
+    """An MXCP-style writer (open, append, close) adds lines after the search has ended, while
+    the shift makes itself durable before the truncate: none of them may be cut off."""
+    log = tmp_path / "logs-default.jsonl"
+    retained = write_log(log, 3000)
+    signal_file = tmp_path / "paused"
+    process = subprocess.Popen(
+        [*CLI, "log-cleanup", "--now", NOW, "--path", str(log), mode],
+        env={
+            **os.environ,
+            "MXCP_COMPACT_PAUSE_AT": "before-late-lines=1000",
+            "MXCP_COMPACT_PAUSE_SIGNAL": str(signal_file),
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(signal_file, "the shift to reach its truncate")
+    late = [line(NEW, late=i) for i in range(50)]
+    for record in late:
+        with log.open("a") as writer:
+            writer.write(record)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert log.read_text() == "".join(retained + late)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["logs-default.jsonl", "paused"]
+
+
 # 6. Two cleanups at once.
 
 
