@@ -12,6 +12,9 @@ pub enum Error {
     Io { path: PathBuf, action: &'static str, source: io::Error },
     /// No space (or quota) left while writing the compacted copy; nothing was changed.
     DiskFull { path: PathBuf },
+    /// No space (or quota) left for the progress record an in-place compaction needs before it
+    /// changes anything; nothing was changed.
+    NoRoomToStart { path: PathBuf, log: PathBuf },
     /// Not a regular file (a directory, socket, device...).
     NotRegularFile { path: PathBuf },
     /// Replacing the file would split its hard links.
@@ -41,6 +44,8 @@ pub enum ErrorKind {
     NotFound,
     PermissionDenied,
     InvalidInput,
+    /// No space left, and the file was left as it was (`DiskFull`, `NoRoomToStart`).
+    NoSpace,
     Other,
 }
 
@@ -66,8 +71,8 @@ impl Error {
             Error::NotRegularFile { .. } | Error::HardLinked { .. } | Error::ArchiveInPlace { .. } => {
                 ErrorKind::InvalidInput
             }
-            Error::DiskFull { .. }
-            | Error::ChangedUnderUs { .. }
+            Error::DiskFull { .. } | Error::NoRoomToStart { .. } => ErrorKind::NoSpace,
+            Error::ChangedUnderUs { .. }
             | Error::Busy { .. }
             | Error::HeldOpen { .. }
             | Error::ResumePending { .. }
@@ -84,6 +89,14 @@ impl fmt::Display for Error {
                 f,
                 "{}: no space left on the device while writing the compacted copy; the original is intact \
                  (free some space, or run `mxcp-compact log-cleanup --emergency`)",
+                path.display()
+            ),
+            Error::NoRoomToStart { path, log } => write!(
+                f,
+                "{}: no space left on the device for the progress record of the in-place compaction ({}), which \
+                 must be written before anything is moved; the log is intact (free a few KiB on that filesystem, \
+                 then run again)",
+                log.display(),
                 path.display()
             ),
             Error::NotRegularFile { path } => write!(f, "{}: not a regular file", path.display()),

@@ -97,6 +97,46 @@ struct Journal {
 }
 
 impl Journal {
+    /// Creates the journal and durably records `progress` in it, with room reserved for every
+    /// later record, so that a shift, once started, never needs a new block for its record
+    /// (on a full disk). On failure no journal is left behind (it would mark the log as
+    /// pending): the log is as it was, and no space is `NoRoomToStart`.
+    fn start(target: &Path, meta: &fs::Metadata, progress: Progress, carried: &Carried) -> Result<Journal> {
+        let mut journal = Journal::create(target, meta)?;
+        let started = journal.reserve(encode_len(carried)).and_then(|()| journal.save(progress, carried));
+        match started {
+            Ok(()) => Ok(journal),
+            Err(error) => {
+                let path = journal.path.clone();
+                drop(journal);
+                remove_journal(&path)?;
+                Err(match error {
+                    Error::DiskFull { path } => Error::NoRoomToStart { path, log: target.to_path_buf() },
+                    other => other,
+                })
+            }
+        }
+    }
+
+    /// Allocates the blocks both slots will use, `record_len` and room to grow, where the
+    /// filesystem can (others allocate on the first write, as before).
+    fn reserve(&self, record_len: usize) -> Result<()> {
+        let length = (record_len as u64 * 2).clamp(4096, SLOT_BYTES);
+        for slot in 0..2 {
+            // SAFETY: fallocate only reads its integer arguments; the descriptor is open for writing.
+            let status = unsafe {
+                libc::fallocate(self.file.as_raw_fd(), 0, (slot * SLOT_BYTES) as libc::off_t, length as libc::off_t)
+            };
+            if status != 0 {
+                let error = io::Error::last_os_error();
+                if !matches!(error.raw_os_error(), Some(libc::EOPNOTSUPP | libc::ENOSYS)) {
+                    return Err(Error::io(&self.path, "reserve room for the progress record", error));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn create(target: &Path, meta: &fs::Metadata) -> Result<Journal> {
         let path = journal_path_for(target);
         let file = OpenOptions::new()
@@ -186,6 +226,12 @@ struct Record {
     carried: Carried,
 }
 
+/// The length of a record carrying `carried`.
+fn encode_len(carried: &Carried) -> usize {
+    let progress = Progress::Shift { write: 0, read: 0, keep_until: 0 };
+    encode(&Record { sequence: 0, dev: 0, ino: 0, progress, carried: carried.clone() }).len()
+}
+
 fn encode(record: &Record) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(256);
     bytes.extend_from_slice(MAGIC);
@@ -246,6 +292,25 @@ fn decode(bytes: &[u8]) -> Option<Record> {
 
 /// Compacts `target` in place. Called with the directory lock held.
 pub fn compact_in_place(
+    path: &Path,
+    target: PathBuf,
+    rules: &RetentionRules,
+    options: &Options,
+    stale_temp_removed: bool,
+) -> Result<FileReport> {
+    shift(path, target, rules, options, stale_temp_removed).map_err(|error| match error {
+        // Only a shift that could not start leaves the log as it was (`NoRoomToStart`); a write
+        // that finds no space later stops a shift the progress record lets the next run finish.
+        Error::DiskFull { path } => Error::Io {
+            path,
+            action: "go on (the next run finishes the in-place compaction)",
+            source: io::Error::from_raw_os_error(libc::ENOSPC),
+        },
+        other => other,
+    })
+}
+
+fn shift(
     path: &Path,
     target: PathBuf,
     rules: &RetentionRules,
@@ -447,10 +512,7 @@ fn collapse_expired_prefix(
     // Without room for the record (a completely full disk) the collapse still runs: a crash in
     // the instant before the blanking would then leave a fragment of an expired record.
     let progress = Progress::Collapse { collapsed: aligned, pad, signature, signature_len: signature_len as u8 };
-    let journal = Journal::create(target, meta).and_then(|mut journal| {
-        journal.save(progress, &carried)?;
-        Ok(journal)
-    });
+    let journal = Journal::start(target, meta, progress, &carried);
     if scrub {
         // The collapsed blocks are freed as they are: overwrite them first.
         overwrite(file, path, 0..aligned)?;
@@ -549,12 +611,17 @@ impl ShiftSink<'_> {
     /// Makes everything written so far durable, then records `progress`.
     fn commit(&mut self, progress: Progress, seen: &Tally) -> Result<()> {
         self.file.sync_data().map_err(|e| Error::io(self.path, "fsync", e))?;
-        if self.journal.is_none() {
-            self.journal = Some(Journal::create(self.target, self.meta)?);
-        }
         let carried = self.carried.with(seen);
-        if let Some(journal) = &mut self.journal {
-            journal.save(progress, &carried)?;
+        match &mut self.journal {
+            Some(journal) => journal.save(progress, &carried)?,
+            None => {
+                let started = Journal::start(self.target, self.meta, progress, &carried);
+                self.journal = Some(started.map_err(|error| match error {
+                    // The collapse has changed the file already: it is not as it was.
+                    Error::NoRoomToStart { path, .. } if self.carried.collapsed > 0 => Error::DiskFull { path },
+                    other => other,
+                })?);
+            }
         }
         failpoint::hit("shift-commit");
         if let Progress::Shift { read, .. } = progress {

@@ -69,6 +69,8 @@ mod python {
             ErrorKind::NotFound => PyFileNotFoundError::new_err(message),
             ErrorKind::PermissionDenied => PyPermissionError::new_err(message),
             ErrorKind::InvalidInput => PyValueError::new_err(message),
+            // OSError(errno, strerror): `errno` tells the caller the file was left as it was.
+            ErrorKind::NoSpace => PyOSError::new_err((libc::ENOSPC, message)),
             ErrorKind::Other => PyOSError::new_err(message),
         }
     }

@@ -339,6 +339,45 @@ def test_disk_full_fails_cleanly_then_emergency_frees_space(tmp_path: Path, kind
         assert shutil.disk_usage(mount).free > free
 
 
+def _fill(mount: Path) -> None:
+    """Takes every free byte of the filesystem at `mount`."""
+    with (mount / "filler").open("wb", buffering=0) as filler:
+        try:
+            while True:
+                filler.write(b"\0" * 4096)
+        except OSError:
+            pass
+    assert shutil.disk_usage(mount).free < 4096
+
+
+def test_emergency_on_a_completely_full_disk_starts_once_another_file_has_freed_space(tmp_path: Path) -> None:
+    """Not one free block: the shift's progress record cannot be written, so the file is left as
+    it was, with no record that would mark it pending; once a wholly expired log has been
+    emptied (which needs no record), the file is compacted on a second try."""
+    with small_filesystem(tmp_path, "tmpfs", "2M") as mount:
+        mixed, expired = mount / "a.jsonl", mount / "z.jsonl"
+        lines = [line(OLD if i % 2 else NEW, orig=i, pad="x" * 300) for i in range(1000)]
+        mixed.write_text("".join(lines))
+        expired.write_text("".join(line(OLD, orig=i, pad="x" * 300) for i in range(500)))
+        original = mixed.read_bytes()
+        _fill(mount)
+
+        alone = run_cli("--path", str(mixed), "--emergency")
+        assert alone.returncode == 1
+        assert "no space left on the device for the progress record" in alone.stderr
+        assert "the log is intact" in alone.stderr and "Errno" not in alone.stderr
+        assert mixed.read_bytes() == original
+        assert sorted(p.name for p in mount.iterdir()) == ["a.jsonl", "filler", "z.jsonl"]
+        assert run_cli("--path", str(mixed), "--dry-run").returncode == 0, "no pending compaction is left"
+
+        both = run_cli("--path", str(mount), "--emergency")
+        assert both.returncode == 0, both.stderr
+        assert f"{mixed}: compacted on a second try" in both.stderr
+        assert mixed.read_text() == "".join(item for item in lines if NEW in item)
+        assert expired.read_bytes() == b""
+        assert sorted(p.name for p in mount.iterdir()) == ["a.jsonl", "filler", "z.jsonl"]
+
+
 def test_disk_full_during_a_direct_copy_fails_cleanly(tmp_path: Path) -> None:
     """Logs of 64 MiB and more are copied with O_DIRECT from a writer thread: a full disk there is
     reported like any other, the log keeps every byte and the temp is removed."""

@@ -12,6 +12,7 @@ Exit status: 0 done (or nothing to do), 1 some file could not be compacted (the 
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import time
@@ -249,6 +250,8 @@ def _compact_files(plan: CleanupPlan, archive: Any, notes: list[str]) -> tuple[l
             outcomes.append(outcome)
         # Ctrl-C during the last file's swap: that file is complete, nothing else to stop.
         interrupted = interrupted or watch.interrupted
+        if plan.in_place and not plan.dry_run and not interrupted:
+            _retry_once_space_is_freed(plan, outcomes, (archive, progress, notes, locks, indexes))
     notes += indexes.save()
     locks.release()
     return outcomes, interrupted
@@ -416,6 +419,9 @@ def _compact_file(
         what = "the next run finishes the in-place compaction" if plan.in_place else "left untouched"
         return FileOutcome(log.path, error=f"{log.path}: interrupted; {what}", untouched=untouched), True
     except (OSError, ValueError) as error:
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            # The core's "no space" errors are raised only while the file is as it was.
+            return FileOutcome(log.path, error=error.strerror, untouched=True), False
         return FileOutcome(log.path, error=str(error), untouched=untouched), False
     if result.stale_temp_removed:
         notes.append(f"{log.path}: removed a temp file left by an interrupted run")
@@ -424,6 +430,26 @@ def _compact_file(
     if result.note:
         notes.append(f"{log.path}: {result.note}")
     return FileOutcome(log.path, result=result), False
+
+
+def _retry_once_space_is_freed(plan: CleanupPlan, outcomes: list[FileOutcome], context: tuple) -> None:
+    """On a full disk an in-place compaction cannot start until its progress record fits: each
+    file that failed that way, left as it was (the only in-place failure marked `untouched`), is
+    tried once more when the other files have freed some space."""
+    archive, progress, notes, locks, indexes = context
+    if not any(o.result is not None and o.result.bytes_after < o.result.bytes_before for o in outcomes):
+        return
+    for position, (log, outcome) in enumerate(zip(plan.files, outcomes, strict=True)):
+        if outcome.error is None or not outcome.untouched:
+            continue
+        lock, busy = locks.for_file(log.path)
+        if busy is not None:
+            continue
+        retried, _ = _compact_file(plan, log, archive, progress, notes, lock)
+        indexes.record(log, retried)
+        outcomes[position] = retried
+        if retried.error is None:
+            notes.append(f"{log.path}: compacted on a second try, once the other files had freed space")
 
 
 def _size_of(path: Path) -> int:
