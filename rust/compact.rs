@@ -7,6 +7,7 @@
 //! mode decides every line alike, and a dry run reports exactly what a real run does.
 
 use std::fs;
+use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -38,7 +39,7 @@ pub fn compact_file_archiving(
 ) -> Result<FileReport> {
     let target = fs::canonicalize(path).map_err(|e| Error::io(path, "open", e))?;
     if options.dry_run {
-        return dry_run(path, target, rules, options);
+        return preview(path, target, rules, options);
     }
     let dir = target.parent().unwrap_or(Path::new("/"));
     let lock = match options.lock {
@@ -113,6 +114,42 @@ fn compact_locked(
         note: copied.note,
         bytes_scrubbed: scrub.map_or(0, |scrub| scrub.scrubbed),
     })
+}
+
+/// A dry run that fails where the real run would: it never promises deletions the real run
+/// cannot make. Refused like the real run: a hard-linked log on the rename path (whatever it
+/// holds), and a log with lines to delete where the real run cannot write (its directory, for
+/// the temp copy or the progress record, and for `--in-place` the log itself).
+fn preview(path: &Path, target: PathBuf, rules: &RetentionRules, options: &Options) -> Result<FileReport> {
+    let plain = Codec::for_path(&target).is_none() && !inplace::has_pending(&target);
+    if plain && !options.in_place {
+        let links = fs::metadata(&target).map_err(|e| Error::io(path, "stat", e))?.nlink();
+        if links > 1 {
+            return Err(Error::HardLinked { path: path.to_path_buf(), links });
+        }
+    }
+    let report = dry_run(path, target, rules, options)?;
+    if report.tally.deleted_lines > 0 {
+        let dir = report.target.parent().unwrap_or(Path::new("/"));
+        writable(dir, path, "create the temp file a real run would write beside it")?;
+        if options.in_place && plain {
+            writable(&report.target, path, "open it for writing, as a real run would")?;
+        }
+    }
+    Ok(report)
+}
+
+/// Whether this process may write `path` (as `access(2)` says, which knows read-only mounts);
+/// the error names the log, `named`.
+fn writable(path: &Path, named: &Path, action: &'static str) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let name = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| Error::io(named, action, io::Error::from(io::ErrorKind::InvalidInput)))?;
+    // SAFETY: `name` is a NUL-terminated string that lives across the call; access only reads it.
+    if unsafe { libc::access(name.as_ptr(), libc::W_OK) } == 0 {
+        return Ok(());
+    }
+    Err(Error::io(named, action, io::Error::last_os_error()))
 }
 
 fn dry_run(path: &Path, target: PathBuf, rules: &RetentionRules, options: &Options) -> Result<FileReport> {

@@ -578,9 +578,14 @@ def test_unwritable_directory_is_reported_and_the_file_untouched(tmp_path: Path)
             subprocess.run(["umount", str(directory)], check=False)
             pytest.skip(f"cannot make a read-only bind mount here: {mounted.stderr.strip()}")
     try:
+        preview = run_cli("--path", str(directory), "--dry-run")
         result = run_cli("--path", str(directory))
     finally:
         subprocess.run(["umount", str(directory)], check=True)
+    # The dry run promises nothing the real run cannot do.
+    assert preview.returncode == 1
+    assert "logs-default.jsonl" in preview.stderr and "Read-only file system" in preview.stderr
+    assert "logs-other.jsonl" not in preview.stderr
     assert result.returncode == 1
     assert "logs-default.jsonl" in result.stderr or str(directory) in result.stderr
     assert "Read-only file system" in result.stderr
@@ -594,6 +599,9 @@ def test_hard_linked_log_is_refused_by_rename_and_compacted_in_place(tmp_path: P
     retained = write_log(log, 100)
     other = tmp_path / "backup-link"
     os.link(log, other)
+    preview = run_cli("--path", str(log), "--dry-run")
+    assert preview.returncode == 1 and "hard links" in preview.stderr, "the dry run refuses it too"
+    assert run_cli("--path", str(log), "--dry-run", "--in-place").returncode == 0
     refused = run_cli("--path", str(log))
     assert refused.returncode == 1 and "hard links" in refused.stderr
     assert run_cli("--path", str(log), "--in-place").returncode == 0
