@@ -756,6 +756,30 @@ def test_ctrl_c_stops_cleanly_with_the_original_intact(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["logs-default.jsonl", "paused"]
 
 
+def test_sigterm_stops_cleanly_like_ctrl_c(tmp_path: Path) -> None:
+    """`systemctl stop`, `timeout` and `docker stop` send SIGTERM: the original stays intact and
+    no temp file is left behind, as with Ctrl-C."""
+    log = tmp_path / "logs-default.jsonl"
+    write_log(log, 120_000, pad=300)
+    original = log.read_bytes()
+    signal_file = tmp_path / "paused"
+    process = subprocess.Popen(
+        [*CLI, "log-cleanup", "--now", NOW, "--path", str(log), "--threads", "1"],
+        env={**os.environ, "MXCP_COMPACT_PAUSE_AT": "window:2=1500", "MXCP_COMPACT_PAUSE_SIGNAL": str(signal_file)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(signal_file, "the run to reach its second window")
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    assert "interrupted; left untouched" in stderr
+    assert "Traceback" not in stderr
+    assert log.read_bytes() == original
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["logs-default.jsonl", "paused"]
+
+
 # 9. Scrubbing: deleted records cannot be read back from the device.
 
 

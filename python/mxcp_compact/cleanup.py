@@ -7,13 +7,15 @@ them (their imports cost more than the whole cleanup of a small log), and the Ty
 the same `options.CleanupRequest` for every other spelling.
 
 Exit status: 0 done (or nothing to do), 1 some file could not be compacted (the others were),
-2 bad options or configuration (nothing touched), 130 interrupted.
+2 bad options or configuration (nothing touched), 130 interrupted (Ctrl-C), 143 stopped by
+SIGTERM.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -71,7 +73,7 @@ def execute(
         summary = _record_metrics(plan.metrics, summary, started)
     _print_report(summary, request, plan.output_style)
     if summary.interrupted:
-        return 130
+        return 128 + summary.interrupted
     return 1 if summary.errors else 0
 
 
@@ -215,8 +217,9 @@ def _open_archive(plan: CleanupPlan) -> Any:
         raise CleanupError(str(error), plan.output_style) from None
 
 
-def _compact_files(plan: CleanupPlan, archive: Any, notes: list[str]) -> tuple[list[FileOutcome], bool]:
-    """Each file's outcome, in order, and whether Ctrl-C stopped the run; adds the files' notes."""
+def _compact_files(plan: CleanupPlan, archive: Any, notes: list[str]) -> tuple[list[FileOutcome], int]:
+    """Each file's outcome, in order, and the signal that stopped the run (SIGINT, SIGTERM; 0:
+    none); adds the files' notes."""
     from mxcp_compact import _core
     from mxcp_compact.progress import Watch
     from mxcp_compact.report import FileOutcome
@@ -254,7 +257,7 @@ def _compact_files(plan: CleanupPlan, archive: Any, notes: list[str]) -> tuple[l
             _retry_once_space_is_freed(plan, outcomes, (archive, progress, notes, locks, indexes))
     notes += indexes.save()
     locks.release()
-    return outcomes, interrupted
+    return outcomes, (watch.stop_signal or signal.SIGINT) if interrupted else 0
 
 
 class _Indexes:

@@ -5,8 +5,8 @@ else; this module stays the reference for how every option is parsed. log-cleanu
 declared once, in `options`, and its Typer command is generated from that declaration.
 
 Exit status: 0 done (or nothing to do), 1 some file could not be compacted (the others were),
-2 bad options or configuration (nothing touched), 130 interrupted. Errors are one line;
-`--debug` adds the traceback.
+2 bad options or configuration (nothing touched), 130 interrupted (Ctrl-C), 143 stopped by
+SIGTERM. Errors are one line; `--debug` adds the traceback.
 """
 
 import inspect

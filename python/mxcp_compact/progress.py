@@ -5,7 +5,8 @@ The Rust core counts the bytes and lines it has decided (once per 16 MiB window)
 run has lasted a second, draws one status line on standard error. Nothing is drawn for `--json`
 or when the output is not a terminal. While the core holds the main thread, Python cannot run
 its SIGINT handler, so the watcher also listens on the signal wakeup fd and asks the core to
-stop at the next window: the file being compacted is left untouched.
+stop at the next window: the file being compacted is left untouched. SIGTERM (`systemctl stop`,
+`timeout`, `docker stop`) is the same request.
 """
 
 from __future__ import annotations
@@ -47,9 +48,13 @@ def render(done: int, total: int, lines: int, elapsed: float, width: int = 30) -
     )
 
 
+#: The signals that ask a run to stop at the next window.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 class Watch:
-    """Context manager around a run: shows progress when `show`, and turns SIGINT into
-    `progress.cancel()`."""
+    """Context manager around a run: shows progress when `show`, and turns SIGINT and SIGTERM
+    into `progress.cancel()`."""
 
     def __init__(self, progress: Any, total_bytes: int, stream: TextIO, show: bool, delay: float = 1.0) -> None:
         self._progress = progress
@@ -62,10 +67,12 @@ class Watch:
         self._reader: int | None = None
         self._writer: int | None = None
         self._previous_fd = -1
-        self._previous_handler: Any = None
+        self._previous_handlers: dict[int, Any] = {}
         self._drawn = False
-        #: Set once Ctrl-C was pressed; the caller stops before the next file.
+        #: Set once Ctrl-C was pressed (or SIGTERM came); the caller stops before the next file.
         self.interrupted = False
+        #: The signal that stopped the run (0: none).
+        self.stop_signal = 0
 
     def __enter__(self) -> Watch:
         if threading.current_thread() is threading.main_thread():
@@ -74,7 +81,8 @@ class Watch:
             os.set_blocking(self._writer, False)
             self._previous_fd = signal.set_wakeup_fd(self._writer, warn_on_full_buffer=False)
             # No KeyboardInterrupt in the middle of our bookkeeping: Ctrl-C is a stop request.
-            self._previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
+            for number in STOP_SIGNALS:
+                self._previous_handlers[number] = signal.signal(number, self._on_signal)
         self._started = time.monotonic()
         self._thread.start()
         return self
@@ -87,7 +95,8 @@ class Watch:
                 os.write(self._writer, b"\0")
         self._thread.join()
         if self._writer is not None and self._reader is not None:
-            signal.signal(signal.SIGINT, self._previous_handler)
+            for number, handler in self._previous_handlers.items():
+                signal.signal(number, handler)
             signal.set_wakeup_fd(self._previous_fd)
             os.close(self._writer)
             os.close(self._reader)
@@ -95,7 +104,11 @@ class Watch:
             self._stream.write("\r\033[K")
             self._stream.flush()
 
-    def _on_sigint(self, signum: int, frame: object) -> None:
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self._stop_for(signum)
+
+    def _stop_for(self, signum: int) -> None:
+        self.stop_signal = self.stop_signal or signum
         self.interrupted = True
         self._progress.cancel()
 
@@ -105,9 +118,10 @@ class Watch:
                 ready, _, _ = select.select([self._reader], [], [], 0.1)
                 if ready:
                     try:
-                        if signal.SIGINT in os.read(self._reader, 64):
-                            self.interrupted = True
-                            self._progress.cancel()
+                        received = os.read(self._reader, 64)
+                        for number in STOP_SIGNALS:
+                            if number in received:
+                                self._stop_for(number)
                     except BlockingIOError:
                         pass
             else:

@@ -77,12 +77,14 @@ class RunSummary(
             # dict[str, object] | None: the archive of deleted lines: path, lines and bytes this run added, SHA-256
             # of the file.
             "archive",
-            "interrupted",  # bool: stopped by Ctrl-C: the file being compacted and the rest were left untouched
+            # int: the signal that stopped the run (SIGINT, SIGTERM; 0: none): the file being compacted and the
+            # rest were left untouched.
+            "interrupted",
             # Sequence[tuple[str, str]] | None: the erase command's (FIELD, VALUE) conditions: the run erased the
             # records meeting them instead of applying retention. None: a retention run.
             "erase",
         ],
-        defaults=((), None, (), None, False, None),
+        defaults=((), None, (), None, 0, None),
     )
 ):
     """What a run did: each file's outcome, the notes and errors, the archive written."""
