@@ -224,6 +224,11 @@ def test_help_and_usage_errors_still_come_from_typer(fixture_project: Path) -> N
     rejected = _console(["log-cleanup", "--wait", "-1"], fixture_project)
     assert rejected.returncode == 2
     assert "Invalid value for '--wait'" in rejected.stderr
+    assert "env var" not in rejected.stderr
+    for endless in ("inf", "nan", "-inf"):
+        refused = _console(["log-cleanup", "--dry-run", f"--wait={endless}"], fixture_project)
+        assert refused.returncode == 2, endless
+        assert "Invalid value for '--wait'" in refused.stderr and "Traceback" not in refused.stderr
 
 
 def test_a_json_run_loads_orjson_while_the_logs_are_scanned(

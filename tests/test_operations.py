@@ -486,6 +486,8 @@ def test_explicit_config_file_with_path_mode(fixture_project: Path, tmp_path: Pa
         ("[retention]\ndefault_days = -1\n", "must not be negative"),
         ("[retention]\ndefault_days = 1.5\n", "whole number of days"),
         ("[cleanup]\nwait = -3\n", "cleanup.wait"),
+        ("[cleanup]\nwait = inf\n", "cleanup.wait"),
+        ("[cleanup]\nwait = nan\n", "cleanup.wait"),
         ("[retention\n", "invalid TOML"),
     ],
 )

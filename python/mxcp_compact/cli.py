@@ -10,6 +10,7 @@ SIGTERM. Errors are one line; `--debug` adds the traceback.
 """
 
 import inspect
+import math
 import os
 import sys
 import time
@@ -81,17 +82,34 @@ def _typer_parameter(option: OptionSpec) -> inspect.Parameter:
         annotation, default = value_type, option.default
     else:
         annotation, default = value_type | None, None
+    click_type: click.ParamType | None = None
+    if option.kind == CHOICE:
+        click_type = click.Choice(option.choices)
+    elif value_type is float:
+        click_type = _FiniteFloat(min=option.minimum)
     declared = typer.Option(
         option.flag,
         metavar=option.metavar,
         help=option.help,
-        min=option.minimum,
+        min=None if click_type is not None else option.minimum,
         show_default=option.show_default,
-        click_type=click.Choice(option.choices) if option.kind == CHOICE else None,
+        show_envvar=False,
+        click_type=click_type,
     )
     return inspect.Parameter(
         option.field, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[annotation, declared]
     )
+
+
+class _FiniteFloat(click.FloatRange):
+    """A float in range that is a real number: Click's range lets `inf` and `nan` through (a
+    `--wait nan` then failed inside the run, file by file)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
 
 
 def log_cleanup(**given: Any) -> None:

@@ -146,7 +146,7 @@ def _cleanup_settings(path: Path, cleanup: Mapping[str, Any]) -> dict[str, Any]:
         settings["scrub"] = cleanup["scrub"]
     wait = cleanup.get("wait")
     if wait is not None:
-        if isinstance(wait, bool) or not isinstance(wait, (int, float)) or wait < 0:
+        if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not 0 <= wait < float("inf"):
             raise ConfigError(f"{path}: cleanup.wait must be a number of seconds >= 0")
         settings["wait"] = float(wait)
     if "output_style" in cleanup:
