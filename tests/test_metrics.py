@@ -5,13 +5,14 @@ atomic write of `mxcp_compact.metrics` itself."""
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import FIXTURE_NOW, PROFILE_FILES, RunCli, record, write_log
+from conftest import FIXTURE_NOW, PROFILE_FILES, RunCli, console_script, record, write_log
 from mxcp_compact import metrics
 from mxcp_compact.metrics import RunMetrics, render, write_metrics
 
@@ -66,6 +67,29 @@ def test_a_successful_cleanup_records_its_deletions_and_a_success_at_the_run_tim
     assert found["log_bytes"] == sizes(fixture_project)
     assert found["unevaluable_lines"] == 0
     assert names(tmp_path) == ["cleanup.prom", "project"], "no temp file left beside it"
+
+
+@pytest.mark.parametrize("stdout", ["/dev/full", "closed"])
+def test_a_report_that_cannot_be_written_fails_the_run_in_one_line(
+    fixture_project: Path, tmp_path: Path, stdout: str
+) -> None:
+    """Cron's `>> cleanup.log` on the full disk being cleaned, or a closed stdout: the cleanup
+    is done, but the run exits 1 with one line on stderr and does not read as a success."""
+    prom = tmp_path / "cleanup.prom"
+    command = [*console_script(), "log-cleanup", "--now", FIXTURE_NOW, "--metrics", str(prom)]
+    if stdout == "closed":
+        # Python takes a closed descriptor 1 for no stdout at all (sys.stdout is None).
+        command = ["sh", "-c", 'exec "$@" >&-', "sh", *command]
+    with Path("/dev/full" if stdout == "/dev/full" else os.devnull).open("wb") as sink:
+        done = subprocess.run(
+            command, cwd=fixture_project, stdout=sink, stderr=subprocess.PIPE, text=True, timeout=120, check=False
+        )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].startswith("Error: cannot write the report to standard output")
+    assert "Traceback" not in done.stderr
+    found = gauges(prom, "log-cleanup", "default")
+    assert found["last_run_success"] == 0
+    assert found["records_deleted:mxcp.endpoints:2"] == 73, "the cleanup itself was done"
 
 
 def test_a_cleanup_with_nothing_to_delete_records_zero_for_each_schema_seen(

@@ -71,7 +71,18 @@ def execute(
             summary = summary._replace(run_errors=(*summary.run_errors, problem))
     if plan.metrics is not None:
         summary = _record_metrics(plan.metrics, summary, started)
-    _print_report(summary, request, plan.output_style)
+    try:
+        _print_report(summary, request, plan.output_style)
+    except BrokenPipeError:
+        raise  # `| head`: the reader has seen enough (the caller exits 1, quietly)
+    except OSError as error:
+        # A full disk under `>> cleanup.log`, or a closed stdout: the cleanup is done, the
+        # report is lost, and the run must not read as a success.
+        problem = f"cannot write the report to standard output: {error.strerror or error}"
+        print(f"Error: {problem}", file=sys.stderr)
+        if plan.metrics is not None:
+            _record_metrics(plan.metrics, summary._replace(run_errors=(*summary.run_errors, problem)), started)
+        return 1
     if summary.interrupted:
         return 128 + summary.interrupted
     return 1 if summary.errors else 0
@@ -108,6 +119,8 @@ def _print_report(summary: Any, request: CleanupRequest, style: str) -> None:
         from mxcp_compact.mxcp_style import render_json, render_text
     else:
         from mxcp_compact.report import render_json, render_text
+    if sys.stdout is None:  # started with stdout closed (`>&-`)
+        raise OSError(errno.EBADF, "it is closed")
     if request.json_output:
         sys.stdout.buffer.write(render_json(summary))
         sys.stdout.flush()
