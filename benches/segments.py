@@ -63,14 +63,15 @@ def _run(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str) -> int
     master, stats = prepare_data(data_dir, args.size_mb, args.seed, args.now)
     registry = master.with_name(master.name.replace(".jsonl", "_schemas.jsonl"))
     size = master.stat().st_size
-    needed = 3.2 * size
+    needed = 4.2 * size
     if shutil.disk_usage(work).free < needed:
         raise SystemExit(f"segments.py: need {needed / MiB:.0f} MiB free in {work}")
     one_dir, many_dir, real_one, real_many = (work / n for n in ("one", "many", "real-one", "real-many"))
     for directory in (one_dir, many_dir, real_one, real_many):
         directory.mkdir()
         shutil.copyfile(registry, directory / REGISTRY)
-    os.link(master, one_dir / LOG)
+    # A copy, not a hard link: a dry run refuses a hard-linked log, as the real run does.
+    shutil.copyfile(master, one_dir / LOG)
     print(f"splitting {master.name} into {args.segments} segments", file=sys.stderr, flush=True)
     segments = split(master, many_dir, args.segments)
 
