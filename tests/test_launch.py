@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import stat
 import subprocess
@@ -229,6 +230,22 @@ def test_help_and_usage_errors_still_come_from_typer(fixture_project: Path) -> N
         refused = _console(["log-cleanup", "--dry-run", f"--wait={endless}"], fixture_project)
         assert refused.returncode == 2, endless
         assert "Invalid value for '--wait'" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_a_usage_error_of_a_json_run_is_the_json_error_document(fixture_project: Path) -> None:
+    for args, message in (
+        (["log-cleanup", "--json", "--bogus"], "No such option: --bogus"),
+        (["log-cleanup", "--json", "--threads", "-1"], "Invalid value for '--threads'"),
+        (["export", "--json", "--since"], "requires an argument"),
+    ):
+        done = _console(args, fixture_project)
+        assert done.returncode == 2, args
+        document = json.loads(done.stdout)
+        assert document["status"] == "error" and message in document["message"], args
+    # Without --json, Click's usage text as before.
+    plain = _console(["log-cleanup", "--bogus"], fixture_project)
+    assert plain.returncode == 2 and plain.stdout == ""
+    assert "Usage:" in plain.stderr and "No such option: --bogus" in plain.stderr
 
 
 def test_a_json_run_loads_orjson_while_the_logs_are_scanned(

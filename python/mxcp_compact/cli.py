@@ -611,4 +611,17 @@ def _fail(message: str, json_output: bool, code: int) -> NoReturn:
 
 
 def main() -> None:
-    app(prog_name="mxcp-compact")
+    """Runs the Typer app; with `--json`, a usage error (an unknown option, a bad value) is the
+    JSON error document on stdout, like every other error of a JSON run, instead of Click's
+    usage text alone."""
+    try:
+        status = app(prog_name="mxcp-compact", standalone_mode=False)
+    except click.ClickException as error:
+        if "--json" not in sys.argv[1:]:
+            error.show()
+            sys.exit(error.exit_code)
+        sys.exit(cleanup.report_failure(error.format_message(), True, error.exit_code))
+    except click.Abort:
+        print("Aborted!", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(status if isinstance(status, int) else 0)
