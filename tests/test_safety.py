@@ -756,6 +756,28 @@ def test_ctrl_c_stops_cleanly_with_the_original_intact(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["logs-default.jsonl", "paused"]
 
 
+def test_ctrl_c_after_the_last_window_lets_the_run_finish_as_a_success(tmp_path: Path) -> None:
+    """A stop request that comes when nothing is left to stop (the last file is being swapped
+    in): that file is completed, and the run does not claim to have been stopped."""
+    log = tmp_path / "logs-default.jsonl"
+    retained = write_log(log, 2000)
+    signal_file = tmp_path / "paused"
+    process = subprocess.Popen(
+        [*CLI, "log-cleanup", "--now", NOW, "--path", str(log)],
+        env={**os.environ, "MXCP_COMPACT_PAUSE_AT": "before-swap=1000", "MXCP_COMPACT_PAUSE_SIGNAL": str(signal_file)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(signal_file, "the run to reach its swap")
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert "every file was completed" in stderr
+    assert "Total records deleted: 1000" in stdout
+    assert log.read_text() == "".join(retained)
+
+
 def test_sigterm_stops_cleanly_like_ctrl_c(tmp_path: Path) -> None:
     """`systemctl stop`, `timeout` and `docker stop` send SIGTERM: the original stays intact and
     no temp file is left behind, as with Ctrl-C."""

@@ -264,8 +264,11 @@ def _compact_files(plan: CleanupPlan, archive: Any, notes: list[str]) -> tuple[l
             outcome, interrupted = _compact_file(plan, log, archive, progress, notes, lock)
             indexes.record(log, outcome)
             outcomes.append(outcome)
-        # Ctrl-C during the last file's swap: that file is complete, nothing else to stop.
-        interrupted = interrupted or watch.interrupted
+        if watch.interrupted and not interrupted:
+            # The stop request came after the last file's last window (during its swap, say):
+            # that file was completed and nothing was left to stop, so the run is not reported
+            # as stopped (it used to exit 130 over a report of complete success).
+            notes.append("a stop request came after the last file's last window: every file was completed")
         if plan.in_place and not plan.dry_run and not interrupted:
             _retry_once_space_is_freed(plan, outcomes, (archive, progress, notes, locks, indexes))
     notes += indexes.save()
