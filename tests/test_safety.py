@@ -629,6 +629,30 @@ def test_non_utf8_file_name_is_compacted_and_reported(tmp_path: Path) -> None:
     assert log.read_text() == "".join(retained)
 
 
+def test_a_file_name_with_a_newline_or_an_escape_is_compacted_and_shown_on_one_line(tmp_path: Path) -> None:
+    directory = tmp_path / "logs"
+    directory.mkdir()
+    log = directory / "logs-a\nb\x1b[31m.jsonl"
+    retained = write_log(log, 100)
+    checked = subprocess.run(
+        [*CLI, "verify", "--now", NOW, "--path", str(directory)], capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 1, "its expired records are found (it used to be passed over in silence)"
+    assert checked.stdout.splitlines()[0].startswith(f"{directory}/logs-a\\x0ab\\x1b[31m.jsonl: 50 records past")
+    result = run_cli("--path", str(directory))
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout + result.stderr
+    assert log.read_text() == "".join(retained)
+
+
+def test_a_symlink_loop_is_named_as_one(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").symlink_to(tmp_path / "b.jsonl")
+    (tmp_path / "b.jsonl").symlink_to(tmp_path / "a.jsonl")
+    result = run_cli("--path", str(tmp_path / "a.jsonl"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"Error: {tmp_path / 'a.jsonl'}: Too many levels of symbolic links"
+
+
 # 8. Hostile content, handled without loss or unbounded memory.
 
 

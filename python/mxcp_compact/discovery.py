@@ -4,6 +4,7 @@ segments, the registry beside each log, and the files that are plainly not JSONL
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -26,12 +27,13 @@ __all__ = [
 ]
 
 # MXCP names a rotated segment `<stem>-YYYYMMDDTHHMMSS.jsonl` (`-N` added on a clash).
-_SEGMENT_SUFFIX = re.compile(r"-\d{8}T\d{6}(?:-\d+)?$")
+_SEGMENT_SUFFIX = re.compile(r"-\d{8}T\d{6}(?:-\d+)?\Z")
 
 # Rotated and compressed logs, as logrotate and `--archive` name them: `x.jsonl.1`,
 # `x.jsonl.2.gz`, `x.jsonl-20261130.gz`, `deleted-20261130.jsonl.zst`. Compressed ones are
 # decompressed, cleaned and recompressed by the core.
-_ROTATED = re.compile(r".+\.jsonl(?:[.-][0-9][0-9T-]*)?(?:\.gz|\.zst)?")
+# (DOTALL: a file name may hold a newline, and such a log must not be passed over in silence.)
+_ROTATED = re.compile(r".+\.jsonl(?:[.-][0-9][0-9T-]*)?(?:\.gz|\.zst)?", re.DOTALL)
 _COMPRESSED = (".gz", ".zst")
 #: The rules key of files cleaned with the archive retention (`[archive]`), not a registry's.
 ARCHIVE_RULES = Path("[archive]")
@@ -148,8 +150,12 @@ def expand_paths(paths: Iterable[Path]) -> Plan:
     passed_over: list[tuple[Path, str]] = []
     seen: set[Path] = set()
     for given in paths:
-        if not given.exists():
-            raise ConfigError(f"{given}: no such file or directory")
+        try:
+            given.stat()
+        except OSError as error:
+            # A symlink loop, a permission problem on the way: say which, not "no such file".
+            missing = error.errno == errno.ENOENT or not error.strerror
+            raise ConfigError(f"{given}: {'no such file or directory' if missing else error.strerror}") from None
         if given.is_dir():
             for candidate in _directory_logs(given):
                 kind = None if candidate.name.endswith(_COMPRESSED) else binary_kind(candidate)

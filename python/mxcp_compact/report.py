@@ -38,8 +38,17 @@ __all__ = [
 
 def displayable(text: object) -> str:
     """Text safe to print and to encode as JSON: a file name that is not UTF-8 (held by Python
-    as surrogate escapes) shows its odd bytes as `\\xNN` instead of failing the whole report."""
-    return str(text).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    as surrogate escapes) shows its odd bytes as `\\xNN` instead of failing the whole report, and
+    a control character in one (a newline, an escape sequence) shows as `\\xNN` too, so that every
+    message stays on its line and cannot steer the terminal."""
+    shown = str(text).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if shown.isprintable():
+        return shown
+    return shown.translate(_CONTROL_ESCAPES)
+
+
+#: `\\xNN` for every C0 control character and DEL.
+_CONTROL_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F)}
 
 
 # Named tuples rather than frozen dataclasses (see registry.RegistryEntry).
