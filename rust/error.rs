@@ -84,57 +84,85 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Io { path, action, source } => write!(f, "{}: cannot {action}: {}", path.display(), describe_io(source)),
+            Error::Io { path, action, source } => write!(f, "{}: cannot {action}: {}", shown(path), describe_io(source)),
             Error::DiskFull { path } => write!(
                 f,
                 "{}: no space left on the device while writing the compacted copy; the original is intact \
                  (free some space, or run `mxcp-compact log-cleanup --emergency`)",
-                path.display()
+                shown(path)
             ),
             Error::NoRoomToStart { path, log } => write!(
                 f,
                 "{}: no space left on the device for the progress record of the in-place compaction ({}), which \
                  must be written before anything is moved; the log is intact (free a few KiB on that filesystem, \
                  then run again)",
-                log.display(),
-                path.display()
+                shown(log),
+                shown(path)
             ),
-            Error::NotRegularFile { path } => write!(f, "{}: not a regular file", path.display()),
+            Error::NotRegularFile { path } => write!(f, "{}: not a regular file", shown(path)),
             Error::HardLinked { path, links } => write!(
                 f,
                 "{}: has {links} hard links; replacing it would split them, so it was left untouched",
-                path.display()
+                shown(path)
             ),
-            Error::ChangedUnderUs { path, what } => write!(f, "{}: {what} while being compacted; left untouched", path.display()),
+            Error::ChangedUnderUs { path, what } => write!(f, "{}: {what} while being compacted; left untouched", shown(path)),
             Error::Busy { dir, pid } => match pid {
-                Some(pid) => write!(f, "{}: another mxcp-compact is running (pid {pid})", dir.display()),
-                None => write!(f, "{}: another mxcp-compact is running", dir.display()),
+                Some(pid) => write!(f, "{}: another mxcp-compact is running (pid {pid})", shown(dir)),
+                None => write!(f, "{}: another mxcp-compact is running", shown(dir)),
             },
             Error::HeldOpen { path, pid, command } => write!(
                 f,
                 "{}: held open for writing by pid {pid} ({command}); replacing it would lose that process's later \
                  writes, so it was left untouched (compact it with --in-place, or stop or reopen that writer)",
-                path.display()
+                shown(path)
             ),
             Error::Interrupted => write!(f, "interrupted; the file was left untouched"),
             Error::ArchiveInPlace { path, archive } => write!(
                 f,
                 "{}: in-place compaction cannot also archive to {}; left untouched",
-                path.display(),
-                archive.display()
+                shown(path),
+                shown(archive)
             ),
-            Error::Corrupt { path, what } => write!(f, "{}: {what}; left untouched", path.display()),
+            Error::Corrupt { path, what } => write!(f, "{}: {what}; left untouched", shown(path)),
             Error::ResumePending { path } => write!(
                 f,
                 "{}: an interrupted in-place compaction is pending; run log-cleanup without --dry-run to finish it",
-                path.display()
+                shown(path)
             ),
             Error::OwnerNotPreserved { path, uid, gid } => write!(
                 f,
                 "{}: cannot give the compacted copy the original owner {uid}:{gid} (run as that user or as root); left untouched",
-                path.display()
+                shown(path)
             ),
         }
+    }
+}
+
+/// A path as a message shows it: its UTF-8 text, with each byte that is not UTF-8 and each
+/// control character (a newline, a terminal escape) as `\xNN`, as the Python side shows names,
+/// so that a message stays on one line and says exactly which file it means.
+pub fn shown(path: &Path) -> Shown<'_> {
+    Shown(path)
+}
+
+pub struct Shown<'a>(&'a Path);
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use std::os::unix::ffi::OsStrExt;
+        for chunk in self.0.as_os_str().as_bytes().utf8_chunks() {
+            for character in chunk.valid().chars() {
+                if character.is_control() && (character as u32) < 0x80 {
+                    write!(f, "\\x{:02x}", character as u32)?;
+                } else {
+                    write!(f, "{character}")?;
+                }
+            }
+            for byte in chunk.invalid() {
+                write!(f, "\\x{byte:02x}")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -159,6 +187,15 @@ impl std::error::Error for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_is_shown_with_its_odd_bytes_and_controls_escaped() {
+        use std::os::unix::ffi::OsStrExt;
+        let path = Path::new(std::ffi::OsStr::from_bytes(b"/logs/Z\xc3\xbcrich-\xff\n\x1b.jsonl"));
+        assert_eq!(shown(path).to_string(), "/logs/Z\u{fc}rich-\\xff\\x0a\\x1b.jsonl");
+        let error = Error::NotRegularFile { path: path.to_path_buf() };
+        assert_eq!(error.to_string(), "/logs/Z\u{fc}rich-\\xff\\x0a\\x1b.jsonl: not a regular file");
+    }
 
     #[test]
     fn enospc_becomes_disk_full_with_the_path_and_the_way_out() {
