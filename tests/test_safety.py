@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,6 +61,15 @@ def wait_for(path: Path, what: str, seconds: float = 30) -> None:
     while not path.exists():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.005)
+
+
+def start_paused(args: list[str], pause: str, signal_file: Path, **popen: Any) -> subprocess.Popen[str]:
+    """Starts `mxcp-compact log-cleanup --now NOW ARGS`, which pauses at the point `pause`
+    (`NAME[:N]=MILLIS`, see `failpoint`) and creates `signal_file` when it gets there."""
+    pause_env = {"MXCP_COMPACT_PAUSE_AT": pause, "MXCP_COMPACT_PAUSE_SIGNAL": str(signal_file)}
+    return subprocess.Popen(
+        [*CLI, "log-cleanup", "--now", NOW, *args], env={**os.environ, **pause_env}, text=True, **popen
+    )
 
 
 def is_root() -> bool:
@@ -472,17 +482,8 @@ def test_lines_appended_while_the_shift_settles_are_kept(tmp_path: Path, mode: s
     log = tmp_path / "logs-default.jsonl"
     retained = write_log(log, 3000)
     signal_file = tmp_path / "paused"
-    process = subprocess.Popen(
-        [*CLI, "log-cleanup", "--now", NOW, "--path", str(log), mode],
-        env={
-            **os.environ,
-            "MXCP_COMPACT_PAUSE_AT": "before-late-lines=1000",
-            "MXCP_COMPACT_PAUSE_SIGNAL": str(signal_file),
-        },
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    piped = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    process = start_paused(["--path", str(log), mode], "before-late-lines=1000", signal_file, **piped)
     wait_for(signal_file, "the shift to reach its truncate")
     late = [line(NEW, late=i) for i in range(50)]
     for record in late:
@@ -501,10 +502,7 @@ def test_second_cleanup_waits_or_reports_the_running_one(tmp_path: Path) -> None
     log = tmp_path / "logs-default.jsonl"
     retained = write_log(log, 3000)
     signal_file = tmp_path / "paused"
-    first = subprocess.Popen(
-        [*CLI, "log-cleanup", "--now", NOW, "--path", str(log)],
-        env={**os.environ, "MXCP_COMPACT_PAUSE_AT": "window=1500", "MXCP_COMPACT_PAUSE_SIGNAL": str(signal_file)},
-    )
+    first = start_paused(["--path", str(log)], "window=1500", signal_file)
     wait_for(signal_file, "the first run to hold the lock")
     busy = run_cli("--path", str(log))
     assert busy.returncode == 1
@@ -758,22 +756,20 @@ def test_a_failing_archive_deletes_nothing(tmp_path: Path) -> None:
     assert sorted(p.name for p in logs.iterdir()) == ["logs-a.jsonl", "logs-b.jsonl"]
 
 
-def test_ctrl_c_stops_cleanly_with_the_original_intact(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("stop", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_or_sigterm_stops_cleanly_with_the_original_intact(tmp_path: Path, stop: int, status: int) -> None:
+    """Ctrl-C, and SIGTERM as `systemctl stop`, `timeout` and `docker stop` send it: the
+    original stays intact and no temp file is left behind."""
     log = tmp_path / "logs-default.jsonl"
     write_log(log, 120_000, pad=300)
     original = log.read_bytes()
     signal_file = tmp_path / "paused"
-    process = subprocess.Popen(
-        [*CLI, "log-cleanup", "--now", NOW, "--path", str(log), "--threads", "1"],
-        env={**os.environ, "MXCP_COMPACT_PAUSE_AT": "window:2=1500", "MXCP_COMPACT_PAUSE_SIGNAL": str(signal_file)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    piped = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    process = start_paused(["--path", str(log), "--threads", "1"], "window:2=1500", signal_file, **piped)
     wait_for(signal_file, "the run to reach its second window")
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
+    assert process.returncode == status, stderr
     assert "interrupted; left untouched" in stderr
     assert "Traceback" not in stderr
     assert log.read_bytes() == original
@@ -786,13 +782,8 @@ def test_ctrl_c_after_the_last_window_lets_the_run_finish_as_a_success(tmp_path:
     log = tmp_path / "logs-default.jsonl"
     retained = write_log(log, 2000)
     signal_file = tmp_path / "paused"
-    process = subprocess.Popen(
-        [*CLI, "log-cleanup", "--now", NOW, "--path", str(log)],
-        env={**os.environ, "MXCP_COMPACT_PAUSE_AT": "before-swap=1000", "MXCP_COMPACT_PAUSE_SIGNAL": str(signal_file)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    piped = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    process = start_paused(["--path", str(log)], "before-swap=1000", signal_file, **piped)
     wait_for(signal_file, "the run to reach its swap")
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=60)
@@ -800,30 +791,6 @@ def test_ctrl_c_after_the_last_window_lets_the_run_finish_as_a_success(tmp_path:
     assert "every file was completed" in stderr
     assert "Total records deleted: 1000" in stdout
     assert log.read_text() == "".join(retained)
-
-
-def test_sigterm_stops_cleanly_like_ctrl_c(tmp_path: Path) -> None:
-    """`systemctl stop`, `timeout` and `docker stop` send SIGTERM: the original stays intact and
-    no temp file is left behind, as with Ctrl-C."""
-    log = tmp_path / "logs-default.jsonl"
-    write_log(log, 120_000, pad=300)
-    original = log.read_bytes()
-    signal_file = tmp_path / "paused"
-    process = subprocess.Popen(
-        [*CLI, "log-cleanup", "--now", NOW, "--path", str(log), "--threads", "1"],
-        env={**os.environ, "MXCP_COMPACT_PAUSE_AT": "window:2=1500", "MXCP_COMPACT_PAUSE_SIGNAL": str(signal_file)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    wait_for(signal_file, "the run to reach its second window")
-    process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 143, stderr
-    assert "interrupted; left untouched" in stderr
-    assert "Traceback" not in stderr
-    assert log.read_bytes() == original
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["logs-default.jsonl", "paused"]
 
 
 # 9. Scrubbing: deleted records cannot be read back from the device.
