@@ -614,6 +614,43 @@ def test_an_archive_among_the_logs_is_never_compacted_on_later_days(fixture_proj
         assert len(_decompress(first).splitlines()) == sum(archived.values())
 
 
+def test_an_output_file_that_is_a_log_a_registry_or_no_regular_file_is_refused_before_anything(
+    fixture_project: Path, tmp_path: Path
+) -> None:
+    audit = fixture_project / "audit"
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.prom"
+    link.symlink_to(tmp_path / "target.prom")
+    before = {p.name: p.read_bytes() for p in audit.glob("*.jsonl")}
+    for option, value, why in (
+        ("--metrics", audit / "logs-default.jsonl", "must not be one of the audit logs"),
+        ("--metrics", "/dev/null", "must be a regular file (this is a device)"),
+        ("--metrics", fifo, "must be a regular file (this is a FIFO)"),
+        ("--metrics", link, "would replace this symbolic link"),
+        ("--metrics", "", "needs a file name"),
+        ("--audit-trail", audit / "logs-default_schemas.jsonl", "must not be an MXCP schema registry"),
+        ("--audit-trail", fifo, "must be a regular file (this is a FIFO)"),
+        ("--archive", fifo, "must be a regular file (this is a FIFO)"),
+        ("--archive", audit / "logs-default-20261018T062517.jsonl", "must not be one of the audit logs"),
+    ):
+        code, _, err = invoke("log-cleanup", "--now", FIXTURE_NOW, option, str(value), cwd=fixture_project)
+        assert code == 2, (option, value, err)
+        assert why in err and len(err.strip().splitlines()) == 1, (option, value, err)
+    for command in ("stats", "verify"):
+        code, _, err = invoke(command, "--metrics", str(audit / "logs-default.jsonl"), cwd=fixture_project)
+        assert code == 2 and "must not be one of the audit logs" in err, (command, err)
+    assert {p.name: p.read_bytes() for p in audit.glob("*.jsonl")} == before
+    assert Path("/dev/null").is_char_device() and fifo.is_fifo() and link.is_symlink()
+
+
+def test_a_disabled_profile_is_a_json_document_for_every_command(fixture_project: Path, tmp_path: Path) -> None:
+    for command in (["verify"], ["stats"], ["export", "--duckdb", str(tmp_path / "x.duckdb")], ["log-cleanup"]):
+        code, out, _ = invoke(*command, "--profile", "staging", "--json", cwd=fixture_project)
+        assert code == 0, command
+        assert json.loads(out)["status"] == "skipped", command
+
+
 def test_archive_is_refused_with_in_place(fixture_project: Path, tmp_path: Path) -> None:
     for extra in (["--in-place"], ["--emergency"]):
         code, _, err = invoke("log-cleanup", "--archive", str(tmp_path / "a.jsonl"), *extra, cwd=fixture_project)

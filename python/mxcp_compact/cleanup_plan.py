@@ -16,7 +16,7 @@ from collections import namedtuple
 from pathlib import Path
 
 from mxcp_compact.config import RunConfig, resolve_run
-from mxcp_compact.discovery import LogFile
+from mxcp_compact.discovery import LogFile, is_segment_name
 from mxcp_compact.errors import ConfigError
 
 # typing.TYPE_CHECKING without importing typing, which costs ~5 ms of every command's start-up.
@@ -125,6 +125,10 @@ def plan_cleanup(
         # A preview must not read as a cleanup that succeeded: the last success time would hide a stalled schedule.
         notes = (*notes, f"a dry run writes no metrics ({metrics})")
         metrics = None
+    audit_trail = request.audit_trail if request.audit_trail is not None else run.settings.audit_trail
+    # (A DuckDB archive is checked by DuckDB; its staging file sits beside it.)
+    appended_archive = archive if archive is not None and archive.suffix != ".duckdb" else None
+    _check_outputs(files, style, archive=appended_archive, audit_trail=audit_trail, metrics=metrics)
     return CleanupPlan(
         files=files,
         rules=run.rules,
@@ -138,7 +142,7 @@ def plan_cleanup(
         wait=request.wait if request.wait is not None else (run.settings.wait or 0.0),
         archive=archive,
         archive_staging=Path(f"{archive}.pending.jsonl") if archive and archive.suffix == ".duckdb" else None,
-        audit_trail=request.audit_trail if request.audit_trail is not None else run.settings.audit_trail,
+        audit_trail=audit_trail,
         metrics=metrics,
         output_style=style,
         scrub=request.scrub or run.settings.scrub,
@@ -167,6 +171,20 @@ def _archive(request: CleanupRequest, run: RunConfig, in_place: bool, settings_a
     return archive
 
 
+def _check_outputs(files: tuple[LogFile, ...], style: str, **outputs: Path | None) -> None:
+    """Refuses, before anything is changed, an archive, trail or metrics file that is not a
+    regular file (a FIFO would hang the run once its work is done; a device or a symlink would
+    be replaced) or that is one of the logs or registries the run reads."""
+    from mxcp_compact.outputs import output_problem
+
+    logs = [log.path for log in files]
+    for name, path in outputs.items():
+        if path is not None:
+            problem = output_problem(path, f"--{name.replace('_', '-')}", logs, replaced=name == "metrics")
+            if problem is not None:
+                raise CleanupError(problem, style)
+
+
 def _without_own_archives(
     files: tuple[LogFile, ...], request: CleanupRequest, run: RunConfig, settings_archive: bool
 ) -> tuple[tuple[LogFile, ...], tuple[str, ...]]:
@@ -187,7 +205,8 @@ def _without_own_archives(
 
     def own(log: LogFile) -> bool:
         in_place = bool(name.fullmatch(log.path.name)) and os.path.realpath(log.path.parent) == directory
-        return in_place and not log.archived
+        # An MXCP segment is a log whatever the template says (an archive named like one is refused).
+        return in_place and not log.archived and not is_segment_name(log.path.name)
 
     archives = [log.path for log in files if own(log)]
     if not archives:

@@ -252,6 +252,28 @@ _Retain = Annotated[
 _Config = Annotated[Path | None, typer.Option("--config", metavar="FILE", help="Settings file.", show_default=False)]
 
 
+def _refuse_bad_metrics_file(metrics_file: Path | None, run: Any, json_output: bool) -> None:
+    """Exit 2, before the command runs, when `--metrics` names a file it must not replace."""
+    from mxcp_compact.outputs import output_problem
+
+    if metrics_file is not None:
+        logs = [log.path for log in run.plan.files]
+        problem = output_problem(metrics_file, "--metrics", logs, replaced=True)
+        if problem is not None:
+            _fail(problem, json_output, 2)
+
+
+def _say_skipped(reason: str, json_output: bool) -> None:
+    """A disabled profile's message, as JSON with `--json` (as log-cleanup prints it)."""
+    if not json_output:
+        typer.echo(reason)
+        return
+    import orjson
+
+    document = {"status": "skipped", "message": reason}
+    sys.stdout.buffer.write(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
+
+
 def _survey_run(
     profile: str | None,
     paths: list[Path] | None,
@@ -302,8 +324,9 @@ def stats(
         run = _survey_run(profile, path, retention_days, retain, now, config_file)
     except config.ConfigError as error:
         _fail(str(error), json_output, 2)
+    _refuse_bad_metrics_file(metrics_file, run, json_output)
     if run.plan.skipped_reason is not None:
-        typer.echo(run.plan.skipped_reason)
+        _say_skipped(run.plan.skipped_reason, json_output)
         _finish(0, metrics_file, lambda m: m.skipped_metrics("stats", run.plan.profile, _since(started)))
         return
     result: LogStats = survey(run)
@@ -342,8 +365,9 @@ def verify(
         run = _survey_run(profile, path, retention_days, retain, now, config_file)
     except config.ConfigError as error:
         _fail(str(error), json_output, 2)
+    _refuse_bad_metrics_file(metrics_file, run, json_output)
     if run.plan.skipped_reason is not None:
-        typer.echo(run.plan.skipped_reason)
+        _say_skipped(run.plan.skipped_reason, json_output)
         _finish(0, metrics_file, lambda m: m.skipped_metrics("verify", run.plan.profile, _since(started)))
         return
     result = check([(run, [log.path for log in run.plan.files])], run.plan.profile)
@@ -392,7 +416,7 @@ def export(
     except ModuleNotFoundError:
         _fail("export needs the duckdb package: pip install 'mxcp-compact[duckdb]'", json_output, 2)
     if run.plan.skipped_reason is not None:
-        typer.echo(run.plan.skipped_reason)
+        _say_skipped(run.plan.skipped_reason, json_output)
         return
     try:
         result = export_duckdb([log.path for log in run.plan.files], duckdb_file, since_ns)

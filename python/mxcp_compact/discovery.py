@@ -22,6 +22,7 @@ __all__ = [
     "archive_files",
     "binary_kind",
     "expand_paths",
+    "is_segment_name",
     "profile_files",
     "registry_path_for",
 ]
@@ -117,7 +118,8 @@ def registry_path_for(log: Path) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def _is_segment_name(name: str) -> bool:
+def is_segment_name(name: str) -> bool:
+    """Whether `name` is one of MXCP's rotated segments (`<stem>-YYYYMMDDTHHMMSS.jsonl`)."""
     return name.endswith(".jsonl") and _SEGMENT_SUFFIX.search(name.removesuffix(".jsonl")) is not None
 
 
@@ -198,4 +200,4 @@ def _add(files: list[LogFile], seen: set[Path], path: Path) -> None:
     seen.add(key)
     # Rotated and compressed copies are deleted once empty, like MXCP's segments.
     rotated = not path.name.endswith(".jsonl")
-    files.append(LogFile(path, registry_path_for(path), is_segment=rotated or _is_segment_name(path.name)))
+    files.append(LogFile(path, registry_path_for(path), is_segment=rotated or is_segment_name(path.name)))

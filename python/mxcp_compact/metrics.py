@@ -225,7 +225,9 @@ def last_success(path: Path, command: str, profile: str | None) -> float | None:
     """The success time of `command` on `profile` recorded in an earlier metrics file, if any."""
     start = f"{PREFIX}_last_success_timestamp_seconds{_labels(command=command, profile=profile)} "
     try:
-        text = path.read_text(encoding="utf-8")
+        # Bounded: a metrics file is a few KiB, and the path was checked to be a regular file.
+        with path.open("rb") as earlier:
+            text = earlier.read(1 << 20).decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return None
     for line in text.splitlines():
