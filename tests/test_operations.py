@@ -820,6 +820,25 @@ def test_duckdb_archive_gets_exactly_the_deleted_records(fixture_project: Path, 
     connection.close()
 
 
+def test_a_deleted_record_duckdb_cannot_store_stays_in_the_staging_file(tmp_path: Path) -> None:
+    """A timestamp valid for retention (`t`/`z` in lower case) that DuckDB cannot cast: the
+    load is all or nothing, so the staged lines stay on disk and the run fails, instead of the
+    record vanishing from the log and from the archive alike."""
+    duckdb = pytest.importorskip("duckdb", reason="the duckdb package is an optional extra (installed by make)")
+    log = tmp_path / "logs-x.jsonl"
+    odd = json.dumps({"schema_name": "mxcp.endpoints", "schema_version": 2, "timestamp": "2026-01-01t00:00:00z"})
+    plain = json.dumps({"schema_name": "mxcp.endpoints", "schema_version": 2, "timestamp": "2020-01-01T00:00:00Z"})
+    log.write_text(f"{odd}\n{plain}\n")
+    database = tmp_path / "a.duckdb"
+    code, _, err = invoke("log-cleanup", "--path", str(log), "--now", FIXTURE_NOW, "--archive", str(database))
+    assert code == 1
+    assert "1 of 2 lines are not records DuckDB can store" in err and "kept in" in err
+    assert Path(f"{database}.pending.jsonl").read_text() == f"{odd}\n{plain}\n"
+    connection = duckdb.connect(str(database))
+    assert connection.execute("SELECT count(*) FROM audit_logs").fetchone() == (0,)
+    connection.close()
+
+
 def test_settings_file_can_name_the_archive(fixture_project: Path) -> None:
     (fixture_project / "mxcp-compact.toml").write_text('[cleanup]\narchive = "archive/deleted-{date}.jsonl"\n')
     (fixture_project / "archive").mkdir()

@@ -486,7 +486,8 @@ def _load_staging(staging: Path, database: Path, run_errors: list[str]) -> list[
     from mxcp_compact.export import export_duckdb
 
     try:
-        result = export_duckdb([staging], database, None)
+        # All or nothing: a record DuckDB cannot store must stay in the staging file, not vanish.
+        result = export_duckdb([staging], database, None, all_or_nothing=True)
     except Exception as error:  # duckdb raises its own types; the staged lines stay on disk
         run_errors.append(f"{database}: loading the archived records failed ({error}); they are kept in {staging}")
         return []

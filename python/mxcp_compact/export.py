@@ -14,7 +14,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["COLUMNS", "ExportResult", "export_duckdb"]
+__all__ = ["COLUMNS", "ExportResult", "NotAllLoadable", "export_duckdb"]
 
 #: MXCP 0.12's record keys and the DuckDB types they are loaded as (0.11 lacks execution_events).
 COLUMNS: dict[str, str] = {
@@ -85,7 +85,13 @@ def _loadable(files: list[Path]) -> tuple[list[str], tuple[str, ...]]:
     return loadable, tuple(problems)
 
 
-def export_duckdb(files: list[Path], database: Path, since_ns: int | None) -> ExportResult:
+class NotAllLoadable(ValueError):
+    """An all-or-nothing load found lines DuckDB cannot store as they are; nothing was inserted."""
+
+
+def export_duckdb(
+    files: list[Path], database: Path, since_ns: int | None, *, all_or_nothing: bool = False
+) -> ExportResult:
     import duckdb
 
     columns = ", ".join(f"'{name}': '{kind}'" for name, kind in COLUMNS.items())
@@ -118,6 +124,14 @@ def export_duckdb(files: list[Path], database: Path, since_ns: int | None) -> Ex
         if since_ns is not None:
             condition += ' AND try_cast("timestamp" AS TIMESTAMPTZ) >= make_timestamptz(?::BIGINT)'
             parameters.append(since_ns // 1000)
+        if all_or_nothing:
+            storable = _scalar(connection, f"SELECT count(*) FROM loaded WHERE {condition}", parameters)
+            lines = sum(_count_lines(Path(p)) for p in existing)
+            if storable != lines:
+                raise NotAllLoadable(
+                    f"{lines - storable} of {lines} lines are not records DuckDB can store as they are"
+                    " (broken JSON, or a timestamp it cannot read); none was inserted"
+                )
         before = _scalar(connection, "SELECT count(*) FROM audit_logs")
         connection.execute(f"INSERT INTO audit_logs SELECT {select} FROM loaded WHERE {condition}", parameters)
         rows = _scalar(connection, "SELECT count(*) FROM audit_logs") - before
@@ -127,6 +141,6 @@ def export_duckdb(files: list[Path], database: Path, since_ns: int | None) -> Ex
     return ExportResult(database, rows, total - loaded, loaded - rows, problems)
 
 
-def _scalar(connection: object, sql: str) -> int:
-    row = connection.execute(sql).fetchone()  # type: ignore[attr-defined]
+def _scalar(connection: object, sql: str, parameters: list[object] | None = None) -> int:
+    row = connection.execute(sql, parameters or []).fetchone()  # type: ignore[attr-defined]
     return int(row[0]) if row else 0
