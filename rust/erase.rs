@@ -44,9 +44,16 @@ impl Erasure {
         if conditions.len() > MAX_CONDITIONS {
             return Err(format!("at most {MAX_CONDITIONS} --where conditions"));
         }
-        let parsed = conditions.iter().map(|(field, value)| {
+        let parsed = conditions.iter().enumerate().map(|(at, (field, value))| {
             if field.is_empty() {
                 return Err(format!("--where {field}={value}: the field name is empty"));
+            }
+            // Each member has one value, so two conditions on it either repeat each other or can
+            // never both hold: an erasure that silently matches nothing. Say so instead.
+            if conditions[..at].iter().any(|(earlier, _)| earlier == field) {
+                return Err(format!(
+                    "--where {field}=...: the field {field} is given twice (every condition must hold)"
+                ));
             }
             Ok(Condition { field: field.clone(), wanted: wanted(value).ok_or_else(|| bad_value(field, value))? })
         });
@@ -189,6 +196,17 @@ mod tests {
         assert!(!erased(&both, &format!(r#"{{{BASE}, "user_id": "u1"}}"#)));
         assert!(erased(&erasure(&[("schema_version", "2")]), &format!("{{{BASE}}}")));
         assert!(erased(&erasure(&[("schema_name", "mxcp.endpoints")]), &format!("{{{BASE}}}")));
+    }
+
+    #[test]
+    fn a_field_given_twice_is_refused() {
+        let pair = |field: &str, value: &str| (field.to_owned(), value.to_owned());
+        let twice = Erasure::new(&[pair("user_id", "zoe"), pair("a", "1"), pair("user_id", "\"zoe\"")]);
+        assert_eq!(
+            twice.unwrap_err(),
+            "--where user_id=...: the field user_id is given twice (every condition must hold)"
+        );
+        assert!(Erasure::new(&[pair("user_id", "zoe"), pair("user", "zoe")]).is_ok());
     }
 
     #[test]

@@ -302,6 +302,8 @@ BAD_CONDITIONS = [
     ("raw_quote_in_string", ["--where", 'user_id="al"ice"'], "the value is not a valid JSON string"),
     ("bad_escape", ["--where", 'user_id="al\\qice"'], "the value is not a valid JSON string"),
     ("second_condition_bad", ["--where", "user_id=alice", "--where", "caller_type"], "--where caller_type:"),
+    # Two values for one member can never both hold: it used to erase nothing, exit 0.
+    ("field_twice", ["--where", "user_id=zoe", "--where", 'user_id="zoe"'], "the field user_id is given twice"),
 ]
 
 
