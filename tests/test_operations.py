@@ -117,6 +117,29 @@ def test_schedule_systemd_prints_service_and_timer_units(fixture_project: Path) 
     assert exec_start.split("=", 1)[1].startswith("/"), "an absolute command path for systemd"
 
 
+def test_a_schedule_cannot_be_steered_by_a_path_or_a_time(fixture_project: Path, tmp_path: Path) -> None:
+    """A newline in the working directory added an ExecStartPre= line to the unit (and a second
+    crontab line), shell text after --at ran in cron, and `%` was expanded by systemd and cron."""
+    injected = tmp_path / "nl\nExecStartPre=touch PWNED"
+    injected.mkdir()
+    for kind in ("--systemd", "--cron", "--compose", "--kubernetes"):
+        code, out, err = invoke("schedule", kind, "--working-dir", str(injected))
+        assert (code, out) == (2, ""), kind
+        assert "a control character cannot go into a schedule" in err, kind
+    for at in ("0 2 * * * touch /tmp/x;", "0 2 * *", "0 2 * * *\n* * * * * rm -rf /"):
+        for kind in ("--cron", "--kubernetes"):
+            code, out, err = invoke("schedule", kind, "--at", at, cwd=fixture_project)
+            assert (code, out) == (2, ""), (kind, at)
+    percent = tmp_path / "with%percent"
+    percent.mkdir()
+    code, out, _ = invoke("schedule", "--systemd", "--working-dir", str(percent))
+    assert code == 0 and f"WorkingDirectory={tmp_path}/with%%percent" in out
+    code, out, _ = invoke("schedule", "--cron", "--working-dir", str(percent))
+    assert code == 0 and f"cd {tmp_path}/with\\%percent &&" in out
+    code, out, _ = invoke("schedule", "--cron", "--at", "@daily", cwd=fixture_project)
+    assert code == 0 and out.startswith("@daily cd ")
+
+
 def test_schedule_install_writes_the_units(tmp_path: Path, fixture_project: Path) -> None:
     unit_dir = tmp_path / "units"
     unit_dir.mkdir()

@@ -549,18 +549,21 @@ def schedule(
         audit_dir = audit_directory(working_dir, profile) if compose or kubernetes else None
     except ValueError as error:
         _fail(str(error), False, 2)
-    plan = Schedule(
-        profile=profile,
-        working_dir=working_dir,
-        user=user,
-        group=group or user,
-        on_calendar=on_calendar,
-        cron_time=at,
-        image=image,
-        claim=claim,
-        namespace=namespace,
-        audit_dir=audit_dir,
-    )
+    try:
+        plan = Schedule(
+            profile=profile,
+            working_dir=working_dir,
+            user=user,
+            group=group or user,
+            on_calendar=on_calendar,
+            cron_time=at,
+            image=image,
+            claim=claim,
+            namespace=namespace,
+            audit_dir=audit_dir,
+        )
+    except ValueError as error:
+        _fail(str(error), False, 2)
     if cron:
         typer.echo(cron_line(plan))
     elif systemd:

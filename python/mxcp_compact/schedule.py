@@ -56,6 +56,18 @@ class Schedule:
     claim: str = "mxcp-audit"
     namespace: str | None = None
 
+    def __post_init__(self) -> None:
+        """Refuses what would change the meaning of the printed schedule: a control character
+        (a newline in the working directory added a line to the unit or the crontab), and a
+        time that is not five crontab fields (shell text after them ran as the command)."""
+        for name, value in vars(self).items():
+            text = "" if value is None else str(value)
+            if any(ord(character) < 0x20 or ord(character) == 0x7F for character in text):
+                option = {"cron_time": "at", "audit_dir": "audit directory"}.get(name, name.replace("_", "-"))
+                raise ValueError(f"--{option} {text!r}: a control character cannot go into a schedule")
+        if not _CRON_TIME.fullmatch(self.cron_time):
+            raise ValueError(f"--at {self.cron_time!r}: expected five crontab fields, such as '0 2 * * *'")
+
 
 def executable() -> str:
     """The absolute path of the `mxcp-compact` command that is running (or on PATH)."""
@@ -81,24 +93,33 @@ def command_line(schedule: Schedule) -> str:
 
 
 def cron_line(schedule: Schedule) -> str:
-    return (
-        f"{schedule.cron_time} cd {shlex.quote(str(schedule.working_dir))} && {command_line(schedule)}"
+    command = (
+        f"cd {shlex.quote(str(schedule.working_dir))} && {command_line(schedule)}"
         f" >> {shlex.quote(str(schedule.log_file))} 2>&1"
     )
+    # cron turns an unescaped % of the command into a newline.
+    return f"{schedule.cron_time} {command.replace('%', chr(92) + '%')}"
+
+
+def _unit_value(value: object) -> str:
+    """`value` as a unit file setting holds it: systemd expands `%` specifiers in settings."""
+    return str(value).replace("%", "%%")
 
 
 def systemd_units(schedule: Schedule) -> dict[str, str]:
     """File name -> contents of the service and the timer."""
+    # ExecStart also expands $VARIABLES and C escapes, even inside quotes.
+    exec_start = _unit_value(command_line(schedule)).replace("\\", "\\\\").replace("$", "$$")
     service = f"""[Unit]
 Description=MXCP Audit Log Cleanup (mxcp-compact)
 After=network.target
 
 [Service]
 Type=oneshot
-User={schedule.user}
-Group={schedule.group}
-WorkingDirectory={schedule.working_dir}
-ExecStart={command_line(schedule)}
+User={_unit_value(schedule.user)}
+Group={_unit_value(schedule.group)}
+WorkingDirectory={_unit_value(schedule.working_dir)}
+ExecStart={exec_start}
 # The incremental index lives here, owned by the service's user (see the README).
 StateDirectory=mxcp-compact
 Environment=MXCP_COMPACT_STATE_DIR=/var/lib/mxcp-compact
@@ -109,7 +130,7 @@ StandardError=journal
 Description=Daily MXCP audit log cleanup (mxcp-compact)
 
 [Timer]
-OnCalendar={schedule.on_calendar}
+OnCalendar={_unit_value(schedule.on_calendar)}
 Persistent=true
 RandomizedDelaySec=3600
 
@@ -167,6 +188,10 @@ def account_warnings(user: str, group: str) -> list[str]:
 
 # A DNS-1123 label: valid for every Kubernetes object named here, and as a compose volume name.
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+#: Five crontab fields (numbers, names, `*`, `/`, `,`, `-`), or one of cron's `@` nicknames.
+_CRON_TIME = re.compile(
+    r"[0-9A-Za-z*/,-]+(?: [0-9A-Za-z*/,-]+){4}|@(?:yearly|annually|monthly|weekly|daily|midnight|hourly)"
+)
 _DAILY = re.compile(r"\s*([0-9]{1,2})\s+([0-9]{1,2})\s+\*\s+\*\s+\*\s*")
 
 
