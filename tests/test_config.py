@@ -308,6 +308,29 @@ def test_audit_is_disabled_when_the_site_does_not_say(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("written", "enabled"),
+    [
+        ("false", False),
+        ('"false"', False),
+        ("'no'", False),
+        ('"0"', False),
+        ('"True"', True),
+        ("true", True),
+        ("1", True),
+    ],
+)
+def test_audit_enabled_written_as_a_string_means_what_it_says(tmp_path: Path, written: str, enabled: bool) -> None:
+    site = write_site(tmp_path, f"profile: default\nprofiles:\n  default:\n    audit:\n      enabled: {written}\n")
+    assert (discover_profile_files(site, None, {}).skipped_reason is None) == enabled
+
+
+def test_audit_enabled_that_is_no_boolean_is_a_config_error(tmp_path: Path) -> None:
+    site = write_site(tmp_path, 'profile: default\nprofiles:\n  default:\n    audit:\n      enabled: "maybe"\n')
+    with pytest.raises(ConfigError, match=r"audit\.enabled 'maybe'"):
+        discover_profile_files(site, None, {})
+
+
+@pytest.mark.parametrize(
     ("profile", "value", "skipped"),
     [
         ("default", "false", True),

@@ -68,6 +68,18 @@ def _env_flag(name: str, env: Mapping[str, str]) -> bool | None:
     raise ConfigError(f"{name}={raw!r}: expected true/false, 1/0 or yes/no")
 
 
+def _site_flag(value: object, site_path: Path) -> bool:
+    """`audit.enabled` as MXCP reads it: a YAML boolean, or the same words as the environment
+    variable in a quoted string (`"false"` is false: `bool("false")` used to say true)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in (*_TRUE, *_FALSE):
+        return value.strip().lower() in _TRUE
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise ConfigError(f"{site_path}: audit.enabled {value!r}: expected true or false")
+
+
 def discover_profile_files(site_path: Path, profile_option: str | None, env: Mapping[str, str]) -> Plan:
     """The audit files of a profile of the MXCP project whose site file is `site_path`."""
     site = load_site(site_path)
@@ -86,7 +98,7 @@ def discover_profile_files(site_path: Path, profile_option: str | None, env: Map
         raise ConfigError(f"{site_path}: profiles.{profile}.audit must be a mapping")
     enabled = _env_flag("MXCP_AUDIT_ENABLED", env)
     if enabled is None:
-        enabled = bool(audit.get("enabled", False))
+        enabled = _site_flag(audit.get("enabled", False), site_path)
     if not enabled:
         return Plan(files=(), profile=profile, skipped_reason=f"Audit logging is disabled for profile '{profile}'.")
     raw_path = audit.get("path")
