@@ -53,6 +53,12 @@ def test_parse_retain_accepts_name_equals_days_or_none(text: str, expected: tupl
         "mxcp.endpoints=ninety",
         "mxcp.endpoints=1.5",
         "x=-1",
+        # These matched no record, in silence: a name holding '=', the schema:version form the
+        # reports print, and digits int() reads but a person would not write.
+        "mxcp.endpoints=5=6",
+        "mxcp.endpoints:2=0",
+        "mxcp.endpoints=\u0669\u0660",
+        "mxcp.endpoints=9_0",
     ],
 )
 def test_parse_retain_rejects_anything_else_with_a_config_error(text: str) -> None:

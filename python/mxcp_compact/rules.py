@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     #: Days a record lives, or FOREVER.
     Days = int | Literal["forever"]
 
-__all__ = ["FOREVER", "Days", "Retention", "parse_days", "parse_now", "parse_retain"]
+__all__ = ["FOREVER", "Days", "Retention", "check_schema_name", "parse_days", "parse_now", "parse_retain"]
 
 FOREVER: Literal["forever"] = "forever"
 
@@ -80,17 +80,17 @@ def _check_days(days: object, what: str) -> None:
     if days == FOREVER:
         return
     if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= 2**32 - 1:
-        raise ConfigError(f"{what} must be a whole number of days >= 0 or 'forever', not {days!r}")
+        raise ConfigError(f"{what} must be a whole number of days >= 0 or 'none', not {days!r}")
 
 
 def parse_days(text: str, what: str) -> Days:
     value = text.strip().lower()
     if value in ("none", "null", "forever"):
         return FOREVER
-    try:
-        days = int(value)
-    except ValueError:
-        raise ConfigError(f"{what}: expected a whole number of days or 'none', got {text!r}") from None
+    # ASCII digits only: int() also reads "9_0" and other scripts' digits ("٩٠") as 90.
+    if not (value.isascii() and value.lstrip("-").isdigit()):
+        raise ConfigError(f"{what}: expected a whole number of days or 'none', got {text!r}")
+    days = int(value)
     if days < 0:
         raise ConfigError(f"{what}: days must not be negative, got {days}")
     _check_days(days, what)
@@ -102,7 +102,18 @@ def parse_retain(text: str) -> tuple[str, Days]:
     name, sep, days = text.rpartition("=")
     if not sep or not name.strip():
         raise ConfigError(f"--retain {text!r}: expected SCHEMA=DAYS or SCHEMA=none, e.g. mxcp.endpoints=365")
+    check_schema_name(name.strip(), f"--retain {text!r}")
     return name.strip(), parse_days(days, f"--retain {text!r}")
+
+
+def check_schema_name(name: str, what: str) -> None:
+    """A rule's schema must be a name a record can have: a rule for `mxcp.endpoints=5` or for
+    `mxcp.endpoints:2` (the form the reports print) matched nothing, in silence."""
+    if "=" in name:
+        raise ConfigError(f"{what}: {name!r} is no schema name (one '=' separates it from the days)")
+    base, colon, version = name.rpartition(":")
+    if colon and version.isdigit():
+        raise ConfigError(f"{what}: a rule applies to every version of a schema; write {base!r}, not {name!r}")
 
 
 def parse_now(text: str) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mxcp_compact.errors import ConfigError
 from mxcp_compact.options import OUTPUT_STYLES
-from mxcp_compact.rules import Retention, parse_days
+from mxcp_compact.rules import Retention, check_schema_name, parse_days
 
 # typing.TYPE_CHECKING without importing typing, which costs ~5 ms of every command's start-up.
 TYPE_CHECKING = False
@@ -103,6 +103,8 @@ def load_tool_config(path: Path) -> ToolConfig:
     schemas = {
         str(name): _toml_days(value, f"{path}: retention.schemas.{name}") for name, value in schemas_table.items()
     }
+    for name in schemas:
+        check_schema_name(name, f"{path}: retention.schemas")
     default_days = None
     if "default_days" in retention:
         default_days = _toml_days(retention["default_days"], f"{path}: retention.default_days")
