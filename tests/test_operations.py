@@ -772,6 +772,25 @@ def test_export_reports_a_fifo_among_the_logs_and_still_loads_the_others(fixture
     assert fifo.is_fifo()
 
 
+def test_export_refuses_a_target_that_is_no_duckdb_database_and_says_what_it_left_out(
+    fixture_project: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("duckdb", reason="the duckdb package is an optional extra (installed by make)")
+    log = fixture_project / "audit" / "logs-default.jsonl"
+    other = tmp_path / "report.csv"
+    other.write_text("a,b\n1,2\n")
+    for target, why in ((other, "is not a DuckDB database"), (log, "must not be one of the audit logs")):
+        before = target.read_bytes()
+        code, _, err = invoke("export", "--duckdb", str(target), "--path", str(log))
+        assert code == 2 and why in err, err
+        assert target.read_bytes() == before
+    odd = tmp_path / "logs-odd.jsonl"
+    odd.write_text(json.dumps({"schema_name": "mxcp.endpoints", "timestamp": "2026-01-01t00:00:00z"}) + "\n")
+    code, _, err = invoke("export", "--duckdb", str(tmp_path / "x.duckdb"), "--path", str(odd))
+    assert code == 0
+    assert "1 records with a timestamp DuckDB cannot read were not exported" in err
+
+
 def test_export_needs_duckdb_file_and_a_valid_age(fixture_project: Path, tmp_path: Path) -> None:
     assert invoke("export", cwd=fixture_project)[0] == 2
     code, _, err = invoke("export", "--duckdb", str(tmp_path / "x.duckdb"), "--since", "soon", cwd=fixture_project)

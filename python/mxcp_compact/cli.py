@@ -263,6 +263,21 @@ def _refuse_bad_metrics_file(metrics_file: Path | None, run: Any, json_output: b
             _fail(problem, json_output, 2)
 
 
+def _not_a_database(database: Path, logs: list[Path]) -> str | None:
+    """Why `--duckdb` cannot be written, or None: it must be a DuckDB database or not exist yet
+    (DuckDB opened an existing .csv, .json or .parquet file in memory, reported success and
+    wrote nothing), and it must be none of the logs."""
+    from mxcp_compact.outputs import output_problem
+
+    problem = output_problem(database, "--duckdb", logs, replaced=False)
+    if problem is not None or not database.exists() or database.stat().st_size == 0:
+        return problem
+    with database.open("rb") as existing:
+        header = existing.read(12)
+    # A DuckDB file has its magic bytes after an 8-byte checksum.
+    return None if header[8:12] == b"DUCK" else f"{database}: --duckdb names a file that is not a DuckDB database"
+
+
 def _say_skipped(reason: str, json_output: bool) -> None:
     """A disabled profile's message, as JSON with `--json` (as log-cleanup prints it)."""
     if not json_output:
@@ -418,6 +433,9 @@ def export(
     if run.plan.skipped_reason is not None:
         _say_skipped(run.plan.skipped_reason, json_output)
         return
+    problem = _not_a_database(duckdb_file, [log.path for log in run.plan.files])
+    if problem is not None:
+        _fail(problem, json_output, 2)
     try:
         result = export_duckdb([log.path for log in run.plan.files], duckdb_file, since_ns)
     except Exception as error:  # duckdb raises its own exception types
@@ -441,6 +459,11 @@ def export(
         typer.echo(f"Exported {result.rows} records to {result.database} (table audit_logs).")
     if result.not_loaded:
         print(f"note: {result.not_loaded} lines are not JSON records and were not loaded", file=sys.stderr)
+    if result.filtered:
+        why = "older than --since, or with" if since is not None else "with"
+        print(
+            f"note: {result.filtered} records {why} a timestamp DuckDB cannot read were not exported", file=sys.stderr
+        )
     for problem in result.not_exported:
         print(f"error: {displayable(problem)}; not exported", file=sys.stderr)
     if result.not_exported:
