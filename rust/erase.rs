@@ -9,7 +9,7 @@
 //! unevaluable, so kept. A record without the member, or with an object or array there, does
 //! not match.
 
-use crate::scan::{unescape, Capture, JsonStr, Record, Step, Unevaluable};
+use crate::scan::{scan_line, unescape, Capture, JsonStr, Record, Scan, Step, Unevaluable};
 
 /// At most this many conditions: the captured values of a line live in a fixed array.
 pub const MAX_CONDITIONS: usize = 16;
@@ -91,8 +91,10 @@ fn wanted(value: &str) -> Option<Wanted> {
     match value.strip_prefix('"') {
         Some(quoted) => {
             let inner = quoted.strip_suffix('"')?;
-            // The inner text must itself be a valid string body: no raw quote, valid escapes.
-            if inner.bytes().filter(|&b| b == b'"').count() != inner.matches("\\\"").count() {
+            // A valid JSON string by the scan's own rules (escapes, no raw quote or control
+            // character): `"a\\"b"` is not one, though it used to be read as the text a\"b.
+            let probe = format!("{{\"schema_name\": \"\", \"timestamp\": \"\", \"v\": {value}}}");
+            if !matches!(scan_line(probe.as_bytes()), Scan::Record(_)) {
                 return None;
             }
             unescape(inner.as_bytes()).map(Wanted::Text)

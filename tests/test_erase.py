@@ -304,6 +304,9 @@ BAD_CONDITIONS = [
     ("second_condition_bad", ["--where", "user_id=alice", "--where", "caller_type"], "--where caller_type:"),
     # Two values for one member can never both hold: it used to erase nothing, exit 0.
     ("field_twice", ["--where", "user_id=zoe", "--where", 'user_id="zoe"'], "the field user_id is given twice"),
+    # No valid JSON strings, once read leniently as the text a\"b and a text holding a tab.
+    ("escaped_backslash_then_raw_quote", ["--where", 'user_id="a\\\\"b"'], "the value is not a valid JSON string"),
+    ("raw_tab_in_string", ["--where", 'user_id="a\tb"'], "the value is not a valid JSON string"),
 ]
 
 
