@@ -330,6 +330,15 @@ def test_audit_enabled_written_as_a_string_means_what_it_says(tmp_path: Path, wr
     assert (discover_profile_files(site, None, {}).skipped_reason is None) == enabled
 
 
+def test_an_audit_path_that_is_a_directory_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "audit").mkdir()
+    site = write_site(
+        tmp_path, "profile: default\nprofiles:\n  default:\n    audit:\n      enabled: true\n      path: audit\n"
+    )
+    with pytest.raises(ConfigError, match="is a directory; name the log file"):
+        discover_profile_files(site, None, {})
+
+
 def test_audit_enabled_that_is_no_boolean_is_a_config_error(tmp_path: Path) -> None:
     site = write_site(tmp_path, 'profile: default\nprofiles:\n  default:\n    audit:\n      enabled: "maybe"\n')
     with pytest.raises(ConfigError, match=r"audit\.enabled 'maybe'"):

@@ -107,4 +107,8 @@ def discover_profile_files(site_path: Path, profile_option: str | None, env: Map
     base = Path(raw_path).expanduser() if raw_path else Path("audit") / f"logs-{profile}.jsonl"
     if not base.is_absolute():
         base = root / base
+    if base.is_dir():
+        # MXCP writes its log at this path, so it must name a file (a directory gave "has 3
+        # hard links" from the core, file by file).
+        raise ConfigError(f"{site_path}: profiles.{profile}.audit.path {raw_path!r} is a directory; name the log file")
     return Plan(files=tuple(profile_files(base)), profile=profile, audit_path=base)
