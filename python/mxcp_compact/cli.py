@@ -555,7 +555,7 @@ def schedule(
     unit_dir: Annotated[Path, typer.Option(hidden=True)] = Path("/etc/systemd/system"),
 ) -> None:
     from mxcp_compact.profiles import find_site
-    from mxcp_compact.schedule import Schedule, audit_directory, cron_line
+    from mxcp_compact.schedule import audit_directory, cron_line
 
     kinds = {"--cron": cron, "--systemd": systemd, "--compose": compose, "--kubernetes": kubernetes}
     chosen = [kind for kind, wanted in kinds.items() if wanted]
@@ -572,27 +572,34 @@ def schedule(
         audit_dir = audit_directory(working_dir, profile) if compose or kubernetes else None
     except ValueError as error:
         _fail(str(error), False, 2)
-    try:
-        plan = Schedule(
-            profile=profile,
-            working_dir=working_dir,
-            user=user,
-            group=group or user,
-            on_calendar=on_calendar,
-            cron_time=at,
-            image=image,
-            claim=claim,
-            namespace=namespace,
-            audit_dir=audit_dir,
-        )
-    except ValueError as error:
-        _fail(str(error), False, 2)
+    plan = _valid_schedule(
+        profile=profile,
+        working_dir=working_dir,
+        user=user,
+        group=group or user,
+        on_calendar=on_calendar,
+        cron_time=at,
+        image=image,
+        claim=claim,
+        namespace=namespace,
+        audit_dir=audit_dir,
+    )
     if cron:
         typer.echo(cron_line(plan))
     elif systemd:
         _schedule_systemd(plan, install, unit_dir)
     else:
         _schedule_container(plan, compose)
+
+
+def _valid_schedule(**fields: Any) -> Any:
+    """The `Schedule` of `fields`, or exit 2 with why it cannot be printed safely."""
+    from mxcp_compact.schedule import Schedule
+
+    try:
+        return Schedule(**fields)
+    except ValueError as error:
+        _fail(str(error), False, 2)
 
 
 _INSTALL_INSTEAD = {

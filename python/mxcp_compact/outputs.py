@@ -15,7 +15,8 @@ __all__ = ["output_problem"]
 
 def output_problem(path: Path, option: str, logs: Iterable[Path], *, replaced: bool) -> str | None:
     """Why `path` cannot take what `option` writes, or None. It must be a regular file or not
-    exist yet, and none of the logs (nor a registry) this run reads. `replaced`: the file is
+    exist yet (or be a directory, which the writing then refuses on its own, harmlessly), and
+    none of the logs (nor a registry) this run reads. `replaced`: the file is
     swapped for a new one by rename (the metrics file), so a symlink would be replaced rather
     than followed, and is refused too."""
     if not path.name or path.name in (".", ".."):
@@ -28,6 +29,8 @@ def output_problem(path: Path, option: str, logs: Iterable[Path], *, replaced: b
         return f"{path}: {option}: {error.strerror or error}"
     if stat.S_ISLNK(info.st_mode):
         return f"{path}: {option} would replace this symbolic link; name the file it points to"
+    if stat.S_ISDIR(info.st_mode):
+        return None  # writing fails, safely and with its own one-line error, after the run
     if not stat.S_ISREG(info.st_mode):
         return f"{path}: {option} must be a regular file (this is a {_kind(info.st_mode)})"
     if path.name.endswith(REGISTRY_SUFFIX):
@@ -39,7 +42,7 @@ def output_problem(path: Path, option: str, logs: Iterable[Path], *, replaced: b
 
 
 def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket")):
+    for test, name in ((stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket")):
         if test(mode):
             return name
     return "device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "special file"
