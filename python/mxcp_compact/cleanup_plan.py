@@ -175,6 +175,8 @@ def _check_outputs(files: tuple[LogFile, ...], style: str, **outputs: Path | Non
     """Refuses, before anything is changed, an archive, trail or metrics file that is not a
     regular file (a FIFO would hang the run once its work is done; a device or a symlink would
     be replaced) or that is one of the logs or registries the run reads."""
+    if not any(outputs.values()):
+        return  # (the usual daily run: no module to load)
     from mxcp_compact.outputs import output_problem
 
     logs = [log.path for log in files]
