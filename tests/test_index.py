@@ -141,6 +141,31 @@ def test_a_corrupt_or_unwritable_index_never_fails_the_run(tmp_path: Path, cli_s
     assert sorted(p.name for p in logs.iterdir()) == ["logs-a.jsonl", "logs-b.jsonl", "logs-c.jsonl"]
 
 
+@pytest.mark.parametrize("damage", ["oldest_digit", "no_schemas"])
+def test_an_index_damaged_into_other_valid_json_is_not_trusted(
+    tmp_path: Path, cli_subprocess: RunCli, damage: str
+) -> None:
+    """An entry edited but still valid JSON (one digit of an oldest timestamp moved later, or
+    its schema list emptied) would let a run skip a file whose records have expired; the
+    index's checksum catches it and the file is read."""
+    logs = tmp_path / "logs"
+    make_logs(logs)
+    state = Path(os.environ["MXCP_COMPACT_STATE_DIR"])
+    cleanup(cli_subprocess, logs, "--now", DAY1)
+    (index,) = state.iterdir()
+    document = json.loads(index.read_text())
+    entry = document["files"]["logs-b.jsonl"]
+    if damage == "no_schemas":
+        entry["schemas"] = []
+    else:
+        for schema in entry["schemas"]:
+            schema["oldest_ns"] = int(str(schema["oldest_ns"]).replace("1", "9", 1))
+    index.write_text(json.dumps(document))
+    expected = deleted(cleanup(cli_subprocess, logs, "--now", "2027-01-01", "--full", "--dry-run"))
+    assert expected == 100, "b's old records have expired by then"
+    assert deleted(cleanup(cli_subprocess, logs, "--now", "2027-01-01")) == expected
+
+
 def test_an_erasure_reads_every_file_whatever_the_index_says(tmp_path: Path, cli_subprocess: RunCli) -> None:
     logs = tmp_path / "logs"
     make_logs(logs)

@@ -7,7 +7,7 @@ that some were kept without their timestamp being read (no policy then). A later
 read a file whose stat facts are unchanged and whose oldest kept record of every schema is not
 yet expired under the CURRENT rules and `--now`: rules, registry or clock changes need no
 invalidation, because the expiry is computed at run time. Any doubt means: read the file.
-A missing, unreadable, corrupt or other-version index, changed stat facts, a pending in-place
+A missing, unreadable, corrupt (its checksum) or other-version index, changed stat facts, a pending in-place
 shift, a schema whose version does not fit the rules' lookup, records of unknown age under a
 rule that now has days: all read the file, and nothing here can fail the run (a bad index is
 ignored, one that cannot be written is a note). `--full` ignores it; a dry run reads it but
@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
 __all__ = ["FileIndex", "index_path", "state_dir"]
 
-VERSION = 1
+#: 2: the document carries a checksum of its entries (version 1 had none: read again once).
+VERSION = 2
 _NANOS_PER_DAY = 86_400 * 10**9
 
 
@@ -87,7 +88,10 @@ class FileIndex:
             and document.get("directory") == str(self.directory)
         ):
             entries = document.get("files")
-            self.entries = entries if isinstance(entries, dict) else {}
+            # A damaged entry that is still valid JSON (an edited digit of an oldest timestamp,
+            # an emptied schema list) would skip a file with expired records: never trust one.
+            if isinstance(entries, dict) and document.get("checksum") == _checksum(self.directory, entries):
+                self.entries = entries
 
     def unchanged_result(self, log_path: Path, rules: Any, now_ns: int, dry_run: bool) -> Any:
         """The result of a file the index proves has nothing to delete now, or None: read it."""
@@ -147,7 +151,12 @@ class FileIndex:
         """Writes the index atomically; returns a note when it cannot (the run goes on)."""
         if not self.changed:
             return None
-        document = {"version": VERSION, "directory": str(self.directory), "files": self.entries}
+        document = {
+            "version": VERSION,
+            "directory": str(self.directory),
+            "files": self.entries,
+            "checksum": _checksum(self.directory, self.entries),
+        }
         temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -163,6 +172,12 @@ class FileIndex:
             reason = error.strerror or error
             return f"{self.path}: cannot write the incremental index ({reason}); the next run reads every file"
         return None
+
+
+def _checksum(directory: Path, entries: dict[str, Any]) -> str:
+    """SHA-256 of the entries in one canonical form: detects damage, not deliberate forgery."""
+    canonical = json.dumps([str(directory), entries], sort_keys=True, separators=(",", ":"))
+    return _sha256(canonical.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _pending_shift(path: Path) -> bool:
