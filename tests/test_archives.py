@@ -100,6 +100,31 @@ def test_archives_keep_their_own_retention_in_the_same_run_and_verify_checks_the
     assert cli_subprocess(["verify", *base], cwd=tmp_path).exit_code == 0
 
 
+def test_records_archived_today_past_the_archive_retention_are_cleaned_in_the_same_run(
+    tmp_path: Path, cli_subprocess: RunCli
+) -> None:
+    """Today's archive is written during the run, after the plan listed the [archive]
+    directory: it is cleaned at the end too, so verify is content right after one run."""
+    logs, archive = tmp_path / "logs", tmp_path / "archive"
+    logs.mkdir()
+    archive.mkdir()
+    # Every third record expired: from 2020 (past 200 days too) or from 2026-06-01 (not yet).
+    lines = [record(("2020-01-01" if n % 2 else "2026-06-01") if n % 3 == 0 else "2026-11-20", n) for n in range(90)]
+    (logs / "logs-default.jsonl").write_text("".join(lines))
+    settings = tmp_path / "mxcp-compact.toml"
+    settings.write_text(
+        '[cleanup]\narchive = "archive/deleted-{date}.jsonl.gz"\n\n[archive]\ndirectory = "archive"\n'
+        "retention_days = 200\n"
+    )
+    base = ["--path", logs, "--now", NOW, "--config", settings]
+    cleaned = cli_subprocess(["log-cleanup", *base], cwd=tmp_path)
+    assert cleaned.exit_code == 0, cleaned.stderr
+    assert "the archive retention removed 15 of the records it received" in cleaned.stderr
+    todays = archive / "deleted-20261127.jsonl.gz"
+    assert gzip.decompress(todays.read_bytes()).decode() == "".join(item for item in lines if "2026-06-01" in item)
+    assert cli_subprocess(["verify", *base], cwd=tmp_path).exit_code == 0
+
+
 def test_an_incomplete_archive_section_is_a_configuration_error(tmp_path: Path, cli_subprocess: RunCli) -> None:
     settings = tmp_path / "mxcp-compact.toml"
     settings.write_text('[archive]\ndirectory = "archive"\n')

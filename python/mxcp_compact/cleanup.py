@@ -177,6 +177,8 @@ def run(plan: CleanupPlan, started: float) -> RunSummary:
     archived = None
     if archive is not None and plan.archive is not None:
         lines, size = archive.counts()
+        if not interrupted:
+            outcomes += _clean_todays_archive(plan, notes)
         if plan.archive_staging is not None:
             notes += _load_staging(plan.archive_staging, plan.archive, run_errors)
         archived = _archive_record(plan.archive, lines, size) if plan.archive.exists() else None
@@ -196,6 +198,30 @@ def run(plan: CleanupPlan, started: float) -> RunSummary:
     if plan.emergency and not plan.dry_run:
         notes.append(f"freed {summary.bytes_freed} bytes ({summary.bytes_freed / 2**20:.1f} MiB)")
     return summary
+
+
+def _clean_todays_archive(plan: CleanupPlan, notes: list[str]) -> list[FileOutcome]:
+    """Today's archive, when it lies in the `[archive]` directory, cleaned with the archive
+    retention once the run has written it: it did not exist when the plan listed that directory,
+    and records archived today that are already past the archive retention would otherwise stay
+    a day (verify failed right after a run)."""
+    from mxcp_compact import _core
+    from mxcp_compact.discovery import LogFile
+
+    archive_path, directory = plan.archive, plan.archive_directory
+    if archive_path is None or directory is None or not archive_path.exists():
+        return []
+    if archive_path.parent.resolve() != directory.resolve() or archive_path.suffix == ".duckdb":
+        return []
+    if any(log.path.resolve() == archive_path.resolve() for log in plan.files):
+        return []  # it was listed, and cleaned, in the run itself
+    todays = LogFile(archive_path, None, is_segment=True, archived=True)
+    outcome, _ = _compact_file(plan, todays, None, _core.Progress(), notes)
+    if outcome.result is not None and outcome.result.deleted:
+        notes.append(
+            f"{archive_path}: the archive retention removed {outcome.result.deleted} of the records it received"
+        )
+    return [outcome]
 
 
 def _scrub_limits(plan: CleanupPlan) -> list[str]:

@@ -70,8 +70,11 @@ class CleanupPlan(
             # bool: skip files the incremental index shows have nothing to delete (not with --full,
             # nor for an erasure, whose conditions no index can answer).
             "use_index",
+            # Path | None: the settings file's [archive] directory, cleaned with the archive retention;
+            # today's archive, written there during the run, is cleaned at its end too.
+            "archive_directory",
         ],
-        defaults=(None, False),
+        defaults=(None, False, None),
     )
 ):
     """What one log-cleanup (or erase) run does, decided from the request, the settings file and the profile."""
@@ -150,6 +153,7 @@ def plan_cleanup(
         notes=notes,
         erase=erase,
         use_index=erase is None and not request.full,
+        archive_directory=run.settings.archive_directory,
     )
 
 
