@@ -301,13 +301,18 @@ pub fn compact_in_place(
     shift(path, target, rules, options, stale_temp_removed).map_err(|error| match error {
         // Only a shift that could not start leaves the log as it was (`NoRoomToStart`); a write
         // that finds no space later stops a shift the progress record lets the next run finish.
-        Error::DiskFull { path } => Error::Io {
-            path,
-            action: "go on (the next run finishes the in-place compaction)",
-            source: io::Error::from_raw_os_error(libc::ENOSPC),
-        },
+        Error::DiskFull { path } => no_space_midway(path),
         other => other,
     })
+}
+
+/// No space once the file has changed: not `DiskFull`, which promises the file is as it was.
+fn no_space_midway(path: PathBuf) -> Error {
+    Error::Io {
+        path,
+        action: "go on (the next run finishes the in-place compaction)",
+        source: io::Error::from_raw_os_error(libc::ENOSPC),
+    }
 }
 
 fn shift(
@@ -618,7 +623,7 @@ impl ShiftSink<'_> {
                 let started = Journal::start(self.target, self.meta, progress, &carried);
                 self.journal = Some(started.map_err(|error| match error {
                     // The collapse has changed the file already: it is not as it was.
-                    Error::NoRoomToStart { path, .. } if self.carried.collapsed > 0 => Error::DiskFull { path },
+                    Error::NoRoomToStart { path, .. } if self.carried.collapsed > 0 => no_space_midway(path),
                     other => other,
                 })?);
             }

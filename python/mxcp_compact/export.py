@@ -124,12 +124,12 @@ def export_duckdb(
         if since_ns is not None:
             condition += ' AND try_cast("timestamp" AS TIMESTAMPTZ) >= make_timestamptz(?::BIGINT)'
             parameters.append(since_ns // 1000)
+        total = sum(_count_lines(Path(p)) for p in existing)
         if all_or_nothing:
             storable = _scalar(connection, f"SELECT count(*) FROM loaded WHERE {condition}", parameters)
-            lines = sum(_count_lines(Path(p)) for p in existing)
-            if storable != lines:
+            if storable != total:
                 raise NotAllLoadable(
-                    f"{lines - storable} of {lines} lines are not records DuckDB can store as they are"
+                    f"{total - storable} of {total} lines are not records DuckDB can store as they are"
                     " (broken JSON, or a timestamp it cannot read); none was inserted"
                 )
         before = _scalar(connection, "SELECT count(*) FROM audit_logs")
@@ -137,7 +137,6 @@ def export_duckdb(
         rows = _scalar(connection, "SELECT count(*) FROM audit_logs") - before
     finally:
         connection.close()
-    total = sum(_count_lines(Path(p)) for p in existing)
     return ExportResult(database, rows, total - loaded, loaded - rows, problems)
 
 
