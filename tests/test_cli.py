@@ -1030,3 +1030,21 @@ def test_log_cleanup_help_names_every_archive_format_including_duckdb(tmp_path: 
     archive_help = " ".join(result.stdout.split("--archive PATH", 1)[1].split("--audit-trail", 1)[0].split())
     for suffix in (".jsonl.gz", ".jsonl.zst", ".jsonl,", ".duckdb"):
         assert suffix in archive_help, (suffix, archive_help)
+
+
+def test_schedule_help_lists_every_option_with_its_default(tmp_path: Path) -> None:
+    result = run_subprocess(["schedule", "--help"], cwd=tmp_path)
+    assert result.exit_code == 0
+    for option in ("--systemd", "--cron", "--compose", "--kubernetes", "--profile NAME", "--install", "--group GROUP"):
+        assert f"  {option} " in result.stdout, option
+    for option, default in (
+        ("--user USER", "mxcp"),
+        ("--on-calendar SPEC", "daily"),
+        ("--at CRON_TIME", "0 2 * * *"),
+        ("--image IMAGE", "mxcp-compact:latest"),
+        ("--claim NAME", "mxcp-audit"),
+    ):
+        entry = " ".join(result.stdout.split(f"  {option} ", 1)[1].split("\n  --", 1)[0].split())
+        assert entry.endswith(f"[default: {default}]"), entry
+    assert "--working-dir DIR " in result.stdout and "--namespace NAMESPACE " in result.stdout
+    assert "--unit-dir" not in result.stdout, "a hidden option, for the tests"

@@ -122,6 +122,7 @@ def test_a_schedule_cannot_be_steered_by_a_path_or_a_time(fixture_project: Path,
     crontab line), shell text after --at ran in cron, and `%` was expanded by systemd and cron."""
     injected = tmp_path / "nl\nExecStartPre=touch PWNED"
     injected.mkdir()
+    (injected / "mxcp-site.yml").write_text(MINIMAL_SITE)
     for kind in ("--systemd", "--cron", "--compose", "--kubernetes"):
         code, out, err = invoke("schedule", kind, "--working-dir", str(injected))
         assert (code, out) == (2, ""), kind
@@ -132,12 +133,103 @@ def test_a_schedule_cannot_be_steered_by_a_path_or_a_time(fixture_project: Path,
             assert (code, out) == (2, ""), (kind, at)
     percent = tmp_path / "with%percent"
     percent.mkdir()
+    (percent / "mxcp-site.yml").write_text(MINIMAL_SITE)
     code, out, _ = invoke("schedule", "--systemd", "--working-dir", str(percent))
     assert code == 0 and f"WorkingDirectory={tmp_path}/with%%percent" in out
     code, out, _ = invoke("schedule", "--cron", "--working-dir", str(percent))
     assert code == 0 and f"cd {tmp_path}/with\\%percent &&" in out
     code, out, _ = invoke("schedule", "--cron", "--at", "@daily", cwd=fixture_project)
     assert code == 0 and out.startswith("@daily cd ")
+
+
+#: A project with one profile, `default`, its audit logs in audit/.
+MINIMAL_SITE = "mxcp: 1\nproject: p\nprofiles:\n  default:\n    audit:\n      enabled: true\n"
+SCHEDULE_KINDS = ["--cron", "--systemd", "--compose", "--kubernetes"]
+
+
+@pytest.mark.parametrize("kind", SCHEDULE_KINDS)
+def test_schedule_refuses_an_unknown_profile_as_log_cleanup_does(fixture_project: Path, kind: str) -> None:
+    """A unit or crontab line for a profile the site does not have made every run fail."""
+    expected = invoke("log-cleanup", "--profile", "NOPE", cwd=fixture_project)
+    assert expected[:2] == (2, "")
+    assert expected[2] == (
+        f"Error: unknown profile 'NOPE' in {fixture_project.resolve()}/mxcp-site.yml"
+        " (profiles: default, production, staging)\n"
+    )
+    assert invoke("schedule", kind, "--profile", "NOPE", cwd=fixture_project) == expected
+    assert invoke("schedule", kind, "--profile", "NOPE", cwd=fixture_project / "audit") == expected
+    other = fixture_project.parent / "elsewhere"
+    other.mkdir()
+    given = invoke("schedule", kind, "--profile", "NOPE", "--working-dir", str(fixture_project), cwd=other)
+    assert given == expected
+
+
+def test_schedule_refuses_an_unknown_profile_before_installing_anything(fixture_project: Path, tmp_path: Path) -> None:
+    units = tmp_path / "units"
+    units.mkdir()
+    args = ["schedule", "--systemd", "--install", "--unit-dir", str(units), "--profile", "NOPE"]
+    result = run_subprocess(args, cwd=fixture_project)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.startswith("Error: unknown profile 'NOPE' in ")
+    assert list(units.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", SCHEDULE_KINDS)
+def test_schedule_without_profile_refuses_a_site_whose_default_profile_is_missing(
+    tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --profile the scheduled run uses the site's profile (`profile:`, else `default`):
+    the same check, as log-cleanup makes it; this shell's MXCP_PROFILE does not count, since the
+    scheduled run's environment has none."""
+    (tmp_path / "mxcp-site.yml").write_text(MINIMAL_SITE.replace("default:", "production:"))
+    expected = invoke("log-cleanup", cwd=tmp_path)
+    assert expected[0] == 2 and "unknown profile 'default'" in expected[2]
+    assert invoke("schedule", kind, cwd=tmp_path) == expected
+    monkeypatch.setenv("MXCP_PROFILE", "production")
+    assert invoke("schedule", kind, cwd=tmp_path) == expected
+    code, out, _ = invoke("schedule", kind, "--profile", "production", cwd=tmp_path)
+    assert code == 0 and "--profile" in out
+
+
+def test_schedule_outside_an_mxcp_project_is_refused_from_the_command_line(tmp_path: Path) -> None:
+    """A crontab line that cd'd to wherever `schedule --cron` was typed, and units for it, ran
+    a log-cleanup that failed every day with "no mxcp-site.yml": refused, like log-cleanup there."""
+    from mxcp_compact.profiles import find_site
+
+    assert find_site(tmp_path) is None, "the test needs a directory outside every MXCP project"
+    cleanup = run_subprocess(["log-cleanup"], cwd=tmp_path)
+    assert (cleanup.exit_code, cleanup.stdout) == (2, "")
+    assert cleanup.stderr == (
+        "Error: no mxcp-site.yml in this directory or its parents; run inside an MXCP project or pass --path\n"
+    )
+    no_project = "run inside an MXCP project or pass --working-dir"
+    for kind in SCHEDULE_KINDS:
+        result = run_subprocess(["schedule", kind], cwd=tmp_path)
+        assert (result.exit_code, result.stdout) == (2, ""), kind
+        assert result.stderr == f"Error: no mxcp-site.yml in this directory or its parents; {no_project}\n", kind
+
+
+def test_schedule_with_a_working_dir_outside_an_mxcp_project_is_refused(tmp_path: Path, fixture_project: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for kind in ("--cron", "--systemd"):
+        code, out, err = invoke("schedule", kind, "--working-dir", str(empty), cwd=fixture_project)
+        assert (code, out) == (2, ""), kind
+        assert err == (
+            f"Error: no mxcp-site.yml in {empty.resolve()} or its parents;"
+            " pass the MXCP project's directory as --working-dir\n"
+        ), kind
+    # cron and systemd run log-cleanup in the directory, which finds the project above it as here...
+    code, out, _ = invoke("schedule", "--cron", "--working-dir", str(fixture_project / "audit"), cwd=tmp_path)
+    assert code == 0 and f"cd {fixture_project.resolve()}/audit && " in out
+    # ...but the compose service sees that directory only.
+    for directory in (empty, fixture_project / "audit"):
+        code, out, err = invoke("schedule", "--compose", "--working-dir", str(directory), cwd=fixture_project)
+        assert (code, out) == (2, "")
+        assert err == (
+            f"Error: no mxcp-site.yml in {directory.resolve()} (the container sees only that directory);"
+            " pass the MXCP project's directory as --working-dir\n"
+        )
 
 
 def test_schedule_install_writes_the_units(tmp_path: Path, fixture_project: Path) -> None:
@@ -249,12 +341,23 @@ def test_schedule_compose_takes_user_names_an_image_and_a_volume_name(fixture_pr
     assert service["command"] == ["mxcp-compact", *_timer_args(fixture_project)], "no --profile: the site's"
 
 
-def test_schedule_compose_without_a_site_mounts_the_volume_at_the_default_audit_directory(tmp_path: Path) -> None:
-    project = tmp_path / "project"
-    project.mkdir()
-    document = _compose_service(project, "--working-dir", str(project), cwd=tmp_path)
-    volumes = document["services"]["mxcp-log-cleanup"]["volumes"]
-    assert {"type": "volume", "source": "mxcp-audit", "target": f"{project.resolve()}/audit"} in volumes
+def test_schedule_kubernetes_for_a_project_only_its_image_holds_mounts_the_default_audit_directory_and_warns(
+    tmp_path: Path,
+) -> None:
+    """The image holds the project at --working-dir, which this machine need not have: the
+    manifests are printed, and a warning says what could not be checked."""
+    image_project = tmp_path / "opt" / "mxcp"
+    args = ["schedule", "--kubernetes", "--working-dir", str(image_project), "--user", "1000", "--profile", "prod"]
+    result = run_subprocess(args, cwd=tmp_path)
+    assert result.exit_code == 0
+    _, job = yaml.safe_load_all(result.stdout)
+    (container,) = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["log-cleanup", "--wait", "300", "--profile", "prod"]
+    assert container["volumeMounts"] == [{"name": "audit", "mountPath": f"{image_project}/audit"}]
+    assert result.stderr == (
+        f"warning: no mxcp-site.yml in {image_project} on this machine, so the profile and the audit directory"
+        f" ({image_project}/audit) are not checked; the image must hold the MXCP project there\n"
+    )
 
 
 def _container_argv(service: dict) -> list[str]:

@@ -486,6 +486,54 @@ if TYPE_CHECKING:
     from mxcp_compact.schedule import Schedule
 
 
+# The schedule command's longer options, declared apart to keep its signature readable.
+_Compose = Annotated[
+    bool,
+    typer.Option(
+        "--compose",
+        help="A docker compose service (YAML) that cleans up at start and then daily at the --at time, UTC.",
+    ),
+]
+_Kubernetes = Annotated[
+    bool, typer.Option("--kubernetes", help="A Kubernetes CronJob and the PersistentVolumeClaim it mounts (YAML).")
+]
+_Install = Annotated[bool, typer.Option("--install", help="Write the systemd units to the unit directory (root).")]
+_ScheduleUser = Annotated[
+    str, typer.Option(metavar="USER", help="User the cleanup runs as (containers: a uid such as 1000, or a name).")
+]
+_WorkingDir = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="DIR",
+        help="The MXCP project (default: the one found from here); containers see it at the same path.",
+        show_default=False,
+    ),
+]
+_At = Annotated[
+    str,
+    typer.Option(
+        metavar="CRON_TIME",
+        help=(
+            "When to run, as crontab time fields: --cron (local time), --kubernetes (UTC),"
+            " --compose ('MINUTE HOUR * * *', UTC)."
+        ),
+    ),
+]
+_Image = Annotated[
+    str, typer.Option(metavar="IMAGE", help="Container image (--compose, --kubernetes); it must contain mxcp-compact.")
+]
+_Claim = Annotated[
+    str,
+    typer.Option(
+        metavar="NAME",
+        help="The audit volume (--compose) or PersistentVolumeClaim (--kubernetes); the MXCP server mounts it too.",
+    ),
+]
+_Namespace = Annotated[
+    str | None, typer.Option(metavar="NAMESPACE", help="Kubernetes namespace (default: kubectl's).", show_default=False)
+]
+
+
 @app.command(
     "schedule",
     help=(
@@ -496,66 +544,21 @@ if TYPE_CHECKING:
 def schedule(
     systemd: Annotated[bool, typer.Option("--systemd", help="systemd service + timer units.")] = False,
     cron: Annotated[bool, typer.Option("--cron", help="A crontab line.")] = False,
-    compose: Annotated[
-        bool,
-        typer.Option(
-            "--compose",
-            help="A docker compose service (YAML) that cleans up at start and then daily at the --at time, UTC.",
-        ),
-    ] = False,
-    kubernetes: Annotated[
-        bool,
-        typer.Option("--kubernetes", help="A Kubernetes CronJob and the PersistentVolumeClaim it mounts (YAML)."),
-    ] = False,
+    compose: _Compose = False,
+    kubernetes: _Kubernetes = False,
     profile: Annotated[str | None, typer.Option(metavar="NAME", help="MXCP profile the cleanup uses.")] = None,
-    install: Annotated[
-        bool, typer.Option("--install", help="Write the systemd units to the unit directory (root).")
-    ] = False,
-    user: Annotated[
-        str, typer.Option(metavar="USER", help="User the cleanup runs as (containers: a uid such as 1000, or a name).")
-    ] = "mxcp",
+    install: _Install = False,
+    user: _ScheduleUser = "mxcp",
     group: Annotated[str | None, typer.Option(metavar="GROUP", help="Group (default: the user).")] = None,
-    working_dir: Annotated[
-        Path | None,
-        typer.Option(
-            metavar="DIR",
-            help="The MXCP project (default: the one found from here); containers see it at the same path.",
-            show_default=False,
-        ),
-    ] = None,
+    working_dir: _WorkingDir = None,
     on_calendar: Annotated[str, typer.Option(metavar="SPEC", help="systemd OnCalendar.")] = "daily",
-    at: Annotated[
-        str,
-        typer.Option(
-            metavar="CRON_TIME",
-            help=(
-                "When to run, as crontab time fields: --cron (local time), --kubernetes (UTC),"
-                " --compose ('MINUTE HOUR * * *', UTC)."
-            ),
-        ),
-    ] = "0 2 * * *",
-    image: Annotated[
-        str,
-        typer.Option(
-            metavar="IMAGE",
-            help="Container image (--compose, --kubernetes); it must contain mxcp-compact.",
-        ),
-    ] = "mxcp-compact:latest",
-    claim: Annotated[
-        str,
-        typer.Option(
-            metavar="NAME",
-            help="The audit volume (--compose) or PersistentVolumeClaim (--kubernetes); the MXCP server mounts it too.",
-        ),
-    ] = "mxcp-audit",
-    namespace: Annotated[
-        str | None,
-        typer.Option(metavar="NAMESPACE", help="Kubernetes namespace (default: kubectl's).", show_default=False),
-    ] = None,
+    at: _At = "0 2 * * *",
+    image: _Image = "mxcp-compact:latest",
+    claim: _Claim = "mxcp-audit",
+    namespace: _Namespace = None,
     unit_dir: Annotated[Path, typer.Option(hidden=True)] = Path("/etc/systemd/system"),
 ) -> None:
-    from mxcp_compact.profiles import find_site
-    from mxcp_compact.schedule import audit_directory, cron_line
+    from mxcp_compact.schedule import cron_line
 
     kinds = {"--cron": cron, "--systemd": systemd, "--compose": compose, "--kubernetes": kubernetes}
     chosen = [kind for kind, wanted in kinds.items() if wanted]
@@ -563,18 +566,10 @@ def schedule(
         _fail("choose one of --cron, --systemd, --compose or --kubernetes", False, 2)
     if install and not systemd:
         _fail(f"--install writes systemd units; {_INSTALL_INSTEAD[chosen[0]]}", False, 2)
-    if working_dir is None:
-        site = find_site(Path.cwd())
-        working_dir = site.parent if site is not None else Path.cwd()
-    working_dir = working_dir.resolve()
-    try:
-        # Only containers need it: a broken mxcp-site.yml is for the scheduled run to report otherwise.
-        audit_dir = audit_directory(working_dir, profile) if compose or kubernetes else None
-    except ValueError as error:
-        _fail(str(error), False, 2)
-    plan = _valid_schedule(
+    plan, site = _valid_schedule(
+        chosen[0],
+        working_dir,
         profile=profile,
-        working_dir=working_dir,
         user=user,
         group=group or user,
         on_calendar=on_calendar,
@@ -582,24 +577,31 @@ def schedule(
         image=image,
         claim=claim,
         namespace=namespace,
-        audit_dir=audit_dir,
     )
     if cron:
         typer.echo(cron_line(plan))
     elif systemd:
         _schedule_systemd(plan, install, unit_dir)
     else:
-        _schedule_container(plan, compose)
+        _schedule_container(plan, compose, site_checked=site is not None)
 
 
-def _valid_schedule(**fields: Any) -> Any:
-    """The `Schedule` of `fields`, or exit 2 with why it cannot be printed safely."""
-    from mxcp_compact.schedule import Schedule
+def _valid_schedule(kind: str, working_dir: Path | None, **fields: Any) -> tuple["Schedule", Path | None]:
+    """The `Schedule` of `fields` for the project that `working_dir` (or the current directory)
+    names, and that project's mxcp-site.yml; or exit 2, before anything is printed, with why it
+    cannot be printed safely or every scheduled run would fail (no project, an unknown profile)."""
+    from mxcp_compact.schedule import Schedule, audit_directory, find_project
 
     try:
-        return Schedule(**fields)
-    except ValueError as error:
+        working_dir, site = find_project(working_dir, Path.cwd(), kind, fields["profile"])
+        # Only the containers mount the audit directory.
+        audit_dir = audit_directory(working_dir, site, fields["profile"]) if kind in _CONTAINERS else None
+        return Schedule(working_dir=working_dir, audit_dir=audit_dir, **fields), site
+    except ValueError as error:  # ConfigError included
         _fail(str(error), False, 2)
+
+
+_CONTAINERS = ("--compose", "--kubernetes")
 
 
 _INSTALL_INSTEAD = {
@@ -630,7 +632,7 @@ def _schedule_systemd(plan: "Schedule", install: bool, unit_dir: Path) -> None:
         typer.echo(warning, err=True)
 
 
-def _schedule_container(plan: "Schedule", compose: bool) -> None:
+def _schedule_container(plan: "Schedule", compose: bool, site_checked: bool) -> None:
     from mxcp_compact.schedule import compose_file, kubernetes_manifests, kubernetes_warnings
 
     try:
@@ -639,7 +641,7 @@ def _schedule_container(plan: "Schedule", compose: bool) -> None:
         _fail(str(error), False, 2)
     typer.echo(text, nl=False)
     # The host's accounts mean nothing in a container; only Kubernetes needs the ids to be numbers.
-    for warning in [] if compose else kubernetes_warnings(plan):
+    for warning in [] if compose else kubernetes_warnings(plan, site_checked):
         typer.echo(warning, err=True)
 
 

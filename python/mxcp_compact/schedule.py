@@ -30,6 +30,7 @@ __all__ = [
     "container_command",
     "cron_line",
     "daily_time",
+    "find_project",
     "install_systemd",
     "kubernetes_manifests",
     "kubernetes_warnings",
@@ -199,13 +200,59 @@ def container_command(schedule: Schedule) -> list[str]:
     return [TOOL, *cleanup_args(schedule)]
 
 
-def audit_directory(working_dir: Path, profile: str | None) -> Path:
+def find_project(working_dir: Path | None, cwd: Path, kind: str, profile: str | None) -> tuple[Path, Path | None]:
+    """The directory the scheduled run of `kind` (`--cron`...) works in, and its mxcp-site.yml,
+    found as that run will find it; raises `ConfigError` (log-cleanup's own message) when every
+    run would fail: no site, a site it cannot read, or a `profile` the site does not have.
+
+    Without `working_dir`, the project is the one found from `cwd` (in it or a parent). With it,
+    cron and systemd run log-cleanup there, which looks in its parents too; a container mounts
+    (or its image holds) that directory only, so the site must be in it. A Kubernetes image may
+    hold a project this machine does not have: then the site is None and nothing is checked
+    (`kubernetes_warnings` says so)."""
+    from mxcp_compact.errors import ConfigError
+    from mxcp_compact.profiles import SITE_FILE, find_site
+
+    container = kind in ("--compose", "--kubernetes")
+    if working_dir is None:
+        site = find_site(cwd)
+        if site is None:
+            raise ConfigError(
+                f"no {SITE_FILE} in this directory or its parents; run inside an MXCP project or pass --working-dir"
+            )
+        working_dir = site.parent
+    else:
+        working_dir = working_dir.resolve()
+        if container:
+            site = working_dir / SITE_FILE if (working_dir / SITE_FILE).is_file() else None
+        else:
+            site = find_site(working_dir)
+        if site is None and kind != "--kubernetes":
+            where = (
+                f"{working_dir} (the container sees only that directory)"
+                if container
+                else f"{working_dir} or its parents"
+            )
+            raise ConfigError(f"no {SITE_FILE} in {where}; pass the MXCP project's directory as --working-dir")
+    if site is not None:
+        _check_profile(site, profile)
+    return working_dir, site
+
+
+def _check_profile(site: Path, profile: str | None) -> None:
+    """Resolves the profile as the scheduled run will: its environment (the unit's, the
+    crontab's) has no MXCP_PROFILE, so this shell's must not choose it either."""
+    from mxcp_compact.profiles import discover_profile_files
+
+    discover_profile_files(site, profile, {})
+
+
+def audit_directory(working_dir: Path, site: Path | None, profile: str | None) -> Path:
     """The directory of the profile's audit logs, by log-cleanup's own rule (mxcp-site.yml's
     `audit.path`, else `audit/`); the containers mount the audit volume there."""
     from mxcp_compact.profiles import discover_profile_files
 
-    site = working_dir / "mxcp-site.yml"
-    if not site.is_file():
+    if site is None:
         return working_dir / "audit"
     # Enabled for the lookup only: the path is wanted even if audit is switched on by the
     # container's environment; the host's MXCP_PROFILE must not choose the profile.
@@ -415,12 +462,20 @@ def kubernetes_manifests(schedule: Schedule) -> str:
     return header + _dump([volume_claim, cron_job], explicit_start=True)
 
 
-def kubernetes_warnings(schedule: Schedule) -> list[str]:
+def kubernetes_warnings(schedule: Schedule, site_checked: bool = True) -> list[str]:
+    """What the manifests leave to the cluster: user names, and (`site_checked` false) a project
+    that only the image holds, whose profile and audit directory could not be checked here."""
+    warnings = []
+    if not site_checked:
+        warnings.append(
+            f"warning: no mxcp-site.yml in {schedule.working_dir} on this machine, so the profile and the audit"
+            f" directory ({_audit_mount(schedule)}) are not checked; the image must hold the MXCP project there"
+        )
     ids = (("--user", schedule.user), ("--group", schedule.group))
     names = [f"{option} {value}" for option, value in ids if not value.isdigit()]
-    if not names:
-        return []
-    return [
-        f"warning: Kubernetes takes numeric ids only: the pod's securityContext leaves out {' and '.join(names)},"
-        " so the pod runs as the image's user; pass the MXCP server's ids, e.g. --user 1000 --group 1000"
-    ]
+    if names:
+        warnings.append(
+            f"warning: Kubernetes takes numeric ids only: the pod's securityContext leaves out {' and '.join(names)},"
+            " so the pod runs as the image's user; pass the MXCP server's ids, e.g. --user 1000 --group 1000"
+        )
+    return warnings
