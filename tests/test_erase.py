@@ -307,6 +307,9 @@ BAD_CONDITIONS = [
     # No valid JSON strings, once read leniently as the text a\"b and a text holding a tab.
     ("escaped_backslash_then_raw_quote", ["--where", 'user_id="a\\\\"b"'], "the value is not a valid JSON string"),
     ("raw_tab_in_string", ["--where", 'user_id="a\tb"'], "the value is not a valid JSON string"),
+    # Valid JSON (Python's json reads it), but no text: refused saying why, not as invalid.
+    ("lone_high_surrogate", ["--where", 'user_id="\\ud800"'], '"\\ud800": \\ud800 is a lone surrogate'),
+    ("lone_low_surrogate", ["--where", 'user_id="a\\uDC00b"'], "\\udc00 is a lone surrogate, valid JSON but not"),
 ]
 
 
@@ -333,6 +336,42 @@ def test_a_bad_condition_with_json_is_the_error_document(fixture_project: Path, 
     assert set(document) == {"status", "message"} and document["status"] == "error"
     assert fragment in document["message"]
     assert content_snapshot(fixture_project) == before
+
+
+def test_a_lone_surrogate_value_is_refused_saying_why_and_its_records_erase_by_another_field(
+    tmp_path: Path,
+) -> None:
+    """`"\\ud800"` in a record is valid JSON, and Python's json reads it, but the core compares
+    strings as text after unescaping, and a lone surrogate is no text: no value of --where could
+    ever match that member. The value is refused saying so (it used to be "not a valid JSON
+    string"); the record is still a valid record, erased by its other fields."""
+    now = iso(FIXTURE_NOW_DT)
+    lone = (
+        '{"schema_name": "mxcp.endpoints", "schema_version": 2, "record_id": "lone", "timestamp": "'
+        + now
+        + '", "user_id": "\\ud800", "session_id": "s-lone"}\n'
+    )
+    assert json.loads(lone)["user_id"] == "\ud800"
+    pair = lone.replace("\\ud800", "\\ud834\\udd1e").replace('"lone"', '"pair"').replace("s-lone", "s-pair")
+    raw = record("mxcp.endpoints", 2, now, record_id="raw", user_id="\U0001d11e", session_id="s-raw")
+    other = record("mxcp.endpoints", 2, now, record_id="other", user_id="zoe", session_id="s-lone-not")
+    log = tmp_path / "logs.jsonl"
+    before = write_log(log, [lone, pair, raw, other])
+    refused = erase(tmp_path, "--path", log, "--where", 'user_id="\\ud800"')
+    assert (refused.exit_code, refused.stdout) == (2, "")
+    assert refused.stderr == (
+        'Error: --where user_id="\\ud800": \\ud800 is a lone surrogate, valid JSON but not text; erase compares'
+        " values as text, so no record could match it (select such records by another field)\n"
+    )
+    assert log.read_bytes() == before
+    # A surrogate pair is text (U+1D11E), escaped or raw.
+    by_pair = erase(tmp_path, "--path", log, "--where", 'user_id="\\ud834\\udd1e"', "--json")
+    assert by_pair.exit_code == 0, by_pair.stderr
+    assert by_pair.json()["erased_per_schema"] == {"mxcp.endpoints:2": 2}
+    assert log.read_text(encoding="utf-8") == lone + other
+    by_session = erase(tmp_path, "--path", log, "--where", "session_id=s-lone")
+    assert by_session.exit_code == 0, by_session.stderr
+    assert log.read_text(encoding="utf-8") == other
 
 
 # --- archive, audit trail, settings file ---------------------------------------------------------------
