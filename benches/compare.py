@@ -61,7 +61,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 BENCHES = Path(__file__).resolve().parent
 REPO = BENCHES.parent
@@ -664,14 +664,23 @@ def same_tree(left: Path, right: Path) -> bool:
     return all(filecmp.cmp(left / name, right / name, shallow=False) for name in names)
 
 
+@dataclass
+class Outcome:
+    """What a whole benchmark measured, and on what: the Markdown report and the JSON document."""
+
+    info: dict[str, Any]  # machine(), at the start
+    version: str  # `mxcp-compact --version`
+    commit: str  # `git describe --dirty` at the start
+    rows: list[dict[str, Any]] = field(default_factory=list)  # the scenarios table
+    methods: dict[str, Any] = field(default_factory=dict)  # the methods table's figures ({}: not run)
+    methods_markdown: str = ""
+    durations: dict[str, float] = field(default_factory=dict)  # seconds per scenario
+    wall: float = 0.0
+
+
 def _compare(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str, jq: str | None) -> int:
     began = time.perf_counter()
-    size_needed = (
-        args.size_mb * MiB * (26 if {"scale", "legacy", "daily", "daily-mix"} & set(args.scenario_list) else 8)
-    )
-    free = shutil.disk_usage(data_dir).free
-    if free < size_needed:
-        raise SystemExit(f"compare.py: {free / MiB:.0f} MiB free in {data_dir}, need {size_needed / MiB:.0f}")
+    _check_free_space(args, data_dir)
     # The incremental index of every run goes to a scratch state directory, never the system's.
     os.environ["MXCP_COMPACT_STATE_DIR"] = str(work / "state")
     info = machine()
@@ -682,16 +691,34 @@ def _compare(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str, jq
     version = subprocess.run([mxcp, "--version"], capture_output=True, text=True, check=False).stdout.strip()
     cold = os.geteuid() == 0 and not args.no_drop_caches
     ctx = Context(args, data_dir, work, mxcp, jq, cold, ["log-cleanup", "--json", "--now", args.now, *args.mxcp_arg])
+    outcome = Outcome(info, version, commit)
+    _run_scenarios(ctx, outcome)
+    _check_product_unchanged(ctx, commit, product_before)
+    outcome.wall = time.perf_counter() - began
+    _write_markdown(sys.stdout, ctx, outcome)
+    _write_json(ctx, outcome)
+    return _exit_status(ctx)
 
-    rows: list[dict[str, Any]] = []
-    methods_section: dict[str, Any] = {}
-    durations: dict[str, float] = {}
-    for name in args.scenario_list:
+
+def _check_free_space(args: argparse.Namespace, data_dir: Path) -> None:
+    size_needed = (
+        args.size_mb * MiB * (26 if {"scale", "legacy", "daily", "daily-mix"} & set(args.scenario_list) else 8)
+    )
+    free = shutil.disk_usage(data_dir).free
+    if free < size_needed:
+        raise SystemExit(f"compare.py: {free / MiB:.0f} MiB free in {data_dir}, need {size_needed / MiB:.0f}")
+
+
+def _run_scenarios(ctx: Context, outcome: Outcome) -> None:
+    """Each chosen scenario in turn (its scratch directory removed after it), into `outcome`."""
+    rows = outcome.rows
+    for name in ctx.args.scenario_list:
         print(f"scenario {name}", file=sys.stderr, flush=True)
         started = time.perf_counter()
         if name == "methods":
-            methods_section = _methods(ctx)
-            rows += methods_section.pop("scenario_rows")
+            outcome.methods = _methods(ctx)
+            rows += outcome.methods.pop("scenario_rows")
+            outcome.methods_markdown = outcome.methods.pop("markdown")
         elif name == "segments":
             rows.append(_segments(ctx))
         elif name == "cold":
@@ -704,21 +731,35 @@ def _compare(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str, jq
             rows.append(_daily(ctx, "daily", ENDPOINTS_ONLY, target=0.10))
         elif name == "daily-mix":
             rows.append(_daily(ctx, "daily-mix", None, target=None))
-        shutil.rmtree(work / name, ignore_errors=True)
-        durations[name] = time.perf_counter() - started
-        print(f"scenario {name}: {durations[name]:.0f} s", file=sys.stderr, flush=True)
+        shutil.rmtree(ctx.work / name, ignore_errors=True)
+        outcome.durations[name] = time.perf_counter() - started
+        print(f"scenario {name}: {outcome.durations[name]:.0f} s", file=sys.stderr, flush=True)
 
+
+def _check_product_unchanged(ctx: Context, commit: str, product_before: float) -> None:
+    """A warning when the product or the working tree changed while the scenarios ran."""
     commit_after, product_after = product_fingerprint()
-    if product_after != product_before and not args.snapshot_product:
+    if product_after != product_before and not ctx.args.snapshot_product:
         ctx.errors.append(
             "the installed mxcp_compact package was modified during the run: the timings may mix versions "
             "(--snapshot-product runs a private copy)"
         )
     elif commit_after != commit:
         ctx.errors.append(f"the working tree changed during the run (git {commit} -> {commit_after})")
-    wall = time.perf_counter() - began
 
-    out = sys.stdout
+
+def _write_markdown(out: IO[str], ctx: Context, outcome: Outcome) -> None:
+    _write_header(out, ctx, outcome)
+    _write_scenarios_table(out, outcome.rows)
+    out.write(outcome.methods_markdown)
+    for error in ctx.errors:
+        out.write(f"\n**Warning**: {error}\n")
+    out.write("\nChecks: " + ", ".join(f"{k} = {v}" for k, v in ctx.checks.items()) + "\n")
+
+
+def _write_header(out: IO[str], ctx: Context, outcome: Outcome) -> None:
+    """The title and what the figures were measured on, and how."""
+    args, info = ctx.args, outcome.info
     load = info["load_average"]
     out.write(
         f"## mxcp-compact: issue 11's scenarios, {args.runs} runs each, segments and cold {args.quick_runs}"
@@ -729,24 +770,27 @@ def _compare(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str, jq
         f"{info['memory_gib']} GiB RAM, Linux {info['kernel']}, Python {info['python']}; "
         f"load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}\n"
     )
-    out.write(f"- Disk: {filesystem_of(data_dir)}; {info['cp']}\n")
+    out.write(f"- Disk: {filesystem_of(ctx.data_dir)}; {info['cp']}\n")
     snapshot = ", private copy of the installed package" if args.snapshot_product else ""
     extra = " " + " ".join(args.mxcp_arg) if args.mxcp_arg else ""
-    out.write(f"- mxcp-compact: {version} (git {commit}{snapshot}){extra}; --now {args.now}\n")
+    out.write(f"- mxcp-compact: {outcome.version} (git {outcome.commit}{snapshot}){extra}; --now {args.now}\n")
     cache = (
         "as root: page cache dropped before every cold command"
-        if cold
+        if ctx.cold
         else f"cold rows not measured ({ctx.no_cold_reason}), the daily rows run warm"
     )
     out.write(
         "- Wall time of whole commands, start-up included; each row's two commands alternate in the same run "
         f"(AB BA AB...); ratio = median of the per-repetition ratios; {cache}.\n"
     )
-    spent = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in durations.items())
+    spent = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in outcome.durations.items())
     out.write(
-        f"- Whole benchmark: {wall:.0f} s ({spent}), of which {sum(GENERATION_S):.0f} s generating logs "
+        f"- Whole benchmark: {outcome.wall:.0f} s ({spent}), of which {sum(GENERATION_S):.0f} s generating logs "
         "(none when --keep-data had them).\n\n"
     )
+
+
+def _write_scenarios_table(out: IO[str], rows: list[dict[str, Any]]) -> None:
     out.write(
         "| scenario | mxcp-compact: median (min-max) | floor / baseline | baseline: median (min-max) "
         "| ratio | target | met |\n"
@@ -763,16 +807,14 @@ def _compare(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str, jq
             f"{row['target']} | {met} |\n"
         )
     out.write("\n")
-    if methods_section:
-        out.write(methods_section.pop("markdown"))
-    for error in ctx.errors:
-        out.write(f"\n**Warning**: {error}\n")
-    out.write("\nChecks: " + ", ".join(f"{k} = {v}" for k, v in ctx.checks.items()) + "\n")
 
+
+def _write_json(ctx: Context, outcome: Outcome) -> None:
+    args = ctx.args
     result = {
-        "machine": info,
-        "filesystem": filesystem_of(data_dir),
-        "mxcp_compact": {"version": version, "git": commit, "extra_args": args.mxcp_arg},
+        "machine": outcome.info,
+        "filesystem": filesystem_of(ctx.data_dir),
+        "mxcp_compact": {"version": outcome.version, "git": outcome.commit, "extra_args": args.mxcp_arg},
         "params": {
             "size_mib": args.size_mb,
             "runs": args.runs,
@@ -780,20 +822,24 @@ def _compare(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str, jq
             "seed": args.seed,
             "now": args.now,
             "scenarios": args.scenario_list,
-            "cold": cold,
+            "cold": ctx.cold,
         },
-        "wall_s": wall,
-        "scenario_wall_s": durations,
+        "wall_s": outcome.wall,
+        "scenario_wall_s": outcome.durations,
         "generation_s": sum(GENERATION_S),
-        "scenarios": rows,
-        "methods": methods_section,
+        "scenarios": outcome.rows,
+        "methods": outcome.methods,
         "figures": ctx.figures,
         "checks": ctx.checks,
         "errors": ctx.errors,
     }
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
     args.json_out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    print(f"JSON: {args.json_out}; whole benchmark {wall:.0f} s", file=sys.stderr)
+    print(f"JSON: {args.json_out}; whole benchmark {outcome.wall:.0f} s", file=sys.stderr)
+
+
+def _exit_status(ctx: Context) -> int:
+    """1 when a check failed (the errors are warnings: they are printed, not counted)."""
     failed = [k for k, v in ctx.checks.items() if v is False]
     for error in ctx.errors:
         print(f"compare.py: {error}", file=sys.stderr)
@@ -807,82 +853,99 @@ def _compare(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str, jq
 # The methods table (and rows 1, 2 and the 1 MiB command of the scenarios table)
 
 
+@dataclass(frozen=True)
+class MethodsLog:
+    """The methods scenario's log, and what the generator says of it."""
+
+    master: Path
+    stats: dict[str, Any]
+    size: int  # bytes
+    kept_bytes: int  # what a correct compaction keeps
+
+
+class MethodDirs(NamedTuple):
+    """A directory for each method that writes, each with the registry beside its log."""
+
+    real: Path
+    reference: Path
+    jq: Path
+    cp: Path
+    gz: Path
+    zst: Path
+    floor: Path
+
+    @classmethod
+    def create(cls, work: Path, registry: Path) -> MethodDirs:
+        names = ("mxcp", "reference", "jq", "cp", "archive-gz", "archive-zst", "floor")
+        dirs = cls(*(work / name for name in names))
+        for directory in dirs:
+            directory.mkdir(parents=True)
+            shutil.copyfile(registry, directory / REGISTRY)
+        return dirs
+
+    @property
+    def floor_kept(self) -> Path:
+        """Where the floor writes the kept bytes of its copy (`floor / LOG`)."""
+        return self.floor / "kept.jsonl"
+
+
 def _methods(ctx: Context) -> dict[str, Any]:
-    args, work, mxcp, jq = ctx.args, ctx.work / "methods", ctx.mxcp, ctx.jq
+    """Every method on the warm SIZE log, alternating: the methods table's figures and Markdown,
+    its checks, and the scenarios table's rows 1, 2 and the small log's."""
+    args, work = ctx.args, ctx.work / "methods"
     master, stats = prepare_data(ctx.data_dir, args.size_mb, args.seed, args.now)
     registry = master.with_name(master.name.replace(".jsonl", "_schemas.jsonl"))
-    size = master.stat().st_size
-    kept_bytes = stats["bytes"] - stats["deleted_bytes"]
+    log = MethodsLog(master, stats, master.stat().st_size, stats["bytes"] - stats["deleted_bytes"])
+    dirs = MethodDirs.create(work, registry)
+    methods = _method_list(ctx, log, dirs, _jq_cutoffs_arg(registry, stats, args.now))
 
-    names = ("mxcp", "reference", "jq", "cp", "archive-gz", "archive-zst", "floor")
-    real_dir, ref_dir, jq_dir, cp_dir, gz_dir, zst_dir, floor_dir = (work / n for n in names)
-    for directory in (real_dir, ref_dir, jq_dir, cp_dir, gz_dir, zst_dir, floor_dir):
-        directory.mkdir(parents=True)
-        shutil.copyfile(registry, directory / REGISTRY)
+    print(f"warming the page cache: reading {master.name} once", file=sys.stderr, flush=True)
+    warm(master)
+    run_loop(methods, args.runs, "methods")
+    by_name = {m.name: m for m in methods}
+    _methods_checks(ctx, by_name, log, dirs)
 
-    def fresh_copy(directory: Path) -> Callable[[], None]:
-        def setup() -> None:
-            target = directory / LOG
-            target.unlink(missing_ok=True)
-            shutil.copyfile(master, target)
-            os.sync()
+    # The small log (the whole command, start-up included): a failure is reported, not fatal.
+    small: dict[str, Any] = {}
+    try:
+        small = _small_log(ctx.data_dir, work, args.now, ctx.mxcp, args.mxcp_arg)
+    except (SystemExit, subprocess.CalledProcessError) as error:
+        ctx.errors.append(str(error))
 
-        return setup
+    rows = _method_rows(by_name, log.size)
+    return {
+        "log": {k: v for k, v in stats.items() if k != "params"},
+        "results": rows,
+        "small_log": small,
+        "scenario_rows": _methods_scenario_rows(by_name, log, small),
+        "markdown": _methods_markdown(ctx, log, rows),
+    }
 
-    def fresh_copy_without(directory: Path, *gone: Path) -> Callable[[], None]:
-        copy = fresh_copy(directory)
 
-        def setup() -> None:
-            for path in gone:
-                path.unlink(missing_ok=True)
-            copy()
-
-        return setup
-
-    def clean(path: Path) -> Callable[[], None]:
-        def setup() -> None:
-            path.unlink(missing_ok=True)
-            os.sync()
-
-        return setup
-
-    jq_tmp, jq_out, cp_dst = jq_dir / ".jq.tmp", jq_dir / LOG, cp_dir / "copy.jsonl"
-    floor_src, floor_dst = floor_dir / LOG, floor_dir / "kept.jsonl"
-
-    def jq_after() -> None:
-        _fsync(jq_tmp)
-        jq_tmp.replace(jq_out)
-        _fsync(jq_dir)
-
+def _jq_cutoffs_arg(registry: Path, stats: dict[str, Any], now_text: str) -> str:
+    """jq's `--argjson cut`: the cutoff of each name:version the log holds, under `registry`."""
     policy = load_policies(registry)
     days_by_key = {}
     for key in stats["lines_per_schema"]:
         name, _, schema_version = str(key).rpartition(":")
         days_by_key[key] = policy(name, int(schema_version))
-    now_moment = _parse_ts(args.now)
+    now_moment = _parse_ts(now_text)
     if now_moment is None:
-        raise SystemExit(f"compare.py: --now {args.now!r} is not an ISO timestamp")
-    cutoffs = json.dumps(jq_cutoffs(days_by_key, now_moment.astimezone(timezone.utc)))
+        raise SystemExit(f"compare.py: --now {now_text!r} is not an ISO timestamp")
+    return json.dumps(jq_cutoffs(days_by_key, now_moment.astimezone(timezone.utc)))
 
-    common = ctx.common
-    real_argv = [mxcp, *common, "--path", str(real_dir / LOG)]
+
+def _method_list(ctx: Context, log: MethodsLog, dirs: MethodDirs, cutoffs: str) -> list[Method]:
+    """The methods in the order they run and the table lists them; jq only when installed."""
+    mxcp, common, master, work = ctx.mxcp, ctx.common, log.master, ctx.work / "methods"
+    real_argv = [mxcp, *common, "--path", str(dirs.real / LOG)]
     dry_argv = [mxcp, *common, "--dry-run", "--path", str(master)]
-    ref_argv = [sys.executable, str(Path(__file__).resolve()), "--reference", str(ref_dir / LOG), args.now]
-    jq_argv = [jq or "jq", "-c", "--argjson", "cut", cutoffs, JQ_FILTER, str(master)]
-    gz_archive, zst_archive = work / "deleted.jsonl.gz", work / "deleted.jsonl.zst"
-    gz_argv = [mxcp, *common, "--archive", str(gz_archive), "--path", str(gz_dir / LOG)]
-    zst_argv = [mxcp, *common, "--archive", str(zst_archive), "--path", str(zst_dir / LOG)]
-    # The least a rewrite must do: write the kept bytes durably and free the replaced file.
-    floor_script = 'head -c "$0" "$1" > "$2" && sync "$2" && rm "$1"'
-    floor_argv = ["sh", "-c", floor_script, str(kept_bytes), str(floor_src), str(floor_dst)]
+    ref_argv = [sys.executable, str(Path(__file__).resolve()), "--reference", str(dirs.reference / LOG), ctx.args.now]
     methods = [
-        Method("mxcp-compact (real run)", lambda: real_argv, setup=fresh_copy(real_dir), note="fresh copy"),
         Method(
-            "head -c KEPT + fsync + rm",
-            lambda: floor_argv,
-            setup=fresh_copy_without(floor_dir, floor_dst),
-            note="floor: rewrite (fresh copy: its first KEPT bytes written + fsync, then the copy removed)",
+            "mxcp-compact (real run)", lambda: real_argv, setup=_fresh_as(master, dirs.real / LOG), note="fresh copy"
         ),
+        _floor_method(log, dirs),
         Method("mxcp-compact --dry-run", lambda: dry_argv),
         Method(
             "cat FILE > /dev/null",
@@ -893,79 +956,100 @@ def _methods(ctx: Context) -> dict[str, Any]:
         Method(
             "Python + orjson reference",
             lambda: ref_argv,
-            setup=fresh_copy(ref_dir),
+            setup=_fresh_as(master, dirs.reference / LOG),
             note="fresh copy; temp + fsync + rename",
         ),
-        Method(
-            "mxcp-compact --archive .jsonl.zst",
-            lambda: zst_argv,
-            setup=fresh_copy_without(zst_dir, zst_archive),
-            note="real run + zstd archive of the deleted lines, same pass",
-        ),
-        Method(
-            "mxcp-compact --archive .jsonl.gz",
-            lambda: gz_argv,
-            setup=fresh_copy_without(gz_dir, gz_archive),
-            note="real run + gzip archive of the deleted lines, same pass",
-        ),
+        _archive_method(ctx, master, dirs.zst, work / "deleted.jsonl.zst", "zstd"),
+        _archive_method(ctx, master, dirs.gz, work / "deleted.jsonl.gz", "gzip"),
     ]
-    if jq is not None:
-        methods.append(
-            Method(
-                "jq -c select(...) (approximate)",
-                lambda: jq_argv,
-                setup=clean(jq_out),
-                after=jq_after,
-                stdout_to=lambda: jq_tmp,
-                note="rule approximated; re-serialises lines; + fsync + rename",
-            )
-        )
+    if ctx.jq is not None:
+        methods.append(_jq_method(ctx.jq, cutoffs, master, dirs.jq))
+    cp_dst = dirs.cp / "copy.jsonl"
     methods.append(
         Method(
             "cp FILE DST + fsync",
             lambda: ["cp", "--reflink=never", str(master), str(cp_dst)],
-            setup=clean(cp_dst),
+            setup=_removed(cp_dst),
             after=lambda: _fsync(cp_dst),
             note="floor: copy",
         )
     )
+    return methods
 
-    print(f"warming the page cache: reading {master.name} once", file=sys.stderr, flush=True)
-    warm(master)
-    run_loop(methods, args.runs, "methods")
-    by_name = {m.name: m for m in methods}
 
-    # -- checks
-    checks = ctx.checks
+def _floor_method(log: MethodsLog, dirs: MethodDirs) -> Method:
+    # The least a rewrite must do: write the kept bytes durably and free the replaced file.
+    floor_script = 'head -c "$0" "$1" > "$2" && sync "$2" && rm "$1"'
+    floor_argv = ["sh", "-c", floor_script, str(log.kept_bytes), str(dirs.floor / LOG), str(dirs.floor_kept)]
+    return Method(
+        "head -c KEPT + fsync + rm",
+        lambda: floor_argv,
+        setup=_fresh_as(log.master, dirs.floor / LOG, dirs.floor_kept),
+        note="floor: rewrite (fresh copy: its first KEPT bytes written + fsync, then the copy removed)",
+    )
+
+
+def _archive_method(ctx: Context, master: Path, directory: Path, archive: Path, codec: str) -> Method:
+    """A real run of a fresh copy in `directory`, archiving the deleted lines to `archive`."""
+    argv = [ctx.mxcp, *ctx.common, "--archive", str(archive), "--path", str(directory / LOG)]
+    return Method(
+        f"mxcp-compact --archive .jsonl{archive.suffix}",
+        lambda: argv,
+        setup=_fresh_as(master, directory / LOG, archive),
+        note=f"real run + {codec} archive of the deleted lines, same pass",
+    )
+
+
+def _jq_method(jq: str, cutoffs: str, master: Path, directory: Path) -> Method:
+    """jq's output to a temporary file, then fsync + rename over the log, as a careful script does."""
+    jq_tmp, jq_out = directory / ".jq.tmp", directory / LOG
+    jq_argv = [jq, "-c", "--argjson", "cut", cutoffs, JQ_FILTER, str(master)]
+
+    def jq_after() -> None:
+        _fsync(jq_tmp)
+        jq_tmp.replace(jq_out)
+        _fsync(directory)
+
+    return Method(
+        "jq -c select(...) (approximate)",
+        lambda: jq_argv,
+        setup=_removed(jq_out),
+        after=jq_after,
+        stdout_to=lambda: jq_tmp,
+        note="rule approximated; re-serialises lines; + fsync + rename",
+    )
+
+
+def _methods_checks(ctx: Context, by_name: dict[str, Method], log: MethodsLog, dirs: MethodDirs) -> None:
+    """Each method's last run against the generator's counts, and the reference against mxcp-compact."""
+    checks, stats, kept_bytes = ctx.checks, log.stats, log.kept_bytes
     expected_deleted = stats["deleted_per_schema"]
-    real_report = json.loads(methods[0].runs[-1].stdout)
+    real_report = json.loads(by_name["mxcp-compact (real run)"].runs[-1].stdout)
     dry_report = json.loads(by_name["mxcp-compact --dry-run"].runs[-1].stdout)
     checks["real_run_counts_match_generator"] = real_report["deleted_per_schema"] == expected_deleted
     checks["dry_run_equals_real_run"] = dry_report["deleted_per_schema"] == real_report["deleted_per_schema"]
     ref_counts = json.loads(by_name["Python + orjson reference"].runs[-1].stdout)
     checks["reference_counts_match_generator"] = ref_counts["deleted"] == stats["deleted_lines"]
-    checks["mxcp_output_size_matches_generator"] = (real_dir / LOG).stat().st_size == kept_bytes
-    checks["reference_and_mxcp_byte_identical"] = filecmp.cmp(real_dir / LOG, ref_dir / LOG, shallow=False)
-    checks["floor_wrote_the_kept_bytes"] = floor_dst.stat().st_size == kept_bytes and not floor_src.exists()
+    checks["mxcp_output_size_matches_generator"] = (dirs.real / LOG).stat().st_size == kept_bytes
+    checks["reference_and_mxcp_byte_identical"] = filecmp.cmp(dirs.real / LOG, dirs.reference / LOG, shallow=False)
+    checks["floor_wrote_the_kept_bytes"] = (
+        dirs.floor_kept.stat().st_size == kept_bytes and not (dirs.floor / LOG).exists()
+    )
     for name, label in (("zstd", "mxcp-compact --archive .jsonl.zst"), ("gzip", "mxcp-compact --archive .jsonl.gz")):
         archived = json.loads(by_name[label].runs[-1].stdout)["archive"]
         checks[f"{name}_archive_holds_the_deleted_lines"] = archived["lines"] == stats["deleted_lines"]
-    if jq is not None:
-        with jq_out.open("rb") as handle:
+    if ctx.jq is not None:
+        with (dirs.jq / LOG).open("rb") as handle:
             jq_kept = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(16 * MiB), b""))
         checks["jq_kept_lines_minus_exact"] = jq_kept - (stats["lines"] - stats["deleted_lines"])
 
-    # -- a small log (the whole command, start-up included); a failure is reported, not fatal
-    small: dict[str, Any] = {}
-    try:
-        small = _small_log(ctx.data_dir, work, args.now, mxcp, args.mxcp_arg)
-    except (SystemExit, subprocess.CalledProcessError) as error:
-        ctx.errors.append(str(error))
 
+def _method_rows(by_name: dict[str, Method], size: int) -> list[dict[str, Any]]:
+    """The methods table: each method's times, throughput and its ratios to `cp` and `cat`."""
     cat = _median(run_times(by_name["cat FILE > /dev/null"]))
     cp = _median(run_times(by_name["cp FILE DST + fsync"]))
     rows = []
-    for method in methods:
+    for method in by_name.values():
         times = run_times(method)
         med = _median(times)
         cpu = _median([r.cpu_seconds for r in method.runs])
@@ -984,17 +1068,20 @@ def _methods(ctx: Context) -> dict[str, Any]:
                 "note": method.note,
             }
         )
-    med = {row["method"]: row["median_s"] for row in rows}
-    real, dry, ref = med["mxcp-compact (real run)"], med["mxcp-compact --dry-run"], med["Python + orjson reference"]
+    return rows
 
-    gib = mib(size)
+
+def _methods_scenario_rows(by_name: dict[str, Method], log: MethodsLog, small: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows 1 and 2 of the scenarios table (real run against the floor, dry run against `cat`), and
+    the small log's whole command when it ran."""
+    gib, stats, size = mib(log.size), log.stats, log.size
     expired = f"{stats['deleted_bytes'] / size:.0%} of bytes expired"
-    scenario_rows = [
+    rows = [
         scenario_row(
             f"Warm {gib}, {expired}: real run",
-            run_times(methods[0]),
-            f"`head -c {kept_bytes}` + fsync + `rm` of the copy",
-            run_times(methods[1]),
+            run_times(by_name["mxcp-compact (real run)"]),
+            f"`head -c {log.kept_bytes}` + fsync + `rm` of the copy",
+            run_times(by_name["head -c KEPT + fsync + rm"]),
             1.0,
             note="fresh synced copies",
         ),
@@ -1016,14 +1103,20 @@ def _methods(ctx: Context) -> dict[str, Any]:
             unit="ms",
             note=f"median of {small['runs']}; issue 3 had < 150 ms",
         )
-        scenario_rows.append(row)
+        rows.append(row)
+    return rows
 
+
+def _methods_markdown(ctx: Context, log: MethodsLog, rows: list[dict[str, Any]]) -> str:
+    args, stats, size = ctx.args, log.stats, log.size
+    med = {row["method"]: row["median_s"] for row in rows}
+    real, dry, ref = med["mxcp-compact (real run)"], med["mxcp-compact --dry-run"], med["Python + orjson reference"]
     md = [f"## Methods side by side: {size / MiB:.0f} MiB MXCP log, {args.runs} runs each\n\n"]
     md.append(
         f"- Log: {stats['lines']} lines, MXCP {stats['mxcp_version']} records, seed {args.seed}, "
         f"{stats['huge_lines']} lines of 100 KB+ (max {stats['max_line_bytes'] / MB:.1f} MB); "
         f"{stats['deleted_lines']} lines / {stats['deleted_bytes'] / size:.1%} of bytes past retention "
-        f"as of {args.now}; jq: {'not run' if jq is None else machine()['jq']}\n"
+        f"as of {args.now}; jq: {'not run' if ctx.jq is None else machine()['jq']}\n"
     )
     md.append(
         "- Warm page cache (the log is read once before the first run; copies are fresh in cache). "
@@ -1042,13 +1135,7 @@ def _methods(ctx: Context) -> dict[str, Any]:
         f"\nAgainst the Python + orjson reference: real run {ref / real:.1f}x faster, dry run {ref / dry:.1f}x "
         f"faster (issue 3's targets: 10x, 20x).\n"
     )
-    return {
-        "log": {k: v for k, v in stats.items() if k != "params"},
-        "results": rows,
-        "small_log": small,
-        "scenario_rows": scenario_rows,
-        "markdown": "".join(md),
-    }
+    return "".join(md)
 
 
 def _small_log(data_dir: Path, work: Path, now: str, mxcp: str, extra: list[str]) -> dict[str, Any]:
@@ -1231,12 +1318,24 @@ def _scale(ctx: Context) -> list[dict[str, Any]]:
     return rows
 
 
-def _fresh_as(source: Path, target: Path) -> Callable[[], None]:
-    """A setup: `source` copied anew to `target`, synced."""
+def _fresh_as(source: Path, target: Path, *gone: Path) -> Callable[[], None]:
+    """A setup: `source` copied anew to `target` (after removing the files `gone`), synced."""
 
     def setup() -> None:
+        for path in gone:
+            path.unlink(missing_ok=True)
         target.unlink(missing_ok=True)
         shutil.copyfile(source, target)
+        os.sync()
+
+    return setup
+
+
+def _removed(path: Path) -> Callable[[], None]:
+    """A setup: `path` removed, synced."""
+
+    def setup() -> None:
+        path.unlink(missing_ok=True)
         os.sync()
 
     return setup
@@ -1365,94 +1464,133 @@ def _segment_name(path: Path) -> str:
     return f"logs-bench-{parse_time(first):%Y%m%dT%H%M%S}.jsonl"
 
 
-def _daily(ctx: Context, tag: str, mix: dict[str, float] | None, target: float | None) -> dict[str, Any]:
-    """Day 1: a real run (index on) of the segments as of --now minus a day; then today's segment
-    is added and the clock moves a day: the measured command is that next real run, cold, against
-    a cold `cat` of the directory. The index records inodes and ctimes, which no copy keeps, so
-    each repetition copies the pre-day-1 directory and runs day 1 on it (untimed), with its own
-    state directory, then adds today's segment and syncs before the clock starts."""
-    args, mxcp = ctx.args, ctx.mxcp
-    data = daily_data(ctx, tag, mix)
-    base = ctx.scratch(tag)
-    audit, today = Path(data["audit"]), Path(data["today"])
-    run_dir, state = base / "audit", base / "state"
-    env = {**os.environ, "MXCP_COMPACT_STATE_DIR": str(state)}
-    cleanup = [mxcp, "log-cleanup", "--json", *args.mxcp_arg]
-    day1_s: list[float] = []
-    day1_deleted: list[int] = []
-    dir_bytes: list[int] = []  # the directory the measured run faces
+@dataclass
+class DailyRun:
+    """One daily scenario: its data, where each repetition runs, and what the untimed day-1 runs did."""
 
-    def run(argv: list[str], environment: dict[str, str]) -> tuple[float, dict[str, Any]]:
+    ctx: Context
+    tag: str
+    data: dict[str, Any]  # from daily_data
+    base: Path  # the scenario's scratch directory
+    env: dict[str, str]  # the measured runs' environment: their own state directory
+    day1_s: list[float] = field(default_factory=list)
+    day1_deleted: list[int] = field(default_factory=list)
+    dir_bytes: list[int] = field(default_factory=list)  # the directory the measured run faces
+
+    @property
+    def run_dir(self) -> Path:
+        return self.base / "audit"
+
+    @property
+    def state(self) -> Path:
+        return self.base / "state"
+
+    @property
+    def cleanup(self) -> list[str]:
+        return [self.ctx.mxcp, "log-cleanup", "--json", *self.ctx.args.mxcp_arg]
+
+    def run(self, argv: list[str], state_dir: Path) -> tuple[float, dict[str, Any]]:
+        """An untimed command with its index in `state_dir`: its seconds and its JSON report."""
         started = time.perf_counter()
+        environment = {**self.env, "MXCP_COMPACT_STATE_DIR": str(state_dir)}
         done = subprocess.run(argv, capture_output=True, env=environment, check=False)
         elapsed = time.perf_counter() - started
         if done.returncode != 0:
             raise SystemExit(f"compare.py: {' '.join(argv)} failed ({done.returncode}): {done.stderr.decode()}")
         return elapsed, json.loads(done.stdout)
 
-    def day_one(target: Path, state_dir: Path) -> None:
+    def day_one(self, target: Path, state_dir: Path) -> None:
+        """`target` as the next day finds it: a copy of the segments cleaned on day 1 with a fresh
+        index in `state_dir`, then today's segment added; synced."""
+        audit, today = Path(self.data["audit"]), Path(self.data["today"])
         shutil.rmtree(target, ignore_errors=True)
         shutil.rmtree(state_dir, ignore_errors=True)
         state_dir.mkdir()
         shutil.copytree(audit, target)
         os.sync()
-        elapsed, report = run(
-            [*cleanup, "--now", data["day1"], "--path", str(target)], {**env, "MXCP_COMPACT_STATE_DIR": str(state_dir)}
-        )
-        day1_s.append(elapsed)
-        day1_deleted.append(deleted_total(report))
+        elapsed, report = self.run([*self.cleanup, "--now", self.data["day1"], "--path", str(target)], state_dir)
+        self.day1_s.append(elapsed)
+        self.day1_deleted.append(deleted_total(report))
         shutil.copyfile(today, target / today.name)
         os.sync()
 
-    def setup_cat() -> None:
-        day_one(run_dir, state)
-        dir_bytes.append(sum(p.stat().st_size for p in log_files(run_dir)))
-        if ctx.cold:
+    def setup_cat(self) -> None:
+        """The setup of `cat`, and so of the next day's run after it: a fresh day-1 directory."""
+        self.day_one(self.run_dir, self.state)
+        self.dir_bytes.append(sum(p.stat().st_size for p in log_files(self.run_dir)))
+        if self.ctx.cold:
             drop_caches()
 
+
+def _daily(ctx: Context, tag: str, mix: dict[str, float] | None, target: float | None) -> dict[str, Any]:
+    """Day 1: a real run (index on) of the segments as of --now minus a day; then today's segment
+    is added and the clock moves a day: the measured command is that next real run, cold, against
+    a cold `cat` of the directory. The index records inodes and ctimes, which no copy keeps, so
+    each repetition copies the pre-day-1 directory and runs day 1 on it (untimed), with its own
+    state directory, then adds today's segment and syncs before the clock starts."""
+    data = daily_data(ctx, tag, mix)
+    base = ctx.scratch(tag)
+    daily = DailyRun(ctx, tag, data, base, {**os.environ, "MXCP_COMPACT_STATE_DIR": str(base / "state")})
+    run_dir = daily.run_dir
     cat = Method(
         "cat of the directory",
         lambda: ["cat", *map(str, sorted(run_dir.iterdir()))],
-        setup=setup_cat,
+        setup=daily.setup_cat,
         stdout_to=lambda: Path(os.devnull),
     )
     # Timed as the timer runs it: text output (--json would add orjson's imports to a cold start).
-    text_cleanup = [part for part in cleanup if part != "--json"]
+    text_cleanup = [part for part in daily.cleanup if part != "--json"]
     nxt = Method(
         "next day's real run",
-        lambda: [*text_cleanup, "--now", args.now, "--path", str(run_dir)],
+        lambda: [*text_cleanup, "--now", ctx.args.now, "--path", str(run_dir)],
         setup=drop_caches if ctx.cold else None,
-        env=env,
+        env=daily.env,
     )
-    run_loop([cat, nxt], args.runs, tag)
+    run_loop([cat, nxt], ctx.args.runs, tag)
     reports = [text_report(r) for r in nxt.runs]
-    measured = reports[-1]
+    _daily_checks(daily, reports[-1])
+    return _daily_row(daily, cat, nxt, reports, mix, target)
 
-    # -- checks: nothing left to delete, the same bytes as a --full run of a twin, the generator's counts
-    _, full_dry = run([*cleanup, "--full", "--dry-run", "--now", args.now, "--path", str(run_dir)], env)
-    twin, twin_state = base / "twin", base / "state-twin"
-    day_one(twin, twin_state)
-    _, full_real = run(
-        [*cleanup, "--full", "--now", args.now, "--path", str(twin)], {**env, "MXCP_COMPACT_STATE_DIR": str(twin_state)}
-    )
-    prefix = f"{tag}: "
+
+def _daily_checks(daily: DailyRun, measured: dict[str, Any]) -> None:
+    """Nothing left to delete, the same bytes as a --full run of a twin, the generator's counts."""
+    ctx, now, run_dir = daily.ctx, daily.ctx.args.now, daily.run_dir
+    _, full_dry = daily.run([*daily.cleanup, "--full", "--dry-run", "--now", now, "--path", str(run_dir)], daily.state)
+    twin, twin_state = daily.base / "twin", daily.base / "state-twin"
+    daily.day_one(twin, twin_state)
+    _, full_real = daily.run([*daily.cleanup, "--full", "--now", now, "--path", str(twin)], twin_state)
+    prefix = f"{daily.tag}: "
     ctx.checks[prefix + "full dry run after the measured run deletes nothing"] = deleted_total(full_dry) == 0
     ctx.checks[prefix + "same bytes as a --full real run of a twin"] = same_tree(run_dir, twin)
     ctx.checks[prefix + "same count as the --full run"] = deleted_total(measured) == deleted_total(full_real)
+    # day1_deleted[-1] is the twin's day 1, which deletes what the measured run's day 1 did.
     ctx.checks[prefix + "day 1 + next day delete what the generator says"] = (
-        day1_deleted[-1] + deleted_total(measured) == data["deleted_lines_by_now"]
+        daily.day1_deleted[-1] + deleted_total(measured) == daily.data["deleted_lines_by_now"]
     )
     ctx.checks[prefix + "kept bytes match the generator"] = (
-        sum(p.stat().st_size for p in log_files(run_dir)) == data["kept_bytes_by_now"]
+        sum(p.stat().st_size for p in log_files(run_dir)) == daily.data["kept_bytes_by_now"]
     )
+
+
+def _daily_row(
+    daily: DailyRun,
+    cat: Method,
+    nxt: Method,
+    reports: list[dict[str, Any]],
+    mix: dict[str, float] | None,
+    target: float | None,
+) -> dict[str, Any]:
+    """The scenario's row; its figures go to ctx.figures (for --json-out)."""
+    ctx, data, dir_bytes = daily.ctx, daily.data, daily.dir_bytes
+    measured = reports[-1]
     skipped = [files_not_read(r) for r in reports]
-    files = len(log_files(run_dir))
-    ctx.figures[tag] = {
+    files = len(log_files(daily.run_dir))
+    ctx.figures[daily.tag] = {
         "data": data,
         "cat_s": run_times(cat),
         "next_day_s": run_times(nxt),
-        "day1_s": day1_s,
-        "day1_deleted": day1_deleted,
+        "day1_s": daily.day1_s,
+        "day1_deleted": daily.day1_deleted,
         "directory_bytes": dir_bytes,
         "next_day_deleted": [deleted_total(r) for r in reports],
         "files": files,

@@ -37,6 +37,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import IO
 
 __all__ = [
     "DEFAULT_MIX",
@@ -524,6 +525,40 @@ def _window(pool: list[_Template], now_us: int, fraction: float, growth: float) 
 # The writer
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What the writer writes: the templates, where the huge lines and the upgrade to 0.12 fall, and
+    the time window."""
+
+    size_bytes: int
+    pools: dict[bool, list[_Template]]  # by "MXCP 0.12"
+    huge: dict[bool, list[_Template]]  # 4 per version; {} without huge lines
+    first_huge: int  # byte offset of the first huge line (1 << 62: none)
+    huge_every: int
+    v12: bool  # the first records are MXCP 0.12's
+    switch_at: int  # byte offset from which "mixed" writes 0.12 records (1 << 62: never)
+    start_us: int
+    end_us: int
+    now_us: int
+    growth: float
+
+
+@dataclass
+class _Tally:
+    """What the writer wrote, under the names of Stats' fields."""
+
+    bytes: int
+    lines: int
+    deleted_lines: int
+    deleted_bytes: int
+    deleted_per_schema: dict[str, int]
+    lines_per_schema: dict[str, int]
+    huge_lines: int
+    max_line_bytes: int
+    first_timestamp: str
+    last_timestamp: str
+
+
 def generate(
     path: str | Path,
     size_bytes: int,
@@ -550,129 +585,155 @@ def generate(
     one. `expected_out` receives the lines a correct compaction as of `now` keeps.
     """
     began = time.perf_counter()
+    mix = _checked_mix(mxcp_version, schema_mix)
+    path = Path(path)
+    now_dt = parse_time(now)
+    now_us = _to_us(now_dt)
+    rng = random.Random(seed)
+    pools, huge, first_huge = _templates(rng, mix, mxcp_version, size_bytes, huge_every_bytes)
+    if start is not None and end is not None:
+        start_us, end_us = _to_us(parse_time(start)), _to_us(parse_time(end))
+    else:
+        start_us, end_us = _window(next(iter(pools.values())), now_us, expired_fraction, growth)
+    switch_at = size_bytes // 2 if mxcp_version == "mixed" else 1 << 62
+    plan = _Plan(
+        size_bytes, pools, huge, first_huge, huge_every_bytes, mxcp_version == "0.12", switch_at,
+        start_us, end_us, now_us, growth,
+    )  # fmt: skip
+    tally = _write_log(path, expected_out, plan, rng)
+    reg = write_registry(registry_path_for(path), now_dt) if registry else None
+    return Stats(
+        path=str(path),
+        registry=str(reg) if reg else None,
+        **asdict(tally),
+        now=now_dt.isoformat().replace("+00:00", "Z"),
+        mxcp_version=mxcp_version,
+        seed=seed,
+        seconds=round(time.perf_counter() - began, 3),
+        extra={"window_start": _from_us(start_us).isoformat(), "window_end": _from_us(end_us).isoformat()},
+    )
+
+
+def _checked_mix(mxcp_version: str, schema_mix: Mapping[str, float] | None) -> dict[str, float]:
+    """The schema mix to write (the default one unless given); ValueError on an unknown name."""
     if mxcp_version not in ("0.12", "0.11", "mixed"):
         raise ValueError(f"mxcp_version must be 0.12, 0.11 or mixed, not {mxcp_version!r}")
     mix = dict(schema_mix or DEFAULT_MIX)
     unknown = set(mix) - set(SCHEMAS)
     if unknown:
         raise ValueError(f"unknown schemas in schema_mix: {sorted(unknown)}; known: {sorted(SCHEMAS)}")
-    path = Path(path)
-    now_dt = parse_time(now)
-    now_us = _to_us(now_dt)
-    rng = random.Random(seed)
+    return mix
+
+
+def _templates(
+    rng: random.Random, mix: Mapping[str, float], mxcp_version: str, size_bytes: int, huge_every_bytes: int
+) -> tuple[dict[bool, list[_Template]], dict[bool, list[_Template]], int]:
+    """The pools of templates and the huge templates, by "MXCP 0.12", and where the first huge line
+    falls (1 << 62: no huge lines)."""
     pools = {
         v12: _pool(rng, mix, v12) for v12 in ((True, False) if mxcp_version == "mixed" else (mxcp_version == "0.12",))
     }
     huge_schema = "mxcp.endpoints" if "mxcp.endpoints" in mix else next(iter(mix))
-    if huge_every_bytes and size_bytes >= huge_every_bytes // 4:
-        next_huge = int(min(huge_every_bytes, size_bytes) * rng.uniform(0.1, 0.9))
-        sizes = [n for n in _HUGE_SIZES if n <= size_bytes // 8] or [_HUGE_SIZES[0]]
-        sizes = (sizes * 4)[:4]  # picked with getrandbits(2)
-        huge = {v12: [_template(_record(rng, huge_schema, v12, n)) for n in sizes] for v12 in pools}
-    else:
-        next_huge, huge = 1 << 62, {}
-    if start is not None and end is not None:
-        start_us, end_us = _to_us(parse_time(start)), _to_us(parse_time(end))
-    else:
-        start_us, end_us = _window(next(iter(pools.values())), now_us, expired_fraction, growth)
-    span_us = end_us - start_us
-    hms = [f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)]
-    dates: dict[int, str] = {}
+    if not (huge_every_bytes and size_bytes >= huge_every_bytes // 4):
+        return pools, {}, 1 << 62
+    first_huge = int(min(huge_every_bytes, size_bytes) * rng.uniform(0.1, 0.9))
+    sizes = [n for n in _HUGE_SIZES if n <= size_bytes // 8] or [_HUGE_SIZES[0]]
+    sizes = (sizes * 4)[:4]  # picked with getrandbits(2)
+    huge = {v12: [_template(_record(rng, huge_schema, v12, n)) for n in sizes] for v12 in pools}
+    return pools, huge, first_huge
 
-    lines_per: dict[str, int] = {}
-    deleted_per: dict[str, int] = {}
-    pos = lines = deleted_lines = deleted_bytes = huge_lines = max_line = 0
-    first_ts = last_ts = ""
-    getrandbits, rand = rng.getrandbits, rng.random
-    switch_at = size_bytes // 2 if mxcp_version == "mixed" else 1 << 62
-    v12 = mxcp_version == "0.12"
-    pool, zone = pools[v12], "Z" if v12 else "+00:00"
-    parts: list[bytes] = []
-    kept_parts: list[bytes] | None = [] if expected_out is not None else None
-    buffered = 0
+
+def _write_log(path: Path, expected_out: str | Path | None, plan: _Plan, rng: random.Random) -> _Tally:
+    """The log at `path` and, when `expected_out` is given, the lines a correct compaction keeps there."""
     out = path.open("wb")
     kept_out = Path(expected_out).open("wb") if expected_out is not None else None  # noqa: SIM115
     try:
-        while pos < size_bytes:
-            if pos >= switch_at:
-                v12, switch_at = True, 1 << 62
-                pool, zone = pools[True], "Z"
-            if pos >= next_huge:
-                tpl = huge[v12][getrandbits(2)]
-                next_huge = pos + int(huge_every_bytes * (0.5 + rand()))
-                huge_lines += 1
-            else:
-                tpl = pool[getrandbits(10)]
-            left = (size_bytes - pos) / size_bytes
-            t_us = end_us - int(span_us * left**growth)
-            jitter = rand()
-            if jitter < 0.05:  # written a little out of order (batched writers)
-                t_us -= int(jitter * 40_000_000)
-            sec, us = divmod(t_us, 1_000_000)
-            day, sod = divmod(sec, 86_400)
-            date = dates.get(day)
-            if date is None:
-                date = dates[day] = (_EPOCH + timedelta(days=day)).strftime("%Y-%m-%d")
-            if jitter > 0.985:  # MXCP omits a zero fraction
-                ts = f"{date}T{hms[sod]}{zone}"
-                t_us = sec * 1_000_000
-            else:
-                ts = f"{date}T{hms[sod]}.{us:06d}{zone}"
-            h = f"{getrandbits(128):032x}"
-            var = f'{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:]}", "timestamp": "{ts}'.encode()
-            size = tpl.fixed + len(ts)
-            parts += (tpl.head, var, tpl.tail)
-            key = tpl.key
-            lines_per[key] = lines_per.get(key, 0) + 1
-            days = tpl.days
-            if days is not None and (now_us - t_us) // DAY_US > days:
-                deleted_lines += 1
-                deleted_bytes += size
-                deleted_per[key] = deleted_per.get(key, 0) + 1
-            elif kept_parts is not None:
-                kept_parts += (tpl.head, var, tpl.tail)
-            if size > max_line:
-                max_line = size
-            if not first_ts:
-                first_ts = ts
-            pos += size
-            lines += 1
-            buffered += size
-            if buffered >= 16 * MiB:
-                out.write(b"".join(parts))
-                parts.clear()
-                buffered = 0
-                if kept_parts is not None and kept_out is not None:
-                    kept_out.write(b"".join(kept_parts))
-                    kept_parts.clear()
-        last_ts = ts if lines else ""
-        out.write(b"".join(parts))
-        if kept_parts is not None and kept_out is not None:
-            kept_out.write(b"".join(kept_parts))
+        return _write_lines(plan, rng, out, kept_out)
     finally:
         out.close()
         if kept_out is not None:
             kept_out.close()
-    reg = write_registry(registry_path_for(path), now_dt) if registry else None
-    return Stats(
-        path=str(path),
-        registry=str(reg) if reg else None,
-        bytes=pos,
-        lines=lines,
-        deleted_lines=deleted_lines,
-        deleted_bytes=deleted_bytes,
-        deleted_per_schema=dict(sorted(deleted_per.items())),
-        lines_per_schema=dict(sorted(lines_per.items())),
-        huge_lines=huge_lines,
-        max_line_bytes=max_line,
-        now=now_dt.isoformat().replace("+00:00", "Z"),
-        first_timestamp=first_ts,
-        last_timestamp=last_ts,
-        mxcp_version=mxcp_version,
-        seed=seed,
-        seconds=round(time.perf_counter() - began, 3),
-        extra={"window_start": _from_us(start_us).isoformat(), "window_end": _from_us(end_us).isoformat()},
-    )
+
+
+def _write_lines(plan: _Plan, rng: random.Random, out: IO[bytes], kept_out: IO[bytes] | None) -> _Tally:
+    """The lines, written in 16 MiB blocks (the kept ones to `kept_out` too), and their counts."""
+    # One loop with its state in locals: it runs once a line, about 800 times a MiB.
+    size_bytes, end_us, span_us, now_us, growth = (
+        plan.size_bytes, plan.end_us, plan.end_us - plan.start_us, plan.now_us, plan.growth,
+    )  # fmt: skip
+    huge, huge_every, next_huge, switch_at, v12 = plan.huge, plan.huge_every, plan.first_huge, plan.switch_at, plan.v12
+    hms = [f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)]
+    dates: dict[int, str] = {}
+    lines_per: dict[str, int] = {}
+    deleted_per: dict[str, int] = {}
+    pos = lines = deleted_lines = deleted_bytes = huge_lines = max_line = 0
+    first_ts = ts = ""
+    getrandbits, rand = rng.getrandbits, rng.random
+    pool, zone = plan.pools[v12], "Z" if v12 else "+00:00"
+    parts: list[bytes] = []
+    kept_parts: list[bytes] | None = [] if kept_out is not None else None
+    buffered = 0
+    while pos < size_bytes:
+        if pos >= switch_at:
+            v12, switch_at = True, 1 << 62
+            pool, zone = plan.pools[True], "Z"
+        if pos >= next_huge:
+            tpl = huge[v12][getrandbits(2)]
+            next_huge = pos + int(huge_every * (0.5 + rand()))
+            huge_lines += 1
+        else:
+            tpl = pool[getrandbits(10)]
+        left = (size_bytes - pos) / size_bytes
+        t_us = end_us - int(span_us * left**growth)
+        jitter = rand()
+        if jitter < 0.05:  # written a little out of order (batched writers)
+            t_us -= int(jitter * 40_000_000)
+        sec, us = divmod(t_us, 1_000_000)
+        day, sod = divmod(sec, 86_400)
+        date = dates.get(day)
+        if date is None:
+            date = dates[day] = (_EPOCH + timedelta(days=day)).strftime("%Y-%m-%d")
+        if jitter > 0.985:  # MXCP omits a zero fraction
+            ts = f"{date}T{hms[sod]}{zone}"
+            t_us = sec * 1_000_000
+        else:
+            ts = f"{date}T{hms[sod]}.{us:06d}{zone}"
+        h = f"{getrandbits(128):032x}"
+        var = f'{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:]}", "timestamp": "{ts}'.encode()
+        size = tpl.fixed + len(ts)
+        parts += (tpl.head, var, tpl.tail)
+        key = tpl.key
+        lines_per[key] = lines_per.get(key, 0) + 1
+        days = tpl.days
+        if days is not None and (now_us - t_us) // DAY_US > days:
+            deleted_lines += 1
+            deleted_bytes += size
+            deleted_per[key] = deleted_per.get(key, 0) + 1
+        elif kept_parts is not None:
+            kept_parts += (tpl.head, var, tpl.tail)
+        if size > max_line:
+            max_line = size
+        if not first_ts:
+            first_ts = ts
+        pos += size
+        lines += 1
+        buffered += size
+        if buffered >= 16 * MiB:
+            _flush(out, parts, kept_out, kept_parts)
+            buffered = 0
+    _flush(out, parts, kept_out, kept_parts)
+    return _Tally(
+        pos, lines, deleted_lines, deleted_bytes, dict(sorted(deleted_per.items())), dict(sorted(lines_per.items())),
+        huge_lines, max_line, first_ts, ts,
+    )  # fmt: skip
+
+
+def _flush(out: IO[bytes], parts: list[bytes], kept_out: IO[bytes] | None, kept_parts: list[bytes] | None) -> None:
+    out.write(b"".join(parts))
+    parts.clear()
+    if kept_out is not None and kept_parts is not None:
+        kept_out.write(b"".join(kept_parts))
+        kept_parts.clear()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,6 +21,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import IO, Any, NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -59,6 +60,16 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args, data_dir, work, mxcp)
 
 
+class Dirs(NamedTuple):
+    """The dry runs' one file and segments, and where the real runs get fresh copies of them; each
+    directory with the registry."""
+
+    one: Path
+    many: Path
+    real_one: Path
+    real_many: Path
+
+
 def _run(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str) -> int:
     master, stats = prepare_data(data_dir, args.size_mb, args.seed, args.now)
     registry = master.with_name(master.name.replace(".jsonl", "_schemas.jsonl"))
@@ -66,14 +77,32 @@ def _run(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str) -> int
     needed = 4.2 * size
     if shutil.disk_usage(work).free < needed:
         raise SystemExit(f"segments.py: need {needed / MiB:.0f} MiB free in {work}")
-    one_dir, many_dir, real_one, real_many = (work / n for n in ("one", "many", "real-one", "real-many"))
-    for directory in (one_dir, many_dir, real_one, real_many):
+    dirs = Dirs(*(work / n for n in ("one", "many", "real-one", "real-many")))
+    for directory in dirs:
         directory.mkdir()
         shutil.copyfile(registry, directory / REGISTRY)
     # A copy, not a hard link: a dry run refuses a hard-linked log, as the real run does.
-    shutil.copyfile(master, one_dir / LOG)
+    shutil.copyfile(master, dirs.one / LOG)
     print(f"splitting {master.name} into {args.segments} segments", file=sys.stderr, flush=True)
-    segments = split(master, many_dir, args.segments)
+    segments = split(master, dirs.many, args.segments)
+    methods = _methods(args, mxcp, dirs, segments)
+    for rep in range(args.runs):
+        for method in methods:
+            run = measure(method)
+            print(f"  run {rep + 1}/{args.runs} {method.name}: {run.seconds:.3f} s", file=sys.stderr, flush=True)
+
+    checks = _checks(methods, dirs, stats)
+    rows, ratios = _rows(methods, size)
+    document = {"params": vars(args) | {"keep_data": str(args.keep_data), "json_out": str(args.json_out)}}
+    document |= {"machine": machine(), "bytes": size, "rows": rows, "ratios": ratios, "checks": checks}
+    _write_markdown(sys.stdout, args, work, document)
+    args.json_out.parent.mkdir(parents=True, exist_ok=True)
+    args.json_out.write_text(json.dumps(document, indent=2))
+    return 0 if all(checks.values()) else 1
+
+
+def _methods(args: argparse.Namespace, mxcp: str, dirs: Dirs, segments: list[Path]) -> list[Method]:
+    """Dry runs of the one file and of the segments, then real runs of fresh copies of each."""
 
     def fresh(source: list[Path], target: Path) -> None:
         for path in target.glob("logs-bench*.jsonl"):
@@ -84,34 +113,36 @@ def _run(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str) -> int
         os.sync()
 
     common = ["log-cleanup", "--json", "--now", args.now]
-    methods = [
-        Method("dry run, one file", lambda: [mxcp, *common, "--dry-run", "--path", str(one_dir / LOG)]),
-        Method(f"dry run, {args.segments} segments", lambda: [mxcp, *common, "--dry-run", "--path", str(many_dir)]),
+    return [
+        Method("dry run, one file", lambda: [mxcp, *common, "--dry-run", "--path", str(dirs.one / LOG)]),
+        Method(f"dry run, {args.segments} segments", lambda: [mxcp, *common, "--dry-run", "--path", str(dirs.many)]),
         Method(
             "real run, one file",
-            lambda: [mxcp, *common, "--path", str(real_one / LOG)],
-            setup=lambda: fresh([one_dir / LOG], real_one),
+            lambda: [mxcp, *common, "--path", str(dirs.real_one / LOG)],
+            setup=lambda: fresh([dirs.one / LOG], dirs.real_one),
             note="fresh copy",
         ),
         Method(
             f"real run, {args.segments} segments",
-            lambda: [mxcp, *common, "--path", str(real_many)],
-            setup=lambda: fresh(segments, real_many),
+            lambda: [mxcp, *common, "--path", str(dirs.real_many)],
+            setup=lambda: fresh(segments, dirs.real_many),
             note="fresh copies",
         ),
     ]
-    for rep in range(args.runs):
-        for method in methods:
-            run = measure(method)
-            print(f"  run {rep + 1}/{args.runs} {method.name}: {run.seconds:.3f} s", file=sys.stderr, flush=True)
 
+
+def _checks(methods: list[Method], dirs: Dirs, stats: dict[str, Any]) -> dict[str, bool]:
     deleted = [json.loads(m.runs[-1].stdout)["deleted_per_schema"] for m in methods]
-    checks = {
+    return {
         "all_runs_delete_what_the_generator_says": all(d == stats["deleted_per_schema"] for d in deleted),
-        "kept_bytes_equal": sum(p.stat().st_size for p in real_many.glob("logs-bench-*.jsonl"))
-        == (real_one / LOG).stat().st_size
+        "kept_bytes_equal": sum(p.stat().st_size for p in dirs.real_many.glob("logs-bench-*.jsonl"))
+        == (dirs.real_one / LOG).stat().st_size
         == stats["bytes"] - stats["deleted_bytes"],
     }
+
+
+def _rows(methods: list[Method], size: int) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """The table's rows, and the segments' median time over the one file's (dry and real runs)."""
     rows = []
     for method in methods:
         times = [r.seconds for r in method.runs]
@@ -122,14 +153,17 @@ def _run(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str) -> int
         "dry_run_segments_over_one": rows[1]["median_s"] / rows[0]["median_s"],
         "real_run_segments_over_one": rows[3]["median_s"] / rows[2]["median_s"],
     }
-    info = machine()
-    out = sys.stdout
+    return rows, ratios
+
+
+def _write_markdown(out: IO[str], args: argparse.Namespace, work: Path, document: dict[str, Any]) -> None:
+    info, size, ratios, checks = document["machine"], document["bytes"], document["ratios"], document["checks"]
     title = f"One file against {args.segments} segments: {size / MiB:.0f} MiB of MXCP log, {args.runs} runs each"
     out.write(f"## {title}\n\n")
     out.write(f"- Machine: {info['nproc']} CPUs, {info['cpu_model']}, {info['memory_gib']:.1f} GiB RAM\n")
     out.write(f"- Disk: {filesystem_of(work)}; segments of {size / args.segments / MiB:.0f} MiB\n\n")
     out.write("| method | median s | MB/s | runs s | notes |\n|---|---:|---:|---|---|\n")
-    for row in rows:
+    for row in document["rows"]:
         runs = ", ".join(f"{t:.2f}" for t in row["times_s"])
         out.write(f"| {row['method']} | {row['median_s']:.3f} | {row['mb_per_s']:.0f} | {runs} | {row['note']} |\n")
     out.write(
@@ -138,11 +172,6 @@ def _run(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str) -> int
         + ", ".join(f"{k} = {v}" for k, v in checks.items())
         + "\n"
     )
-    args.json_out.parent.mkdir(parents=True, exist_ok=True)
-    document = {"params": vars(args) | {"keep_data": str(args.keep_data), "json_out": str(args.json_out)}}
-    document |= {"machine": info, "bytes": size, "rows": rows, "ratios": ratios, "checks": checks}
-    args.json_out.write_text(json.dumps(document, indent=2))
-    return 0 if all(checks.values()) else 1
 
 
 if __name__ == "__main__":
