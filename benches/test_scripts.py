@@ -51,6 +51,20 @@ def test_compare_runs_every_scenario_and_its_checks_pass(tmp_path: Path) -> None
     assert "| scenario | mxcp-compact: median (min-max) |" in done.stdout
 
 
+def test_every_repetition_of_the_daily_job_measures_a_next_day_with_something_to_delete(tmp_path: Path) -> None:
+    """`run_loop` reverses the methods' order every other repetition; the daily job must not, or
+    its second run measures a directory that the first one cleaned already."""
+    out = tmp_path / "compare.json"
+    done = run_script(
+        "compare.py", "--size-mb", "2", "--runs", "2", "--no-jq", "--scenarios", "daily", "--json-out", str(out)
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(out.read_text())
+    deleted = result["figures"]["daily"]["next_day_deleted"]
+    assert len(deleted) == 2 and deleted[0] == deleted[1] > 0, deleted
+    assert result["checks"]["daily: every repetition deleted as much and read as many files"] is True
+
+
 def test_segments_delete_what_one_file_deletes(tmp_path: Path) -> None:
     out = tmp_path / "segments.json"
     done = run_script(
