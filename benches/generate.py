@@ -37,7 +37,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 __all__ = [
     "DEFAULT_MIX",
@@ -543,22 +543,6 @@ class _Plan:
     growth: float
 
 
-@dataclass
-class _Tally:
-    """What the writer wrote, under the names of Stats' fields."""
-
-    bytes: int
-    lines: int
-    deleted_lines: int
-    deleted_bytes: int
-    deleted_per_schema: dict[str, int]
-    lines_per_schema: dict[str, int]
-    huge_lines: int
-    max_line_bytes: int
-    first_timestamp: str
-    last_timestamp: str
-
-
 def generate(
     path: str | Path,
     size_bytes: int,
@@ -605,7 +589,7 @@ def generate(
     return Stats(
         path=str(path),
         registry=str(reg) if reg else None,
-        **asdict(tally),
+        **tally,
         now=now_dt.isoformat().replace("+00:00", "Z"),
         mxcp_version=mxcp_version,
         seed=seed,
@@ -643,7 +627,7 @@ def _templates(
     return pools, huge, first_huge
 
 
-def _write_log(path: Path, expected_out: str | Path | None, plan: _Plan, rng: random.Random) -> _Tally:
+def _write_log(path: Path, expected_out: str | Path | None, plan: _Plan, rng: random.Random) -> dict[str, Any]:
     """The log at `path` and, when `expected_out` is given, the lines a correct compaction keeps there."""
     out = path.open("wb")
     kept_out = Path(expected_out).open("wb") if expected_out is not None else None  # noqa: SIM115
@@ -655,7 +639,7 @@ def _write_log(path: Path, expected_out: str | Path | None, plan: _Plan, rng: ra
             kept_out.close()
 
 
-def _write_lines(plan: _Plan, rng: random.Random, out: IO[bytes], kept_out: IO[bytes] | None) -> _Tally:
+def _write_lines(plan: _Plan, rng: random.Random, out: IO[bytes], kept_out: IO[bytes] | None) -> dict[str, Any]:
     """The lines, written in 16 MiB blocks (the kept ones to `kept_out` too), and their counts."""
     # One loop with its state in locals: it runs once a line, about 800 times a MiB.
     size_bytes, end_us, span_us, now_us, growth = (
@@ -722,10 +706,12 @@ def _write_lines(plan: _Plan, rng: random.Random, out: IO[bytes], kept_out: IO[b
             _flush(out, parts, kept_out, kept_parts)
             buffered = 0
     _flush(out, parts, kept_out, kept_parts)
-    return _Tally(
-        pos, lines, deleted_lines, deleted_bytes, dict(sorted(deleted_per.items())), dict(sorted(lines_per.items())),
-        huge_lines, max_line, first_ts, ts,
-    )  # fmt: skip
+    # What the writer wrote, under the names of Stats' fields.
+    return {
+        "bytes": pos, "lines": lines, "deleted_lines": deleted_lines, "deleted_bytes": deleted_bytes,
+        "deleted_per_schema": dict(sorted(deleted_per.items())), "lines_per_schema": dict(sorted(lines_per.items())),
+        "huge_lines": huge_lines, "max_line_bytes": max_line, "first_timestamp": first_ts, "last_timestamp": ts,
+    }  # fmt: skip
 
 
 def _flush(out: IO[bytes], parts: list[bytes], kept_out: IO[bytes] | None, kept_parts: list[bytes] | None) -> None:
