@@ -13,17 +13,29 @@
 //! that is then refused (the log was renamed meanwhile) or a run killed just before it leaves
 //! those lines in the archive and in the log, and the next run archives them again: an archive
 //! may hold a line twice, never lack one.
+//!
+//! A run killed while a member is being written leaves an unfinished one (a gzip member or zstd
+//! frame without its end, or a partial line), after which `zcat` stops: everything a later run
+//! appended would be out of reach. So each member starts by recording the archive's length in a
+//! marker beside it (`.NAME.mxcp-compact-member`, synced) and removes the marker once the member
+//! is finished and synced. A run that finds the marker checks the bytes after that length: if
+//! they are not a complete member, it cuts them off. That is safe because their log was never
+//! replaced (the member is finished before the swap), so each of their lines is still in a log.
+//! A complete member is kept, as above. One run at a time holds the archive (an exclusive
+//! `flock` for the whole run): two runs appending at once would interleave their members.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
 use crate::decide::Run;
 use crate::error::{Error, Result};
+use crate::lock::hold_exclusively;
 use crate::sink::Sink;
 use crate::stats::Tally;
 
@@ -58,13 +70,22 @@ pub struct Archive {
     /// Uncompressed bytes archived so far, by this process.
     pub bytes: u64,
     pub lines: u64,
+    /// Bytes of an unfinished member, left by a run that stopped, cut off when it was opened.
+    pub repaired: u64,
+    /// Holds the run's exclusive lock on the archive until the archive is dropped.
+    _held: File,
 }
 
 impl Archive {
+    /// Opens (or creates, owner-only) the archive at `path`, locks it for this run and cuts off
+    /// an unfinished member a stopped run left (see the module comment). Fails early, before
+    /// any log is read, if it cannot be created or another run holds it.
     pub fn open(path: &Path) -> Result<Archive> {
-        // Fail early, before any log is read, if the archive cannot be created.
-        open_append(path)?;
-        Ok(Archive { path: path.to_path_buf(), format: Format::for_path(path), member: None, bytes: 0, lines: 0 })
+        let held = open_append(path)?;
+        hold_exclusively(&held, path)?;
+        let format = Format::for_path(path);
+        let repaired = cut_unfinished_member(&held, path, format)?;
+        Ok(Archive { path: path.to_path_buf(), format, member: None, bytes: 0, lines: 0, repaired, _held: held })
     }
 
     pub fn path(&self) -> &Path {
@@ -78,6 +99,8 @@ impl Archive {
         }
         if self.member.is_none() {
             let file = open_append(&self.path)?;
+            let start = file.metadata().map_err(|e| self.error(e))?.len();
+            mark_member_start(&self.path, start).map_err(|e| self.error(e))?;
             self.member = Some(match self.format {
                 Format::Plain => Member::Plain(file),
                 Format::Gzip => Member::Gzip(GzEncoder::new(file, Compression::fast())),
@@ -106,7 +129,11 @@ impl Archive {
             Some(Member::Zstd(encoder)) => encoder.finish(),
         };
         let file = file.map_err(|e| self.error(e))?;
-        file.sync_all().map_err(|e| self.error(e))
+        file.sync_all().map_err(|e| self.error(e))?;
+        match fs::remove_file(member_mark(&self.path)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(self.error(e)),
+            _ => Ok(()),
+        }
     }
 
     fn error(&self, source: io::Error) -> Error {
@@ -135,11 +162,70 @@ impl Sink for ArchiveSink<'_> {
     }
 }
 
+/// The marker of a member being written into the archive at `path`.
+fn member_mark(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.mxcp-compact-member"))
+}
+
+/// Records, durably, that a member starts at byte `start` of the archive at `path`.
+fn mark_member_start(path: &Path, start: u64) -> io::Result<()> {
+    let mark = member_mark(path);
+    let mut file = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&mark)?;
+    file.write_all(format!("{start}\n").as_bytes())?;
+    file.sync_all()?;
+    let dir = mark.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    File::open(dir)?.sync_all()
+}
+
+/// Cuts off the bytes of a member a stopped run left unfinished, if the marker says one was
+/// being written and they are not a complete member; removes the marker. The bytes cut.
+fn cut_unfinished_member(held: &File, path: &Path, format: Format) -> Result<u64> {
+    let mark = member_mark(path);
+    let text = match fs::read_to_string(&mark) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(Error::io(&mark, "read the archive's member marker", e)),
+    };
+    let len = held.metadata().map_err(|e| Error::io(path, "read the archive", e))?.len();
+    let mut cut = 0;
+    // A marker that holds no length, or one past the end (the archive replaced since), tells
+    // nothing about this archive: it is left as it is.
+    if let Some(start) = text.trim().parse::<u64>().ok().filter(|&start| start < len) {
+        if !is_complete_member(held, format, start, len).map_err(|e| Error::io(path, "read the archive", e))? {
+            held.set_len(start).map_err(|e| Error::io(path, "cut the archive's unfinished member", e))?;
+            held.sync_all().map_err(|e| Error::io(path, "cut the archive's unfinished member", e))?;
+            cut = len - start;
+        }
+    }
+    fs::remove_file(&mark).map_err(|e| Error::io(&mark, "remove the archive's member marker", e))?;
+    Ok(cut)
+}
+
+/// Whether bytes `start..len` of the archive are whole members: for plain text, whole lines;
+/// compressed, streams that decode to their end.
+fn is_complete_member(held: &File, format: Format, start: u64, len: u64) -> io::Result<bool> {
+    if format == Format::Plain {
+        let mut last = [0u8; 1];
+        held.read_exact_at(&mut last, len - 1)?;
+        return Ok(last[0] == b'\n');
+    }
+    let mut reader = held.try_clone()?;
+    reader.seek(SeekFrom::Start(start))?;
+    let tail = BufReader::new(reader.take(len - start));
+    let decoded = match format {
+        Format::Gzip => io::copy(&mut MultiGzDecoder::new(tail), &mut io::sink()),
+        _ => zstd::stream::read::Decoder::with_buffer(tail).and_then(|mut d| io::copy(&mut d, &mut io::sink())),
+    };
+    Ok(decoded.is_ok())
+}
+
 fn open_append(path: &Path) -> Result<File> {
     OpenOptions::new()
+        .read(true)
         .append(true)
         .create(true)
-        .mode(0o640)
+        .mode(0o600)
         .custom_flags(libc::O_CLOEXEC)
         .open(path)
         .map_err(|e| Error::io(path, "open the archive", e))
@@ -181,6 +267,106 @@ mod tests {
             }
             assert_eq!(read_all(&path), b"a0\nb0\nc0\na1\nb1\nc1\n", "{name}");
         }
+    }
+
+    /// The archive at `path` as a stopped run leaves it: `committed` (whole members), then the
+    /// first `keep` bytes of one more member, with the marker of that member beside it.
+    fn stopped_mid_member(path: &Path, committed: &[u8], member: &[u8], keep: usize) {
+        let mut bytes = committed.to_vec();
+        bytes.extend_from_slice(&member[..keep]);
+        std::fs::write(path, bytes).unwrap();
+        std::fs::write(member_mark(path), format!("{}\n", committed.len())).unwrap();
+    }
+
+    /// One finished member holding `text`, as `Archive` writes it in `format`.
+    fn one_member(dir: &Path, name: &str, text: &[u8]) -> Vec<u8> {
+        let path = dir.join(format!("one-{name}"));
+        let _ = std::fs::remove_file(&path);
+        let mut archive = Archive::open(&path).unwrap();
+        archive.write(text).unwrap();
+        archive.checkpoint().unwrap();
+        drop(archive);
+        std::fs::read(path).unwrap()
+    }
+
+    #[test]
+    fn an_unfinished_member_left_by_a_stopped_run_is_cut_off_and_later_members_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let lines: Vec<u8> = (0..5000).flat_map(|n| format!("{{\"n\": {n}}}\n").into_bytes()).collect();
+        for name in ["deleted.jsonl", "deleted.jsonl.gz", "deleted.jsonl.zst"] {
+            let committed = one_member(dir.path(), name, b"kept-1\nkept-2\n");
+            let member = one_member(dir.path(), name, &lines);
+            for keep in [1, member.len() / 2, member.len() - 1] {
+                let path = dir.path().join(name);
+                stopped_mid_member(&path, &committed, &member, keep);
+                let mut archive = Archive::open(&path).unwrap();
+                assert_eq!(archive.repaired, keep as u64, "{name} keep={keep}");
+                assert!(!member_mark(&path).exists(), "{name}: the marker is removed");
+                archive.write(b"next\n").unwrap();
+                archive.checkpoint().unwrap();
+                drop(archive);
+                assert_eq!(read_all(&path), b"kept-1\nkept-2\nnext\n", "{name} keep={keep}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_finished_member_is_kept_even_with_its_marker_left_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["deleted.jsonl", "deleted.jsonl.gz", "deleted.jsonl.zst"] {
+            let committed = one_member(dir.path(), name, b"a\n");
+            let member = one_member(dir.path(), name, b"b\nc\n");
+            let path = dir.path().join(name);
+            // Stopped after the member was finished and synced, before its marker went.
+            stopped_mid_member(&path, &committed, &member, member.len());
+            let archive = Archive::open(&path).unwrap();
+            assert_eq!(archive.repaired, 0, "{name}");
+            assert!(!member_mark(&path).exists());
+            drop(archive);
+            assert_eq!(read_all(&path), b"a\nb\nc\n", "{name}");
+        }
+    }
+
+    #[test]
+    fn a_marker_that_tells_nothing_about_the_archive_leaves_it_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("deleted.jsonl");
+        for marker in ["", "junk\n", "999999\n"] {
+            std::fs::write(&path, b"a\npartial").unwrap();
+            std::fs::write(member_mark(&path), marker).unwrap();
+            let archive = Archive::open(&path).unwrap();
+            assert_eq!(archive.repaired, 0, "{marker:?}");
+            assert!(!member_mark(&path).exists());
+            drop(archive);
+            assert_eq!(std::fs::read(&path).unwrap(), b"a\npartial");
+        }
+    }
+
+    #[test]
+    fn a_member_in_progress_is_marked_and_its_marker_goes_when_it_is_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("deleted.jsonl.gz");
+        let mut archive = Archive::open(&path).unwrap();
+        archive.write(b"a\n").unwrap();
+        assert_eq!(std::fs::read_to_string(member_mark(&path)).unwrap(), "0\n");
+        archive.checkpoint().unwrap();
+        assert!(!member_mark(&path).exists());
+        let length = std::fs::metadata(&path).unwrap().len();
+        archive.write(b"b\n").unwrap();
+        assert_eq!(std::fs::read_to_string(member_mark(&path)).unwrap(), format!("{length}\n"));
+    }
+
+    #[test]
+    fn a_second_run_cannot_open_an_archive_another_run_holds_and_a_new_one_is_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("deleted.jsonl.zst");
+        let held = Archive::open(&path).unwrap();
+        let error = Archive::open(&path).err().unwrap();
+        assert!(error.to_string().contains("another mxcp-compact is running"), "{error}");
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        drop(held);
+        assert!(Archive::open(&path).is_ok(), "released with the archive");
     }
 
     #[test]

@@ -148,6 +148,11 @@ mod python {
         fn counts(&self) -> (u64, u64) {
             self.archive.lock().map_or((0, 0), |archive| (archive.lines, archive.bytes))
         }
+
+        /// Bytes of an unfinished member, left by a run that stopped, cut off when it was opened.
+        fn repaired(&self) -> u64 {
+            self.archive.lock().map_or(0, |archive| archive.repaired)
+        }
     }
 
     fn wait_seconds(seconds: f64) -> PyResult<Duration> {

@@ -5,6 +5,7 @@
 //! not write, and is released by the kernel when the holder exits, however it exits. The
 //! holder's pid, for the "another mxcp-compact is running" message, is read from /proc/locks.
 //! Only mxcp-compact takes this lock; MXCP itself never locks, so the lock cannot block it.
+//! The same lock on a file (`hold_exclusively`) keeps two runs from appending to one archive.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -50,6 +51,20 @@ impl DirLock {
             thread::sleep(RETRY);
         }
     }
+}
+
+/// Takes an exclusive `flock` on `handle` (the file at `path`) without waiting, for as long as
+/// `handle` is open; `Error::Busy` naming the holder's pid when another process holds one.
+pub fn hold_exclusively(handle: &File, path: &Path) -> Result<()> {
+    // SAFETY: flock only reads the descriptor, which `handle` keeps open for this call.
+    if unsafe { libc::flock(handle.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(());
+    }
+    let error = io::Error::last_os_error();
+    if error.raw_os_error() != Some(libc::EWOULDBLOCK) {
+        return Err(Error::io(path, "lock", error));
+    }
+    Err(Error::Busy { dir: path.to_path_buf(), pid: holder_pid(handle) })
 }
 
 /// The pid holding a `flock` on `handle`'s inode, from /proc/locks.

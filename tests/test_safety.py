@@ -8,6 +8,7 @@ byte, and every line a writer appended is present exactly once.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import json
 import os
@@ -224,6 +225,47 @@ def test_crash_during_a_rewrite_leaves_old_or_new_and_the_next_run_completes(tmp
     assert finished.returncode == 0, finished.stderr
     assert log.read_text() == "".join(retained)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["logs-default.jsonl"]
+
+
+def _archived_lines(archive: Path) -> list[str]:
+    """The lines of an archive, read as `zcat`/`zstdcat` would (an error if a member is cut)."""
+    raw = archive.read_bytes()
+    if archive.name.endswith(".gz"):
+        raw = gzip.decompress(raw)
+    elif archive.name.endswith(".zst"):
+        import zstandard
+
+        # Frame by frame: zstandard's stream reader stops at a cut frame without a word.
+        frames, rest = [], raw
+        while rest:
+            frame = zstandard.ZstdDecompressor().decompressobj()
+            frames.append(frame.decompress(rest))
+            if not frame.eof:
+                raise EOFError(f"{archive}: a zstd frame without its end")
+            rest = frame.unused_data
+        raw = b"".join(frames)
+    return raw.decode().splitlines(keepends=True)
+
+
+@pytest.mark.parametrize("name", ["deleted.jsonl.gz", "deleted.jsonl.zst"])
+def test_a_run_killed_while_archiving_leaves_no_cut_member_in_front_of_the_next_runs(tmp_path: Path, name: str) -> None:
+    log, archive = tmp_path / "logs-default.jsonl", tmp_path / "archive" / name
+    archive.parent.mkdir()
+    retained = write_log(log, 150_000, pad=300)
+    deleted = [item for item in log.read_text().splitlines(keepends=True) if OLD in item]
+    # One worker: the first 16 MiB window is archived when the process dies at the second.
+    crash = {"MXCP_COMPACT_CRASH_AT": "window:2"}
+    crashed = run_cli("--path", str(log), "--threads", "1", "--archive", str(archive), env=crash)
+    assert crashed.returncode == -signal.SIGABRT, crashed.stderr
+    assert archive.stat().st_size > 0
+    with pytest.raises((EOFError, OSError, ValueError)):
+        _archived_lines(archive)  # what the stopped run left: a member without its end
+    finished = run_cli("--path", str(log), "--archive", str(archive))
+    assert finished.returncode == 0, finished.stderr
+    assert "an unfinished member left by a run that stopped" in finished.stderr
+    assert log.read_text() == "".join(retained)
+    assert _archived_lines(archive) == deleted
+    assert sorted(p.name for p in archive.parent.iterdir()) == [name]
 
 
 IN_PLACE_POINTS = ["shift-commit:1", "shift-write:1", "shift-write:7", "shift-commit:3", "before-truncate"]

@@ -31,6 +31,9 @@ class Archive:
     def __init__(self, path: str | PathLike[str]) -> None: ...
     def counts(self) -> tuple[int, int]:
         """(lines, uncompressed bytes) archived so far."""
+    def repaired(self) -> int:
+        """Bytes of an unfinished member, left by a run that stopped, cut off when it was opened
+        (the archive is held by this run, an exclusive flock, until the object is collected)."""
 
 class DirLock:
     """The run lock on one audit directory (an flock on the directory itself), taken once for
