@@ -130,6 +130,9 @@ fn preview(path: &Path, target: PathBuf, rules: &RetentionRules, options: &Optio
     }
     let report = dry_run(path, target, rules, options)?;
     if report.tally.deleted_lines > 0 {
+        if plain {
+            replaceable(&report.target, path)?;
+        }
         let dir = report.target.parent().unwrap_or(Path::new("/"));
         writable(dir, path, "create the temp file a real run would write beside it")?;
         if options.in_place && plain {
@@ -137,6 +140,26 @@ fn preview(path: &Path, target: PathBuf, rules: &RetentionRules, options: &Optio
         }
     }
     Ok(report)
+}
+
+/// The inode attributes that refuse a rename over the file and a rewrite of it, even to root
+/// (`chattr +i`, `chattr +a`): `FS_IMMUTABLE_FL` and `FS_APPEND_FL` of linux/fs.h.
+const IMMUTABLE_OR_APPEND_ONLY: libc::c_int = 0x10 | 0x20;
+
+/// Refuses, as the real run would fail to replace or rewrite it, a log whose inode is
+/// immutable or append-only. A filesystem without such attributes has nothing to refuse.
+fn replaceable(target: &Path, named: &Path) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let file = fs::File::open(target).map_err(|e| Error::io(named, "open", e))?;
+    let mut flags: libc::c_int = 0;
+    // SAFETY: FS_IOC_GETFLAGS writes one int (the kernel's type for it, whatever the macro says)
+    // into `flags`, which lives across the call; the descriptor is open for as long as `file`.
+    let status = unsafe { libc::ioctl(file.as_raw_fd(), libc::FS_IOC_GETFLAGS, &raw mut flags) };
+    if status != 0 || flags & IMMUTABLE_OR_APPEND_ONLY == 0 {
+        return Ok(());
+    }
+    let action = "change it, as a real run would: it is immutable or append-only (chattr +i or +a)";
+    Err(Error::io(named, action, io::Error::from_raw_os_error(libc::EPERM)))
 }
 
 /// Whether this process may write `path` (as `access(2)` says, which knows read-only mounts);

@@ -634,6 +634,29 @@ def test_unwritable_directory_is_reported_and_the_file_untouched(tmp_path: Path)
     assert untouched.read_text() == line(NEW, keep=1)
 
 
+@pytest.mark.parametrize("attribute", ["+i", "+a"])
+def test_an_immutable_or_append_only_log_is_refused_by_the_dry_run_as_by_the_real_run(
+    tmp_path: Path, attribute: str
+) -> None:
+    log = tmp_path / "logs-default.jsonl"
+    write_log(log, 100)
+    original = log.read_bytes()
+    marked = subprocess.run(["chattr", attribute, str(log)], capture_output=True, text=True, check=False)
+    if marked.returncode != 0:
+        pytest.skip(f"chattr {attribute} is refused here (needs root and ext4-like attributes): {marked.stderr}")
+    try:
+        previews = [run_cli("--path", str(log), "--dry-run", *mode) for mode in ([], ["--in-place"])]
+        reals = [run_cli("--path", str(log), *mode) for mode in ([], ["--in-place"])]
+    finally:
+        subprocess.run(["chattr", f"-{attribute[1:]}", str(log)], check=True)
+    for preview, real in zip(previews, reals, strict=True):
+        # The dry run promises nothing the real run cannot do, and says why.
+        assert preview.returncode == real.returncode == 1, (preview.stdout, real.stderr)
+        assert "immutable or append-only" in preview.stderr
+    assert log.read_bytes() == original
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["logs-default.jsonl"]
+
+
 def test_hard_linked_log_is_refused_by_rename_and_compacted_in_place(tmp_path: Path) -> None:
     log = tmp_path / "logs-default.jsonl"
     retained = write_log(log, 100)
