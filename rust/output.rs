@@ -9,10 +9,11 @@
 //! are written with O_DIRECT until the first `sync` (see `direct`), buffered afterwards; the
 //! fsync covers both alike.
 
-use std::ffi::OsString;
+use std::ffi::{CString, OsString};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -101,6 +102,7 @@ impl TempFile {
         temp.file
             .set_permissions(fs::Permissions::from_mode(original.mode() & 0o7777))
             .map_err(|e| Error::io(&temp.path, "set the mode of the temp file", e))?;
+        copy_extended_attributes(target, &temp.file, &temp.path)?;
         if original.len() >= tuning.direct_min_bytes {
             temp.direct = DirectWriter::start(&temp.file, tuning.direct_chunk_bytes);
         }
@@ -219,6 +221,63 @@ fn temp_error(target: &Path, temp: &Path, action: &'static str, error: io::Error
 }
 
 /// fsyncs the directory holding `path`, so a rename or unlink in it is durable.
+/// Copies every extended attribute of `from` onto the temp `to` (at `temp`): `user.*`, and
+/// POSIX ACLs, which are `system.posix_acl_*` attributes, so that a reader granted access by an
+/// ACL keeps it. Set after the mode: an ACL's mask then becomes the group bits it was.
+fn copy_extended_attributes(from: &Path, to: &File, temp: &Path) -> Result<()> {
+    let source = CString::new(from.as_os_str().as_bytes())
+        .map_err(|_| Error::io(from, "list the extended attributes", io::Error::from(io::ErrorKind::InvalidInput)))?;
+    let names = match read_sized(|buffer, size| {
+        // SAFETY: `source` is NUL-terminated and lives across the call; listxattr writes at most
+        // `size` bytes into `buffer` (null with size 0: it only returns the size needed).
+        unsafe { libc::listxattr(source.as_ptr(), buffer.cast(), size) }
+    }) {
+        Ok(names) => names,
+        // A filesystem without extended attributes has none to copy.
+        Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => return Ok(()),
+        Err(e) => return Err(Error::io(from, "list the extended attributes", e)),
+    };
+    for name in names.split(|&byte| byte == 0).filter(|name| !name.is_empty()) {
+        let name = CString::new(name)
+            .map_err(|_| Error::io(from, "list the extended attributes", io::ErrorKind::InvalidData.into()))?;
+        let value = read_sized(|buffer, size| {
+            // SAFETY: both strings are NUL-terminated and outlive the call; getxattr writes at
+            // most `size` bytes into `buffer` (null with size 0: it only returns the size).
+            unsafe { libc::getxattr(source.as_ptr(), name.as_ptr(), buffer.cast(), size) }
+        })
+        .map_err(|e| Error::io(from, "read an extended attribute", e))?;
+        // SAFETY: the descriptor is open for as long as `to` is borrowed; `name` is NUL-terminated
+        // and `value` holds `value.len()` bytes, both alive across the call.
+        let set = unsafe { libc::fsetxattr(to.as_raw_fd(), name.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
+        // A security label (SELinux) is the kernel's to assign when the policy refuses ours.
+        if set != 0 && !name.as_bytes().starts_with(b"security.") {
+            return Err(Error::io(
+                temp,
+                "copy an extended attribute (or ACL) to the temp file",
+                io::Error::last_os_error(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The bytes a `listxattr`/`getxattr`-like `call(buffer, size)` returns: asked for the size
+/// first, then read, again if the value grew in between.
+fn read_sized(call: impl Fn(*mut u8, usize) -> libc::ssize_t) -> io::Result<Vec<u8>> {
+    loop {
+        let needed = usize::try_from(call(std::ptr::null_mut(), 0)).map_err(|_| io::Error::last_os_error())?;
+        let mut buffer = vec![0u8; needed];
+        match usize::try_from(call(buffer.as_mut_ptr(), buffer.len())) {
+            Ok(got) => {
+                buffer.truncate(got);
+                return Ok(buffer);
+            }
+            Err(_) if io::Error::last_os_error().raw_os_error() == Some(libc::ERANGE) => continue,
+            Err(_) => return Err(io::Error::last_os_error()),
+        }
+    }
+}
+
 pub fn sync_parent(path: &Path) -> Result<()> {
     let dir = parent_dir(path);
     let handle = File::open(dir).map_err(|e| Error::io(dir, "open the directory", e))?;

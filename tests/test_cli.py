@@ -10,6 +10,7 @@ import re
 import shutil
 import socket
 import stat
+import struct
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -349,6 +350,30 @@ def test_file_owner_is_preserved_by_a_rewrite(cli: RunCli, fixture_project: Path
     assert cli(["log-cleanup", *NOW_ARGS], cwd=fixture_project).exit_code == 0
     assert lines_of(base) == 27
     assert (base.stat().st_uid, base.stat().st_gid) == (4321, 4322)
+
+
+def _posix_acl(entries: list[tuple[int, int, int]]) -> bytes:
+    """A `system.posix_acl_access` value: version 2, then (tag, permissions, id) entries."""
+    return struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *entry) for entry in entries)
+
+
+def test_acls_and_extended_attributes_are_preserved_by_a_rewrite(cli: RunCli, fixture_project: Path) -> None:
+    base = fixture_project / "audit/logs-default.jsonl"
+    base.chmod(0o600)
+    # user::rw-, user 4321 (a log shipper, say) r--, group::---, mask::r--, other::---
+    acl = _posix_acl(
+        [(0x01, 6, 0xFFFFFFFF), (0x02, 4, 4321), (0x04, 0, 0xFFFFFFFF), (0x10, 4, 0xFFFFFFFF), (0x20, 0, 0xFFFFFFFF)]
+    )
+    try:
+        os.setxattr(base, "system.posix_acl_access", acl)
+        os.setxattr(base, "user.origin", b"mxcp-server-1")
+    except OSError as error:
+        pytest.skip(f"this filesystem takes no ACL or user attribute: {error}")
+    mode, attributes = base.stat().st_mode, {name: os.getxattr(base, name) for name in os.listxattr(base)}
+    assert cli(["log-cleanup", *NOW_ARGS], cwd=fixture_project).exit_code == 0
+    assert lines_of(base) == 27  # really rewritten
+    assert {name: os.getxattr(base, name) for name in os.listxattr(base)} == attributes
+    assert base.stat().st_mode == mode, "the group bits stay the ACL's mask"
 
 
 def test_debug_adds_per_file_detail_on_stderr_only(cli: RunCli, fixture_project: Path) -> None:
