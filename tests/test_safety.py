@@ -549,6 +549,8 @@ def test_second_cleanup_waits_or_reports_the_running_one(tmp_path: Path) -> None
     busy = run_cli("--path", str(log))
     assert busy.returncode == 1
     assert f"another mxcp-compact is running (pid {first.pid})" in busy.stderr
+    reason = f"because {tmp_path}: another mxcp-compact is running (pid {first.pid})"
+    assert f"Not compacted: {log} ({reason}); nothing was deleted from it." in busy.stdout, busy.stdout
     waited = run_cli("--path", str(log), "--wait", "30")
     assert first.wait(timeout=30) == 0
     assert waited.returncode == 0, waited.stderr

@@ -289,7 +289,7 @@ def _compact_files(plan: CleanupPlan, archive: Any, notes: list[str]) -> tuple[l
                 continue
             lock, busy = locks.for_file(log.path)
             if busy is not None:
-                outcomes.append(FileOutcome(log.path, error=f"{log.path}: not compacted: {busy}"))
+                outcomes.append(FileOutcome(log.path, error=f"{log.path}: not compacted, because {busy}"))
                 continue
             _read_ahead(indexes.next_to_read(plan.files[position + 1 :]))
             outcome, interrupted = _compact_file(plan, log, archive, progress, notes, lock)
