@@ -18,7 +18,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::inplace;
 use crate::job::{Action, FileReport, Locking, Options};
 use crate::lock::DirLock;
-use crate::output::remove_stale_temp;
+use crate::output::{remove_stale_temp, temp_path_for};
 use crate::retention::RetentionRules;
 use crate::scrub::ScrubSink;
 use crate::sink::{CountOnly, Sink, Tee};
@@ -184,6 +184,12 @@ fn dry_run(path: &Path, target: PathBuf, rules: &RetentionRules, options: &Optio
     }
     let (file, meta) = open_log(path, &target, false)?;
     let searched = options.searcher(rules).search(&file, path, 0, &mut CountOnly)?;
+    // Said, not removed: a dry run changes nothing (a real run removes it, with a note).
+    let stale = temp_path_for(&target);
+    let note = stale.exists().then(|| {
+        let size = fs::metadata(&stale).map_or(0, |meta| meta.len());
+        format!("a temp file left by an interrupted run is there ({size} bytes); a real run removes it")
+    });
     Ok(FileReport {
         path: path.to_path_buf(),
         target,
@@ -193,7 +199,7 @@ fn dry_run(path: &Path, target: PathBuf, rules: &RetentionRules, options: &Optio
         tally: searched.tally,
         appended_bytes: 0,
         stale_temp_removed: false,
-        note: None,
+        note,
         bytes_scrubbed: 0,
     })
 }

@@ -221,6 +221,12 @@ def test_crash_during_a_rewrite_leaves_old_or_new_and_the_next_run_completes(tmp
     crashed = run_cli("--path", str(log), env={"MXCP_COMPACT_CRASH_AT": point})
     assert crashed.returncode == -signal.SIGABRT, crashed.stderr
     assert log.read_text() in (original, "".join(retained))
+    temp = tmp_path / ".logs-default.jsonl.mxcp-compact.tmp"
+    if temp.exists():
+        # The dry run says it is there and leaves it; the real run removes it.
+        preview = run_cli("--path", str(log), "--dry-run")
+        assert "a temp file left by an interrupted run is there" in preview.stderr, preview.stderr
+        assert temp.exists()
     finished = run_cli("--path", str(log))
     assert finished.returncode == 0, finished.stderr
     assert log.read_text() == "".join(retained)
