@@ -566,6 +566,45 @@ def test_path_dir_skips_a_gzip_file_with_a_note_and_exit_0(cli_any: RunCli, tmp_
     assert (logs / "archive.jsonl").read_bytes() == packed
 
 
+#: What a power loss can leave at a log's head on ext4/XFS: a block of NUL bytes (here ended by a
+#: newline, so that the records after it are lines of their own).
+NUL_HEAD = b"\0" * 300 + b"\n"
+
+
+def test_path_dir_decides_a_log_with_a_nul_filled_head_line_by_line(fixture_project: Path) -> None:
+    base = fixture_project / "audit" / "logs-default.jsonl"
+    base.write_bytes(NUL_HEAD + base.read_bytes())
+    verify = ["verify", "--path", "audit", *NOW_ARGS]
+    before = run_subprocess(verify, cwd=fixture_project)
+    assert before.exit_code == 1, before.stdout + before.stderr
+    assert "logs-default.jsonl: 273 records past retention" in before.stdout
+    result = run_subprocess(["log-cleanup", "--json", "--path", "audit", *NOW_ARGS], cwd=fixture_project)
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["deleted_per_schema"] == {"mxcp.endpoints:1": 273, "mxcp.endpoints:2": 73}
+    assert file_counts(result.json())["logs-default.jsonl"] == (301, 273)
+    assert result.json()["unevaluable"] == {"invalid_json": 1}
+    assert "NUL" not in result.stderr
+    # The NUL line is kept byte for byte, then the records the rule keeps.
+    assert base.read_bytes() == NUL_HEAD + expected_kept("audit/logs-default.jsonl")
+    after = run_subprocess(verify, cwd=fixture_project)
+    assert after.exit_code == 0, after.stdout + after.stderr
+    assert "Compliant" in after.stdout
+
+
+def test_path_dir_skips_a_duckdb_database_named_like_a_log_with_a_note(tmp_path: Path) -> None:
+    duckdb = pytest.importorskip("duckdb")
+    logs = tmp_path / "logs"
+    write_log(logs / "a.jsonl", [record("mxcp.endpoints", 2, "2020-01-01T00:00:00Z")])
+    duckdb.connect(str(logs / "table.jsonl")).close()
+    database = (logs / "table.jsonl").read_bytes()
+    result = run_subprocess(["log-cleanup", "--path", str(logs), *NOW_ARGS], cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert "Total records deleted: 1" in result.stdout
+    notes = [line for line in result.stderr.splitlines() if "table.jsonl" in line]
+    assert notes == [f"note: {logs / 'table.jsonl'}: skipped: a DuckDB database, not a JSONL log"]
+    assert (logs / "table.jsonl").read_bytes() == database
+
+
 def test_path_may_be_given_several_times(cli: RunCli, tmp_path: Path) -> None:
     old = record("mxcp.endpoints", 1, "2020-01-01T00:00:00Z")
     write_log(tmp_path / "one.jsonl", [old])

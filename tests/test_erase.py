@@ -175,6 +175,19 @@ def test_profile_selects_the_files_and_leaves_the_other_profiles_alone(fixture_p
         assert (fixture_project / relative).read_bytes() == b"".join(kept), relative
 
 
+def test_path_dir_erases_in_a_log_with_a_nul_filled_head_and_keeps_the_nul_line(fixture_project: Path) -> None:
+    nul_head = b"\0" * 300 + b"\n"  # what a power loss can leave at a log's head on ext4/XFS
+    base = fixture_project / "audit" / "logs-default.jsonl"
+    base.write_bytes(nul_head + base.read_bytes())
+    result = erase(fixture_project, "--path", "audit", "--where", "user_id=alice", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["erased_per_schema"] == expected_per_schema([ALICE])
+    for relative in DEFAULT_FILES:
+        kept = b"".join(line for line in fixture_lines(relative) if not erased(line, [ALICE]))
+        head = nul_head if relative == "audit/logs-default.jsonl" else b""
+        assert (fixture_project / relative).read_bytes() == head + kept, relative
+
+
 @pytest.mark.parametrize("options", [["--in-place"], ["--scrub"], ["--in-place", "--scrub"]], ids=" ".join)
 def test_in_place_and_scrubbed_erasures_leave_the_same_lines(fixture_project: Path, options: list[str]) -> None:
     inodes = {relative: (fixture_project / relative).stat().st_ino for relative in DEFAULT_FILES}

@@ -1,5 +1,6 @@
 """Which files a run compacts: the logs named by `--path`, a profile's base log and its
-segments, the registry beside each log, and the files that are plainly not JSONL text.
+segments, the registry beside each log, and the files that are plainly not JSONL text
+(compressed, archives, DuckDB databases: known magic numbers at their head).
 """
 
 from __future__ import annotations
@@ -39,15 +40,19 @@ _COMPRESSED = (".gz", ".zst")
 #: The rules key of files cleaned with the archive retention (`[archive]`), not a registry's.
 ARCHIVE_RULES = Path("[archive]")
 
-# Magic numbers of formats that are never JSONL text.
+# Magic numbers of formats that are never JSONL text: (offset, magic) -> what the file is.
+# Nothing else makes a file by a log's name "not a log": NUL bytes, for one, are what a power
+# loss can leave at a log's head on ext4 or XFS, and the core decides such a file line by line
+# (a line holding a NUL is not valid JSON, so it is kept and counted as unevaluable).
 _BINARY_MAGIC = {
-    b"\x1f\x8b": "gzip-compressed",
-    b"\x28\xb5\x2f\xfd": "zstd-compressed",
-    b"BZh": "bzip2-compressed",
-    b"\xfd7zXZ\x00": "xz-compressed",
-    b"PK\x03\x04": "a zip archive",
-    b"DUCK": "a DuckDB database",
+    (0, b"\x1f\x8b"): "gzip-compressed",
+    (0, b"\x28\xb5\x2f\xfd"): "zstd-compressed",
+    (0, b"BZh"): "bzip2-compressed",
+    (0, b"\xfd7zXZ\x00"): "xz-compressed",
+    (0, b"PK\x03\x04"): "a zip archive",
+    (8, b"DUCK"): "a DuckDB database",  # after the header's 8-byte checksum
 }
+_MAGIC_END = max(offset + len(magic) for offset, magic in _BINARY_MAGIC)
 
 
 # Named tuples rather than frozen dataclasses (see registry.RegistryEntry).
@@ -124,7 +129,8 @@ def is_segment_name(name: str) -> bool:
 
 
 def binary_kind(path: Path) -> str | None:
-    """Why a file is plainly not JSONL text (compressed, archive, NUL bytes), or None."""
+    """Why a file is plainly not JSONL text (a compressed file, an archive, a DuckDB database:
+    its head is one of `_BINARY_MAGIC`), or None. A file with NUL bytes is still a log."""
     try:
         # Without O_NONBLOCK, a FIFO among the logs would hang the run until something wrote to it.
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -133,21 +139,20 @@ def binary_kind(path: Path) -> str | None:
     try:
         if not stat.S_ISREG(os.fstat(descriptor).st_mode):
             return None  # and files that are not regular ones
-        head = os.read(descriptor, 512)
+        head = os.read(descriptor, _MAGIC_END)
     except OSError:
         return None
     finally:
         os.close(descriptor)
-    for magic, kind in _BINARY_MAGIC.items():
-        if head.startswith(magic):
+    for (offset, magic), kind in _BINARY_MAGIC.items():
+        if head[offset : offset + len(magic)] == magic:
             return kind
-    if b"\x00" in head:
-        return "binary (NUL bytes)"
     return None
 
 
 def expand_paths(paths: Iterable[Path]) -> Plan:
-    """Files named by `--path`: a file as given, a directory as its `*.jsonl` minus registries."""
+    """Files named by `--path`: a file as given, a directory as its `*.jsonl` (and rotated or
+    compressed logs) minus registries, passing over those `binary_kind` names."""
     files: list[LogFile] = []
     passed_over: list[tuple[Path, str]] = []
     seen: set[Path] = set()
