@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
 import os
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import MappingProxyType
@@ -333,3 +336,69 @@ def test_package_is_typed() -> None:
     package = Path(mxcp_compact.__file__).parent
     assert (package / "py.typed").is_file()
     assert (package / "_core.pyi").is_file()
+
+
+# --- the README's Python API section ---------------------------------------------------------------------
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _readme_python_api() -> tuple[str, str]:
+    """The README's Python API section: its example (the first python code block) and the text
+    after the block."""
+    section = README.read_text(encoding="utf-8").split("\n## Python API\n", 1)[1].split("\n## ", 1)[0]
+    example, prose = section.split("```python\n", 1)[1].split("\n```\n", 1)
+    return example, prose
+
+
+def test_readme_python_api_example_uses_only_attributes_a_real_result_has(prod_log: Path) -> None:
+    example, prose = _readme_python_api()
+    tree = ast.parse(example)
+    results = {  # the names the example binds to a compact(...) call: `result = compact(...)`
+        target.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+        if isinstance(node.value.func, ast.Name) and node.value.func.id == "compact"
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    assert results == {"result"}, "the example no longer binds compact(...)'s result"
+    used = {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in results
+    }
+    # And the attributes the text names: "The `Result` ... has ... (`action`, `lines`, ...) and ...".
+    sentence = prose.split("The `Result`", 1)[1].split(". ", 1)[0]
+    named = set(re.findall(r"`([a-z_]+)`", sentence))
+    assert {"deleted", "bytes_before", "bytes_after"} <= used and {"lines", "deleted_per_schema"} <= named
+    result = compact(prod_log, retention={"mxcp.endpoints": 90}, now=FIXTURE_NOW, dry_run=True)
+    missing = sorted(name for name in used | named if not hasattr(result, name))
+    assert missing == [], f"the README's Python API names attributes a Result does not have: {missing}"
+
+
+def test_readme_python_api_signature_names_the_parameters_of_compact() -> None:
+    _, prose = _readme_python_api()
+    signature = prose.split("`compact(", 1)[1].split(") -> Result`", 1)[0]
+    documented = [part.split("=")[0].strip() for part in signature.split(",") if part.strip() != "*"]
+    assert documented == list(inspect.signature(compact).parameters)
+
+
+def test_now_as_an_int_is_nanoseconds_since_the_epoch(boundary_log: Path) -> None:
+    # The README: `now` as an int is nanoseconds since the Unix epoch. At midnight the first record
+    # is 91 days old (deleted) and the second a nanosecond younger (kept).
+    result = compact(boundary_log, retention={"mxcp.endpoints": 90}, now=MIDNIGHT_NS, dry_run=True)
+    assert (result.lines, result.deleted) == (2, 1)
+    assert compact(boundary_log, retention={"mxcp.endpoints": 90}, now=MIDNIGHT_NS - 1, dry_run=True).deleted == 0
+
+
+@pytest.mark.parametrize("threads", [-1, -(2**70)])
+def test_negative_threads_is_a_value_error_naming_the_parameter_and_touches_nothing(
+    prod_log: Path, threads: int
+) -> None:
+    before = prod_log.read_bytes()
+    with pytest.raises(ValueError, match=r"^threads must be 0 \(one per core\) or a positive number") as raised:
+        compact(prod_log, retention={"mxcp.endpoints": 90}, now=FIXTURE_NOW, threads=threads)
+    assert not isinstance(raised.value, OverflowError)
+    assert str(threads) in str(raised.value)
+    assert prod_log.read_bytes() == before

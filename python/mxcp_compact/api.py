@@ -73,16 +73,22 @@ def compact(
     carries no registry entries, the registry beside the file (`<stem>_schemas.jsonl`) is used
     if present. `in_place` keeps the file's inode and needs no free space for a copy (see the
     README's Safety section); `scrub` overwrites every deleted byte before its space is released.
+    `now` is a datetime (naive: UTC), a string as for `--now`, or an int of nanoseconds since the
+    epoch; None is the clock. `threads` is the scan threads, 0 for one per core.
 
     `erase`, (FIELD, VALUE) pairs, deletes instead exactly the valid records whose top-level
     FIELD equals VALUE for every pair, whatever their age (retention then only names each
     schema's policy in `schemas`): VALUE `null`, `true`, `false` or an integer is that JSON
     literal, `"..."` a JSON string (`'"42"'` is the text 42), anything else the text itself.
 
-    Raises FileNotFoundError, PermissionError, ValueError (bad rules or erase conditions, not a
-    regular file, hard links) or OSError (disk full, changed under us, another run holds the
-    directory).
+    Raises FileNotFoundError, PermissionError, ValueError (bad rules or erase conditions, a
+    negative `threads`, not a regular file, hard links) or OSError (disk full, changed under us,
+    another run holds the directory).
     """
+    # The core takes an unsigned count: checked here so that -1 is a ValueError naming the
+    # parameter, not the binding's "OverflowError: can't convert negative int to unsigned".
+    if threads < 0:
+        raise ValueError(f"threads must be 0 (one per core) or a positive number of threads, not {threads}")
     if retention is None:
         retention = Retention()
     elif not isinstance(retention, Retention):
