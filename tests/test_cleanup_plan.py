@@ -50,6 +50,14 @@ def test_the_settings_file_fills_in_what_the_command_line_leaves_out(fixture_pro
     assert not given.show_progress
 
 
+def test_the_archive_date_is_the_utc_day_of_now_even_at_the_last_instant_of_year_9999(fixture_project: Path) -> None:
+    (fixture_project / "mxcp-compact.toml").write_text('[cleanup]\narchive = "deleted-{date}.jsonl.gz"\n')
+    last = plan_cleanup(CleanupRequest(now="9999-12-31T23:59:59.9999999Z"), fixture_project, {})
+    assert last.archive == fixture_project / "deleted-99991231.jsonl.gz"
+    shifted = plan_cleanup(CleanupRequest(now="2026-11-27T00:30:00+01:00"), fixture_project, {})
+    assert shifted.archive == fixture_project / "deleted-20261126.jsonl.gz"
+
+
 def test_the_metrics_file_comes_from_the_command_line_else_the_settings_file_and_never_for_a_dry_run(
     fixture_project: Path,
 ) -> None:

@@ -9,10 +9,13 @@ import os
 import shlex
 import signal
 import socket
+import stat
 import subprocess
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -554,6 +557,54 @@ def test_stats_text_shows_a_gap_of_more_than_a_year_as_one_line(tmp_path: Path) 
     assert [line.split()[0] for line in section] == ["2023-12", "2024-01", "2025-02", "2025-03", "2025-04"]
 
 
+def _stats(log: Path, *options: str) -> str:
+    result = run_subprocess(["stats", *options, "--path", str(log), "--now", FIXTURE_NOW], cwd=log.parent)
+    assert (result.exit_code, result.stderr) == (0, "")
+    return result.stdout
+
+
+def test_stats_reports_a_record_at_the_last_instant_of_year_9999_exactly(tmp_path: Path) -> None:
+    log = tmp_path / "a.jsonl"
+    log.write_text(
+        '{"schema_name": "mxcp.endpoints", "schema_version": 2, "timestamp": "9999-12-31T23:59:59.9999999Z"}\n'
+    )
+    text = _stats(log)
+    assert "Oldest record: 9999-12-31T23:59:59+00:00   newest: 9999-12-31T23:59:59+00:00\n" in text
+    assert [line.split()[:2] for line in _month_section(text)] == [["9999-12", "1"]]
+    report = json.loads(_stats(log, "--json"))
+    assert (report["oldest"], report["newest"]) == ("9999-12-31T23:59:59+00:00", "9999-12-31T23:59:59+00:00")
+    assert report["months"] == {"9999-12": {"records": 1, "bytes": log.stat().st_size}}
+
+
+def test_stats_reports_the_first_instant_of_year_1_and_offsets_into_year_0_and_year_10000(tmp_path: Path) -> None:
+    log = tmp_path / "a.jsonl"
+    stamps = [
+        "0001-01-01T00:00:00Z",
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
+        "2026-11-27T05:30:00+05:30",
+    ]
+    write_log(log, [record("mxcp.endpoints", 2, stamp) for stamp in stamps])
+    text = _stats(log)
+    assert "Oldest record: 0000-12-31T23:00:00+00:00   newest: 10000-01-01T00:59:59+00:00\n" in text
+    assert [line.split()[0] for line in _month_section(text)] == [
+        "0000-12",
+        "0001-01",
+        "0001-02",
+        "2026-11",
+        "2026-12",
+        "10000-01",
+    ]
+    assert _month_section(text)[2] == "  0001-02 to 2026-10: no records (24309 months)"
+    assert _month_section(text)[4] == "  2026-12 to 9999-12: no records (95677 months)"
+    report = json.loads(_stats(log, "--json"))
+    assert (report["oldest"], report["newest"]) == ("0000-12-31T23:00:00+00:00", "10000-01-01T00:59:59+00:00")
+    months = list(report["months"])
+    assert months[:3] == ["0000-12", "0001-01", "0001-02"] and months[-2:] == ["9999-12", "10000-01"]
+    assert len(months) == 10_000 * 12 - 11 + 1
+    assert [report["months"][m]["records"] for m in ("0000-12", "0001-01", "2026-11", "10000-01")] == [1, 1, 1, 1]
+
+
 def test_settings_file_beside_the_site_sets_retention_and_the_trail(fixture_project: Path) -> None:
     (fixture_project / "mxcp-compact.toml").write_text(
         '[retention]\nschemas = { "mxcp.endpoints" = "none" }\n\n[cleanup]\naudit_trail = "cleanup-audit.jsonl"\n'
@@ -900,6 +951,74 @@ def test_export_needs_duckdb_file_and_a_valid_age(fixture_project: Path, tmp_pat
     assert code == 2 and "--since" in err
 
 
+#: `--since` counted back from FIXTURE_NOW: the largest age DuckDB can compare with, in days.
+LARGEST_SINCE_DAYS = 106_772_775
+
+
+def _since_ns(age: str) -> int:
+    from mxcp_compact.cli import _age_ns
+    from mxcp_compact.rules import parse_now
+
+    return parse_now(FIXTURE_NOW) - _age_ns(age)
+
+
+def test_export_refuses_a_since_beyond_duckdbs_range_before_touching_duckdb(
+    fixture_project: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("duckdb", reason="the duckdb package is an optional extra (installed by make)")
+    from mxcp_compact.errors import ConfigError
+    from mxcp_compact.export import export_duckdb
+
+    database = tmp_path / "x.duckdb"
+    with pytest.raises(ConfigError, match=r"^--since reaches back before 290309-12-22 BC.*out of range$"):
+        export_duckdb([fixture_project / "audit" / "logs-default.jsonl"], database, _since_ns("999999999d"))
+    assert not database.exists(), "DuckDB was not touched"
+
+
+def test_check_since_names_the_option_and_the_largest_accepted_age_which_exports(
+    fixture_project: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("duckdb", reason="the duckdb package is an optional extra (installed by make)")
+    from mxcp_compact.errors import ConfigError
+    from mxcp_compact.export import check_since, export_duckdb
+    from mxcp_compact.rules import parse_now
+
+    now = parse_now(FIXTURE_NOW)
+    earliest = f"the largest accepted is {LARGEST_SINCE_DAYS}d (290309-12-22 BC, DuckDB's earliest timestamp)"
+    for age in ("999999999d", f"{LARGEST_SINCE_DAYS + 1}d"):
+        with pytest.raises(ConfigError) as refused:
+            check_since(age, _since_ns(age), now)
+        assert str(refused.value) == f"--since '{age}': out of range; {earliest}"
+    with pytest.raises(ConfigError, match=r"the largest accepted is 15253253w \("):
+        check_since("999999999w", _since_ns("999999999w"), now)
+    for age in (f"{LARGEST_SINCE_DAYS}d", "30d", "0d"):
+        check_since(age, _since_ns(age), now)
+    check_since(None, None, now)
+    log = fixture_project / "audit" / "logs-default.jsonl"
+    result = export_duckdb([log], tmp_path / "x.duckdb", _since_ns(f"{LARGEST_SINCE_DAYS}d"))
+    assert result.rows == 300, "the largest accepted age exports every record"
+
+
+@pytest.mark.parametrize("json_output", [False, True], ids=["text", "json"])
+def test_export_since_out_of_range_is_a_usage_error_naming_the_largest_accepted_value(
+    fixture_project: Path, tmp_path: Path, json_output: bool
+) -> None:
+    pytest.importorskip("duckdb", reason="the duckdb package is an optional extra (installed by make)")
+    database = tmp_path / "x.duckdb"
+    args = ["export", "--duckdb", database, "--since", "999999999d", "--path", "audit", "--now", FIXTURE_NOW]
+    result = run_subprocess([*args, *(["--json"] if json_output else [])], cwd=fixture_project)
+    message = (
+        f"--since '999999999d': out of range; the largest accepted is {LARGEST_SINCE_DAYS}d"
+        " (290309-12-22 BC, DuckDB's earliest timestamp)"
+    )
+    assert result.exit_code == 2
+    if json_output:
+        assert result.json() == {"status": "error", "message": message}
+    else:
+        assert (result.stdout, result.stderr) == ("", f"Error: {message}\n")
+    assert not database.exists(), "DuckDB was not touched"
+
+
 def test_progress_line_shows_bar_bytes_rates_and_eta() -> None:
     from mxcp_compact.progress import render
 
@@ -982,6 +1101,93 @@ def test_a_deleted_record_duckdb_cannot_store_stays_in_the_staging_file(tmp_path
     connection = duckdb.connect(str(database))
     assert connection.execute("SELECT count(*) FROM audit_logs").fetchone() == (0,)
     connection.close()
+
+
+def _mode(path: Path) -> int | None:
+    return stat.S_IMODE(path.stat().st_mode) if path.exists() else None
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    """The common umask, under which files are created world-readable (0644)."""
+    previous = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def _archived_rows(database: Path) -> list[tuple[int, int]]:
+    import duckdb
+
+    connection = duckdb.connect(str(database))
+    try:
+        return connection.execute("SELECT schema_version, count(*) FROM audit_logs GROUP BY 1 ORDER BY 1").fetchall()
+    finally:
+        connection.close()
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_a_new_duckdb_archive_is_owner_only_under_umask_022(fixture_project: Path, tmp_path: Path) -> None:
+    pytest.importorskip("duckdb", reason="the duckdb package is an optional extra (installed by make)")
+    database = tmp_path / "deleted.duckdb"
+    args = ["log-cleanup", "--now", FIXTURE_NOW, "--archive", str(database)]
+    result = run_subprocess(args, cwd=fixture_project)
+    assert result.exit_code == 0, result.stderr
+    assert _mode(database) == 0o600
+    assert _archived_rows(database) == [(1, 273), (2, 73)]
+    assert not Path(f"{database}.pending.jsonl").exists()
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_an_existing_duckdb_archive_keeps_its_mode(fixture_project: Path, tmp_path: Path) -> None:
+    duckdb = pytest.importorskip("duckdb", reason="the duckdb package is an optional extra (installed by make)")
+    database = tmp_path / "deleted.duckdb"
+    duckdb.connect(str(database)).close()
+    database.chmod(0o640)
+    args = ["log-cleanup", "--now", FIXTURE_NOW, "--archive", str(database)]
+    result = run_subprocess(args, cwd=fixture_project)
+    assert result.exit_code == 0, result.stderr
+    assert _mode(database) == 0o640
+    assert _archived_rows(database) == [(1, 273), (2, 73)]
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_a_new_duckdb_archive_and_its_write_ahead_log_are_owner_only_before_any_record_is_loaded(
+    fixture_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Watched statement by statement: the database is 0600 before the first statement, and
+    DuckDB's write-ahead log (which holds the loaded records until the connection closes) is
+    0600 whenever it exists; the run leaves the process's umask as it found it."""
+    duckdb = pytest.importorskip("duckdb", reason="the duckdb package is an optional extra (installed by make)")
+    database = tmp_path / "deleted.duckdb"
+    wal = Path(f"{database}.wal")
+    seen: list[tuple[str, int | None, int | None]] = []
+    connect = duckdb.connect
+
+    class Watched:
+        def __init__(self, connection: Any) -> None:
+            self.connection = connection
+
+        def execute(self, sql: str, *parameters: Any) -> Any:
+            seen.append((sql.split()[0], _mode(database), _mode(wal)))
+            outcome = self.connection.execute(sql, *parameters)
+            seen.append((f"after {sql.split()[0]}", _mode(database), _mode(wal)))
+            return outcome
+
+        def close(self) -> None:
+            self.connection.close()
+
+    monkeypatch.setattr(duckdb, "connect", lambda *args, **kwargs: Watched(connect(*args, **kwargs)))
+    code, _, err = invoke("log-cleanup", "--now", FIXTURE_NOW, "--archive", str(database), cwd=fixture_project)
+    assert code == 0, err
+    assert "INSERT" in [statement for statement, _, _ in seen]
+    assert seen[0][1] == 0o600, "the new archive is owner-only before the first statement"
+    assert {mode for _, mode, _ in seen} == {0o600}
+    assert {mode for _, _, mode in seen} == {None, 0o600}, "the write-ahead log existed, and only as 0600"
+    assert os.umask(0o022) == 0o022, "the umask is restored"
+    monkeypatch.undo()
+    assert _archived_rows(database) == [(1, 273), (2, 73)]
 
 
 def test_settings_file_can_name_the_archive(fixture_project: Path) -> None:

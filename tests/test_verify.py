@@ -51,3 +51,14 @@ def test_verify_reports_bad_options_and_unreadable_files(tmp_path: Path, cli_sub
     missing = cli_subprocess(["verify", "--path", tmp_path / "gone.jsonl", "--json"], cwd=tmp_path)
     assert missing.exit_code in (1, 2)
     assert "gone.jsonl" in missing.stdout + missing.stderr
+
+
+def test_verify_names_an_oldest_record_that_an_offset_moves_into_year_0(tmp_path: Path, cli_subprocess: RunCli) -> None:
+    log = tmp_path / "logs-default.jsonl"
+    log.write_text('{"schema_name": "mxcp.endpoints", "schema_version": 2, "timestamp": "0001-01-01T00:00:00+01:00"}\n')
+    result = cli_subprocess(["verify", "--path", log, "--now", FIXTURE_NOW, "--json"], cwd=tmp_path)
+    assert result.exit_code == 1, result.stderr
+    (entry,) = json.loads(result.stdout)["files"]
+    assert entry["oldest_past_retention"] == "0000-12-31T23:00:00+00:00"
+    text = cli_subprocess(["verify", "--path", log, "--now", FIXTURE_NOW], cwd=tmp_path)
+    assert text.exit_code == 1 and "0000-12-31T23:00:00+00:00" in text.stdout, text.stdout + text.stderr

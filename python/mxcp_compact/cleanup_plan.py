@@ -223,9 +223,10 @@ def _without_own_archives(
 
 
 def _fill_date(template: str, now_ns: int) -> Path:
-    from datetime import datetime, timezone
 
-    day = datetime.fromtimestamp(now_ns / 1e9, tz=timezone.utc).strftime("%Y%m%d")
+    from mxcp_compact.report import utc_instant
+
+    day = utc_instant(now_ns)[:10].replace("-", "")
     try:
         return Path(template.format(date=day))
     except (KeyError, IndexError, ValueError) as error:

@@ -425,7 +425,9 @@ def export(
             env=os.environ,
         )
         since_ns = run.now_ns - _age_ns(since) if since is not None else None
-        from mxcp_compact.export import export_duckdb
+        from mxcp_compact.export import check_since, export_duckdb
+
+        check_since(since, since_ns, run.now_ns)
     except config.ConfigError as error:
         _fail(str(error), json_output, 2)
     except ModuleNotFoundError:

@@ -10,11 +10,23 @@ JSON reader (no Python loop over records); lines it cannot load are counted and 
 
 from __future__ import annotations
 
+import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["COLUMNS", "ExportResult", "NotAllLoadable", "export_duckdb"]
+# typing.TYPE_CHECKING without importing typing (as in api.py).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
+
+__all__ = ["COLUMNS", "EARLIEST_SINCE_NS", "ExportResult", "NotAllLoadable", "check_since", "export_duckdb"]
+
+#: The earliest `--since` cutoff: DuckDB's earliest TIMESTAMPTZ, 290309-12-22 (BC) 00:00:00 UTC, in
+#: nanoseconds since the epoch (the cutoff is compared in DuckDB, as microseconds in a BIGINT;
+#: one further back was a raw "Conversion Error: Type INT128 ... out of range").
+EARLIEST_SINCE_NS = -9_223_372_022_400_000_000 * 1000
+_EARLIEST_SINCE = "290309-12-22 BC, DuckDB's earliest timestamp"
 
 #: MXCP 0.12's record keys and the DuckDB types they are loaded as (0.11 lacks execution_events).
 COLUMNS: dict[str, str] = {
@@ -85,15 +97,74 @@ def _loadable(files: list[Path]) -> tuple[list[str], tuple[str, ...]]:
     return loadable, tuple(problems)
 
 
+def check_since(text: str | None, since_ns: int | None, now_ns: int) -> None:
+    """Raises ConfigError (a usage error, exit 2) when `--since TEXT`, which counted back from
+    `now_ns` gave the cutoff `since_ns`, reaches further back than DuckDB can compare with, naming
+    the largest age accepted in the same unit; checked before DuckDB is touched."""
+    if text is None or since_ns is None or since_ns >= EARLIEST_SINCE_NS:
+        return
+    from mxcp_compact.errors import ConfigError
+
+    unit_ns = (now_ns - since_ns) // int(text[:-1])  # a value of 0 never reaches this far back
+    largest = (now_ns - EARLIEST_SINCE_NS) // unit_ns
+    raise ConfigError(
+        f"--since {text!r}: out of range; the largest accepted is {largest}{text[-1]} ({_EARLIEST_SINCE})"
+    )
+
+
 class NotAllLoadable(ValueError):
     """An all-or-nothing load found lines DuckDB cannot store as they are; nothing was inserted."""
 
 
 def export_duckdb(
-    files: list[Path], database: Path, since_ns: int | None, *, all_or_nothing: bool = False
+    files: list[Path],
+    database: Path,
+    since_ns: int | None,
+    *,
+    all_or_nothing: bool = False,
+    owner_only: bool = False,
 ) -> ExportResult:
+    """Loads the records of `files` into table `audit_logs` of `database` (created if missing).
+
+    `owner_only` (the `--archive X.duckdb` of a cleanup, which holds deleted records): a database
+    this call creates is made 0600 as soon as DuckDB has created it, before any record is loaded,
+    and what DuckDB writes beside it meanwhile (its write-ahead log, which holds the records until
+    the connection closes) is created without group or other bits; an existing database keeps
+    its mode.
+
+    Raises ConfigError, before DuckDB is touched, when `since_ns` is before EARLIEST_SINCE_NS."""
+    if since_ns is not None and since_ns < EARLIEST_SINCE_NS:
+        from mxcp_compact.errors import ConfigError
+
+        raise ConfigError(f"--since reaches back before {_EARLIEST_SINCE}: out of range")
     import duckdb
 
+    existing, problems = _loadable(files)
+    created = owner_only and not os.path.lexists(database)
+    # The umask is the process's: nothing else creates files while a cleanup loads its archive.
+    umask = os.umask(0o077) if owner_only else None
+    try:
+        connection = duckdb.connect(str(database))
+        try:
+            if created:
+                database.chmod(0o600)  # before any record is loaded
+            return _load(connection, existing, problems, database, since_ns, all_or_nothing)
+        finally:
+            connection.close()
+    finally:
+        if umask is not None:
+            os.umask(umask)
+
+
+def _load(
+    connection: DuckDBPyConnection,
+    existing: list[str],
+    problems: tuple[str, ...],
+    database: Path,
+    since_ns: int | None,
+    all_or_nothing: bool,
+) -> ExportResult:
+    """The load itself, on an open connection."""
     columns = ", ".join(f"'{name}': '{kind}'" for name, kind in COLUMNS.items())
     select = ", ".join(
         "strftime(timezone('UTC', try_cast(\"timestamp\" AS TIMESTAMPTZ)), '%Y-%m-%dT%H:%M:%S.%f') || '+00:00'"
@@ -103,40 +174,35 @@ def export_duckdb(
         for name in COLUMNS
     )
     table = ", ".join(f'"{name}" {kind}' for name, kind in COLUMNS.items())
-    existing, problems = _loadable(files)
-    connection = duckdb.connect(str(database))
-    try:
-        connection.execute("SET TimeZone = 'UTC'")
-        connection.execute(f"CREATE TABLE IF NOT EXISTS audit_logs ({table})")
-        if not existing:
-            return ExportResult(database, 0, 0, 0, problems)
-        source = (
-            f"read_json(?, format = 'newline_delimited', columns = {{{columns}}}, ignore_errors = true,"
-            " maximum_object_size = 1073741824)"
-        )
-        connection.execute(f"CREATE TEMP TABLE loaded AS SELECT * FROM {source}", [existing])
-        # With ignore_errors, a line that is not a JSON object comes back as a row of NULLs.
-        all_null = " AND ".join(f'"{name}" IS NULL' for name in COLUMNS)
-        broken = _scalar(connection, f"SELECT count(*) FROM loaded WHERE {all_null}")
-        loaded = _scalar(connection, "SELECT count(*) FROM loaded") - broken
-        condition = 'try_cast("timestamp" AS TIMESTAMPTZ) IS NOT NULL'
-        parameters: list[object] = []
-        if since_ns is not None:
-            condition += ' AND try_cast("timestamp" AS TIMESTAMPTZ) >= make_timestamptz(?::BIGINT)'
-            parameters.append(since_ns // 1000)
-        total = sum(_count_lines(Path(p)) for p in existing)
-        if all_or_nothing:
-            storable = _scalar(connection, f"SELECT count(*) FROM loaded WHERE {condition}", parameters)
-            if storable != total:
-                raise NotAllLoadable(
-                    f"{total - storable} of {total} lines are not records DuckDB can store as they are"
-                    " (broken JSON, or a timestamp it cannot read); none was inserted"
-                )
-        before = _scalar(connection, "SELECT count(*) FROM audit_logs")
-        connection.execute(f"INSERT INTO audit_logs SELECT {select} FROM loaded WHERE {condition}", parameters)
-        rows = _scalar(connection, "SELECT count(*) FROM audit_logs") - before
-    finally:
-        connection.close()
+    connection.execute("SET TimeZone = 'UTC'")
+    connection.execute(f"CREATE TABLE IF NOT EXISTS audit_logs ({table})")
+    if not existing:
+        return ExportResult(database, 0, 0, 0, problems)
+    source = (
+        f"read_json(?, format = 'newline_delimited', columns = {{{columns}}}, ignore_errors = true,"
+        " maximum_object_size = 1073741824)"
+    )
+    connection.execute(f"CREATE TEMP TABLE loaded AS SELECT * FROM {source}", [existing])
+    # With ignore_errors, a line that is not a JSON object comes back as a row of NULLs.
+    all_null = " AND ".join(f'"{name}" IS NULL' for name in COLUMNS)
+    broken = _scalar(connection, f"SELECT count(*) FROM loaded WHERE {all_null}")
+    loaded = _scalar(connection, "SELECT count(*) FROM loaded") - broken
+    condition = 'try_cast("timestamp" AS TIMESTAMPTZ) IS NOT NULL'
+    parameters: list[object] = []
+    if since_ns is not None:
+        condition += ' AND try_cast("timestamp" AS TIMESTAMPTZ) >= make_timestamptz(?::BIGINT)'
+        parameters.append(since_ns // 1000)
+    total = sum(_count_lines(Path(p)) for p in existing)
+    if all_or_nothing:
+        storable = _scalar(connection, f"SELECT count(*) FROM loaded WHERE {condition}", parameters)
+        if storable != total:
+            raise NotAllLoadable(
+                f"{total - storable} of {total} lines are not records DuckDB can store as they are"
+                " (broken JSON, or a timestamp it cannot read); none was inserted"
+            )
+    before = _scalar(connection, "SELECT count(*) FROM audit_logs")
+    connection.execute(f"INSERT INTO audit_logs SELECT {select} FROM loaded WHERE {condition}", parameters)
+    rows = _scalar(connection, "SELECT count(*) FROM audit_logs") - before
     return ExportResult(database, rows, total - loaded, loaded - rows, problems)
 
 

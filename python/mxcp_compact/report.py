@@ -33,6 +33,7 @@ __all__ = [
     "short_reason",
     "stderr_notes",
     "trail_record",
+    "utc_instant",
 ]
 
 
@@ -262,6 +263,24 @@ def nothing_deleted(summary: RunSummary) -> str:
     failed: nothing deleted then means "could not", not "nothing to do"."""
     sentence = f"No records would be {summary.done}" if summary.dry_run else f"No records were {summary.done}"
     return f"{sentence}: {summary.failed_count}." if summary.failed else f"{sentence}."
+
+
+#: The Gregorian calendar repeats every 400 years: 146,097 days.
+_CYCLE_SECONDS = 146_097 * 86_400
+#: 2000-01-01T00:00:00Z, where `utc_instant` counts its cycles from, in seconds since the epoch.
+_CYCLE_START_SECONDS = 946_684_800
+
+
+def utc_instant(ns: int) -> str:
+    """The instant `ns` (nanoseconds since the epoch) in UTC, ISO 8601 to the second (truncated),
+    exactly: integer arithmetic (a float rounded 9999-12-31T23:59:59.9999999Z up into year
+    10000). An offset can move a record into year 0 or 10000 (`0001-01-01T00:00:00+01:00`),
+    outside datetime's range, so the date is read at the same place of a 400-year cycle."""
+    from datetime import datetime, timedelta, timezone
+
+    cycles, into_cycle = divmod(ns // 1_000_000_000 - _CYCLE_START_SECONDS, _CYCLE_SECONDS)
+    moment = datetime(2000, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=into_cycle)
+    return f"{moment.year + 400 * cycles:04}{moment.isoformat(timespec='seconds')[4:]}"
 
 
 def short_reason(outcome: FileOutcome) -> str:

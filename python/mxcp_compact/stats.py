@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +18,8 @@ __all__ = ["LogStats", "months_with_gaps", "parse_size", "render_stats_json", "r
 
 _UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 _BAR_WIDTH = 30
-_MONTH = re.compile(r"[0-9]{4}-[0-9]{2}")
+#: A UTC month as the core names it: year 0 and year 10000 are reachable through an offset.
+_MONTH = re.compile(r"[0-9]{4,5}-[0-9]{2}")
 #: Longer runs of months without records are shown as one line of text.
 _MAX_EMPTY_MONTHS_SHOWN = 12
 
@@ -127,20 +127,26 @@ def _size(count: float) -> str:
 
 
 def _instant(ns: int | None) -> str:
-    if ns is None:
-        return "-"
-    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat(timespec="seconds")
+    from mxcp_compact.report import utc_instant
+
+    return "-" if ns is None else utc_instant(ns)
 
 
 def months_with_gaps(months: dict[str, tuple[int, int]]) -> list[tuple[str, tuple[int, int]]]:
     """Every month from the first to the last, those without records as (0, 0): a gap in the
     logs is information. Buckets that are not months ("(no timestamp)") come first, sorted."""
     named = sorted((key, value) for key, value in months.items() if not _MONTH.fullmatch(key))
-    counts = {int(key[:4]) * 12 + int(key[5:]) - 1: value for key, value in months.items() if _MONTH.fullmatch(key)}
+    counts = {_month_index(key): value for key, value in months.items() if _MONTH.fullmatch(key)}
     if not counts:
         return named
     every = range(min(counts), max(counts) + 1)
     return named + [(f"{index // 12:04}-{index % 12 + 1:02}", counts.get(index, (0, 0))) for index in every]
+
+
+def _month_index(month: str) -> int:
+    """Months since year 0's January: `YYYY-MM`, or `YYYYY-MM` for year 10000."""
+    year, number = month.split("-")
+    return int(year) * 12 + int(number) - 1
 
 
 def _month_lines(stats: LogStats) -> list[str]:

@@ -11,7 +11,6 @@ outlive their retention) and lines that could not be evaluated. The same scan as
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -78,7 +77,9 @@ def check(runs: list[tuple[RunConfig, list[Path]]], profile: str | None) -> Veri
 
 
 def _instant(ns: int | None) -> str | None:
-    return None if ns is None else datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat(timespec="seconds")
+    from mxcp_compact.report import utc_instant
+
+    return None if ns is None else utc_instant(ns)
 
 
 def render_text(result: Verification) -> str:
