@@ -55,7 +55,8 @@ impl Erasure {
                     "--where {field}=...: the field {field} is given twice (every condition must hold)"
                 ));
             }
-            Ok(Condition { field: field.clone(), wanted: wanted(value).ok_or_else(|| bad_value(field, value))? })
+            let wanted = wanted(value).map_err(|why| format!("--where {field}={value}: {why}"))?;
+            Ok(Condition { field: field.clone(), wanted })
         });
         Ok(Erasure { conditions: parsed.collect::<Result<_, _>>()? })
     }
@@ -80,27 +81,62 @@ impl Erasure {
     }
 }
 
-fn bad_value(field: &str, value: &str) -> String {
-    format!("--where {field}={value}: the value is not a valid JSON string")
+const NOT_A_JSON_STRING: &str = "the value is not a valid JSON string";
+
+/// What a condition's value asks for, or why it cannot be one.
+fn wanted(value: &str) -> Result<Wanted, String> {
+    if matches!(value, "null" | "true" | "false") || is_integer(value) {
+        return Ok(Wanted::Literal(value.as_bytes().to_vec()));
+    }
+    let Some(quoted) = value.strip_prefix('"') else {
+        return Ok(Wanted::Text(value.to_owned()));
+    };
+    let inner = quoted.strip_suffix('"').ok_or(NOT_A_JSON_STRING)?;
+    // A valid JSON string by the scan's own rules (escapes, no raw quote or control
+    // character): `"a\\"b"` is not one, though it used to be read as the text a\"b.
+    let probe = format!("{{\"schema_name\": \"\", \"timestamp\": \"\", \"v\": {value}}}");
+    if !matches!(scan_line(probe.as_bytes()), Scan::Record(_)) {
+        return Err(NOT_A_JSON_STRING.to_owned());
+    }
+    // Valid JSON that is no text: values (a record's too) are compared as text, after unescaping.
+    unescape(inner.as_bytes()).map(Wanted::Text).ok_or_else(|| match first_lone_surrogate(inner.as_bytes()) {
+        Some(unit) => format!(
+            "\\u{unit:04x} is a lone surrogate, valid JSON but not text; erase compares values as text, so no \
+             record could match it (select such records by another field)"
+        ),
+        None => NOT_A_JSON_STRING.to_owned(),
+    })
 }
 
-fn wanted(value: &str) -> Option<Wanted> {
-    if matches!(value, "null" | "true" | "false") || is_integer(value) {
-        return Some(Wanted::Literal(value.as_bytes().to_vec()));
-    }
-    match value.strip_prefix('"') {
-        Some(quoted) => {
-            let inner = quoted.strip_suffix('"')?;
-            // A valid JSON string by the scan's own rules (escapes, no raw quote or control
-            // character): `"a\\"b"` is not one, though it used to be read as the text a\"b.
-            let probe = format!("{{\"schema_name\": \"\", \"timestamp\": \"\", \"v\": {value}}}");
-            if !matches!(scan_line(probe.as_bytes()), Scan::Record(_)) {
-                return None;
+/// The first `\uXXXX` escape of a valid JSON string body that is half of a surrogate pair on
+/// its own.
+fn first_lone_surrogate(inner: &[u8]) -> Option<u32> {
+    let mut at = 0;
+    let mut high: Option<u32> = None;
+    while at < inner.len() {
+        let unit = match (inner[at], inner.get(at + 1)) {
+            (b'\\', Some(b'u')) => {
+                let digits = std::str::from_utf8(inner.get(at + 2..at + 6)?).ok()?;
+                at += 6;
+                Some(u32::from_str_radix(digits, 16).ok()?)
             }
-            unescape(inner.as_bytes()).map(Wanted::Text)
+            (b'\\', _) => {
+                at += 2;
+                None
+            }
+            _ => {
+                at += 1;
+                None
+            }
+        };
+        match (high.take(), unit) {
+            (None, Some(unit @ 0xD800..=0xDBFF)) => high = Some(unit),
+            (None, Some(unit @ 0xDC00..=0xDFFF)) => return Some(unit),
+            (Some(_), Some(0xDC00..=0xDFFF)) | (None, _) => {}
+            (Some(lone), _) => return Some(lone),
         }
-        None => Some(Wanted::Text(value.to_owned())),
     }
+    high
 }
 
 fn is_integer(text: &str) -> bool {
@@ -227,6 +263,16 @@ mod tests {
         assert!(Erasure::new(&[]).unwrap_err().contains("at least one"));
         assert!(Erasure::new(&[(String::new(), "x".into())]).unwrap_err().contains("field name is empty"));
         assert!(Erasure::new(&[("f".into(), "\"a\"b\"".into())]).unwrap_err().contains("not a valid JSON string"));
+        for (value, lone) in
+            [("\"\\ud800\"", "\\ud800"), ("\"a\\uDC00b\"", "\\udc00"), ("\"\\ud800\\ud800\\udc00\"", "\\ud800")]
+        {
+            let error = Erasure::new(&[("f".into(), value.into())]).unwrap_err();
+            assert!(error.starts_with(&format!("--where f={value}: {lone} is a lone surrogate")), "{error}");
+        }
+        assert!(
+            Erasure::new(&[("f".into(), "\"\\ud83d\\ude00 \\\\ud800\"".into())]).is_ok(),
+            "a pair, and an escaped backslash"
+        );
         assert!(Erasure::new(&[("f".into(), "\"\\q\"".into())]).is_err());
     }
 }

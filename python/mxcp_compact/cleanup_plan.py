@@ -265,33 +265,4 @@ def _check_conditions(conditions: list[tuple[str, str]]) -> None:
         try:
             _core.compact_file(empty, _core.Rules([], False, None, []), 0, True, False, erase=conditions)
         except ValueError as error:
-            raise CleanupError(_why_refused(str(error), conditions), "guide") from None
-
-
-def _why_refused(message: str, conditions: list[tuple[str, str]]) -> str:
-    """The core's refusal, saying why when the value is a JSON string with a lone surrogate
-    escape (`"\\ud800"`): valid JSON, but no text, and the core compares strings as text after
-    unescaping, a record's as well, so no record (not even one holding that escape) could match."""
-    for field, value in conditions:
-        if message != f"--where {field}={value}: the value is not a valid JSON string":
-            continue
-        surrogate = _lone_surrogate(value)
-        if surrogate is not None:
-            return (
-                f"--where {field}={value}: {surrogate} is a lone surrogate, valid JSON but not text; erase compares"
-                " values as text, so no record could match it (select such records by another field)"
-            )
-    return message
-
-
-def _lone_surrogate(value: str) -> str | None:
-    """The first lone surrogate of the quoted JSON string `value`, as its escape, or None."""
-    import json
-
-    if len(value) < 2 or not value.startswith('"') or not value.endswith('"'):
-        return None
-    try:
-        text = json.loads(value)  # Python's json decodes a lone surrogate escape to that code point
-    except ValueError:
-        return None
-    return next((f"\\u{ord(c):04x}" for c in text if 0xD800 <= ord(c) <= 0xDFFF), None)
+            raise CleanupError(str(error), "guide") from None
