@@ -170,9 +170,9 @@ def run(plan: CleanupPlan, started: float) -> RunSummary:
         elapsed = time.monotonic() - started
         return RunSummary(plan.dry_run, plan.profile, (), elapsed, notes, plan.skipped_reason, erase=plan.erase)
     archive = _open_archive(plan)
-    if archive is not None and archive.repaired():
+    if archive is not None and (cut := archive.repaired()):
         notes.append(
-            f"{plan.archive_staging or plan.archive}: cut off the last {archive.repaired()} bytes, an unfinished"
+            f"{plan.archive_staging or plan.archive}: cut off the last {cut} bytes, an unfinished"
             " member left by a run that stopped (its lines were still in the logs, and are archived again)"
         )
     if plan.scrub and not plan.dry_run:
