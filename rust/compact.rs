@@ -37,6 +37,26 @@ pub fn compact_file_archiving(
     options: &Options,
     archive: Option<&mut Archive>,
 ) -> Result<FileReport> {
+    let changed = std::cell::Cell::new(false);
+    compact_marked(path, rules, options, archive, &changed).map_err(|error| {
+        // An in-place run that fails before it changes the log says so: unlike a copy, whose
+        // log is never changed before the swap, it cannot be presumed as it was.
+        if options.in_place && !options.dry_run && !changed.get() {
+            Error::LogUnchanged(Box::new(error))
+        } else {
+            error
+        }
+    })
+}
+
+/// `compact_file_archiving`; an in-place pass sets `changed` before it first changes the log.
+fn compact_marked(
+    path: &Path,
+    rules: &RetentionRules,
+    options: &Options,
+    archive: Option<&mut Archive>,
+    changed: &std::cell::Cell<bool>,
+) -> Result<FileReport> {
     let target = fs::canonicalize(path).map_err(|e| Error::io(path, "open", e))?;
     if options.dry_run {
         return preview(path, target, rules, options);
@@ -46,7 +66,7 @@ pub fn compact_file_archiving(
         Locking::Wait(wait) => Some(DirLock::acquire(dir, wait)?),
         Locking::HeldByCaller => None,
     };
-    let report = match compact_locked(path, target.clone(), rules, options, archive) {
+    let report = match compact_locked(path, target.clone(), rules, options, archive, changed) {
         Err(error) if error.kind() == ErrorKind::PermissionDenied => {
             // We cannot write here (nothing was changed), but a file with nothing to delete
             // needs no writing.
@@ -69,6 +89,7 @@ fn compact_locked(
     rules: &RetentionRules,
     options: &Options,
     archive: Option<&mut Archive>,
+    changed: &std::cell::Cell<bool>,
 ) -> Result<FileReport> {
     let stale_temp_removed = remove_stale_temp(&target)?;
     if let Some(codec) = Codec::for_path(&target) {
@@ -79,7 +100,7 @@ fn compact_locked(
         if let Some(archive) = &archive {
             return Err(Error::ArchiveInPlace { path: path.to_path_buf(), archive: archive.path().to_path_buf() });
         }
-        return inplace::compact_in_place(path, target, rules, options, stale_temp_removed);
+        return inplace::compact_in_place(path, target, rules, options, stale_temp_removed, changed);
     }
     let (file, meta) = open_log(path, &target, false)?;
     if meta.nlink() > 1 {
@@ -260,6 +281,28 @@ mod tests {
     }
 
     #[test]
+    fn only_an_in_place_run_that_failed_before_changing_its_log_says_it_is_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("gone.jsonl");
+        let rules = RetentionRules::new([], None, []);
+        let in_place = Options { in_place: true, ..options(false) };
+        let error = compact_file(&missing, &rules, &in_place).unwrap_err();
+        assert!(error.log_unchanged() && error.kind() == ErrorKind::NotFound, "{error}");
+        assert!(error.to_string().starts_with(&format!("{}: cannot open", missing.display())), "{error}");
+        // A copy, or a dry run, never changes its log before the swap: nothing to say.
+        for options in [options(false), Options { in_place: true, ..options(true) }] {
+            assert!(!compact_file(&missing, &rules, &options).unwrap_err().log_unchanged());
+        }
+        // The same error once the shift has moved lines down says nothing of the kind.
+        let log = dir.path().join("log.jsonl");
+        let lines: String = (0..50).map(|n| record(if n % 2 == 0 { "2020-01-01" } else { "2099-01-01" }, n)).collect();
+        fs::write(&log, &lines).unwrap();
+        let changed = std::cell::Cell::new(false);
+        let report = compact_marked(&log, &rules, &in_place, None, &changed).unwrap();
+        assert!(changed.get() && report.tally.deleted_lines == 25);
+    }
+
+    #[test]
     fn real_run_keeps_exactly_the_kept_lines_and_matches_the_dry_run() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("logs-default.jsonl");
@@ -404,7 +447,9 @@ mod tests {
         let mut archive = Archive::open(&dir.path().join("a.jsonl")).unwrap();
         let options = Options { in_place: true, ..options(false) };
         let error = compact_file_archiving(&path, &RetentionRules::new([], None, []), &options, Some(&mut archive));
-        assert!(matches!(error, Err(Error::ArchiveInPlace { .. })));
+        // Refused before anything was changed, and the error says so.
+        let Err(Error::LogUnchanged(error)) = error else { panic!("{error:?}") };
+        assert!(matches!(*error, Error::ArchiveInPlace { .. }));
         assert_eq!(fs::read_to_string(&path).unwrap(), record("2020-01-01", 1));
     }
 

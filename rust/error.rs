@@ -35,6 +35,10 @@ pub enum Error {
     ArchiveInPlace { path: PathBuf, archive: PathBuf },
     /// A compressed file that does not decompress (truncated, corrupt); left untouched.
     Corrupt { path: PathBuf, what: String },
+    /// An in-place compaction failed before it changed the log: the log is as it was. (A
+    /// copy-and-rename pass never changes its log before the swap, so its errors need no such
+    /// word.)
+    LogUnchanged(Box<Error>),
 }
 
 /// Coarse classes the Python binding maps to built-in exception types.
@@ -59,8 +63,14 @@ impl Error {
         Error::Io { path: path.to_path_buf(), action, source }
     }
 
+    /// Whether the error says the log was left exactly as it was by an in-place compaction.
+    pub fn log_unchanged(&self) -> bool {
+        matches!(self, Error::LogUnchanged(_))
+    }
+
     pub fn kind(&self) -> ErrorKind {
         match self {
+            Error::LogUnchanged(error) => error.kind(),
             Error::Io { source, .. } => match source.kind() {
                 io::ErrorKind::NotFound => ErrorKind::NotFound,
                 io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => ErrorKind::PermissionDenied,
@@ -84,6 +94,7 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Error::LogUnchanged(error) => error.fmt(f),
             Error::Io { path, action, source } => write!(f, "{}: cannot {action}: {}", shown(path), describe_io(source)),
             Error::DiskFull { path } => write!(
                 f,
@@ -179,6 +190,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io { source, .. } => Some(source),
+            Error::LogUnchanged(error) => error.source(),
             _ => None,
         }
     }

@@ -19,6 +19,7 @@
 //!    arrive during the syncs before the truncate are moved down unread (kept). The window
 //!    between the last size check and the truncate itself remains.
 
+use std::cell::Cell;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::ops::Range;
@@ -297,11 +298,12 @@ pub fn compact_in_place(
     rules: &RetentionRules,
     options: &Options,
     stale_temp_removed: bool,
+    changed: &Cell<bool>,
 ) -> Result<FileReport> {
-    shift(path, target, rules, options, stale_temp_removed).map_err(|error| match error {
-        // Only a shift that could not start leaves the log as it was (`NoRoomToStart`); a write
-        // that finds no space later stops a shift the progress record lets the next run finish.
-        Error::DiskFull { path } => no_space_midway(path),
+    shift(path, target, rules, options, stale_temp_removed, changed).map_err(|error| match error {
+        // A write that finds no space once the log has changed stops a shift the progress
+        // record lets the next run finish: not `DiskFull`, which promises the file as it was.
+        Error::DiskFull { path } if changed.get() => no_space_midway(path),
         other => other,
     })
 }
@@ -321,11 +323,13 @@ fn shift(
     rules: &RetentionRules,
     options: &Options,
     stale_temp_removed: bool,
+    changed: &Cell<bool>,
 ) -> Result<FileReport> {
     let (file, meta) = open_log(path, &target, true)?;
     let searcher = options.searcher(rules);
-    let start = start_point(&file, path, &target, &meta, &searcher, options.scrub)?;
+    let start = start_point(&file, path, &target, &meta, &searcher, options.scrub, changed)?;
     let mut sink = ShiftSink {
+        changed,
         file: &file,
         path,
         target: &target,
@@ -389,8 +393,12 @@ fn start_point(
     meta: &fs::Metadata,
     searcher: &Searcher,
     scrub: bool,
+    changed: &Cell<bool>,
 ) -> Result<Start> {
-    match Journal::load(target, meta)? {
+    let pending = Journal::load(target, meta)?;
+    // An interrupted run's progress record: that run changed the log already.
+    changed.set(pending.is_some());
+    match pending {
         Some((journal, Progress::Collapse { collapsed, pad, signature, signature_len }, carried)) => {
             let signature = &signature[..usize::from(signature_len)];
             // Once any extent has moved, the signature is at 0 already: look for the hole first.
@@ -412,7 +420,7 @@ fn start_point(
             Ok(Start { write, resume: Some((journal, read, keep_until)), carried, scrubbed: 0 })
         }
         None => {
-            let (collapsed, pad, tally) = collapse_expired_prefix(file, path, target, meta, searcher, scrub)?;
+            let (collapsed, pad, tally) = collapse_expired_prefix(file, path, target, meta, searcher, scrub, changed)?;
             let carried = Carried { original_size: meta.len(), collapsed, tally };
             Ok(Start { write: pad, resume: None, carried, scrubbed: if scrub { collapsed } else { 0 } })
         }
@@ -499,6 +507,7 @@ fn collapse_expired_prefix(
     meta: &fs::Metadata,
     searcher: &Searcher,
     scrub: bool,
+    changed: &Cell<bool>,
 ) -> Result<(u64, u64, Tally)> {
     let mut probe = PrefixSink::default();
     let prefix_end = searcher.search(file, path, 0, &mut probe)?.consumed;
@@ -520,6 +529,7 @@ fn collapse_expired_prefix(
     let journal = Journal::start(target, meta, progress, &carried);
     if scrub {
         // The collapsed blocks are freed as they are: overwrite them first.
+        changed.set(true);
         overwrite(file, path, 0..aligned)?;
         file.sync_data().map_err(|e| Error::io(path, "fsync the scrubbed prefix", e))?;
     }
@@ -538,6 +548,7 @@ fn collapse_expired_prefix(
             _ => Err(Error::io(path, "collapse the expired prefix", error)),
         };
     }
+    changed.set(true);
     failpoint::hit("collapsed");
     blank_prefix(file, path, pad)?;
     if let Ok(journal) = journal {
@@ -549,6 +560,8 @@ fn collapse_expired_prefix(
 /// Copies kept runs down over deleted lines, recording progress so that no write ever lands
 /// on source bytes that the last durable record still promises are untouched.
 struct ShiftSink<'a> {
+    /// Set before the first write to the log (see `compact_in_place`).
+    changed: &'a Cell<bool>,
     file: &'a File,
     path: &'a Path,
     target: &'a Path,
@@ -603,6 +616,7 @@ impl ShiftSink<'_> {
             }
             let room = (self.limit - self.write) as usize;
             let length = (run.end - source).min(room).min(CHUNK_BYTES);
+            self.changed.set(true);
             self.file
                 .write_all_at(&data[source..source + length], self.write)
                 .map_err(|e| Error::io(self.path, "shift kept lines down", e))?;
@@ -647,6 +661,10 @@ impl ShiftSink<'_> {
     /// Returns the action and the file's size at the end, lines appended meanwhile included.
     fn settle(&mut self, size: u64, seen: &Tally, remove_if_empty: bool) -> Result<(Action, u64)> {
         let new_len = self.write;
+        if new_len != size {
+            // Scrubbing, removing or truncating the log.
+            self.changed.set(true);
+        }
         let action = if new_len == size {
             Action::Unchanged
         } else if new_len == 0 && remove_if_empty && current_size(self.file, self.path)? == size {
@@ -749,8 +767,15 @@ mod tests {
         fs::write(&path, &all).unwrap();
         let inode = fs::metadata(&path).unwrap().ino();
         let target = fs::canonicalize(&path).unwrap();
-        let report =
-            compact_in_place(&path, target.clone(), &RetentionRules::new([], None, []), &options(), false).unwrap();
+        let report = compact_in_place(
+            &path,
+            target.clone(),
+            &RetentionRules::new([], None, []),
+            &options(),
+            false,
+            &Cell::new(false),
+        )
+        .unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), kept);
         assert_eq!(fs::metadata(&path).unwrap().ino(), inode);
         assert_eq!(report.tally.deleted_lines, 2000);
@@ -785,7 +810,9 @@ mod tests {
                 crate::decide::decide_span(&mut decider, data, 0..data.len(), &mut decided);
                 let runs: Vec<Range<usize>> =
                     decided.iter().filter(|run| !run.verdict.is_delete()).map(|run| run.range.clone()).collect();
+                let changed = Cell::new(false);
                 let mut sink = ShiftSink {
+                    changed: &changed,
                     file: &file,
                     path: &path,
                     target: &target,
@@ -805,7 +832,15 @@ mod tests {
                 // Dropped without finishing: the record stays, as after SIGKILL.
             }
             assert!(journal_path_for(&target).exists());
-            compact_in_place(&path, target.clone(), &RetentionRules::new([], None, []), &options(), false).unwrap();
+            compact_in_place(
+                &path,
+                target.clone(),
+                &RetentionRules::new([], None, []),
+                &options(),
+                false,
+                &Cell::new(false),
+            )
+            .unwrap();
             assert!(fs::read_to_string(&path).unwrap() == kept, "stop_after={stop_after}");
             assert!(!journal_path_for(&target).exists());
         }
@@ -823,12 +858,14 @@ mod tests {
             &RetentionRules::new([], None, []),
             &Options { remove_if_empty: true, ..options() },
             false,
+            &Cell::new(false),
         )
         .unwrap();
         assert_eq!(report.action, Action::Removed);
         assert!(!path.exists());
         fs::write(&path, record("2020-01-01", 1, 1).repeat(10)).unwrap();
-        compact_in_place(&path, target, &RetentionRules::new([], None, []), &options(), false).unwrap();
+        compact_in_place(&path, target, &RetentionRules::new([], None, []), &options(), false, &Cell::new(false))
+            .unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"");
     }
 
@@ -839,8 +876,15 @@ mod tests {
         let contents = record("2026-11-20", 1, 1).repeat(5);
         fs::write(&path, &contents).unwrap();
         let target = fs::canonicalize(&path).unwrap();
-        let report =
-            compact_in_place(&path, target.clone(), &RetentionRules::new([], None, []), &options(), false).unwrap();
+        let report = compact_in_place(
+            &path,
+            target.clone(),
+            &RetentionRules::new([], None, []),
+            &options(),
+            false,
+            &Cell::new(false),
+        )
+        .unwrap();
         assert_eq!(report.action, Action::Unchanged);
         assert_eq!(fs::read_to_string(&path).unwrap(), contents);
         assert!(!journal_path_for(&target).exists());
@@ -901,7 +945,7 @@ mod tests {
                 return;
             }
             let rules = RetentionRules::new([], None, []);
-            compact_in_place(&path, target.clone(), &rules, &options(), false).unwrap();
+            compact_in_place(&path, target.clone(), &rules, &options(), false, &Cell::new(false)).unwrap();
             let out = fs::read(&path).unwrap();
             assert!(!out.contains(&0), "moved {moved_blocks} blocks: NUL bytes remain");
             let lines: Vec<String> = String::from_utf8(out)

@@ -64,7 +64,7 @@ mod python {
 
     fn to_py_err(error: Error) -> PyErr {
         let message = error.to_string();
-        match error.kind() {
+        let raised = match error.kind() {
             ErrorKind::Interrupted => PyKeyboardInterrupt::new_err(message),
             ErrorKind::NotFound => PyFileNotFoundError::new_err(message),
             ErrorKind::PermissionDenied => PyPermissionError::new_err(message),
@@ -72,7 +72,12 @@ mod python {
             // OSError(errno, strerror): `errno` tells the caller the file was left as it was.
             ErrorKind::NoSpace => PyOSError::new_err((libc::ENOSPC, message)),
             ErrorKind::Other => PyOSError::new_err(message),
+        };
+        if error.log_unchanged() {
+            // An attribute on the exception: its type and text stay those of the cause.
+            Python::attach(|py| raised.value(py).setattr("log_unchanged", true)).ok();
         }
+        raised
     }
 
     /// Retention rules, built once per registry and shared by every file pass.

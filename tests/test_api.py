@@ -318,6 +318,17 @@ def test_directory_raises_value_error(tmp_path: Path, dry_run: bool) -> None:
         compact(directory, now=MIDNIGHT, dry_run=dry_run)
 
 
+def test_an_in_place_pass_that_cannot_start_says_the_log_is_unchanged(tmp_path: Path) -> None:
+    log = tmp_path / "a.jsonl"
+    with pytest.raises(FileNotFoundError, match=r"a\.jsonl") as raised:
+        compact(log, now=MIDNIGHT, in_place=True)
+    assert raised.value.log_unchanged is True  # type: ignore[attr-defined]
+    # A copy-and-rename pass never changes its log before the swap: its errors need no such word.
+    with pytest.raises(FileNotFoundError) as copied:
+        compact(log, now=MIDNIGHT)
+    assert not hasattr(copied.value, "log_unchanged")
+
+
 def test_hard_linked_file_raises_value_error_and_is_left_untouched(tmp_path: Path) -> None:
     log = tmp_path / "a.jsonl"
     data = write_log(log, [record("mxcp.endpoints", 2, "2020-01-01T00:00:00Z")])

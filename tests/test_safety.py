@@ -661,8 +661,42 @@ def test_an_immutable_or_append_only_log_is_refused_by_the_dry_run_as_by_the_rea
         # The dry run promises nothing the real run cannot do, and says why.
         assert preview.returncode == real.returncode == 1, (preview.stdout, real.stderr)
         assert "immutable or append-only" in preview.stderr
+        # Neither real run could open the file: neither claims it may have changed it.
+        assert "nothing was deleted from it" in real.stdout and "may have" not in real.stdout, real.stdout
     assert log.read_bytes() == original
     assert sorted(p.name for p in tmp_path.iterdir()) == ["logs-default.jsonl"]
+
+
+@pytest.mark.parametrize(
+    ("pause", "changed"),
+    [
+        # The first window of the shift (after the expired-prefix probe's): nothing is moved yet.
+        ("window:2=1500", False),
+        # The second: the first window's kept lines have been moved down.
+        ("window:3=1500", True),
+    ],
+)
+def test_an_interrupted_in_place_run_says_whether_it_changed_the_log(tmp_path: Path, pause: str, changed: bool) -> None:
+    log = tmp_path / "logs-default.jsonl"
+    retained = write_log(log, 120_000, pad=300)
+    original = log.read_bytes()
+    signal_file = tmp_path / "paused"
+    piped = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    process = start_paused(["--path", str(log), "--threads", "1", "--in-place"], pause, signal_file, **piped)
+    wait_for(signal_file, "the in-place run to reach its window")
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    if changed:
+        assert "interrupted; the next run finishes the in-place compaction" in stderr
+        assert "the in-place run may have deleted some of its expired records" in stdout
+        assert log.read_bytes() != original
+    else:
+        assert "interrupted; left untouched" in stderr
+        assert "Not compacted:" in stdout and "nothing was deleted from it" in stdout
+        assert log.read_bytes() == original
+    assert run_cli("--path", str(log), "--in-place").returncode == 0
+    assert log.read_text() == "".join(retained)
 
 
 def test_hard_linked_log_is_refused_by_rename_and_compacted_in_place(tmp_path: Path) -> None:

@@ -157,7 +157,8 @@ def compact_file(
 ) -> FileResult:
     """One file pass with the GIL released; with `erase` (FIELD, VALUE) conditions it deletes the
     valid records meeting all of them instead of applying retention. Raises FileNotFoundError, PermissionError,
-    ValueError or OSError with a message that names the file."""
+    ValueError or OSError with a message that names the file; an in-place pass that failed before it
+    changed the log sets `log_unchanged = True` on the exception."""
 
 def survey_file(path: str | PathLike[str], rules: Rules, now_ns: int, threads: int = 0) -> Survey:
     """The stats survey of one file, with the same decisions as a dry run."""

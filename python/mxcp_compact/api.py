@@ -83,7 +83,8 @@ def compact(
 
     Raises FileNotFoundError, PermissionError, ValueError (bad rules or erase conditions, a
     negative `threads`, not a regular file, hard links) or OSError (disk full, changed under us,
-    another run holds the directory).
+    another run holds the directory). An in-place pass that failed before it changed the log
+    sets `log_unchanged = True` on the exception.
     """
     # The core takes an unsigned count: checked here so that -1 is a ValueError naming the
     # parameter, not the binding's "OverflowError: can't convert negative int to unsigned".

@@ -465,14 +465,15 @@ def _compact_file(
             locked=lock,
             erase=plan.erase,
         )
-    except KeyboardInterrupt:
-        what = "the next run finishes the in-place compaction" if plan.in_place else "left untouched"
+    except KeyboardInterrupt as interrupt:
+        untouched = untouched or _log_unchanged(interrupt)
+        what = "left untouched" if untouched else "the next run finishes the in-place compaction"
         return FileOutcome(log.path, error=f"{log.path}: interrupted; {what}", untouched=untouched), True
     except (OSError, ValueError) as error:
         if isinstance(error, OSError) and error.errno == errno.ENOSPC:
             # The core's "no space" errors are raised only while the file is as it was.
             return FileOutcome(log.path, error=error.strerror, untouched=True), False
-        return FileOutcome(log.path, error=str(error), untouched=untouched), False
+        return FileOutcome(log.path, error=str(error), untouched=untouched or _log_unchanged(error)), False
     if result.stale_temp_removed:
         notes.append(f"{log.path}: removed a temp file left by an interrupted run")
     if result.appended_bytes:
@@ -480,6 +481,11 @@ def _compact_file(
     if result.note:
         notes.append(f"{log.path}: {result.note}")
     return FileOutcome(log.path, result=result), False
+
+
+def _log_unchanged(error: BaseException) -> bool:
+    """Whether the core says an in-place compaction failed before it changed the log."""
+    return getattr(error, "log_unchanged", False) is True
 
 
 def _retry_once_space_is_freed(plan: CleanupPlan, outcomes: list[FileOutcome], context: tuple) -> None:
