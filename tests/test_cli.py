@@ -866,6 +866,44 @@ def test_bad_input_with_json_prints_an_error_document(
     assert "\n" not in document["message"]
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["log-cleanup", "--archive", "{tmp}/first.jsonl", "--archive={tmp}/second.jsonl"],
+        ["log-cleanup", "--json", "--archive", "{tmp}/first.jsonl", "--archive", "{tmp}/second.jsonl"],
+        ["erase", "--where", "user_id=zoe", "--archive", "{tmp}/first.jsonl", "--archive", "{tmp}/second.jsonl"],
+        ["log-cleanup", "--now", NOW_ARGS[1], "--dry-run", "--now", "2030-01-01T00:00:00Z"],
+    ],
+    ids=["archive", "archive-json", "erase-archive", "now"],
+)
+def test_an_option_that_takes_one_value_given_twice_is_a_usage_error_that_touches_nothing(
+    tmp_path: Path, fixture_project: Path, args: list[str]
+) -> None:
+    before = content_snapshot(fixture_project)
+    argv = [arg.format(tmp=tmp_path) for arg in args]
+    result = run_subprocess([*argv, *NOW_ARGS] if "--now" not in argv else argv, cwd=fixture_project / "audit")
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    option = "--now" if "--now" in argv else "--archive"
+    message = f"{option} is given more than once; it takes one value, so give it once."
+    if "--json" in argv:
+        assert result.json() == {"status": "error", "message": message}
+    else:
+        assert message in result.stderr
+    assert content_snapshot(fixture_project) == before
+    assert not (tmp_path / "first.jsonl").exists() and not (tmp_path / "second.jsonl").exists()
+
+
+def test_a_value_that_looks_like_an_option_is_not_counted_as_it(tmp_path: Path, fixture_project: Path) -> None:
+    # `--path --archive` names a directory called --archive: one --archive follows.
+    odd = fixture_project / "audit" / "--archive"
+    odd.mkdir()
+    archive = tmp_path / "deleted.jsonl"
+    args = ["log-cleanup", "--path", "--archive", "--archive", str(archive), *NOW_ARGS]
+    result = run_subprocess(args, cwd=fixture_project / "audit")
+    assert "more than once" not in result.stderr
+    assert result.exit_code == 0, result.stderr
+
+
 def test_invalid_yaml_error_names_the_site_file_and_line(cli: RunCli, fixture_project: Path) -> None:
     _site_with_tab_on_line_4(fixture_project)
     result = cli(["log-cleanup"], cwd=fixture_project / "audit")

@@ -671,11 +671,40 @@ def _fail(message: str, json_output: bool, code: int) -> NoReturn:
     raise typer.Exit(cleanup.report_failure(message, json_output, code))
 
 
+def _given_twice(args: list[str]) -> str | None:
+    """The first option of `args`' command that takes one value and is given more than once:
+    Click would silently keep the last (two `--archive`s, and the first is never written)."""
+    group = typer.main.get_command(app)
+    command = group.commands.get(args[0]) if args and isinstance(group, click.Group) else None
+    if command is None:
+        return None
+    options = {name: param for param in command.params if isinstance(param, click.Option) for name in param.opts}
+    seen: set[str | None] = set()
+    tokens = iter(args[1:])
+    for token in tokens:
+        name, has_value, _ = token.partition("=")
+        option = options.get(name)
+        if token == "--" or (option is None and token.startswith("-")):
+            # Past this, only Click knows which tokens are values: it decides.
+            return None
+        if option is None or option.is_flag:
+            continue
+        if not has_value:
+            next(tokens, None)
+        if not option.multiple and option.name in seen:
+            return name
+        seen.add(option.name)
+    return None
+
+
 def main() -> None:
     """Runs the Typer app; with `--json`, a usage error (an unknown option, a bad value) is the
     JSON error document on stdout, like every other error of a JSON run, instead of Click's
     usage text alone."""
     try:
+        twice = _given_twice(sys.argv[1:])
+        if twice is not None:
+            raise click.UsageError(f"{twice} is given more than once; it takes one value, so give it once.")
         status = app(prog_name="mxcp-compact", standalone_mode=False)
     except click.ClickException as error:
         if "--json" not in sys.argv[1:]:
