@@ -328,6 +328,8 @@ fn shift(
     let (file, meta) = open_log(path, &target, true)?;
     let searcher = options.searcher(rules);
     let start = start_point(&file, path, &target, &meta, &searcher, options.scrub, changed)?;
+    // Lines appended before this run (after an interrupted one, say) are not caught up by it.
+    let size_at_search = current_size(&file, path)?;
     let mut sink = ShiftSink {
         changed,
         file: &file,
@@ -366,7 +368,7 @@ fn shift(
         action,
         bytes_before: carried.original_size,
         bytes_after: if action == Action::Removed { 0 } else { new_len },
-        appended_bytes: (final_size + carried.collapsed).saturating_sub(carried.original_size),
+        appended_bytes: final_size.saturating_sub(size_at_search),
         tally: carried.tally,
         stale_temp_removed,
         note: None,

@@ -324,6 +324,43 @@ def test_a_resumed_in_place_run_reports_what_the_interrupted_one_deleted(tmp_pat
     assert "caught up" not in text.stderr
 
 
+def test_lines_appended_between_an_interrupted_and_the_resumed_run_are_kept_not_called_caught_up(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "logs-default.jsonl"
+    retained = write_log(log, 3000, old_every=2)
+    crashed = run_cli("--path", str(log), "--in-place", env={"MXCP_COMPACT_CRASH_AT": "shift-commit:2"})
+    assert crashed.returncode == -signal.SIGABRT, crashed.stderr
+    later = [line(NEW, orig=10_000 + i) for i in range(5)]
+    with log.open("a") as appending:
+        appending.write("".join(later))
+    finished = run_cli("--path", str(log), "--json")
+    assert finished.returncode == 0, finished.stderr
+    report = json.loads(finished.stdout)
+    assert report["files"][0]["appended_bytes"] == 0
+    assert not any("caught up" in note for note in report["notes"]), report["notes"]
+    assert log.read_text() == "".join(retained + later)
+
+
+def test_lines_appended_during_an_in_place_run_are_reported_as_caught_up(tmp_path: Path) -> None:
+    log = tmp_path / "logs-default.jsonl"
+    retained = write_log(log, 3000, old_every=2)
+    signal_file = tmp_path / "paused"
+    piped = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    args = ["--path", str(log), "--in-place", "--json", "--threads", "1"]
+    process = start_paused(args, "window:2=1000", signal_file, **piped)
+    wait_for(signal_file, "the in-place run to reach its shift")
+    later = "".join(line(NEW, orig=10_000 + i) for i in range(5))
+    with log.open("a") as appending:
+        appending.write(later)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    report = json.loads(stdout)
+    assert report["files"][0]["appended_bytes"] == len(later)
+    assert f"caught up {len(later)} bytes appended during the run" in " ".join(report["notes"])
+    assert log.read_text() == "".join(retained) + later
+
+
 def test_stats_like_a_dry_run_refuses_a_file_with_a_pending_in_place_shift(tmp_path: Path) -> None:
     log = tmp_path / "logs-default.jsonl"
     retained = write_log(log, 3000, old_every=2)
