@@ -724,6 +724,13 @@ impl ShiftSink<'_> {
 mod tests {
     use super::*;
 
+    /// An in-place run of `path` under the default rules (what most tests need).
+    fn shift_with_no_rules(path: &Path) -> FileReport {
+        let target = fs::canonicalize(path).unwrap();
+        compact_in_place(path, target, &RetentionRules::new([], None, []), &options(), false, &Cell::new(false))
+            .unwrap()
+    }
+
     fn options() -> Options {
         Options { in_place: true, ..Options::for_tests(false) }
     }
@@ -769,15 +776,7 @@ mod tests {
         fs::write(&path, &all).unwrap();
         let inode = fs::metadata(&path).unwrap().ino();
         let target = fs::canonicalize(&path).unwrap();
-        let report = compact_in_place(
-            &path,
-            target.clone(),
-            &RetentionRules::new([], None, []),
-            &options(),
-            false,
-            &Cell::new(false),
-        )
-        .unwrap();
+        let report = shift_with_no_rules(&path);
         assert_eq!(fs::read_to_string(&path).unwrap(), kept);
         assert_eq!(fs::metadata(&path).unwrap().ino(), inode);
         assert_eq!(report.tally.deleted_lines, 2000);
@@ -834,15 +833,7 @@ mod tests {
                 // Dropped without finishing: the record stays, as after SIGKILL.
             }
             assert!(journal_path_for(&target).exists());
-            compact_in_place(
-                &path,
-                target.clone(),
-                &RetentionRules::new([], None, []),
-                &options(),
-                false,
-                &Cell::new(false),
-            )
-            .unwrap();
+            shift_with_no_rules(&path);
             assert!(fs::read_to_string(&path).unwrap() == kept, "stop_after={stop_after}");
             assert!(!journal_path_for(&target).exists());
         }
@@ -866,8 +857,7 @@ mod tests {
         assert_eq!(report.action, Action::Removed);
         assert!(!path.exists());
         fs::write(&path, record("2020-01-01", 1, 1).repeat(10)).unwrap();
-        compact_in_place(&path, target, &RetentionRules::new([], None, []), &options(), false, &Cell::new(false))
-            .unwrap();
+        shift_with_no_rules(&path);
         assert_eq!(fs::read(&path).unwrap(), b"");
     }
 
@@ -878,15 +868,7 @@ mod tests {
         let contents = record("2026-11-20", 1, 1).repeat(5);
         fs::write(&path, &contents).unwrap();
         let target = fs::canonicalize(&path).unwrap();
-        let report = compact_in_place(
-            &path,
-            target.clone(),
-            &RetentionRules::new([], None, []),
-            &options(),
-            false,
-            &Cell::new(false),
-        )
-        .unwrap();
+        let report = shift_with_no_rules(&path);
         assert_eq!(report.action, Action::Unchanged);
         assert_eq!(fs::read_to_string(&path).unwrap(), contents);
         assert!(!journal_path_for(&target).exists());
