@@ -80,6 +80,67 @@ def test_audit_trail_that_cannot_be_written_fails_the_run_after_the_cleanup(
     assert report["deleted_per_schema"] == {"mxcp.endpoints:1": 273, "mxcp.endpoints:2": 73}
 
 
+def test_a_trail_line_cut_by_a_full_disk_is_taken_back_and_fails_the_run(tmp_path: Path) -> None:
+    from test_safety import small_filesystem
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    write_log(logs / "a.jsonl", [record("mxcp.endpoints", 2, "2026-01-01T00:00:00Z")])
+    with small_filesystem(tmp_path, "tmpfs", "64k") as mount:
+        trail = mount / "trail.jsonl"
+        earlier = '{"x": "' + "a" * 3980 + '"}\n'
+        trail.write_text(earlier)
+        # Fill the disk: about a hundred bytes stay free in the trail's last page.
+        filler = os.open(mount / "fill", os.O_WRONLY | os.O_CREAT)
+        try:
+            with pytest.raises(OSError):
+                while True:
+                    os.write(filler, b"\0" * 4096)
+        finally:
+            os.close(filler)
+        run = run_subprocess(
+            ["log-cleanup", "--path", logs, "--now", FIXTURE_NOW, "--json", "--audit-trail", trail], cwd=tmp_path
+        )
+        assert run.exit_code == 1, run.stderr
+        assert "cannot append the deletion trail: wrote" in run.json()["message"]
+        assert trail.read_text() == earlier
+        (mount / "fill").unlink()
+        write_log(logs / "a.jsonl", [record("mxcp.endpoints", 2, "2026-01-02T00:00:00Z")])
+        again = run_subprocess(
+            ["log-cleanup", "--path", logs, "--now", FIXTURE_NOW, "--audit-trail", trail], cwd=tmp_path
+        )
+        assert again.exit_code == 0, again.stderr
+        lines = trail.read_text().splitlines()
+    assert lines[0] == earlier.rstrip("\n")
+    assert [json.loads(line)["status"] for line in lines[1:]] == ["success"]
+
+
+def test_a_trail_whose_last_line_a_crash_cut_gets_its_next_line_on_a_line_of_its_own(
+    fixture_project: Path, tmp_path: Path
+) -> None:
+    trail = tmp_path / "trail.jsonl"
+    trail.write_text('{"time": "2026-11-26T02:00:00+00:00", "host": "vm", "us')
+    code, _, _ = invoke("log-cleanup", "--now", FIXTURE_NOW, "--audit-trail", str(trail), cwd=fixture_project)
+    assert code == 0
+    cut, line = trail.read_text().splitlines()
+    assert cut.endswith('"us') and json.loads(line)["status"] == "success"
+
+
+def test_an_archive_name_that_is_not_utf8_is_shown_escaped_in_the_report_and_the_trail(
+    fixture_project: Path, tmp_path: Path
+) -> None:
+    archive = os.fsdecode(bytes(tmp_path) + b"/deleted-\xff.jsonl.gz")
+    trail = tmp_path / "trail.jsonl"
+    run = run_subprocess(
+        ["log-cleanup", "--now", FIXTURE_NOW, "--json", "--archive", archive, "--audit-trail", trail],
+        cwd=fixture_project,
+    )
+    assert run.exit_code == 0, run.stderr
+    assert run.json()["archive"]["path"] == f"{tmp_path}/deleted-\\xff.jsonl.gz"
+    assert json.loads(trail.read_text())["archive"] == f"{tmp_path}/deleted-\\xff.jsonl.gz"
+    assert Path(archive).exists()
+
+
 def test_schedule_cron_prints_one_crontab_line_for_the_project(fixture_project: Path) -> None:
     code, out, _ = invoke("schedule", "--cron", "--profile", "production", cwd=fixture_project / "audit")
     assert code == 0

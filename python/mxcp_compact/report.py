@@ -12,6 +12,7 @@ the conditions, `erased_per_schema`), so that nobody reads it as a retention run
 
 from __future__ import annotations
 
+import errno
 import os
 from collections import namedtuple
 from collections.abc import Sequence
@@ -343,7 +344,7 @@ def render_json(summary: RunSummary) -> bytes:
         "bytes_after": sum(r.bytes_after for r in summary.results),
         "bytes_freed": summary.bytes_freed,
         "bytes_scrubbed": summary.bytes_scrubbed,
-        "archive": summary.archive,
+        "archive": _archive_json(summary),
         "lines_kept_unevaluated": sum(summary.unevaluable.values()),
         "unevaluable": summary.unevaluable,
         "notes": [displayable(note) for note in summary.notes],
@@ -351,6 +352,14 @@ def render_json(summary: RunSummary) -> bytes:
         "elapsed_seconds": round(summary.elapsed_seconds, 6),
     }
     return orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
+
+
+def _archive_json(summary: RunSummary) -> dict[str, object] | None:
+    """The run's archive, its path shown as every other path is (a name that is not UTF-8 would
+    fail the whole document)."""
+    if not summary.archive:
+        return None
+    return {**summary.archive, "path": displayable(summary.archive["path"])}
 
 
 def _where_json(summary: RunSummary) -> dict[str, object]:
@@ -411,20 +420,31 @@ def trail_record(summary: RunSummary) -> dict[str, object]:
         "bytes_after": sum(r.bytes_after for r in summary.results),
         "bytes_freed": summary.bytes_freed,
         "bytes_scrubbed": summary.bytes_scrubbed,
-        "archive": summary.archive["path"] if summary.archive else None,
+        "archive": displayable(summary.archive["path"]) if summary.archive else None,
         "archive_sha256": summary.archive["sha256"] if summary.archive else None,
         "errors": [displayable(error) for error in summary.errors],
     }
 
 
 def append_trail(path: Path, summary: RunSummary) -> None:
-    """Appends the run's trail record to `path` as one JSON line, fsynced."""
+    """Appends the run's trail record to `path` as one JSON line, fsynced, or raises OSError
+    leaving the trail as it was: a line cut by a full disk is taken back, since the next run's
+    line would run into it. A trail whose last line a crash cut gets a line break first."""
     import orjson
 
     line = orjson.dumps(trail_record(summary)) + b"\n"
-    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    descriptor = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
     try:
-        os.write(descriptor, line)
-        os.fsync(descriptor)
+        size = os.fstat(descriptor).st_size
+        if size and os.pread(descriptor, 1, size - 1) != b"\n":
+            line = b"\n" + line
+        try:
+            written = os.write(descriptor, line)
+            if written != len(line):
+                raise OSError(errno.ENOSPC, f"wrote {written} of {len(line)} bytes: {os.strerror(errno.ENOSPC)}")
+            os.fsync(descriptor)
+        except OSError:
+            os.ftruncate(descriptor, size)
+            raise
     finally:
         os.close(descriptor)
