@@ -4,12 +4,13 @@ schema registry (`registry`)."""
 from __future__ import annotations
 
 import gzip
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from conftest import PROFILE_FILES, SITE_YML, record, registry_line, write_log, write_site
+from conftest import PROFILE_FILES, SITE_YML, record, registry_line, run_subprocess, write_log, write_site
 from mxcp_compact.discovery import LogFile, expand_paths, registry_path_for
 from mxcp_compact.errors import ConfigError
 from mxcp_compact.profiles import discover_profile_files, find_site
@@ -469,6 +470,41 @@ def test_later_registry_lines_replace_earlier_ones(tmp_path: Path) -> None:
     ]
     assert _policy(entries, "app", 1) == ("days", 40)
     assert _policy(entries, "app", 2) == ("days", 20)
+
+
+FIXED_NOW = "2026-11-27T00:00:00Z"
+
+
+@pytest.mark.parametrize("version", [2**63, -(2**63) - 1])
+def test_a_registry_version_beyond_64_bits_is_refused_naming_its_line(tmp_path: Path, version: int) -> None:
+    registry = tmp_path / "logs-default_schemas.jsonl"
+    write_log(registry, [registry_line("app", 1, 10), registry_line("app", version, 90)])
+    with pytest.raises(ConfigError, match=rf"{re.escape(str(registry))}:2: version {version} of app is beyond"):
+        load_registry(registry)
+    # The edges themselves are read.
+    write_log(registry, [registry_line("app", 2**63 - 1, 10), registry_line("app", -(2**63), 20)])
+    assert [e.version for e in load_registry(registry)[0]] == [2**63 - 1, -(2**63)]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["verify", "--now", FIXED_NOW],
+        ["stats", "--now", FIXED_NOW],
+        ["log-cleanup", "--now", FIXED_NOW],
+        ["erase", "--where", "a=b"],
+    ],
+)
+def test_every_command_refuses_such_a_registry_in_one_line_touching_nothing(tmp_path: Path, command: list[str]) -> None:
+    audit = tmp_path / "audit"
+    audit.mkdir()
+    log = audit / "logs-default.jsonl"
+    data = write_log(log, [record("mxcp.endpoints", 2, "2020-01-01T00:00:00Z")])
+    write_log(audit / "logs-default_schemas.jsonl", [registry_line("mxcp.endpoints", 2**63, 90)])
+    result = run_subprocess([*command, "--path", audit], cwd=tmp_path)
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "beyond the 64-bit range" in result.stderr
+    assert log.read_bytes() == data
 
 
 def test_a_later_registry_line_can_make_a_schema_keep_forever(tmp_path: Path) -> None:

@@ -69,6 +69,13 @@ def load_registry(path: Path) -> tuple[tuple[RegistryEntry, ...], list[str]]:
                 f"{path}:{number}: ignored registry line: needs a string schema_name and an integer version"
             )
             continue
+        if not -(2**63) <= version < 2**63:
+            # Ignoring it could change which version is the latest active one, and so shorten
+            # the retention of other records: refused, as a registry that cannot be read.
+            raise ConfigError(
+                f"{path}:{number}: version {version} of {name} is beyond the 64-bit range this tool reads; "
+                "nothing was touched"
+            )
         days = record.get("retention_days")
         if days is not None and (not isinstance(days, int) or isinstance(days, bool) or not 0 <= days < 2**32):
             warnings.append(
