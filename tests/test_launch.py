@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from conftest import FIXTURE_NOW
+from conftest import FIXTURE_NOW, content_snapshot
 from mxcp_compact import cleanup
 from mxcp_compact.cleanup_plan import plan_cleanup
 from mxcp_compact.cli import app
@@ -246,6 +246,26 @@ def test_a_usage_error_of_a_json_run_is_the_json_error_document(fixture_project:
     plain = _console(["log-cleanup", "--bogus"], fixture_project)
     assert plain.returncode == 2 and plain.stdout == ""
     assert "Usage:" in plain.stderr and "No such option: --bogus" in plain.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["log-cleanup", "--dry-run", "--threads", "18446744073709551616"],
+        ["log-cleanup", "--json", "--threads=4097"],
+        ["erase", "--json", "--where", "user_id=zoe", "--threads", "18446744073709551616"],
+        ["erase", "--where", "user_id=zoe", "--threads", "-1"],
+    ],
+)
+def test_a_thread_count_out_of_range_is_a_usage_error_naming_the_range(fixture_project: Path, args: list[str]) -> None:
+    before = content_snapshot(fixture_project)
+    done = _console(args, fixture_project)
+    assert done.returncode == 2, done.stderr
+    message = json.loads(done.stdout)["message"] if "--json" in args else done.stderr
+    assert "Invalid value for '--threads'" in message and "is not in the range 0<=x<=4096" in message
+    assert "env var" not in message and "OverflowError" not in message
+    assert content_snapshot(fixture_project) == before
+    assert parse_quick(args) is None, "the quick parser leaves it to Click"
 
 
 def test_a_json_run_loads_orjson_while_the_logs_are_scanned(

@@ -59,10 +59,17 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _option(*declarations: str, **settings: Any) -> Any:
+    """`typer.Option` without the environment-variable hint: no option reads one, and Click 8.2
+    would add "(env var: 'None')" to every error about the option."""
+    settings.setdefault("show_envvar", False)
+    return typer.Option(*declarations, **settings)
+
+
 @app.callback()
 def _root(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+        bool, _option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
 ) -> None:
     """Fast, safe retention cleanup for MXCP JSONL audit logs."""
@@ -87,13 +94,13 @@ def _typer_parameter(option: OptionSpec) -> inspect.Parameter:
         click_type = click.Choice(option.choices)
     elif value_type is float:
         click_type = _FiniteFloat(min=option.minimum)
-    declared = typer.Option(
+    declared = _option(
         option.flag,
         metavar=option.metavar,
         help=option.help,
         min=None if click_type is not None else option.minimum,
+        max=None if click_type is not None else option.maximum,
         show_default=option.show_default,
-        show_envvar=False,
         click_type=click_type,
     )
     return inspect.Parameter(
@@ -149,7 +156,7 @@ Examples:
 # The erase command's longer options, declared apart to keep its signature readable.
 _Where = Annotated[
     list[str] | None,
-    typer.Option(
+    _option(
         "--where",
         metavar="FIELD=VALUE",
         help="Erase records whose top-level FIELD equals VALUE (repeatable: all must hold).",
@@ -158,7 +165,7 @@ _Where = Annotated[
 ]
 _EraseArchive = Annotated[
     str | None,
-    typer.Option(
+    _option(
         "--archive",
         metavar="PATH",
         help="Write the erased lines to PATH first (.jsonl.gz, .jsonl.zst, .jsonl or .duckdb; {date} ="
@@ -168,7 +175,7 @@ _EraseArchive = Annotated[
 ]
 _EraseTrail = Annotated[
     Path | None,
-    typer.Option(
+    _option(
         "--audit-trail",
         metavar="FILE",
         help="Append one JSON line per run (time, host, user, the conditions, files, erased per schema) to FILE.",
@@ -185,28 +192,30 @@ _EraseTrail = Annotated[
 )
 def erase(
     where: _Where = None,
-    profile: Annotated[str | None, typer.Option(metavar="NAME", help=_BY_FLAG["--profile"].help)] = None,
+    profile: Annotated[str | None, _option(metavar="NAME", help=_BY_FLAG["--profile"].help)] = None,
     path: Annotated[
         list[Path] | None,
-        typer.Option("--path", metavar="FILE_OR_DIR", help=_BY_FLAG["--path"].help, show_default=False),
+        _option("--path", metavar="FILE_OR_DIR", help=_BY_FLAG["--path"].help, show_default=False),
     ] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be erased; change nothing.")] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    dry_run: Annotated[bool, _option("--dry-run", help="Show what would be erased; change nothing.")] = False,
+    json_output: Annotated[bool, _option("--json", help="Print the result as JSON.")] = False,
     archive: _EraseArchive = None,
     audit_trail: _EraseTrail = None,
-    in_place: Annotated[bool, typer.Option("--in-place", help=_BY_FLAG["--in-place"].help)] = False,
+    in_place: Annotated[bool, _option("--in-place", help=_BY_FLAG["--in-place"].help)] = False,
     wait: Annotated[
-        float | None, typer.Option(metavar="SECONDS", min=0, help=_BY_FLAG["--wait"].help, show_default=False)
+        float | None, _option(metavar="SECONDS", min=0, help=_BY_FLAG["--wait"].help, show_default=False)
     ] = None,
-    threads: Annotated[int, typer.Option(metavar="N", min=0, help=_BY_FLAG["--threads"].help)] = 0,
+    threads: Annotated[
+        int, _option(metavar="N", min=0, max=_BY_FLAG["--threads"].maximum, help=_BY_FLAG["--threads"].help)
+    ] = 0,
     now: Annotated[
-        str | None, typer.Option(metavar="TIMESTAMP", help="The instant {date} in --archive is taken from.")
+        str | None, _option(metavar="TIMESTAMP", help="The instant {date} in --archive is taken from.")
     ] = None,
     config_file: Annotated[
-        Path | None, typer.Option("--config", metavar="FILE", help=_BY_FLAG["--config"].help, show_default=False)
+        Path | None, _option("--config", metavar="FILE", help=_BY_FLAG["--config"].help, show_default=False)
     ] = None,
     scrub: Annotated[
-        bool, typer.Option("--scrub", help="Overwrite the erased bytes before their space is released.")
+        bool, _option("--scrub", help="Overwrite the erased bytes before their space is released.")
     ] = False,
 ) -> None:
     started = time.monotonic()
@@ -229,7 +238,7 @@ def erase(
         raise typer.Exit(status)
 
 
-_METRICS_OPTION = typer.Option(
+_METRICS_OPTION = _option(
     "--metrics",
     metavar="FILE",
     help="Write the run's figures to FILE, a Prometheus textfile (*.prom for node_exporter); one file per command.",
@@ -238,18 +247,16 @@ _METRICS_OPTION = typer.Option(
 
 
 # The options stats and verify share (they read the logs as log-cleanup would, and change nothing).
-_Profile = Annotated[str | None, typer.Option(metavar="NAME", help="MXCP profile.")]
+_Profile = Annotated[str | None, _option(metavar="NAME", help="MXCP profile.")]
 _Paths = Annotated[
     list[Path] | None,
-    typer.Option("--path", metavar="FILE_OR_DIR", help="Log file or directory (repeatable).", show_default=False),
+    _option("--path", metavar="FILE_OR_DIR", help="Log file or directory (repeatable).", show_default=False),
 ]
-_Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-_Now = Annotated[str | None, typer.Option(metavar="TIMESTAMP", help="Evaluate retention as of this instant.")]
-_RetentionDays = Annotated[str | None, typer.Option(metavar="DAYS", help="As for log-cleanup.")]
-_Retain = Annotated[
-    list[str] | None, typer.Option(metavar="SCHEMA=DAYS", help="As for log-cleanup.", show_default=False)
-]
-_Config = Annotated[Path | None, typer.Option("--config", metavar="FILE", help="Settings file.", show_default=False)]
+_Json = Annotated[bool, _option("--json", help="Print JSON.")]
+_Now = Annotated[str | None, _option(metavar="TIMESTAMP", help="Evaluate retention as of this instant.")]
+_RetentionDays = Annotated[str | None, _option(metavar="DAYS", help="As for log-cleanup.")]
+_Retain = Annotated[list[str] | None, _option(metavar="SCHEMA=DAYS", help="As for log-cleanup.", show_default=False)]
+_Config = Annotated[Path | None, _option("--config", metavar="FILE", help="Settings file.", show_default=False)]
 
 
 def _refuse_bad_metrics_file(metrics_file: Path | None, run: Any, json_output: bool) -> None:
@@ -324,9 +331,7 @@ def stats(
     metrics_file: Annotated[Path | None, _METRICS_OPTION] = None,
     warn_size: Annotated[
         str | None,
-        typer.Option(
-            metavar="SIZE", help="Exit 1 when the logs total more than SIZE (e.g. 500M, 1G).", show_default=False
-        ),
+        _option(metavar="SIZE", help="Exit 1 when the logs total more than SIZE (e.g. 500M, 1G).", show_default=False),
     ] = None,
 ) -> None:
     from mxcp_compact import config
@@ -399,17 +404,17 @@ def verify(
 
 @app.command("export", help="Load audit logs into a DuckDB file (table audit_logs, MXCP's columns, UTC timestamps).")
 def export(
-    duckdb_file: Annotated[Path, typer.Option("--duckdb", metavar="FILE", help="DuckDB database to write.")],
+    duckdb_file: Annotated[Path, _option("--duckdb", metavar="FILE", help="DuckDB database to write.")],
     since: Annotated[
-        str | None, typer.Option(metavar="AGE", help="Only records newer than AGE (30d, 12h, 2w).", show_default=False)
+        str | None, _option(metavar="AGE", help="Only records newer than AGE (30d, 12h, 2w).", show_default=False)
     ] = None,
-    profile: Annotated[str | None, typer.Option(metavar="NAME", help="MXCP profile.")] = None,
+    profile: Annotated[str | None, _option(metavar="NAME", help="MXCP profile.")] = None,
     path: Annotated[
         list[Path] | None,
-        typer.Option("--path", metavar="FILE_OR_DIR", help="Log file or directory (repeatable).", show_default=False),
+        _option("--path", metavar="FILE_OR_DIR", help="Log file or directory (repeatable).", show_default=False),
     ] = None,
-    now: Annotated[str | None, typer.Option(metavar="TIMESTAMP", help="The instant --since counts from.")] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    now: Annotated[str | None, _option(metavar="TIMESTAMP", help="The instant --since counts from.")] = None,
+    json_output: Annotated[bool, _option("--json", help="Print JSON.")] = False,
 ) -> None:
     from mxcp_compact import config
 
@@ -491,21 +496,21 @@ if TYPE_CHECKING:
 # The schedule command's longer options, declared apart to keep its signature readable.
 _Compose = Annotated[
     bool,
-    typer.Option(
+    _option(
         "--compose",
         help="A docker compose service (YAML) that cleans up at start and then daily at the --at time, UTC.",
     ),
 ]
 _Kubernetes = Annotated[
-    bool, typer.Option("--kubernetes", help="A Kubernetes CronJob and the PersistentVolumeClaim it mounts (YAML).")
+    bool, _option("--kubernetes", help="A Kubernetes CronJob and the PersistentVolumeClaim it mounts (YAML).")
 ]
-_Install = Annotated[bool, typer.Option("--install", help="Write the systemd units to the unit directory (root).")]
+_Install = Annotated[bool, _option("--install", help="Write the systemd units to the unit directory (root).")]
 _ScheduleUser = Annotated[
-    str, typer.Option(metavar="USER", help="User the cleanup runs as (containers: a uid such as 1000, or a name).")
+    str, _option(metavar="USER", help="User the cleanup runs as (containers: a uid such as 1000, or a name).")
 ]
 _WorkingDir = Annotated[
     Path | None,
-    typer.Option(
+    _option(
         metavar="DIR",
         help="The MXCP project (default: the one found from here); containers see it at the same path.",
         show_default=False,
@@ -513,7 +518,7 @@ _WorkingDir = Annotated[
 ]
 _At = Annotated[
     str,
-    typer.Option(
+    _option(
         metavar="CRON_TIME",
         help=(
             "When to run, as crontab time fields: --cron (local time), --kubernetes (UTC),"
@@ -522,17 +527,17 @@ _At = Annotated[
     ),
 ]
 _Image = Annotated[
-    str, typer.Option(metavar="IMAGE", help="Container image (--compose, --kubernetes); it must contain mxcp-compact.")
+    str, _option(metavar="IMAGE", help="Container image (--compose, --kubernetes); it must contain mxcp-compact.")
 ]
 _Claim = Annotated[
     str,
-    typer.Option(
+    _option(
         metavar="NAME",
         help="The audit volume (--compose) or PersistentVolumeClaim (--kubernetes); the MXCP server mounts it too.",
     ),
 ]
 _Namespace = Annotated[
-    str | None, typer.Option(metavar="NAMESPACE", help="Kubernetes namespace (default: kubectl's).", show_default=False)
+    str | None, _option(metavar="NAMESPACE", help="Kubernetes namespace (default: kubectl's).", show_default=False)
 ]
 
 
@@ -544,21 +549,21 @@ _Namespace = Annotated[
     ),
 )
 def schedule(
-    systemd: Annotated[bool, typer.Option("--systemd", help="systemd service + timer units.")] = False,
-    cron: Annotated[bool, typer.Option("--cron", help="A crontab line.")] = False,
+    systemd: Annotated[bool, _option("--systemd", help="systemd service + timer units.")] = False,
+    cron: Annotated[bool, _option("--cron", help="A crontab line.")] = False,
     compose: _Compose = False,
     kubernetes: _Kubernetes = False,
-    profile: Annotated[str | None, typer.Option(metavar="NAME", help="MXCP profile the cleanup uses.")] = None,
+    profile: Annotated[str | None, _option(metavar="NAME", help="MXCP profile the cleanup uses.")] = None,
     install: _Install = False,
     user: _ScheduleUser = "mxcp",
-    group: Annotated[str | None, typer.Option(metavar="GROUP", help="Group (default: the user).")] = None,
+    group: Annotated[str | None, _option(metavar="GROUP", help="Group (default: the user).")] = None,
     working_dir: _WorkingDir = None,
-    on_calendar: Annotated[str, typer.Option(metavar="SPEC", help="systemd OnCalendar.")] = "daily",
+    on_calendar: Annotated[str, _option(metavar="SPEC", help="systemd OnCalendar.")] = "daily",
     at: _At = "0 2 * * *",
     image: _Image = "mxcp-compact:latest",
     claim: _Claim = "mxcp-audit",
     namespace: _Namespace = None,
-    unit_dir: Annotated[Path, typer.Option(hidden=True)] = Path("/etc/systemd/system"),
+    unit_dir: Annotated[Path, _option(hidden=True)] = Path("/etc/systemd/system"),
 ) -> None:
     from mxcp_compact.schedule import cron_line
 

@@ -64,7 +64,9 @@ def _quick_value(option: OptionSpec, value: str) -> object:
         if not _plain_number(value, option.value_type):
             return None
         number = option.value_type(value)
-        return number if option.minimum is None or number >= option.minimum else None
+        above = option.minimum is None or number >= option.minimum
+        below = option.maximum is None or number <= option.maximum
+        return number if above and below else None
     return option.value_type(value)
 
 

@@ -33,7 +33,7 @@ VALUE = "value"
 REPEATABLE = "repeatable"
 #: `--name VALUE` with VALUE one of `choices`, spelled exactly (Click's choices are case-sensitive).
 CHOICE = "choice"
-#: `--name N` with N >= `minimum`.
+#: `--name N` with `minimum` <= N (<= `maximum` when there is one).
 NUMBER = "number"
 
 #: `--output-style` values: the seed guide's formats, or MXCP 0.12.3's own (see mxcp_style.py).
@@ -43,15 +43,27 @@ OUTPUT_STYLES = ("guide", "mxcp")
 class OptionSpec(
     namedtuple(
         "OptionSpec",
-        ["flag", "field", "kind", "help", "metavar", "value_type", "default", "choices", "minimum", "show_default"],
-        defaults=(None, str, None, (), None, False),
+        [
+            "flag",
+            "field",
+            "kind",
+            "help",
+            "metavar",
+            "value_type",
+            "default",
+            "choices",
+            "minimum",
+            "show_default",
+            "maximum",
+        ],
+        defaults=(None, str, None, (), None, False, None),
     )
 ):
     """One log-cleanup option: its `flag` (`--path`), the `CleanupRequest` `field` it fills,
     its `kind` (FLAG, VALUE, REPEATABLE, CHOICE or NUMBER), its --help line (`help`, `metavar`,
     `show_default`), the type of each value (`value_type`: str, Path, int or float), the
-    `default` of a VALUE or NUMBER not given, the `choices` of a CHOICE and the `minimum` of a
-    NUMBER."""
+    `default` of a VALUE or NUMBER not given, the `choices` of a CHOICE and the `minimum` (and
+    `maximum`) of a NUMBER."""
 
     __slots__ = ()
 
@@ -127,6 +139,8 @@ OPTIONS = (
         metavar="N",
         value_type=int,
         default=0,
+        # Far more than any machine has; a bigger count failed in the core's conversion instead.
+        maximum=4096,
         minimum=0,
         show_default=True,
     ),
