@@ -63,7 +63,10 @@ fn compact_marked(
     }
     let dir = target.parent().unwrap_or(Path::new("/"));
     let lock = match options.lock {
-        Locking::Wait(wait) => Some(DirLock::acquire(dir, wait)?),
+        Locking::Wait(wait) => {
+            let cancelled = options.progress.as_deref().map(|progress| &progress.cancelled);
+            Some(DirLock::acquire(dir, wait, cancelled)?)
+        }
         Locking::HeldByCaller => None,
     };
     let report = match compact_locked(path, target.clone(), rules, options, archive, changed) {

@@ -161,10 +161,9 @@ mod python {
     }
 
     fn wait_seconds(seconds: f64) -> PyResult<Duration> {
-        if !seconds.is_finite() || seconds < 0.0 {
-            return Err(PyValueError::new_err("lock_wait_s must be a non-negative number of seconds"));
-        }
-        Ok(Duration::from_secs_f64(seconds))
+        // Not finite, negative, or beyond what a Duration holds (about 5.8e11 years).
+        Duration::try_from_secs_f64(seconds)
+            .map_err(|_| PyValueError::new_err("lock_wait_s must be a non-negative number of seconds"))
     }
 
     /// The run lock on one audit directory, taken once for all its files (`compact_file(...,
@@ -178,11 +177,13 @@ mod python {
     #[pymethods]
     impl PyDirLock {
         #[new]
-        #[pyo3(signature = (dir, wait_s=0.0))]
-        fn new(py: Python<'_>, dir: PathBuf, wait_s: f64) -> PyResult<Self> {
+        #[pyo3(signature = (dir, wait_s=0.0, progress=None))]
+        fn new(py: Python<'_>, dir: PathBuf, wait_s: f64, progress: Option<Bound<'_, PyProgress>>) -> PyResult<Self> {
             let wait = wait_seconds(wait_s)?;
             let dir = std::fs::canonicalize(&dir).map_err(|e| to_py_err(Error::io(&dir, "open the directory", e)))?;
-            let lock = py.detach(|| DirLock::acquire(&dir, wait)).map_err(to_py_err)?;
+            let progress = progress.map(|progress| Arc::clone(&progress.get().progress));
+            let cancelled = progress.as_deref().map(|progress| &progress.cancelled);
+            let lock = py.detach(|| DirLock::acquire(&dir, wait, cancelled)).map_err(to_py_err)?;
             Ok(PyDirLock { dir, lock: Mutex::new(Some(lock)) })
         }
 

@@ -12,6 +12,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -27,14 +28,17 @@ pub struct DirLock {
 }
 
 impl DirLock {
-    /// Locks `dir`, waiting up to `wait` for another run to finish with it.
-    pub fn acquire(dir: &Path, wait: Duration) -> Result<DirLock> {
+    /// Locks `dir`, waiting up to `wait` for another run to finish with it, unless `cancelled`
+    /// is set meanwhile (Ctrl-C, `systemctl stop`): a stop request must not wait for the other
+    /// run, and it ends the wait with `Error::Interrupted`.
+    pub fn acquire(dir: &Path, wait: Duration, cancelled: Option<&AtomicBool>) -> Result<DirLock> {
         let handle = OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
             .open(dir)
             .map_err(|e| Error::io(dir, "open the directory", e))?;
-        let deadline = Instant::now() + wait;
+        // A wait too long to add to the clock is a wait without end.
+        let deadline = Instant::now().checked_add(wait);
         loop {
             // SAFETY: flock only reads the descriptor, which `handle` keeps open for this call.
             let status = unsafe { libc::flock(handle.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
@@ -45,8 +49,11 @@ impl DirLock {
             if error.raw_os_error() != Some(libc::EWOULDBLOCK) {
                 return Err(Error::io(dir, "lock", error));
             }
-            if Instant::now() >= deadline {
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                 return Err(Error::Busy { dir: dir.to_path_buf(), pid: holder_pid(&handle) });
+            }
+            if cancelled.is_some_and(|cancelled| cancelled.load(Ordering::Relaxed)) {
+                return Err(Error::Interrupted);
             }
             thread::sleep(RETRY);
         }
@@ -92,20 +99,36 @@ mod tests {
     #[test]
     fn second_lock_on_a_directory_reports_the_holder() {
         let dir = tempfile::tempdir().unwrap();
-        let _held = DirLock::acquire(dir.path(), Duration::ZERO).unwrap();
-        match DirLock::acquire(dir.path(), Duration::from_millis(120)) {
+        let _held = DirLock::acquire(dir.path(), Duration::ZERO, None).unwrap();
+        match DirLock::acquire(dir.path(), Duration::from_millis(120), None) {
             Err(Error::Busy { pid, .. }) => assert_eq!(pid, Some(std::process::id())),
             other => panic!("expected Busy, got {:?}", other.map(|_| ())),
         }
     }
 
     #[test]
+    fn a_stop_request_ends_a_wait_for_the_lock_at_once_even_a_wait_too_long_for_the_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let _held = DirLock::acquire(dir.path(), Duration::ZERO, None).unwrap();
+        let cancelled = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let waiter = scope.spawn(|| DirLock::acquire(dir.path(), Duration::MAX, Some(&cancelled)));
+            std::thread::sleep(Duration::from_millis(150));
+            assert!(!waiter.is_finished(), "Duration::MAX is a wait without end, not an overflow");
+            let stopped_at = Instant::now();
+            cancelled.store(true, Ordering::Relaxed);
+            assert!(matches!(waiter.join().unwrap(), Err(Error::Interrupted)));
+            assert!(stopped_at.elapsed() < Duration::from_secs(2));
+        });
+    }
+
+    #[test]
     fn the_lock_leaves_nothing_in_the_directory_and_is_free_again_once_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        let held = DirLock::acquire(dir.path(), Duration::ZERO).unwrap();
+        let held = DirLock::acquire(dir.path(), Duration::ZERO, None).unwrap();
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         drop(held);
-        DirLock::acquire(dir.path(), Duration::ZERO).unwrap();
+        DirLock::acquire(dir.path(), Duration::ZERO, None).unwrap();
     }
 
     #[test]

@@ -268,6 +268,31 @@ def test_a_thread_count_out_of_range_is_a_usage_error_naming_the_range(fixture_p
     assert parse_quick(args) is None, "the quick parser leaves it to Click"
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["log-cleanup", "--json", "--wait", "1e20"],
+        ["log-cleanup", "--wait=31536001"],
+        ["erase", "--where", "user_id=zoe", "--wait", "1e300"],
+    ],
+)
+def test_a_wait_beyond_a_year_is_a_usage_error_not_a_panic(fixture_project: Path, args: list[str]) -> None:
+    before = content_snapshot(fixture_project)
+    done = _console(args, fixture_project)
+    assert done.returncode == 2, done.stderr
+    message = json.loads(done.stdout)["message"] if "--json" in args else done.stderr
+    assert "Invalid value for '--wait'" in message and "is not in the range 0<=x<=31536000" in message
+    assert "panicked" not in done.stderr and "Traceback" not in done.stderr
+    assert content_snapshot(fixture_project) == before
+
+
+def test_a_settings_wait_beyond_a_year_is_refused(fixture_project: Path) -> None:
+    (fixture_project / "mxcp-compact.toml").write_text("[cleanup]\nwait = 1e300\n")
+    done = _console(["log-cleanup", "--json"], fixture_project)
+    assert done.returncode == 2, done.stderr
+    assert "cleanup.wait must be a number of seconds from 0 to 31536000" in json.loads(done.stdout)["message"]
+
+
 def test_a_json_run_loads_orjson_while_the_logs_are_scanned(
     fixture_project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -901,6 +901,37 @@ def test_a_failing_archive_deletes_nothing(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("stop", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_stop_request_ends_a_wait_for_another_runs_lock_at_once(tmp_path: Path, stop: int, status: int) -> None:
+    import fcntl
+
+    log = tmp_path / "logs-default.jsonl"
+    write_log(log, 100)
+    original = log.read_bytes()
+    holder = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # another run, working on this directory
+    try:
+        process = subprocess.Popen(
+            [*CLI, "log-cleanup", "--now", NOW, "--path", str(log), "--wait", "300"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(1.5)
+        assert process.poll() is None, "it waits for the lock"
+        stopped_at = time.monotonic()
+        process.send_signal(stop)
+        stdout, stderr = process.communicate(timeout=60)
+        waited = time.monotonic() - stopped_at
+    finally:
+        os.close(holder)
+    assert process.returncode == status, stderr
+    assert waited < 5, f"the stop request waited {waited:.1f} s for the lock"
+    assert "interrupted while it waited for another run to finish" in stdout + stderr
+    assert "Traceback" not in stderr
+    assert log.read_bytes() == original
+
+
+@pytest.mark.parametrize(("stop", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_ctrl_c_or_sigterm_stops_cleanly_with_the_original_intact(tmp_path: Path, stop: int, status: int) -> None:
     """Ctrl-C, and SIGTERM as `systemctl stop`, `timeout` and `docker stop` send it: the
     original stays intact and no temp file is left behind."""

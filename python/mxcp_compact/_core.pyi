@@ -37,9 +37,10 @@ class Archive:
 
 class DirLock:
     """The run lock on one audit directory (an flock on the directory itself), taken once for
-    all its files; raises OSError naming the holder's pid when another run holds it."""
+    all its files; raises OSError naming the holder's pid when another run holds it, and
+    KeyboardInterrupt when `progress` is cancelled while it waits."""
 
-    def __init__(self, dir: str | PathLike[str], wait_s: float = 0.0) -> None: ...
+    def __init__(self, dir: str | PathLike[str], wait_s: float = 0.0, progress: Progress | None = None) -> None: ...
     def release(self) -> None: ...
 
 class SchemaCount:

@@ -269,9 +269,9 @@ def _compact_files(plan: CleanupPlan, archive: Any, notes: list[str]) -> tuple[l
     from mxcp_compact.report import FileOutcome
 
     outcomes: list[FileOutcome] = []
-    locks = _DirLocks(plan)
-    indexes = _Indexes(plan)
     progress = _core.Progress()
+    locks = _DirLocks(plan, progress)
+    indexes = _Indexes(plan)
     total_bytes = sum(_size_of(log.path) for log in plan.files)
     show = plan.show_progress and sys.stderr.isatty()
     interrupted = False
@@ -290,6 +290,8 @@ def _compact_files(plan: CleanupPlan, archive: Any, notes: list[str]) -> tuple[l
             lock, busy = locks.for_file(log.path)
             if busy is not None:
                 outcomes.append(FileOutcome(log.path, error=f"{log.path}: not compacted, because {busy}"))
+                # A stop request ends a wait for a lock as it ends a pass.
+                interrupted = watch.interrupted
                 continue
             _read_ahead(indexes.next_to_read(plan.files[position + 1 :]))
             outcome, interrupted = _compact_file(plan, log, archive, progress, notes, lock)
@@ -405,8 +407,10 @@ class _DirLocks:
     of the run: `--wait` waits for another run, not between files, and two runs never
     interleave over one directory. A dry run takes none."""
 
-    def __init__(self, plan: CleanupPlan) -> None:
+    def __init__(self, plan: CleanupPlan, progress: Any = None) -> None:
         self.plan = plan
+        #: Its stop request (Ctrl-C, SIGTERM) also ends a wait for a lock.
+        self.progress = progress
         self.held: dict[Path, Any] = {}
         self.refused: dict[Path, str] = {}
 
@@ -424,7 +428,10 @@ class _DirLocks:
             from mxcp_compact import _core
 
             try:
-                self.held[directory] = _core.DirLock(directory, self.plan.wait)
+                self.held[directory] = _core.DirLock(directory, self.plan.wait, self.progress)
+            except KeyboardInterrupt:
+                self.refused[directory] = "the run was interrupted while it waited for another run to finish"
+                return None, self.refused[directory]
             except PermissionError:
                 # A directory we may not open: the core's own fallback decides (nothing to delete
                 # needs no writing).

@@ -93,7 +93,7 @@ def _typer_parameter(option: OptionSpec) -> inspect.Parameter:
     if option.kind == CHOICE:
         click_type = click.Choice(option.choices)
     elif value_type is float:
-        click_type = _FiniteFloat(min=option.minimum)
+        click_type = _FiniteFloat(min=option.minimum, max=option.maximum)
     declared = _option(
         option.flag,
         metavar=option.metavar,
@@ -203,7 +203,13 @@ def erase(
     audit_trail: _EraseTrail = None,
     in_place: Annotated[bool, _option("--in-place", help=_BY_FLAG["--in-place"].help)] = False,
     wait: Annotated[
-        float | None, _option(metavar="SECONDS", min=0, help=_BY_FLAG["--wait"].help, show_default=False)
+        float | None,
+        _option(
+            metavar="SECONDS",
+            click_type=_FiniteFloat(min=0, max=_BY_FLAG["--wait"].maximum),
+            help=_BY_FLAG["--wait"].help,
+            show_default=False,
+        ),
     ] = None,
     threads: Annotated[
         int, _option(metavar="N", min=0, max=_BY_FLAG["--threads"].maximum, help=_BY_FLAG["--threads"].help)

@@ -15,6 +15,7 @@ from pathlib import Path
 __all__ = [
     "CHOICE",
     "FLAG",
+    "MAX_WAIT_SECONDS",
     "NUMBER",
     "OPTIONS",
     "OUTPUT_STYLES",
@@ -35,6 +36,9 @@ REPEATABLE = "repeatable"
 CHOICE = "choice"
 #: `--name N` with `minimum` <= N (<= `maximum` when there is one).
 NUMBER = "number"
+
+#: The longest `--wait` (and `cleanup.wait`): a year. Longer waits overflowed the clock.
+MAX_WAIT_SECONDS = 365 * 86400
 
 #: `--output-style` values: the seed guide's formats, or MXCP 0.12.3's own (see mxcp_style.py).
 OUTPUT_STYLES = ("guide", "mxcp")
@@ -118,6 +122,7 @@ OPTIONS = (
         metavar="SECONDS",
         value_type=float,
         minimum=0,
+        maximum=MAX_WAIT_SECONDS,
     ),
     OptionSpec(
         "--in-place",

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from mxcp_compact.errors import ConfigError
-from mxcp_compact.options import OUTPUT_STYLES
+from mxcp_compact.options import MAX_WAIT_SECONDS, OUTPUT_STYLES
 from mxcp_compact.rules import Retention, check_schema_name, parse_days
 
 # typing.TYPE_CHECKING without importing typing, which costs ~5 ms of every command's start-up.
@@ -148,8 +148,8 @@ def _cleanup_settings(path: Path, cleanup: Mapping[str, Any]) -> dict[str, Any]:
         settings["scrub"] = cleanup["scrub"]
     wait = cleanup.get("wait")
     if wait is not None:
-        if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not 0 <= wait < float("inf"):
-            raise ConfigError(f"{path}: cleanup.wait must be a number of seconds >= 0")
+        if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not 0 <= wait <= MAX_WAIT_SECONDS:
+            raise ConfigError(f"{path}: cleanup.wait must be a number of seconds from 0 to {MAX_WAIT_SECONDS} (a year)")
         settings["wait"] = float(wait)
     if "output_style" in cleanup:
         if cleanup["output_style"] not in OUTPUT_STYLES:
