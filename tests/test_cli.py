@@ -904,6 +904,28 @@ def test_a_value_that_looks_like_an_option_is_not_counted_as_it(tmp_path: Path, 
     assert result.exit_code == 0, result.stderr
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["log-cleanup", "--dry-run"],
+        ["log-cleanup"],
+        ["log-cleanup", "--dry-run", "--output-style", "mxcp"],
+        ["log-cleanup", "--output-style", "mxcp"],
+        ["stats"],
+    ],
+)
+def test_a_schema_name_from_the_log_cannot_forge_or_hide_lines_of_the_text_report(
+    tmp_path: Path, args: list[str]
+) -> None:
+    forged = "app.x\n\nNo records were deleted.\n\x1b[8m"
+    log = tmp_path / "logs-default.jsonl"
+    write_log(log, [record(forged, 1, "2026-01-01T00:00:00Z"), record("mxcp.endpoints", 2, "2026-01-01T00:00:00Z")])
+    result = run_subprocess([*args, "--path", log, "--now", FIXTURE_NOW, "--retention-days", "30"], cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert "\x1b" not in result.stdout and "No records were deleted.\n" not in result.stdout
+    assert "app.x\\x0a\\x0aNo records were deleted.\\x0a\\x1b[8m" in result.stdout
+
+
 def test_invalid_yaml_error_names_the_site_file_and_line(cli: RunCli, fixture_project: Path) -> None:
     _site_with_tab_on_line_4(fixture_project)
     result = cli(["log-cleanup"], cwd=fixture_project / "audit")

@@ -58,6 +58,8 @@ def test_parse_retain_accepts_name_equals_days_or_none(text: str, expected: tupl
         # reports print, and digits int() reads but a person would not write.
         "mxcp.endpoints=5=6",
         "mxcp.endpoints:2=0",
+        # The key `--output-style mxcp` prints.
+        "mxcp.endpoints:v2=10",
         "mxcp.endpoints=\u0669\u0660",
         "mxcp.endpoints=9_0",
     ],
@@ -67,6 +69,19 @@ def test_parse_retain_rejects_anything_else_with_a_config_error(text: str) -> No
         parse_retain(text)
     assert text.strip() in str(raised.value) or repr(text) in str(raised.value)
     assert "\n" not in str(raised.value)
+
+
+def test_two_different_retain_rules_for_one_schema_are_refused_and_a_repeat_is_not(tmp_path: Path) -> None:
+    log = tmp_path / "logs-default.jsonl"
+    data = write_log(log, [record("mxcp.endpoints", 2, "2026-11-01T00:00:00Z")])
+    base = ["log-cleanup", "--path", log, "--now", FIXED_NOW, "--dry-run"]
+    for rules in (["mxcp.endpoints=10", "mxcp.endpoints=none"], ["mxcp.endpoints=none", "mxcp.endpoints=10"]):
+        refused = run_subprocess([*base, "--retain", rules[0], "--retain", rules[1]], cwd=tmp_path)
+        assert refused.exit_code == 2, refused.stderr
+        assert f"--retain '{rules[1]}': mxcp.endpoints already has a rule" in refused.stderr
+    repeated = run_subprocess([*base, "--retain", "mxcp.endpoints=10", "--retain", "mxcp.endpoints=10"], cwd=tmp_path)
+    assert repeated.exit_code == 0 and "mxcp.endpoints (retention: 10 days): 1 records" in repeated.stdout
+    assert log.read_bytes() == data
 
 
 def test_parse_retain_negative_days_says_negative() -> None:

@@ -167,9 +167,9 @@ def _archive(request: CleanupRequest, run: RunConfig, in_place: bool, settings_a
         return None
     archive = _fill_date(template, run.now_ns)
     if in_place:
-        where = f"{run.settings.path} names an archive, but " if from_settings else "--archive cannot be combined with "
+        where = f"{run.settings.path} names an archive, but" if from_settings else "--archive cannot be combined with"
         raise ConfigError(
-            f"{where}--in-place/--emergency overwrite lines in place and cannot archive them"
+            f"{where} --in-place/--emergency: they overwrite lines in place and cannot archive them"
             + ("; add --archive '' to run without it" if from_settings else "")
         )
     return archive

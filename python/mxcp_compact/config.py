@@ -17,7 +17,7 @@ from mxcp_compact.discovery import ARCHIVE_RULES, Plan, archive_files, expand_pa
 from mxcp_compact.errors import ConfigError
 from mxcp_compact.profiles import discover_profile_files, find_site
 from mxcp_compact.registry import RegistryEntry, load_registry
-from mxcp_compact.rules import Retention, parse_days, parse_now, parse_retain
+from mxcp_compact.rules import Days, Retention, parse_days, parse_now, parse_retain
 from mxcp_compact.settings import TOOL_CONFIG_FILE, ToolConfig, load_tool_config
 
 # typing.TYPE_CHECKING without importing typing, which costs ~5 ms of every command's start-up.
@@ -61,7 +61,7 @@ def resolve_run(
     import time
 
     paths = list(paths)
-    overrides = dict(parse_retain(item) for item in retain)
+    overrides = _retain_rules(retain)
     all_schemas = parse_days(retention_days, "--retention-days") if retention_days is not None else None
     instant = parse_now(now) if now is not None else time.time_ns()
     if paths:
@@ -103,3 +103,15 @@ def _with_archives(plan: Plan, settings: ToolConfig) -> Plan:
     known = {log.path.resolve() for log in plan.files}
     extra = [log for log in archive_files(settings.archive_directory) if log.path.resolve() not in known]
     return plan._replace(files=(*plan.files, *extra))
+
+
+def _retain_rules(retain: Iterable[str]) -> dict[str, Days]:
+    """The `--retain` rules by schema; one schema given two different rules is refused, not
+    decided by the order of the options."""
+    rules: dict[str, Days] = {}
+    for item in retain:
+        name, days = parse_retain(item)
+        if name in rules and rules[name] != days:
+            raise ConfigError(f"--retain {item!r}: {name} already has a rule ({rules[name]}); give each schema one")
+        rules[name] = days
+    return rules

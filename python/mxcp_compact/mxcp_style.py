@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import sys
 
-from mxcp_compact.report import RunSummary, failure_lines, nothing_deleted, stderr_notes
+from mxcp_compact.report import RunSummary, displayable, failure_lines, nothing_deleted, stderr_notes
 
 __all__ = ["deleted_per_schema", "error_json", "print_error", "render_json", "render_text", "skipped_message"]
 
@@ -54,7 +54,7 @@ def _dry_run_lines(summary: RunSummary) -> list[str]:
                 key = (schema.schema_name, schema.retention_days)
                 by_name[key] = by_name.get(key, 0) + schema.deleted
     ordered = sorted(by_name.items(), key=lambda item: (item[0][0], item[0][1] or 0))
-    return [f"  {name} (retention: {days} days): {count} records" for (name, days), count in ordered]
+    return [f"  {displayable(name)} (retention: {days} days): {count} records" for (name, days), count in ordered]
 
 
 def render_text(summary: RunSummary) -> tuple[str, list[str]]:
@@ -75,7 +75,7 @@ def render_text(summary: RunSummary) -> tuple[str, list[str]]:
             out.append(nothing_deleted(summary))
         else:
             out += ["", "Deleted records by schema:"]
-            out += [f"  {key}: {count} records" for key, count in deleted_per_schema(summary).items()]
+            out += [f"  {displayable(key)}: {count} records" for key, count in deleted_per_schema(summary).items()]
             out += ["", f"Total records deleted: {total}"]
     out += failure_lines(summary)
     return "\n".join(out) + "\n", stderr_notes(summary)

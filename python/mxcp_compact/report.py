@@ -228,7 +228,7 @@ def render_text(summary: RunSummary) -> tuple[str, list[str]]:
         per_schema = summary.deleted_per_schema()
         if per_schema:
             out.append(f"{done.capitalize()} records by schema:")
-            out += [f"  {key}: {count} records" for key, count in per_schema.items()]
+            out += [f"  {displayable(key)}: {count} records" for key, count in per_schema.items()]
             out += ["", f"Total records {done}: {summary.total_deleted}"]
         else:
             out.append(nothing_deleted(summary))
@@ -240,8 +240,9 @@ def _dry_run_lines(summary: RunSummary) -> list[str]:
     """A dry run's count lines: by schema and retention, or for an erasure, whose records go
     whatever their retention, by schema key as the real run lists them."""
     if summary.erase is not None:
-        return [f"  {key}: {count} records" for key, count in summary.deleted_per_schema().items()]
-    return [f"  {label} (retention: {days} days): {count} records" for label, days, count in summary.dry_run_lines()]
+        return [f"  {displayable(key)}: {count} records" for key, count in summary.deleted_per_schema().items()]
+    lines = summary.dry_run_lines()
+    return [f"  {displayable(label)} (retention: {days} days): {count} records" for label, days, count in lines]
 
 
 def describe_where(conditions: Sequence[tuple[str, str]]) -> str:

@@ -168,6 +168,8 @@ def _month_lines(stats: LogStats) -> list[str]:
 
 
 def render_stats_text(stats: LogStats, limit: int | None) -> str:
+    from mxcp_compact.report import displayable
+
     lines = [
         f"Audit logs: {len(stats.files)} files, {_size(stats.total_bytes)}, {stats.records} lines"
         + (f" (profile {stats.profile})" if stats.profile else ""),
@@ -178,7 +180,8 @@ def render_stats_text(stats: LogStats, limit: int | None) -> str:
     lines += ["", "Per schema:", f"  {'schema':<28} {'records':>10} {'size':>11}  {'retention':<10} would delete"]
     for key, schema in sorted(stats.schemas.items()):
         delete = f"{schema.would_delete} ({_size(schema.would_delete_bytes)})" if schema.would_delete else "-"
-        lines.append(f"  {key:<28} {schema.records:>10} {_size(schema.bytes):>11}  {schema.retention:<10} {delete}")
+        shown = displayable(key)
+        lines.append(f"  {shown:<28} {schema.records:>10} {_size(schema.bytes):>11}  {schema.retention:<10} {delete}")
     lines += ["", "Per month (UTC):", *_month_lines(stats)]
     count, size = stats.would_delete
     lines += ["", f"A cleanup now would delete {count} records ({_size(size)})."]
