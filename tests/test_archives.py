@@ -7,6 +7,7 @@ import gzip
 import json
 from pathlib import Path
 
+import pytest
 import zstandard
 
 from conftest import RunCli
@@ -122,6 +123,35 @@ def test_records_archived_today_past_the_archive_retention_are_cleaned_in_the_sa
     assert "the archive retention removed 15 of the records it received" in cleaned.stderr
     todays = archive / "deleted-20261127.jsonl.gz"
     assert gzip.decompress(todays.read_bytes()).decode() == "".join(item for item in lines if "2026-06-01" in item)
+    assert cli_subprocess(["verify", *base], cwd=tmp_path).exit_code == 0
+
+
+@pytest.mark.parametrize("inside", [False, True], ids=["outbox-elsewhere", "outbox-in-the-archive"])
+def test_what_the_archive_retention_removes_goes_to_no_archive(
+    tmp_path: Path, cli_subprocess: RunCli, inside: bool
+) -> None:
+    """Records past the archive retention are past every retention: copying them into the run's
+    archive kept them for good (outside the [archive] directory) or counted them twice (inside)."""
+    logs, archive, outbox = tmp_path / "logs", tmp_path / "archive", tmp_path / "outbox"
+    for directory in (logs, archive, outbox):
+        directory.mkdir()
+    (logs / "a.jsonl").write_text(record("2026-11-20", 0))
+    (archive / "old-20190101.jsonl").write_text("".join(record(f"2019-01-0{n}", n) for n in (1, 2, 3)))
+    target = archive if inside else outbox
+    settings = tmp_path / "mxcp-compact.toml"
+    settings.write_text(
+        f'[cleanup]\narchive = "{target}/deleted-{{date}}.jsonl"\n\n[archive]\ndirectory = "archive"\n'
+        "retention_days = 365\n"
+    )
+    base = ["--path", logs, "--now", NOW, "--config", settings]
+    cleaned = cli_subprocess(["log-cleanup", "--json", *base], cwd=tmp_path)
+    assert cleaned.exit_code == 0, cleaned.stderr
+    report = json.loads(cleaned.stdout)
+    assert report["message"] == "Deleted 3 records"
+    assert report["bytes_freed"] == 3 * len(record("2019-01-01", 1))
+    assert not (archive / "old-20190101.jsonl").exists()
+    todays = target / "deleted-20261127.jsonl"
+    assert not todays.exists() or todays.read_text() == ""
     assert cli_subprocess(["verify", *base], cwd=tmp_path).exit_code == 0
 
 

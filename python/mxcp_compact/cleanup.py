@@ -466,7 +466,9 @@ def _compact_file(
             plan.threads,
             plan.wait,
             plan.in_place,
-            archive,
+            # What the archive retention removes from an archive is past every retention: it
+            # goes nowhere (into today's archive it would live on, and be counted twice).
+            None if log.archived else archive,
             progress,
             scrub=plan.scrub,
             locked=lock,
