@@ -387,6 +387,8 @@ mod python {
     #[pyclass(frozen, get_all, module = "mxcp_compact._core", name = "Survey")]
     struct PySurvey {
         lines: u64,
+        /// Lines of JSON whitespace only.
+        blank: u64,
         bytes: u64,
         deleted: u64,
         deleted_bytes: u64,
@@ -535,6 +537,7 @@ mod python {
         let tally = &survey.tally;
         Ok(PySurvey {
             lines: tally.lines,
+            blank: tally.blank,
             bytes: tally.bytes,
             deleted: tally.deleted_lines,
             deleted_bytes: tally.deleted_bytes,

@@ -987,6 +987,36 @@ def test_export_reports_a_fifo_among_the_logs_and_still_loads_the_others(fixture
     assert fifo.is_fifo()
 
 
+@pytest.mark.parametrize("suffix", [".gz", ".zst"])
+def test_export_counts_a_compressed_logs_lines_and_reports_a_cut_one_loading_the_others(
+    tmp_path: Path, suffix: str
+) -> None:
+    pytest.importorskip("duckdb", reason="the duckdb package is an optional extra (installed by make)")
+    import gzip
+
+    import zstandard
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    lines = [record("mxcp.endpoints", 2, f"2026-11-2{n}T00:00:00Z") for n in (1, 2, 3)]
+    write_log(logs / "logs-default.jsonl", lines)
+    data = "".join(lines).encode()
+    packed = gzip.compress(data) if suffix == ".gz" else zstandard.ZstdCompressor().compress(data)
+    (logs / f"logs-default.jsonl.1{suffix}").write_bytes(packed)
+    whole = run_subprocess(["export", "--duckdb", tmp_path / "a.duckdb", "--path", logs, "--json"], cwd=tmp_path)
+    assert whole.exit_code == 0, whole.stderr
+    report = json.loads(whole.stdout)
+    assert (report["rows"], report["lines_not_loaded"]) == (6, 0), report
+    cut = logs / f"logs-default.jsonl.2{suffix}"
+    cut.write_bytes(packed[: len(packed) // 2])
+    partial = run_subprocess(["export", "--duckdb", tmp_path / "b.duckdb", "--path", logs, "--json"], cwd=tmp_path)
+    assert partial.exit_code == 1, partial.stderr
+    report = json.loads(partial.stdout)
+    assert (report["status"], report["rows"], report["lines_not_loaded"]) == ("error", 6, 0), report
+    [problem] = report["errors"]
+    assert problem.startswith(f"{cut}: ") and str(cut) not in problem[len(str(cut)) :], problem
+
+
 def test_export_refuses_a_target_that_is_no_duckdb_database_and_says_what_it_left_out(
     fixture_project: Path, tmp_path: Path
 ) -> None:

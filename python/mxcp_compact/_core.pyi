@@ -125,6 +125,8 @@ class Survey:
     """What `stats` reads of one file."""
 
     lines: int
+    #: Lines of JSON whitespace only.
+    blank: int
     bytes: int
     deleted: int
     deleted_bytes: int

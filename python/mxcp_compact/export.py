@@ -69,7 +69,13 @@ class ExportResult:
 
 
 def _count_lines(path: Path) -> int:
-    """Non-blank lines, counted the way the loader sees them."""
+    """Non-blank lines, counted the way the loader sees them: a compressed file's decompressed
+    lines, read by the core, which raises OSError when it does not decompress (truncated, corrupt)."""
+    if path.name.endswith(_COMPRESSED):
+        from mxcp_compact import _core
+
+        survey = _core.survey_file(path, _core.Rules([], False, None, []), 0, 1)
+        return survey.lines - survey.blank
     count = 0
     with path.open("rb") as handle:
         for line in handle:
@@ -78,23 +84,30 @@ def _count_lines(path: Path) -> int:
     return count
 
 
-def _loadable(files: list[Path]) -> tuple[list[str], tuple[str, ...]]:
-    """The files to hand DuckDB (an empty one adds nothing), and a one-line problem for each
-    file that cannot be loaded: a FIFO or device is no log, and reading one could hang the export
-    (the cleanup reports them the same way), and a file may vanish after it was listed."""
+#: Names DuckDB decompresses as it reads them, as the cleanup does.
+_COMPRESSED = (".gz", ".zst")
+
+
+def _loadable(files: list[Path]) -> tuple[list[str], list[int], tuple[str, ...]]:
+    """The files to hand DuckDB (an empty one adds nothing), their non-blank lines, and a
+    one-line problem for each file that cannot be loaded: a FIFO or device is no log, and reading
+    one could hang the export (the cleanup reports them the same way), a file may vanish after it
+    was listed, and a compressed file cut by a crash would fail the whole load."""
     loadable: list[str] = []
+    counts: list[int] = []
     problems: list[str] = []
     for path in files:
         try:
             info = path.stat()
+            if not stat.S_ISREG(info.st_mode):
+                problems.append(f"{path}: not a regular file")
+            elif info.st_size > 0:
+                counts.append(_count_lines(path))
+                loadable.append(str(path))
         except OSError as error:
-            problems.append(f"{path}: {error.strerror or error}")
-            continue
-        if not stat.S_ISREG(info.st_mode):
-            problems.append(f"{path}: not a regular file")
-        elif info.st_size > 0:
-            loadable.append(str(path))
-    return loadable, tuple(problems)
+            # The core's own errors (errno None) name the file already.
+            problems.append(str(error) if error.errno is None else f"{path}: {error.strerror or error}")
+    return loadable, counts, tuple(problems)
 
 
 def check_since(text: str | None, since_ns: int | None, now_ns: int) -> None:
@@ -139,7 +152,7 @@ def export_duckdb(
         raise ConfigError(f"--since reaches back before {_EARLIEST_SINCE}: out of range")
     import duckdb
 
-    existing, problems = _loadable(files)
+    existing, counts, problems = _loadable(files)
     created = owner_only and not os.path.lexists(database)
     # The umask is the process's: nothing else creates files while a cleanup loads its archive.
     umask = os.umask(0o077) if owner_only else None
@@ -148,7 +161,7 @@ def export_duckdb(
         try:
             if created:
                 database.chmod(0o600)  # before any record is loaded
-            return _load(connection, existing, problems, database, since_ns, all_or_nothing)
+            return _load(connection, (existing, counts), problems, database, since_ns, all_or_nothing)
         finally:
             connection.close()
     finally:
@@ -158,13 +171,14 @@ def export_duckdb(
 
 def _load(
     connection: DuckDBPyConnection,
-    existing: list[str],
+    inputs: tuple[list[str], list[int]],
     problems: tuple[str, ...],
     database: Path,
     since_ns: int | None,
     all_or_nothing: bool,
 ) -> ExportResult:
-    """The load itself, on an open connection."""
+    """The load itself, on an open connection, of the files and their non-blank line counts."""
+    existing, counts = inputs
     columns = ", ".join(f"'{name}': '{kind}'" for name, kind in COLUMNS.items())
     select = ", ".join(
         "strftime(timezone('UTC', try_cast(\"timestamp\" AS TIMESTAMPTZ)), '%Y-%m-%dT%H:%M:%S.%f') || '+00:00'"
@@ -192,7 +206,7 @@ def _load(
     if since_ns is not None:
         condition += ' AND try_cast("timestamp" AS TIMESTAMPTZ) >= make_timestamptz(?::BIGINT)'
         parameters.append(since_ns // 1000)
-    total = sum(_count_lines(Path(p)) for p in existing)
+    total = sum(counts)
     if all_or_nothing:
         storable = _scalar(connection, f"SELECT count(*) FROM loaded WHERE {condition}", parameters)
         if storable != total:
