@@ -926,6 +926,26 @@ def test_a_schema_name_from_the_log_cannot_forge_or_hide_lines_of_the_text_repor
     assert "app.x\\x0a\\x0aNo records were deleted.\\x0a\\x1b[8m" in result.stdout
 
 
+@pytest.mark.parametrize("name", ["deleted.jsonl.bz2", "deleted.jsonl.xz", "deleted.jsonl.GZ", "deleted.jsonl.zstd"])
+@pytest.mark.parametrize("command", [["log-cleanup", *NOW_ARGS], ["erase", "--where", "user_id=zoe"]])
+def test_an_archive_name_promising_a_format_it_is_not_written_in_is_refused(
+    tmp_path: Path, fixture_project: Path, name: str, command: list[str]
+) -> None:
+    before = content_snapshot(fixture_project)
+    result = run_subprocess([*command, "--archive", tmp_path / name], cwd=fixture_project)
+    assert result.exit_code == 2, result.stderr
+    assert "an archive is written as .jsonl.gz, .jsonl.zst, .duckdb (lower case) or plain JSONL" in result.stderr
+    assert f"a name ending in {Path(name).suffix} would hold plain text" in result.stderr
+    assert content_snapshot(fixture_project) == before
+    assert not (tmp_path / name).exists()
+
+
+def test_a_brace_in_an_archive_name_other_than_date_is_refused_in_words(tmp_path: Path, fixture_project: Path) -> None:
+    result = run_subprocess(["log-cleanup", *NOW_ARGS, "--archive", tmp_path / "x{}.jsonl"], cwd=fixture_project)
+    assert result.exit_code == 2
+    assert result.stderr.strip().endswith("only {date} may appear in braces (write {{ and }} for a brace)")
+
+
 def test_invalid_yaml_error_names_the_site_file_and_line(cli: RunCli, fixture_project: Path) -> None:
     _site_with_tab_on_line_4(fixture_project)
     result = cli(["log-cleanup"], cwd=fixture_project / "audit")

@@ -166,6 +166,7 @@ def _archive(request: CleanupRequest, run: RunConfig, in_place: bool, settings_a
     if not template:
         return None
     archive = _fill_date(template, run.now_ns)
+    _check_archive_format(archive, template)
     if in_place:
         where = f"{run.settings.path} names an archive, but" if from_settings else "--archive cannot be combined with"
         raise ConfigError(
@@ -229,8 +230,31 @@ def _fill_date(template: str, now_ns: int) -> Path:
     day = utc_instant(now_ns)[:10].replace("-", "")
     try:
         return Path(template.format(date=day))
-    except (KeyError, IndexError, ValueError) as error:
-        raise ConfigError(f"--archive {template!r}: only {{date}} may appear in braces ({error})") from None
+    except (KeyError, IndexError, ValueError):
+        raise ConfigError(
+            f"--archive {template!r}: only {{date}} may appear in braces (write {{{{ and }}}} for a brace)"
+        ) from None
+
+
+#: What an archive is written as, by the end of its name; any other name is plain JSONL too.
+_ARCHIVE_FORMATS = (".gz", ".zst", ".duckdb")
+#: Ends of names that promise a compression or container the archive is not written in.
+_FOREIGN_FORMATS = frozenset(
+    (".bz2", ".xz", ".lz4", ".lzma", ".lz", ".z", ".br", ".zip", ".7z", ".tar", ".tgz", ".zstd", ".sz")
+)
+
+
+def _check_archive_format(archive: Path, template: str) -> None:
+    """Refuses an archive name whose end promises a format it would not be written in: plain
+    JSONL in `deleted.jsonl.bz2` (or `.GZ`) is an archive its own tools cannot read."""
+    suffix = archive.suffix
+    if suffix in _ARCHIVE_FORMATS:
+        return
+    if suffix.lower() in _ARCHIVE_FORMATS or suffix.lower() in _FOREIGN_FORMATS:
+        raise ConfigError(
+            f"--archive {template!r}: an archive is written as .jsonl.gz, .jsonl.zst, .duckdb (lower case) or"
+            f" plain JSONL; a name ending in {suffix} would hold plain text"
+        )
 
 
 def parse_where(where: Sequence[str]) -> tuple[tuple[str, str], ...]:
