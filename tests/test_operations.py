@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import shlex
+import shutil
 import signal
 import socket
 import stat
@@ -139,6 +140,42 @@ def test_an_archive_name_that_is_not_utf8_is_shown_escaped_in_the_report_and_the
     assert run.json()["archive"]["path"] == f"{tmp_path}/deleted-\\xff.jsonl.gz"
     assert json.loads(trail.read_text())["archive"] == f"{tmp_path}/deleted-\\xff.jsonl.gz"
     assert Path(archive).exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--cron", "--at", "61 25 * * *"], "the minute field '61' is not a crontab minute (0-59)"),
+        (["--cron", "--at", "0 24 * * *"], "the hour field '24' is not a crontab hour (0-23)"),
+        (["--kubernetes", "--user", "1000", "--at", "abc 2 * * *"], "the minute field 'abc'"),
+        (["--compose", "--at", "0 2 32 * *"], "the day of month field '32'"),
+        (["--cron", "--at", "0 2 * * mon-sun"], "the day of week field 'mon-sun'"),
+        (["--cron", "--at", "*/0 2 * * *"], "the minute field '*/0'"),
+        (["--systemd", "--at", "30 4 * * *"], "--at is for --cron, --compose and --kubernetes"),
+        (["--cron", "--on-calendar", "weekly"], "--on-calendar is for --systemd; --cron takes --at"),
+    ],
+)
+def test_schedule_refuses_a_time_that_would_never_run_or_would_be_dropped(
+    fixture_project: Path, args: list[str], message: str
+) -> None:
+    code, out, err = invoke("schedule", *args, cwd=fixture_project)
+    assert code == 2, (out, err)
+    assert out == "" and message in err
+
+
+@pytest.mark.parametrize("at", ["30 3 * * 1-5", "*/15 1-5 * jan-mar mon-fri", "0 0 31 12 7", "@daily"])
+def test_schedule_takes_every_crontab_time_cron_takes(fixture_project: Path, at: str) -> None:
+    code, out, _ = invoke("schedule", "--cron", "--at", at, cwd=fixture_project)
+    assert code == 0 and out.startswith(f"{at} cd ")
+
+
+def test_schedule_refuses_an_on_calendar_systemd_cannot_parse(fixture_project: Path) -> None:
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed here: without it the spec is not checked")
+    code, out, err = invoke("schedule", "--systemd", "--on-calendar", "garbage", cwd=fixture_project)
+    assert code == 2 and out == "" and "--on-calendar 'garbage': systemd cannot parse it" in err
+    code, out, _ = invoke("schedule", "--systemd", "--on-calendar", "*-*-* 03:30:00", cwd=fixture_project)
+    assert code == 0 and "OnCalendar=*-*-* 03:30:00\n" in out
 
 
 def test_schedule_cron_prints_one_crontab_line_for_the_project(fixture_project: Path) -> None:
@@ -560,7 +597,7 @@ def test_schedule_install_is_for_systemd_only(fixture_project: Path, kind: str, 
     ("args", "message"),
     [
         (["--compose", "--at", "*/5 * * * *"], "--compose runs once a day: --at must be 'MINUTE HOUR * * *'"),
-        (["--compose", "--at", "0 24 * * *"], "--compose runs once a day"),
+        (["--compose", "--at", "0 24 * * *"], "the hour field '24' is not a crontab hour (0-23)"),
         (["--compose", "--claim", "Audit_Logs"], "--claim 'Audit_Logs': expected lowercase letters"),
         (["--kubernetes", "--namespace", "mxcp.prod"], "--namespace 'mxcp.prod': expected lowercase letters"),
         (["--kubernetes", "--profile", "nope"], "unknown profile 'nope'"),

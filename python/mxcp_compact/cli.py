@@ -547,6 +547,11 @@ _Namespace = Annotated[
 ]
 
 
+#: The schedule's times when none is given: 02:00 every day.
+_DEFAULT_AT = "0 2 * * *"
+_DEFAULT_ON_CALENDAR = "daily"
+
+
 @app.command(
     "schedule",
     help=(
@@ -564,8 +569,8 @@ def schedule(
     user: _ScheduleUser = "mxcp",
     group: Annotated[str | None, _option(metavar="GROUP", help="Group (default: the user).")] = None,
     working_dir: _WorkingDir = None,
-    on_calendar: Annotated[str, _option(metavar="SPEC", help="systemd OnCalendar.")] = "daily",
-    at: _At = "0 2 * * *",
+    on_calendar: Annotated[str, _option(metavar="SPEC", help="systemd OnCalendar.")] = _DEFAULT_ON_CALENDAR,
+    at: _At = _DEFAULT_AT,
     image: _Image = "mxcp-compact:latest",
     claim: _Claim = "mxcp-audit",
     namespace: _Namespace = None,
@@ -579,6 +584,7 @@ def schedule(
         _fail("choose one of --cron, --systemd, --compose or --kubernetes", False, 2)
     if install and not systemd:
         _fail(f"--install writes systemd units; {_INSTALL_INSTEAD[chosen[0]]}", False, 2)
+    _check_schedule_time(chosen[0], on_calendar, at)
     plan, site = _valid_schedule(
         chosen[0],
         working_dir,
@@ -597,6 +603,22 @@ def schedule(
         _schedule_systemd(plan, install, unit_dir)
     else:
         _schedule_container(plan, compose, site_checked=site is not None)
+
+
+def _check_schedule_time(kind: str, on_calendar: str, at: str) -> None:
+    """Exit 2 for a time option the chosen output would silently drop, or an OnCalendar systemd
+    cannot parse (the timer would refuse to start)."""
+    from mxcp_compact.schedule import check_on_calendar
+
+    if kind == "--systemd" and at != _DEFAULT_AT:
+        _fail("--at is for --cron, --compose and --kubernetes; --systemd takes --on-calendar", False, 2)
+    if kind != "--systemd" and on_calendar != _DEFAULT_ON_CALENDAR:
+        _fail(f"--on-calendar is for --systemd; {kind} takes --at", False, 2)
+    try:
+        if kind == "--systemd":
+            check_on_calendar(on_calendar)
+    except ValueError as error:
+        _fail(str(error), False, 2)
 
 
 def _valid_schedule(kind: str, working_dir: Path | None, **fields: Any) -> tuple["Schedule", Path | None]:

@@ -68,6 +68,7 @@ class Schedule:
                 raise ValueError(f"--{option} {text!r}: a control character cannot go into a schedule")
         if not _CRON_TIME.fullmatch(self.cron_time):
             raise ValueError(f"--at {self.cron_time!r}: expected five crontab fields, such as '0 2 * * *'")
+        check_cron_time(self.cron_time)
 
 
 def executable() -> str:
@@ -194,6 +195,59 @@ _CRON_TIME = re.compile(
     r"[0-9A-Za-z*/,-]+(?: [0-9A-Za-z*/,-]+){4}|@(?:yearly|annually|monthly|weekly|daily|midnight|hourly)"
 )
 _DAILY = re.compile(r"\s*([0-9]{1,2})\s+([0-9]{1,2})\s+\*\s+\*\s+\*\s*")
+
+
+#: Each crontab field's name, range, and the names it may use instead of numbers.
+_CRON_FIELDS = (
+    ("minute", 0, 59, ()),
+    ("hour", 0, 23, ()),
+    ("day of month", 1, 31, ()),
+    ("month", 1, 12, ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")),
+    ("day of week", 0, 7, ("sun", "mon", "tue", "wed", "thu", "fri", "sat")),
+)
+_CRON_ITEM = re.compile(r"(\*|[0-9a-z]+(?:-[0-9a-z]+)?)(?:/([0-9]+))?")
+
+
+def check_cron_time(cron_time: str) -> None:
+    """Raises ValueError naming the field when `cron_time` (five crontab fields, or an @word)
+    holds what cron and Kubernetes reject: an hour 25, a minute 61, a word: that schedule would
+    never run."""
+    if cron_time.startswith("@"):
+        return
+    for text, (field, low, high, names) in zip(cron_time.split(), _CRON_FIELDS, strict=True):
+        if not all(_cron_item_fits(item, low, high, names) for item in text.lower().split(",")):
+            raise ValueError(f"--at {cron_time!r}: the {field} field {text!r} is not a crontab {field} ({low}-{high})")
+
+
+def _cron_item_fits(item: str, low: int, high: int, names: tuple[str, ...]) -> bool:
+    """`*`, `N`, `N-M` (names allowed where the field has them), each maybe `/STEP`, in range."""
+    match = _CRON_ITEM.fullmatch(item)
+    if match is None or (match[2] is not None and int(match[2]) == 0):
+        return False
+    if match[1] == "*":
+        return True
+    values = []
+    for bound in match[1].split("-"):
+        if bound.isdigit():
+            values.append(int(bound))
+        elif bound in names:
+            values.append(names.index(bound) + low)  # jan is month 1, sun is weekday 0
+        else:
+            return False
+    return all(low <= value <= high for value in values) and values == sorted(values)
+
+
+def check_on_calendar(spec: str) -> None:
+    """Raises ValueError when systemd, where it is installed, cannot parse `spec`: the timer
+    would refuse to start."""
+    import subprocess
+
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        return
+    checked = subprocess.run([analyze, "calendar", spec], capture_output=True, text=True, check=False)
+    if checked.returncode != 0:
+        raise ValueError(f"--on-calendar {spec!r}: systemd cannot parse it (systemd-analyze calendar)")
 
 
 def container_command(schedule: Schedule) -> list[str]:
