@@ -359,3 +359,22 @@ def test_a_fifo_among_the_logs_is_reported_and_the_other_logs_are_still_cleaned(
     assert real.returncode == 1, real.stderr
     assert counted[0].replace(" that would be deleted", " deleted") in real.stdout
     assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+def test_ctrl_c_before_the_run_watches_for_it_exits_130_without_a_traceback(
+    fixture_project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The quick path's KeyboardInterrupt (before the run installs its own handlers) gets the
+    status of every stop request, as Typer's commands do (it maps it to 130)."""
+    from mxcp_compact import launch
+
+    def interrupted(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cleanup, "execute", interrupted)
+    monkeypatch.setattr(sys, "argv", ["mxcp-compact", "log-cleanup", "--dry-run"])
+    monkeypatch.chdir(fixture_project)
+    with pytest.raises(SystemExit) as stopped:
+        launch.main()
+    assert stopped.value.code == 130
+    assert capsys.readouterr().err.strip() == "Aborted!"

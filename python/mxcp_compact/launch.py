@@ -90,9 +90,10 @@ def main() -> None:
     try:
         status = execute(request, started)
     except KeyboardInterrupt:
-        # As Click does for the commands it runs.
+        # Ctrl-C before the run watched for it (or after): Click's words, and the status a stop
+        # request gets everywhere else (128 + SIGINT).
         print("\nAborted!", file=sys.stderr)
-        status = 1
+        status = 130
     except BrokenPipeError:
         status = 1
     sys.exit(status)
