@@ -17,13 +17,15 @@ from mxcp_compact.discovery import ARCHIVE_RULES, Plan, archive_files, expand_pa
 from mxcp_compact.errors import ConfigError
 from mxcp_compact.profiles import discover_profile_files, find_site
 from mxcp_compact.registry import RegistryEntry, load_registry
-from mxcp_compact.rules import Days, Retention, parse_days, parse_now, parse_retain
+from mxcp_compact.rules import Retention, parse_days, parse_now, parse_retain
 from mxcp_compact.settings import TOOL_CONFIG_FILE, ToolConfig, load_tool_config
 
 # typing.TYPE_CHECKING without importing typing, which costs ~5 ms of every command's start-up.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from mxcp_compact.rules import Days
 
 __all__ = ["ConfigError", "RunConfig", "resolve_run"]
 
