@@ -62,3 +62,21 @@ def test_verify_names_an_oldest_record_that_an_offset_moves_into_year_0(tmp_path
     assert entry["oldest_past_retention"] == "0000-12-31T23:00:00+00:00"
     text = cli_subprocess(["verify", "--path", log, "--now", FIXTURE_NOW], cwd=tmp_path)
     assert text.exit_code == 1 and "0000-12-31T23:00:00+00:00" in text.stdout, text.stdout + text.stderr
+
+
+def test_a_file_that_cannot_be_read_leaves_the_logs_not_proven_compliant(
+    tmp_path: Path, cli_subprocess: RunCli
+) -> None:
+    import gzip
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    young = '{"schema_name": "mxcp.endpoints", "schema_version": 2, "timestamp": "2026-11-20T00:00:00Z"}\n'
+    (logs / "logs-default.jsonl").write_text(young)
+    cut = logs / "logs-default.jsonl.1.gz"
+    cut.write_bytes(gzip.compress(young.encode() * 50)[:40])
+    result = cli_subprocess(["verify", "--path", logs, "--now", FIXTURE_NOW], cwd=tmp_path)
+    assert result.exit_code == 1
+    assert f"{cut}: not checked: is not valid gzip" in result.stdout, result.stdout
+    assert result.stdout.endswith("Not proven compliant: 1 of 2 files could not be checked.\n")
+    assert "Not compliant: 0 records" not in result.stdout

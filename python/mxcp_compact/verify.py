@@ -89,7 +89,8 @@ def render_text(result: Verification) -> str:
     for item in result.files:
         name = displayable(item.path)
         if item.error:
-            lines.append(f"{name}: not checked: {displayable(item.error)}")
+            # The core's messages name the file already.
+            lines.append(f"{name}: not checked: {displayable(item.error).removeprefix(f'{name}: ')}")
             continue
         if item.expired:
             oldest = _instant(item.oldest_expired_ns)
@@ -101,10 +102,14 @@ def render_text(result: Verification) -> str:
         if item.unevaluable:
             lines.append(f"{name}: {item.unevaluable} lines could not be evaluated (kept)")
     checked = sum(1 for f in result.files if not f.error)
+    unchecked = len(result.files) - checked
     if result.compliant:
         lines.append(f"Compliant: no record past its retention in {checked} files.")
-    else:
+    elif result.expired or not unchecked:
         lines.append(f"Not compliant: {result.expired} records past their retention in {checked} files checked.")
+    else:
+        # Nothing expired was found, but not every file could be read: no proof either way.
+        lines.append(f"Not proven compliant: {unchecked} of {len(result.files)} files could not be checked.")
     return "\n".join(lines) + "\n"
 
 
