@@ -900,6 +900,30 @@ def test_a_failing_archive_deletes_nothing(tmp_path: Path) -> None:
     assert sorted(p.name for p in logs.iterdir()) == ["logs-a.jsonl", "logs-b.jsonl"]
 
 
+def test_lines_archived_from_a_file_a_stop_request_left_as_it_was_are_not_called_deleted(tmp_path: Path) -> None:
+    log = tmp_path / "logs-default.jsonl"
+    write_log(log, 120_000, pad=300)
+    original = log.read_bytes()
+    for output in (["--json"], []):
+        archive = tmp_path / f"deleted{len(output)}.jsonl"
+        signal_file = tmp_path / f"paused{len(output)}"
+        piped = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+        args = ["--path", str(log), "--threads", "1", "--archive", str(archive), *output]
+        process = start_paused(args, "window:2=1500", signal_file, **piped)
+        wait_for(signal_file, "the run to reach its second window")
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+        assert process.returncode == 130, stderr
+        assert log.read_bytes() == original
+        lines = archive.read_text().count("\n")
+        if output:
+            archived = json.loads(stdout)["archive"]
+            assert archived["lines"] == archived["lines_still_in_logs"] == lines > 0, archived
+        else:
+            note = f"archived {lines} lines to {archive}: 0 deleted, {lines} of files left as they were"
+            assert f"note: {note} (the next run archives them again)" in stderr, stderr
+
+
 @pytest.mark.parametrize(("stop", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_stop_request_ends_a_wait_for_another_runs_lock_at_once(tmp_path: Path, stop: int, status: int) -> None:
     import fcntl

@@ -187,6 +187,13 @@ def run(plan: CleanupPlan, started: float) -> RunSummary:
         if plan.archive_staging is not None:
             notes += _load_staging(plan.archive_staging, plan.archive, run_errors)
         archived = _archive_record(plan.archive, lines, size) if plan.archive.exists() else None
+        if archived is not None:
+            # Each line a file lost went in once; the rest came from a file then stopped or
+            # failed before its swap, which still holds them (the next run archives them again).
+            # (Today's archive, cleaned after, has an outcome but no place in plan.files.)
+            pairs = zip(outcomes, plan.files, strict=False)
+            lost = sum(o.result.deleted for o, log in pairs if o.result and not log.archived)
+            archived["lines_still_in_logs"] = max(lines - lost, 0)
     elif plan.archive is not None and plan.dry_run:
         notes.append(f"a dry run writes no archive ({plan.archive})")
     summary = RunSummary(

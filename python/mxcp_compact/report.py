@@ -318,7 +318,15 @@ def stderr_notes(summary: RunSummary) -> list[str]:
     notes = [f"note: {displayable(note)}" for note in summary.notes]
     if summary.archive:
         archive = summary.archive
-        notes.append(f"note: archived {archive['lines']} {summary.done} lines to {displayable(archive['path'])}")
+        kept = archive.get("lines_still_in_logs", 0)
+        where = displayable(archive["path"])
+        if kept:
+            notes.append(
+                f"note: archived {archive['lines']} lines to {where}: {archive['lines'] - kept} {summary.done},"
+                f" {kept} of files left as they were (the next run archives them again)"
+            )
+        else:
+            notes.append(f"note: archived {archive['lines']} {summary.done} lines to {where}")
     if summary.bytes_scrubbed:
         notes.append(f"note: overwrote {summary.bytes_scrubbed} bytes of deleted lines before releasing them (--scrub)")
     unevaluable = summary.unevaluable
