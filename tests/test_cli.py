@@ -946,6 +946,21 @@ def test_a_brace_in_an_archive_name_other_than_date_is_refused_in_words(tmp_path
     assert result.stderr.strip().endswith("only {date} may appear in braces (write {{ and }} for a brace)")
 
 
+@pytest.mark.parametrize("command", ["export", "log-cleanup"])
+def test_a_duckdb_file_name_that_is_not_utf8_is_refused_before_the_run(
+    tmp_path: Path, fixture_project: Path, command: str
+) -> None:
+    pytest.importorskip("duckdb", reason="the duckdb package is an optional extra (installed by make)")
+    name = os.fsdecode(bytes(tmp_path) + b"/x\xfa.duckdb")
+    before = content_snapshot(fixture_project)
+    option = "--duckdb" if command == "export" else "--archive"
+    result = run_subprocess([command, option, name, *NOW_ARGS], cwd=fixture_project)
+    assert result.exit_code == 2, result.stderr
+    assert f"{tmp_path}/x\\xfa.duckdb: {option}: DuckDB opens only file names that are UTF-8" in result.stderr
+    assert content_snapshot(fixture_project) == before
+    assert not Path(name).exists()
+
+
 def test_invalid_yaml_error_names_the_site_file_and_line(cli: RunCli, fixture_project: Path) -> None:
     _site_with_tab_on_line_4(fixture_project)
     result = cli(["log-cleanup"], cwd=fixture_project / "audit")

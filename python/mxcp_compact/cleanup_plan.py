@@ -248,6 +248,12 @@ def _check_archive_format(archive: Path, template: str) -> None:
     """Refuses an archive name whose end promises a format it would not be written in: plain
     JSONL in `deleted.jsonl.bz2` (or `.GZ`) is an archive its own tools cannot read."""
     suffix = archive.suffix
+    if suffix == ".duckdb":
+        from mxcp_compact.outputs import duckdb_name_problem
+
+        problem = duckdb_name_problem(archive, "--archive")
+        if problem is not None:
+            raise ConfigError(problem)
     if suffix in _ARCHIVE_FORMATS:
         return
     if suffix.lower() in _ARCHIVE_FORMATS or suffix.lower() in _FOREIGN_FORMATS:

@@ -280,9 +280,9 @@ def _not_a_database(database: Path, logs: list[Path]) -> str | None:
     """Why `--duckdb` cannot be written, or None: it must be a DuckDB database or not exist yet
     (DuckDB opened an existing .csv, .json or .parquet file in memory, reported success and
     wrote nothing), and it must be none of the logs."""
-    from mxcp_compact.outputs import output_problem
+    from mxcp_compact.outputs import duckdb_name_problem, output_problem
 
-    problem = output_problem(database, "--duckdb", logs, replaced=False)
+    problem = output_problem(database, "--duckdb", logs, replaced=False) or duckdb_name_problem(database, "--duckdb")
     if problem is not None or not database.exists() or database.stat().st_size == 0:
         return problem
     with database.open("rb") as existing:

@@ -4,13 +4,14 @@ a registry, a device, `/dev/stdout`'s symlink) nor hang on a FIFO after its work
 
 from __future__ import annotations
 
+import os
 import stat
 from collections.abc import Iterable
 from pathlib import Path
 
 from mxcp_compact.registry import REGISTRY_SUFFIX
 
-__all__ = ["output_problem"]
+__all__ = ["duckdb_name_problem", "output_problem"]
 
 
 def output_problem(path: Path, option: str, logs: Iterable[Path], *, replaced: bool) -> str | None:
@@ -38,6 +39,18 @@ def output_problem(path: Path, option: str, logs: Iterable[Path], *, replaced: b
     target = path.resolve()
     if any(target == log.resolve() for log in logs):
         return f"{path}: {option} must not be one of the audit logs this run reads"
+    return None
+
+
+def duckdb_name_problem(path: Path, option: str) -> str | None:
+    """Why DuckDB cannot open `path`, or None: it takes only UTF-8 file names (another one failed
+    inside DuckDB with "std::bad_cast", after the run)."""
+    try:
+        os.fsencode(path).decode("utf-8")
+    except UnicodeDecodeError:
+        from mxcp_compact.report import displayable
+
+        return f"{displayable(path)}: {option}: DuckDB opens only file names that are UTF-8"
     return None
 
 
