@@ -3,7 +3,9 @@
 //! anyway, and merged in file order (so buckets keep the order of their first line).
 //!
 //! Each line is bucketed by its fields as first read (before the rest of the line is
-//! validated); lines without them are counted under no schema and no month. For `verify`, the
+//! validated); lines without them, and lines the decision found unevaluable (broken after their
+//! fields, so no record: never the oldest, never in the future), are counted under no schema and
+//! no month. A kept record is not read past its fields, so it counts as one. For `verify`, the
 //! part also notes the oldest record that is to be deleted (with its line number) and records
 //! dated more than a day after now (clock skew: they would outlive their retention).
 

@@ -18,7 +18,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::buckets::{Judged, SurveyPart};
-use crate::decide::{decide_span, push_line, Decider, KeptAge, Run, SchemaKey, Verdict};
+use crate::decide::{decide_span, push_line, Decider, KeepReason, KeptAge, Run, SchemaKey, Verdict};
 use crate::erase::Erasure;
 use crate::error::{Error, Result};
 use crate::failpoint;
@@ -256,6 +256,8 @@ fn decide_window(data: &[u8], window: Range<usize>, mut decider: Decider<'_>, su
                 decider.decide_first_line(&data[start..window.end], &mut |record| fields = Some(*record));
             let end = start + len;
             let line = &data[start..end];
+            // A line the decision could not evaluate (broken after its fields) is no record.
+            let fields = fields.filter(|_| !matches!(verdict, Verdict::Keep(KeepReason::Unevaluable(_))));
             part.observe(line, fields.as_ref(), Judged { deleted: verdict.is_delete(), now: decider.now() });
             push_line(&mut runs, start..end, verdict);
             lines += 1;

@@ -146,6 +146,24 @@ mod tests {
     }
 
     #[test]
+    fn a_line_broken_after_its_fields_is_no_record_of_any_month_or_age() {
+        let rules = RetentionRules::new([], None, []);
+        let now = ts("2026-11-27T00:00:00Z");
+        let young = "{\"schema_name\": \"mxcp.endpoints\", \"timestamp\": \"2026-11-20T00:00:00Z\"}\n";
+        for broken in [
+            "{\"schema_name\": \"mxcp.endpoints\", \"timestamp\": \"2020-01-01T00:00:00Z\",}\n",
+            "{\"schema_name\": \"mxcp.endpoints\", \"timestamp\": \"2036-11-20T00:00:00Z\" garbage\n",
+            "{\"schema_name\": \"mxcp.endpoints\", \"timestamp\": \"2020-01-01T00:00:00Z\", \"timestamp\": \"x\"}\n",
+        ] {
+            let survey = survey_bytes(format!("{young}{broken}").as_bytes(), &rules, now);
+            assert_eq!((survey.oldest, survey.newest), (Some(ts("2026-11-20T00:00:00Z")), survey.oldest), "{broken}");
+            assert_eq!((survey.future, survey.oldest_expired, survey.tally.deleted_lines), (0, None, 0), "{broken}");
+            let rows: Vec<_> = survey.buckets.iter().map(|b| (b.month.as_str(), b.records)).collect();
+            assert_eq!(rows, [("2026-11", 1), ("", 1)], "{broken}");
+        }
+    }
+
+    #[test]
     fn the_oldest_expired_record_and_future_records_are_found_with_their_line_numbers() {
         let line = |day: &str| {
             format!("{{\"schema_name\": \"mxcp.endpoints\", \"schema_version\": 2, \"timestamp\": \"{day}\"}}\n")
