@@ -29,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::job::{Action, FileReport, Options};
 use crate::output::{sync_parent, TempFile};
 use crate::retention::RetentionRules;
+use crate::scrub::{open_replaced, overwrite_all};
 use crate::sink::{CountOnly, Sink, Tee};
 use crate::source::open_log;
 use crate::stats::Tally;
@@ -87,6 +88,9 @@ pub fn compact_compressed(
         let kept_share = if tally.bytes == 0 { 1.0 } else { 1.0 - tally.deleted_bytes as f64 / tally.bytes as f64 };
         return Ok(report(Action::DryRun, tally, (meta.len() as f64 * kept_share).round() as u64));
     }
+    // Every byte of the old file encodes records, the deleted ones included: with `--scrub` it is
+    // overwritten whole once replaced, through a handle opened now.
+    let replaced = if options.scrub { Some(open_replaced(path, &target, &meta)?) } else { None };
     let mut sink = RecompressSink {
         path,
         target: &target,
@@ -110,14 +114,27 @@ pub fn compact_compressed(
     }
     let temp = sink.finish_temp()?;
     ensure_same_file(path, &target, &meta)?;
-    if sink.kept == 0 {
+    let (action, size) = if sink.kept == 0 {
         temp.remove_target(&target)?;
-        return Ok(report(Action::Removed, tally, 0));
-    }
-    let size = temp.written();
-    temp.commit(&target)?;
-    sync_parent(&target)?;
-    Ok(report(Action::Rewritten, tally, size))
+        (Action::Removed, 0)
+    } else {
+        let size = temp.written();
+        temp.commit(&target)?;
+        sync_parent(&target)?;
+        (Action::Rewritten, size)
+    };
+    let bytes_scrubbed = scrub_replaced(replaced, &plain, path, meta.len())?;
+    Ok(FileReport { bytes_scrubbed, ..report(action, tally, size) })
+}
+
+/// With `--scrub` (`replaced` open): zeros over the replaced compressed file and over the
+/// decompressed copy, which both hold the deleted records, before either is let go.
+fn scrub_replaced(replaced: Option<File>, plain: &File, path: &Path, replaced_len: u64) -> Result<u64> {
+    let Some(replaced) = replaced else {
+        return Ok(0);
+    };
+    let plain_len = plain.metadata().map_err(|e| Error::io(path, "stat the decompressed copy", e))?.len();
+    Ok(overwrite_all(&replaced, path, replaced_len)? + overwrite_all(plain, path, plain_len)?)
 }
 
 /// All of `file`'s members or frames, decompressed into an unnamed temp file.
@@ -320,6 +337,28 @@ mod tests {
 
     fn zstd_frames(parts: &[String]) -> Vec<u8> {
         parts.iter().flat_map(|part| zstd::encode_all(part.as_bytes(), 1).unwrap()).collect()
+    }
+
+    #[test]
+    fn scrub_overwrites_the_whole_replaced_compressed_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (all, kept) = lines(2, 300);
+        let parts: Vec<String> = all.chunks(300).map(|c| c.concat()).collect();
+        let rules = RetentionRules::new([], None, []);
+        for (name, bytes) in [("x.jsonl.gz", gzip_members(&parts)), ("a.jsonl.zst", zstd_frames(&parts))] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, &bytes).unwrap();
+            // A reader of the old inode, which outlives the swap as the scrub's handle does.
+            let mut old = std::fs::File::open(&path).unwrap();
+            let report = compact_file(&path, &rules, &Options { scrub: true, ..options(false) }).unwrap();
+            assert!(read_all(&path).unwrap() == kept.as_bytes(), "{name}");
+            let mut left = Vec::new();
+            old.read_to_end(&mut left).unwrap();
+            assert_eq!(left.len(), bytes.len(), "{name}");
+            assert!(left.iter().all(|&byte| byte == 0), "{name}: the replaced file still holds its records");
+            let plain = all.concat().len() as u64;
+            assert_eq!(report.bytes_scrubbed, bytes.len() as u64 + plain, "{name}");
+        }
     }
 
     #[test]

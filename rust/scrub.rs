@@ -7,7 +7,8 @@
 //! the inode go. Only the deleted ranges need it: the kept bytes live on in the new file (ranges
 //! closer than `MERGE_GAP` are overwritten as one, kept bytes between them included, which
 //! bounds the list whatever the file). The in-place mode scrubs what it frees itself (see
-//! `inplace`). Best effort, not sanitization: filesystems that do not overwrite in place
+//! `inplace`); a compressed log is overwritten whole once replaced, with its decompressed copy
+//! (see `compressed`). Best effort, not sanitization: filesystems that do not overwrite in place
 //! (copy-on-write, log-structured), `data=journal`, snapshots and SSD wear levelling keep
 //! copies; `overwrites_in_place` names the filesystems where it cannot work.
 
@@ -38,17 +39,31 @@ pub struct ScrubSink<'a> {
 impl<'a> ScrubSink<'a> {
     /// Opens `target` for writing and checks it is the inode `read` describes.
     pub fn open(path: &'a Path, target: &Path, read: &Metadata) -> Result<ScrubSink<'a>> {
-        let old = OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(target)
-            .map_err(|e| Error::io(path, "open for scrubbing", e))?;
-        let meta = old.metadata().map_err(|e| Error::io(path, "stat", e))?;
-        if meta.dev() != read.dev() || meta.ino() != read.ino() {
-            return Err(Error::ChangedUnderUs { path: path.to_path_buf(), what: "was renamed or replaced".to_owned() });
-        }
-        Ok(ScrubSink { path, old, ranges: Vec::new(), scrubbed: 0 })
+        Ok(ScrubSink { path, old: open_replaced(path, target, read)?, ranges: Vec::new(), scrubbed: 0 })
     }
+}
+
+/// `target` opened for writing and checked to be the inode `read` describes: the handle that
+/// outlives the swap, through which the replaced inode is overwritten before it is let go.
+pub fn open_replaced(path: &Path, target: &Path, read: &Metadata) -> Result<File> {
+    let old = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(target)
+        .map_err(|e| Error::io(path, "open for scrubbing", e))?;
+    let meta = old.metadata().map_err(|e| Error::io(path, "stat", e))?;
+    if meta.dev() != read.dev() || meta.ino() != read.ino() {
+        return Err(Error::ChangedUnderUs { path: path.to_path_buf(), what: "was renamed or replaced".to_owned() });
+    }
+    Ok(old)
+}
+
+/// Writes zeros over all `length` bytes of `file` and makes them durable: for a compressed log,
+/// each of whose bytes encodes records, and for its decompressed copy. Returns `length`.
+pub fn overwrite_all(file: &File, path: &Path, length: u64) -> Result<u64> {
+    let written = overwrite(file, path, 0..length)?;
+    file.sync_data().map_err(|e| Error::io(path, "fsync the scrubbed file", e))?;
+    Ok(written)
 }
 
 impl Sink for ScrubSink<'_> {

@@ -1001,27 +1001,50 @@ def test_ctrl_c_after_the_last_window_lets_the_run_finish_as_a_success(tmp_path:
 # 9. Scrubbing: deleted records cannot be read back from the device.
 
 
-def _scrub_run(tmp_path: Path, *, scrub: bool, in_place: bool) -> tuple[bytes, str, dict[str, object]]:
-    """Compacts a log on a loop ext4 (no discard) from the command line; returns the raw image,
-    the log's text and the JSON report."""
+def _scrub_run(
+    tmp_path: Path, *, scrub: bool, in_place: bool, compressed: bool = False
+) -> tuple[bytes, str, dict[str, object]]:
+    """Compacts a log (`compressed`: a .gz one) on a loop ext4 (no discard) from the command
+    line; returns the raw image, the log's text and the JSON report."""
     tmp_path.mkdir()
     with small_filesystem(tmp_path, "ext4", "16M") as mount:
-        log = mount / "logs-default.jsonl"
+        log = mount / ("logs-default.jsonl.1.gz" if compressed else "logs-default.jsonl")
         lines = [
             line(OLD, orig=i, secret=f"SECRET-{i:05d}", pad="s" * 300)
             if i % 2 == 0
             else line(NEW, orig=i, pad="k" * 300)
             for i in range(4000)
         ]
-        log.write_text("".join(lines))
+        data = "".join(lines).encode()
+        log.write_bytes(gzip.compress(data, mtime=0) if compressed else data)
         subprocess.run(["sync"], check=True)
         flags = [*(["--scrub"] if scrub else []), *(["--in-place"] if in_place else [])]
         completed = run_cli("--path", str(log), "--json", *flags)
         assert completed.returncode == 0, completed.stderr
-        text = log.read_text()
+        text = gzip.decompress(log.read_bytes()).decode() if compressed else log.read_text()
         subprocess.run(["sync"], check=True)
         image = (tmp_path / "ext4.img").read_bytes()
     return image, text, json.loads(completed.stdout)
+
+
+def test_scrub_leaves_no_record_of_a_compressed_log_on_the_device(tmp_path: Path) -> None:
+    """Every byte of a .gz encodes records: the whole replaced file is overwritten, and so is
+    the decompressed copy the run searched."""
+    plain_image, plain_text, plain = _scrub_run(tmp_path / "plain", scrub=False, in_place=False, compressed=True)
+    image, text, report = _scrub_run(tmp_path / "scrubbed", scrub=True, in_place=False, compressed=True)
+    lines = [
+        line(OLD, orig=i, secret=f"SECRET-{i:05d}", pad="s" * 300) if i % 2 == 0 else line(NEW, orig=i, pad="k" * 300)
+        for i in range(4000)
+    ]
+    original = gzip.compress("".join(lines).encode(), mtime=0)
+    probe = original[len(original) // 2 : len(original) // 2 + 256]
+    # Without scrubbing the old compressed blocks are still there. (The decompressed copy, an
+    # unnamed temp, may never reach the device; where it does, it is overwritten too.)
+    assert probe in plain_image
+    assert probe not in image and b"SECRET-" not in image
+    assert text == plain_text and "SECRET-" not in text
+    assert report["message"] == plain["message"] == "Deleted 2000 records"
+    assert report["bytes_scrubbed"] >= len(original) + len(b"".join(x.encode() for x in lines))
 
 
 @pytest.mark.parametrize("in_place", [False, True], ids=["rename", "in_place"])
