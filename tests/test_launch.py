@@ -378,3 +378,19 @@ def test_ctrl_c_before_the_run_watches_for_it_exits_130_without_a_traceback(
         launch.main()
     assert stopped.value.code == 130
     assert capsys.readouterr().err.strip() == "Aborted!"
+
+
+def test_ctrl_c_while_click_builds_the_command_exits_130_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mxcp_compact import cli
+
+    def interrupted(_args: list[str]) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_given_twice", interrupted)
+    monkeypatch.setattr(sys, "argv", ["mxcp-compact", "verify"])
+    with pytest.raises(SystemExit) as stopped:
+        cli.main()
+    assert stopped.value.code == 130
+    assert capsys.readouterr().err.strip() == "Aborted!"

@@ -153,6 +153,8 @@ def test_an_archive_name_that_is_not_utf8_is_shown_escaped_in_the_report_and_the
         (["--cron", "--at", "*/0 2 * * *"], "the minute field '*/0'"),
         (["--systemd", "--at", "30 4 * * *"], "--at is for --cron, --compose and --kubernetes"),
         (["--cron", "--on-calendar", "weekly"], "--on-calendar is for --systemd; --cron takes --at"),
+        # Kubernetes (robfig/cron) has no weekday 7.
+        (["--kubernetes", "--user", "1000", "--at", "0 2 * * 5-7"], "the day of week field '5-7'"),
     ],
 )
 def test_schedule_refuses_a_time_that_would_never_run_or_would_be_dropped(
@@ -163,10 +165,21 @@ def test_schedule_refuses_a_time_that_would_never_run_or_would_be_dropped(
     assert out == "" and message in err
 
 
-@pytest.mark.parametrize("at", ["30 3 * * 1-5", "*/15 1-5 * jan-mar mon-fri", "0 0 31 12 7", "@daily"])
-def test_schedule_takes_every_crontab_time_cron_takes(fixture_project: Path, at: str) -> None:
-    code, out, _ = invoke("schedule", "--cron", "--at", at, cwd=fixture_project)
-    assert code == 0 and out.startswith(f"{at} cd ")
+@pytest.mark.parametrize(
+    ("at", "printed"),
+    [
+        ("30 3 * * 1-5", "30 3 * * 1-5"),
+        ("*/15 1-5 * jan-mar mon-fri", "*/15 1-5 * jan-mar mon-fri"),
+        ("0 0 31 12 7", "0 0 31 12 7"),
+        ("@daily", "@daily"),
+        # Cron separates its fields by any run of blanks.
+        ("30  3 * * *", "30 3 * * *"),
+        ("0\t2 * * * ", "0 2 * * *"),
+    ],
+)
+def test_schedule_takes_every_crontab_time_cron_takes(fixture_project: Path, at: str, printed: str) -> None:
+    code, out, err = invoke("schedule", "--cron", "--at", at, cwd=fixture_project)
+    assert code == 0 and out.startswith(f"{printed} cd "), err
 
 
 def test_schedule_refuses_an_on_calendar_systemd_cannot_parse(fixture_project: Path) -> None:

@@ -584,6 +584,8 @@ def schedule(
         _fail("choose one of --cron, --systemd, --compose or --kubernetes", False, 2)
     if install and not systemd:
         _fail(f"--install writes systemd units; {_INSTALL_INSTEAD[chosen[0]]}", False, 2)
+    # Cron separates its fields by any run of blanks; the schedules print them one space apart.
+    at = " ".join(at.split())
     _check_schedule_time(chosen[0], on_calendar, at)
     plan, site = _valid_schedule(
         chosen[0],
@@ -608,7 +610,7 @@ def schedule(
 def _check_schedule_time(kind: str, on_calendar: str, at: str) -> None:
     """Exit 2 for a time option the chosen output would silently drop, or an OnCalendar systemd
     cannot parse (the timer would refuse to start)."""
-    from mxcp_compact.schedule import check_on_calendar
+    from mxcp_compact.schedule import check_cron_time, check_on_calendar
 
     if kind == "--systemd" and at != _DEFAULT_AT:
         _fail("--at is for --cron, --compose and --kubernetes; --systemd takes --on-calendar", False, 2)
@@ -617,6 +619,8 @@ def _check_schedule_time(kind: str, on_calendar: str, at: str) -> None:
     try:
         if kind == "--systemd":
             check_on_calendar(on_calendar)
+        if kind == "--kubernetes":
+            check_cron_time(at, kubernetes=True)
     except ValueError as error:
         _fail(str(error), False, 2)
 
@@ -747,4 +751,8 @@ def main() -> None:
     except click.Abort:
         print("Aborted!", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:
+        # Ctrl-C before the command runs (while Click builds and parses it): a stop request.
+        print("\nAborted!", file=sys.stderr)
+        sys.exit(130)
     sys.exit(status if isinstance(status, int) else 0)

@@ -85,9 +85,9 @@ def main() -> None:
         typer_main()
         return
     _prefetch(request)
-    from mxcp_compact.cleanup import execute
-
     try:
+        from mxcp_compact.cleanup import execute
+
         status = execute(request, started)
     except KeyboardInterrupt:
         # Ctrl-C before the run watched for it (or after): Click's words, and the status a stop

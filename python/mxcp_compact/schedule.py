@@ -208,13 +208,14 @@ _CRON_FIELDS = (
 _CRON_ITEM = re.compile(r"(\*|[0-9a-z]+(?:-[0-9a-z]+)?)(?:/([0-9]+))?")
 
 
-def check_cron_time(cron_time: str) -> None:
+def check_cron_time(cron_time: str, *, kubernetes: bool = False) -> None:
     """Raises ValueError naming the field when `cron_time` (five crontab fields, or an @word)
     holds what cron and Kubernetes reject: an hour 25, a minute 61, a word: that schedule would
-    never run."""
+    never run. Kubernetes (robfig/cron) takes weekdays 0-6 only, not cron's 7 for Sunday."""
     if cron_time.startswith("@"):
         return
-    for text, (field, low, high, names) in zip(cron_time.split(), _CRON_FIELDS, strict=True):
+    fields = _CRON_FIELDS if not kubernetes else (*_CRON_FIELDS[:4], ("day of week", 0, 6, _CRON_FIELDS[4][3]))
+    for text, (field, low, high, names) in zip(cron_time.split(), fields, strict=True):
         if not all(_cron_item_fits(item, low, high, names) for item in text.lower().split(",")):
             raise ValueError(f"--at {cron_time!r}: the {field} field {text!r} is not a crontab {field} ({low}-{high})")
 
