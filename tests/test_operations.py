@@ -819,6 +819,39 @@ def test_stats_warn_size_exits_1_above_the_limit(fixture_project: Path, limit: s
     assert invoke("stats", "--now", FIXTURE_NOW, "--warn-size", limit, cwd=fixture_project)[0] == code
 
 
+@pytest.mark.parametrize(
+    ("text", "size"), [("2048", 2048), ("1.5K", 1536), ("9223372036854775807", 2**63 - 1), ("1.5GiB", 3 << 29)]
+)
+def test_a_warn_size_is_read_exactly(text: str, size: int) -> None:
+    from mxcp_compact.stats import parse_size
+
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["18446744073709551615", "16777216T", "8388608T"])
+def test_a_warn_size_beyond_8_eib_is_a_usage_error_also_with_json(fixture_project: Path, text: str) -> None:
+    result = run_subprocess(["stats", "--json", "--now", FIXTURE_NOW, "--warn-size", text], cwd=fixture_project)
+    assert result.exit_code == 2, result.stderr
+    assert json.loads(result.stdout)["message"].endswith(
+        "more than the largest size, 9223372036854775807 bytes (8 EiB)"
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_a_retention_beyond_32_bits_says_it_is_too_large_and_the_api_names_forever(tmp_path: Path) -> None:
+    from mxcp_compact import ConfigError, compact
+
+    log = tmp_path / "a.jsonl"
+    write_log(log, [record("mxcp.endpoints", 2, "2020-01-01T00:00:00Z")])
+    result = run_subprocess(["verify", "--path", log, "--retain", f"mxcp.endpoints={10**20}"], cwd=tmp_path)
+    assert result.exit_code == 2
+    assert f"{10**20} days is more than the largest retention, 4294967295 days" in result.stderr
+    with pytest.raises(ConfigError, match=r"more than the largest retention"):
+        compact(log, retention={"mxcp.endpoints": 2**63}, dry_run=True)
+    with pytest.raises(ConfigError, match=r"or FOREVER \('forever'\), not 'none'"):
+        compact(log, retention={"mxcp.endpoints": "none"}, dry_run=True)
+
+
 def test_stats_bad_warn_size_is_a_usage_error(fixture_project: Path) -> None:
     code, _, err = invoke("stats", "--warn-size", "lots", cwd=fixture_project)
     assert code == 2 and "--warn-size" in err

@@ -79,8 +79,16 @@ class Retention(
 def _check_days(days: object, what: str) -> None:
     if days == FOREVER:
         return
-    if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= 2**32 - 1:
-        raise ConfigError(f"{what} must be a whole number of days >= 0 or 'none', not {days!r}")
+    if isinstance(days, int) and not isinstance(days, bool) and days > _MOST_DAYS:
+        raise ConfigError(f"{what}: {days} days is more than the largest retention, {_MOST_DAYS} days")
+    if not isinstance(days, int) or isinstance(days, bool) or days < 0:
+        # What a caller of the API writes for keep-forever is FOREVER ('forever'); the options
+        # and settings read 'none' as that.
+        raise ConfigError(f"{what} must be a whole number of days >= 0 or FOREVER ('forever'), not {days!r}")
+
+
+#: The core stores days in 32 bits.
+_MOST_DAYS = 2**32 - 1
 
 
 def parse_days(text: str, what: str) -> Days:

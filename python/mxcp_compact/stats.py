@@ -71,11 +71,20 @@ class LogStats:
 
 
 def parse_size(text: str) -> int:
-    """`500M`, `1G`, `1.5GiB`, `2048` (bytes); binary units."""
+    """`500M`, `1G`, `1.5GiB`, `2048` (bytes); binary units; exact (no float), at most 2**63 - 1
+    bytes (what the JSON and the metrics carry)."""
+    from fractions import Fraction
+
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?\s*", text.upper())
     if match is None:
         raise ConfigError(f"--warn-size {text!r}: expected a size such as 500M or 1G")
-    return int(float(match.group(1)) * _UNITS[match.group(2)])
+    size = int(Fraction(match.group(1)) * _UNITS[match.group(2)])
+    if size > _MOST_BYTES:
+        raise ConfigError(f"--warn-size {text!r}: more than the largest size, {_MOST_BYTES} bytes (8 EiB)")
+    return size
+
+
+_MOST_BYTES = 2**63 - 1
 
 
 def survey(run: RunConfig) -> LogStats:
