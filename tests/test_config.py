@@ -58,8 +58,6 @@ def test_parse_retain_accepts_name_equals_days_or_none(text: str, expected: tupl
         # reports print, and digits int() reads but a person would not write.
         "mxcp.endpoints=5=6",
         "mxcp.endpoints:2=0",
-        # The key `--output-style mxcp` prints.
-        "mxcp.endpoints:v2=10",
         "mxcp.endpoints=\u0669\u0660",
         "mxcp.endpoints=9_0",
     ],
@@ -69,6 +67,16 @@ def test_parse_retain_rejects_anything_else_with_a_config_error(text: str) -> No
         parse_retain(text)
     assert text.strip() in str(raised.value) or repr(text) in str(raised.value)
     assert "\n" not in str(raised.value)
+
+
+def test_a_schema_named_like_the_mxcp_styles_key_can_have_a_rule(tmp_path: Path) -> None:
+    log = tmp_path / "a.jsonl"
+    data = write_log(log, [record("orders:v2", 1, "2026-01-01T00:00:00Z")])
+    args = ["log-cleanup", "--path", log, "--now", FIXED_NOW, "--dry-run", "--retain", "orders:v2=30"]
+    result = run_subprocess(args, cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert "orders:v2 (retention: 30 days): 1 records" in result.stdout
+    assert log.read_bytes() == data
 
 
 def test_two_different_retain_rules_for_one_schema_are_refused_and_a_repeat_is_not(tmp_path: Path) -> None:

@@ -116,12 +116,13 @@ def parse_retain(text: str) -> tuple[str, Days]:
 
 def check_schema_name(name: str, what: str) -> None:
     """A rule's schema must be a name a record can have: a rule for `mxcp.endpoints=5` or for
-    `mxcp.endpoints:2` or `mxcp.endpoints:v2` (the forms the reports print) matched nothing, in
-    silence."""
+    `mxcp.endpoints:2` (the form the reports print) matched nothing, in silence. (The mxcp style
+    prints `mxcp.endpoints:v2`; that form is not refused: `orders:v2` can be a schema's own name,
+    and no other option could give it a rule.)"""
     if "=" in name:
         raise ConfigError(f"{what}: {name!r} is no schema name (one '=' separates it from the days)")
     base, colon, version = name.rpartition(":")
-    if colon and version.removeprefix("v").isdigit():
+    if colon and version.isdigit():
         raise ConfigError(f"{what}: a rule applies to every version of a schema; write {base!r}, not {name!r}")
 
 
