@@ -155,6 +155,23 @@ def test_what_the_archive_retention_removes_goes_to_no_archive(
     assert cli_subprocess(["verify", *base], cwd=tmp_path).exit_code == 0
 
 
+def test_one_schema_in_the_logs_and_the_archive_shows_both_retentions(tmp_path: Path, cli_subprocess: RunCli) -> None:
+    logs, archive = tmp_path / "logs", tmp_path / "archive"
+    logs.mkdir()
+    archive.mkdir()
+    (logs / "logs-default.jsonl").write_text(record("2026-01-01", 0))
+    (archive / "old.jsonl").write_text(record("2019-01-01", 1))
+    settings = tmp_path / "mxcp-compact.toml"
+    settings.write_text('[archive]\ndirectory = "archive"\nretention_days = 2000\n')
+    base = ["--path", logs, "--now", NOW, "--config", settings]
+    dry = cli_subprocess(["log-cleanup", "--dry-run", *base], cwd=tmp_path)
+    assert dry.exit_code == 0, dry.stderr
+    assert "  mxcp.endpoints:2 (retention: 90 days): 1 records\n" in dry.stdout
+    assert "  mxcp.endpoints:2 (retention: 2000 days): 1 records\n" in dry.stdout
+    stats = cli_subprocess(["stats", "--json", *base], cwd=tmp_path)
+    assert json.loads(stats.stdout)["schemas"]["mxcp.endpoints:2"]["retention"] == "90 days / 2000 days"
+
+
 def test_an_incomplete_archive_section_is_a_configuration_error(tmp_path: Path, cli_subprocess: RunCli) -> None:
     settings = tmp_path / "mxcp-compact.toml"
     settings.write_text('[archive]\ndirectory = "archive"\n')

@@ -852,6 +852,21 @@ def test_a_retention_beyond_32_bits_says_it_is_too_large_and_the_api_names_forev
         compact(log, retention={"mxcp.endpoints": "none"}, dry_run=True)
 
 
+def test_stats_counts_a_file_it_cannot_read_at_its_size(tmp_path: Path) -> None:
+    import gzip
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    cut = logs / "t.jsonl.gz"
+    cut.write_bytes(gzip.compress(b'{"a": 1}\n' * 100_000)[:1000])
+    metrics = tmp_path / "stats.prom"
+    result = run_subprocess(["stats", "--path", logs, "--warn-size", "1", "--metrics", metrics], cwd=tmp_path)
+    assert result.exit_code == 1
+    assert "Audit logs: 1 files, 1000 B, 0 lines" in result.stdout
+    assert "Size limit 1 B: EXCEEDED (1000 B)" in result.stdout
+    assert 'mxcp_compact_log_bytes{command="stats",profile=""} 1000' in metrics.read_text()
+
+
 def test_stats_bad_warn_size_is_a_usage_error(fixture_project: Path) -> None:
     code, _, err = invoke("stats", "--warn-size", "lots", cwd=fixture_project)
     assert code == 2 and "--warn-size" in err

@@ -142,18 +142,19 @@ class RunSummary(
     def dry_run_lines(self) -> list[tuple[str, int | None, int]]:
         """(label, retention days, count) per schema, as the seed's dry-run output shows them:
         by schema name, or by name:version when versions of one name have different retention."""
-        by_key: dict[tuple[str, str], tuple[int | None, int]] = {}
+        # By retention too: one schema's records in the logs and in the [archive] directory
+        # are deleted at different ages.
+        by_key: dict[tuple[str, str, int | None], int] = {}
         for result in self.results:
             for schema in result.schemas:
                 if schema.deleted:
-                    key = (schema.schema_name, schema.schema_version)
-                    days, count = by_key.get(key, (schema.retention_days, 0))
-                    by_key[key] = (days, count + schema.deleted)
+                    key = (schema.schema_name, schema.schema_version, schema.retention_days)
+                    by_key[key] = by_key.get(key, 0) + schema.deleted
         retention_by_name: dict[str, set[int | None]] = {}
-        for (name, _), (days, _) in by_key.items():
+        for name, _, days in by_key:
             retention_by_name.setdefault(name, set()).add(days)
         merged: dict[tuple[str, int | None], int] = {}
-        for (name, version), (days, count) in sorted(by_key.items()):
+        for (name, version, days), count in sorted(by_key.items(), key=lambda item: (item[0][:2], item[0][2] or 0)):
             label = name if len(retention_by_name[name]) == 1 else f"{name}:{version}"
             merged[(label, days)] = merged.get((label, days), 0) + count
         return [(label, days, count) for (label, days), count in merged.items()]

@@ -4,6 +4,7 @@ with the same decisions as a dry run, so "would delete" equals what `log-cleanup
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,8 @@ class LogStats:
     unevaluable: dict[str, int] = field(default_factory=dict)
     #: Records dated more than a day after now (clock skew).
     future_records: int = 0
+    #: Each schema's retentions over the files: the logs' and the [archive] directory's differ.
+    retentions: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def total_bytes(self) -> int:
@@ -96,6 +99,9 @@ def survey(run: RunConfig) -> LogStats:
             surveyed = _core.survey_file(log.path, run.rules[log.rules_key], run.now_ns)
         except (OSError, ValueError) as error:
             result.errors.append(str(error))
+            # It still takes its room on the disk: the size check must see it.
+            with contextlib.suppress(OSError):
+                result.files.append((log.path, log.path.stat().st_size))
             continue
         _merge(result, log.path, surveyed)
     return result
@@ -117,7 +123,11 @@ def _merge(result: LogStats, path: Path, survey: _core.Survey) -> None:
         schema = result.schemas.setdefault(entry.key, SchemaStats())
         schema.would_delete += entry.deleted
         schema.would_delete_bytes += entry.deleted_bytes
-        schema.retention = {"days": f"{entry.retention_days} days", "forever": "forever"}.get(entry.policy, "no policy")
+        text = {"days": f"{entry.retention_days} days", "forever": "forever"}.get(entry.policy, "no policy")
+        seen = result.retentions.setdefault(entry.key, [])
+        if text not in seen:
+            seen.append(text)
+        schema.retention = " / ".join(seen)
     for reason, count in survey.unevaluable.items():
         result.unevaluable[reason] = result.unevaluable.get(reason, 0) + count
     for key, pick in (("oldest_ns", min), ("newest_ns", max)):
