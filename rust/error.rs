@@ -118,6 +118,10 @@ impl fmt::Display for Error {
             ),
             Error::ChangedUnderUs { path, what } => write!(f, "{}: {what} while being compacted; left untouched", shown(path)),
             Error::Busy { dir, pid } => match pid {
+                // Two calls of one program (threads of an API user) hold locks of their own.
+                Some(pid) if *pid == std::process::id() => {
+                    write!(f, "{}: another compaction in this process is running on it", shown(dir))
+                }
                 Some(pid) => write!(f, "{}: another mxcp-compact is running (pid {pid})", shown(dir)),
                 None => write!(f, "{}: another mxcp-compact is running", shown(dir)),
             },

@@ -101,7 +101,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let _held = DirLock::acquire(dir.path(), Duration::ZERO, None).unwrap();
         match DirLock::acquire(dir.path(), Duration::from_millis(120), None) {
-            Err(Error::Busy { pid, .. }) => assert_eq!(pid, Some(std::process::id())),
+            Err(error @ Error::Busy { pid, .. }) => {
+                assert_eq!(pid, Some(std::process::id()));
+                // The holder is this very process: its pid would point the user at themselves.
+                assert!(
+                    error.to_string().ends_with(": another compaction in this process is running on it"),
+                    "{error}"
+                );
+            }
             other => panic!("expected Busy, got {:?}", other.map(|_| ())),
         }
     }

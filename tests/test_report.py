@@ -186,6 +186,16 @@ def test_dry_run_with_a_failed_file_says_it_was_not_checked() -> None:
     )
 
 
+def test_the_reason_of_a_file_named_by_a_relative_path_does_not_name_it_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "logs").mkdir()
+    full = tmp_path / "logs" / "a.jsonl"
+    failed = FileOutcome(Path("logs/a.jsonl"), error=f"{full}: no space left on the device; the original is intact")
+    assert short_reason(failed) == "no space left on the device"
+
+
 def test_a_failed_in_place_compaction_is_not_claimed_untouched() -> None:
     failed = FileOutcome(
         Path("/logs/big.jsonl"), error="/logs/big.jsonl: cannot fsync: Input/output error", untouched=False

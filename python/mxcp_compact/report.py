@@ -290,10 +290,20 @@ def short_reason(outcome: FileOutcome) -> str:
     """What went wrong with a file, without its path and without the advice after the first "; "
     (the full message is on standard error and in the JSON `errors`)."""
     text = displayable(outcome.error)
-    prefix = f"{displayable(outcome.path)}: "
-    if text.startswith(prefix):
-        text = text[len(prefix) :]
+    # The core names the file by its resolved path, the plan by the path as given.
+    for named in (outcome.path, _resolved(outcome.path)):
+        prefix = f"{displayable(named)}: "
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+            break
     return text.split("; ", 1)[0].removeprefix("not compacted, ")
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except OSError:
+        return path
 
 
 def failure_lines(summary: RunSummary) -> list[str]:
