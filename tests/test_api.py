@@ -413,3 +413,29 @@ def test_negative_threads_is_a_value_error_naming_the_parameter_and_touches_noth
     assert not isinstance(raised.value, OverflowError)
     assert str(threads) in str(raised.value)
     assert prod_log.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        ({"threads": "2"}, TypeError, r"^threads must be an int, not str$"),
+        ({"threads": True}, TypeError, r"^threads must be an int, not bool$"),
+        ({"lock_wait": True}, TypeError, r"^lock_wait must be a number of seconds, not bool$"),
+        ({"lock_wait": 1e300}, ValueError, r"^lock_wait must be from 0 to 31536000 seconds \(a year\)"),
+        ({"lock_wait": float("nan")}, ValueError, r"^lock_wait must be from 0"),
+        ({"retention": 90}, TypeError, r"^retention must be a Retention or a mapping of schema name to days, not int$"),
+        ({"retention": "90"}, TypeError, r"^retention must be a Retention or a mapping .*, not str$"),
+    ],
+)
+def test_a_misused_argument_is_an_error_naming_the_parameter_and_touches_nothing(
+    prod_log: Path, arguments: dict[str, object], error: type[Exception], message: str
+) -> None:
+    before = prod_log.read_bytes()
+    with pytest.raises(error, match=message):
+        compact(prod_log, now=FIXTURE_NOW, **arguments)  # type: ignore[arg-type]
+    assert prod_log.read_bytes() == before
+
+
+def test_an_empty_path_names_no_file() -> None:
+    with pytest.raises(ValueError, match=r"^path '' names no file$"):
+        compact("", now=FIXTURE_NOW)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mxcp_compact import _core
 from mxcp_compact.discovery import registry_path_for
+from mxcp_compact.options import MAX_WAIT_SECONDS
 from mxcp_compact.registry import load_registry
 from mxcp_compact.rules import Retention
 
@@ -86,15 +87,14 @@ def compact(
     another run holds the directory). An in-place pass that failed before it changed the log
     sets `log_unchanged = True` on the exception.
     """
-    # The core takes an unsigned count: checked here so that -1 is a ValueError naming the
-    # parameter, not the binding's "OverflowError: can't convert negative int to unsigned".
-    if threads < 0:
-        raise ValueError(f"threads must be 0 (one per core) or a positive number of threads, not {threads}")
+    _check_arguments(threads, lock_wait, retention)
     if retention is None:
         retention = Retention()
     elif not isinstance(retention, Retention):
         retention = Retention(schemas=dict(retention))
     log = Path(path)
+    if not log.name:
+        raise ValueError(f"path {os.fspath(path)!r} names no file")
     if not retention.registry:
         registry = registry_path_for(log)
         if registry is not None:
@@ -111,6 +111,24 @@ def compact(
         scrub=scrub,
         erase=erase,
     )
+
+
+def _check_arguments(threads: object, lock_wait: object, retention: object) -> None:
+    """TypeError or ValueError naming the parameter, instead of what the binding or a dict()
+    would say about a misused one ("'<' not supported between 'str' and 'int'")."""
+    # The core takes an unsigned count: -1 would be "OverflowError: can't convert negative int".
+    if not isinstance(threads, int) or isinstance(threads, bool):
+        raise TypeError(f"threads must be an int, not {type(threads).__name__}")
+    if threads < 0:
+        raise ValueError(f"threads must be 0 (one per core) or a positive number of threads, not {threads}")
+    if not isinstance(lock_wait, (int, float)) or isinstance(lock_wait, bool):
+        raise TypeError(f"lock_wait must be a number of seconds, not {type(lock_wait).__name__}")
+    if not 0 <= lock_wait <= MAX_WAIT_SECONDS:
+        raise ValueError(f"lock_wait must be from 0 to {MAX_WAIT_SECONDS} seconds (a year), not {lock_wait}")
+    if retention is not None and not isinstance(retention, (Retention, Mapping)):
+        raise TypeError(
+            f"retention must be a Retention or a mapping of schema name to days, not {type(retention).__name__}"
+        )
 
 
 def compact_with_rules(
