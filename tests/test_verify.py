@@ -80,3 +80,11 @@ def test_a_file_that_cannot_be_read_leaves_the_logs_not_proven_compliant(
     assert f"{cut}: not checked: is not valid gzip" in result.stdout, result.stdout
     assert result.stdout.endswith("Not proven compliant: 1 of 2 files could not be checked.\n")
     assert "Not compliant: 0 records" not in result.stdout
+    document = json.loads(
+        cli_subprocess(["verify", "--path", logs, "--now", FIXTURE_NOW, "--json"], cwd=tmp_path).stdout
+    )
+    assert (document["status"], document["records_past_retention"], document["files_not_checked"]) == (
+        "not_compliant",
+        0,
+        1,
+    )

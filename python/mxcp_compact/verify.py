@@ -137,6 +137,8 @@ def render_json(result: Verification) -> bytes:
         "records_past_retention": result.expired,
         "future_records": sum(f.future for f in result.files),
         "unevaluable": sum(f.unevaluable for f in result.files),
+        # Not compliant with no record past retention: these files could not be read.
+        "files_not_checked": sum(1 for f in result.files if f.error),
         "files": files,
     }
     return orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
