@@ -339,15 +339,23 @@ mod tests {
         parts.iter().flat_map(|part| zstd::encode_all(part.as_bytes(), 1).unwrap()).collect()
     }
 
+    /// Each codec's file of `parts` members or frames, written in `dir`: (path, its bytes).
+    fn both_codecs(dir: &Path, parts: &[String], gzip_name: &str) -> [(PathBuf, Vec<u8>); 2] {
+        [(gzip_name, gzip_members(parts)), ("a.jsonl.zst", zstd_frames(parts))].map(|(name, bytes)| {
+            let path = dir.join(name);
+            std::fs::write(&path, &bytes).unwrap();
+            (path, bytes)
+        })
+    }
+
     #[test]
     fn scrub_overwrites_the_whole_replaced_compressed_file() {
         let dir = tempfile::tempdir().unwrap();
         let (all, kept) = lines(2, 300);
         let parts: Vec<String> = all.chunks(300).map(|c| c.concat()).collect();
         let rules = RetentionRules::new([], None, []);
-        for (name, bytes) in [("x.jsonl.gz", gzip_members(&parts)), ("a.jsonl.zst", zstd_frames(&parts))] {
-            let path = dir.path().join(name);
-            std::fs::write(&path, &bytes).unwrap();
+        for (path, bytes) in both_codecs(dir.path(), &parts, "x.jsonl.gz") {
+            let name = path.display();
             // A reader of the old inode, which outlives the swap as the scrub's handle does.
             let mut old = std::fs::File::open(&path).unwrap();
             let report = compact_file(&path, &rules, &Options { scrub: true, ..options(false) }).unwrap();
@@ -367,9 +375,8 @@ mod tests {
         let (all, kept) = lines(4, 2500);
         let parts: Vec<String> = all.chunks(2500).map(|c| c.concat()).collect();
         let rules = RetentionRules::new([], None, []);
-        for (name, bytes) in [("x.jsonl.2.gz", gzip_members(&parts)), ("a.jsonl.zst", zstd_frames(&parts))] {
-            let path = dir.path().join(name);
-            std::fs::write(&path, &bytes).unwrap();
+        for (path, bytes) in both_codecs(dir.path(), &parts, "x.jsonl.2.gz") {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
             let dry = compact_file(&path, &rules, &options(true)).unwrap();
             assert_eq!(std::fs::read(&path).unwrap(), bytes, "{name}: a dry run writes nothing");
             let real = compact_file(&path, &rules, &options(false)).unwrap();
