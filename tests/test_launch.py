@@ -379,7 +379,7 @@ def test_ctrl_c_while_click_builds_the_command_exits_130_without_a_traceback(
 ) -> None:
     from mxcp_compact import cli
 
-    def interrupted(_args: list[str]) -> None:
+    def interrupted(_group: object, _args: list[str]) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "_given_twice", interrupted)

@@ -708,10 +708,10 @@ def _fail(message: str, json_output: bool, code: int) -> NoReturn:
     raise typer.Exit(cleanup.report_failure(message, json_output, code))
 
 
-def _given_twice(args: list[str]) -> str | None:
-    """The first option of `args`' command that takes one value and is given more than once:
-    Click would silently keep the last (two `--archive`s, and the first is never written)."""
-    group = typer.main.get_command(app)
+def _given_twice(group: click.Command, args: list[str]) -> str | None:
+    """The first option of `args`' command (in `group`, the built app) that takes one value and
+    is given more than once: Click would silently keep the last (two `--archive`s, and the first
+    is never written)."""
     command = group.commands.get(args[0]) if args and isinstance(group, click.Group) else None
     if command is None:
         return None
@@ -739,10 +739,12 @@ def main() -> None:
     JSON error document on stdout, like every other error of a JSON run, instead of Click's
     usage text alone."""
     try:
-        twice = _given_twice(sys.argv[1:])
+        # Built once (about 5 ms), for the check and the run.
+        command = typer.main.get_command(app)
+        twice = _given_twice(command, sys.argv[1:])
         if twice is not None:
             raise click.UsageError(f"{twice} is given more than once; it takes one value, so give it once.")
-        status = app(prog_name="mxcp-compact", standalone_mode=False)
+        status = command(prog_name="mxcp-compact", standalone_mode=False)
     except click.ClickException as error:
         if "--json" not in sys.argv[1:]:
             error.show()
