@@ -1075,6 +1075,7 @@ def test_export_reports_a_fifo_among_the_logs_and_still_loads_the_others(fixture
     whole = run_subprocess(["export", "--duckdb", tmp_path / "all.duckdb", "--path", audit], cwd=fixture_project)
     assert whole.exit_code == 1, whole.stderr
     assert "Exported 600 records" in whole.stdout
+    assert whole.stdout.rstrip().endswith("(table audit_logs); 1 file was not exported (below)."), whole.stdout
     assert f"error: {fifo}: not a regular file; not exported" in whole.stderr.splitlines()
     alone = run_subprocess(
         ["export", "--duckdb", tmp_path / "fifo.duckdb", "--path", fifo, "--json"], cwd=fixture_project

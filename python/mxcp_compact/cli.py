@@ -469,7 +469,9 @@ def export(
         }
         sys.stdout.buffer.write(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
     else:
-        typer.echo(f"Exported {result.rows} records to {result.database} (table audit_logs).")
+        left_out = len(result.not_exported)
+        but = f"; {left_out} {'file was' if left_out == 1 else 'files were'} not exported (below)" if left_out else ""
+        typer.echo(f"Exported {result.rows} records to {result.database} (table audit_logs){but}.")
     if result.not_loaded:
         print(f"note: {result.not_loaded} lines are not JSON records and were not loaded", file=sys.stderr)
     if result.filtered:
