@@ -893,6 +893,34 @@ def test_an_option_that_takes_one_value_given_twice_is_a_usage_error_that_touche
     assert not (tmp_path / "first.jsonl").exists() and not (tmp_path / "second.jsonl").exists()
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["log-cleanup", "--path", ""],
+        ["log-cleanup", "--path="],
+        ["log-cleanup", "--json", "--path", ""],
+        ["log-cleanup", "--audit-trail", ""],
+        ["erase", "--where", "user_id=zoe", "--path", ""],
+        ["stats", "--path", ""],
+        ["export", "--duckdb", ""],
+    ],
+    ids=["path", "path-equals", "path-json", "trail", "erase-path", "stats-path", "export-duckdb"],
+)
+def test_an_empty_path_is_a_usage_error_not_the_current_directory(fixture_project: Path, args: list[str]) -> None:
+    # `--path "$AUDIT_DIR"` with the variable unset: Path("") is ".", so the run would clean
+    # whatever directory it was started in (here the audit directory, with expired records).
+    before = content_snapshot(fixture_project)
+    result = run_subprocess([*args, *NOW_ARGS], cwd=fixture_project / "audit")
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    option = next(arg for arg in reversed(args) if arg.startswith("--") and arg != "--json").rstrip("=")
+    message = f"Invalid value for '{option}': an empty path (an unset variable?); name a file or directory."
+    if "--json" in args:
+        assert result.json() == {"status": "error", "message": message}
+    else:
+        assert message in result.stderr
+    assert content_snapshot(fixture_project) == before
+
+
 def test_a_value_that_looks_like_an_option_is_not_counted_as_it(tmp_path: Path, fixture_project: Path) -> None:
     # `--path --archive` names a directory called --archive: one --archive follows.
     odd = fixture_project / "audit" / "--archive"

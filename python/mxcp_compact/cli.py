@@ -736,6 +736,30 @@ def _given_twice(group: click.Command, args: list[str]) -> str | None:
     return None
 
 
+class _NamedPath(click.ParamType):
+    """A path option's type that refuses an empty value, then converts as before (`inner`).
+    `Path("")` is `.`: with an unset variable in `--path "$AUDIT_DIR"`, the run would work on
+    whatever directory cron or the shell started it in."""
+
+    def __init__(self, inner: click.ParamType) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value:
+            self.fail("an empty path (an unset variable?); name a file or directory.", param, ctx)
+        return self.inner.convert(value, param, ctx)
+
+
+def _refuse_empty_paths(group: click.Group) -> None:
+    """Gives every path option of the built app the `_NamedPath` check (`--archive ''` is a
+    text option, and means: no archive)."""
+    for command in group.commands.values():
+        for param in command.params:
+            if isinstance(param, click.Option) and isinstance(param.type, click.Path):
+                param.type = _NamedPath(param.type)
+
+
 def main() -> None:
     """Runs the Typer app; with `--json`, a usage error (an unknown option, a bad value) is the
     JSON error document on stdout, like every other error of a JSON run, instead of Click's
@@ -743,6 +767,8 @@ def main() -> None:
     try:
         # Built once (about 5 ms), for the check and the run.
         command = typer.main.get_command(app)
+        if isinstance(command, click.Group):
+            _refuse_empty_paths(command)
         twice = _given_twice(command, sys.argv[1:])
         if twice is not None:
             raise click.UsageError(f"{twice} is given more than once; it takes one value, so give it once.")
