@@ -155,6 +155,10 @@ def test_an_archive_name_that_is_not_utf8_is_shown_escaped_in_the_report_and_the
         (["--cron", "--on-calendar", "weekly"], "--on-calendar is for --systemd; --cron takes --at"),
         # Kubernetes (robfig/cron) has no weekday 7.
         (["--kubernetes", "--user", "1000", "--at", "0 2 * * 5-7"], "the day of week field '5-7'"),
+        # Cron takes these and never runs them.
+        (["--cron", "--at", "0 2 30 2 *"], "day 30 of month 2 never occurs, so it would never run"),
+        (["--compose", "--at", "0 2 31 apr,jun,sep,nov *"], "day 31 of month apr,jun,sep,nov never occurs"),
+        (["--cron", "--at", "0 2 30-31 feb *"], "day 30-31 of month feb never occurs"),
     ],
 )
 def test_schedule_refuses_a_time_that_would_never_run_or_would_be_dropped(
@@ -171,6 +175,11 @@ def test_schedule_refuses_a_time_that_would_never_run_or_would_be_dropped(
         ("30 3 * * 1-5", "30 3 * * 1-5"),
         ("*/15 1-5 * jan-mar mon-fri", "*/15 1-5 * jan-mar mon-fri"),
         ("0 0 31 12 7", "0 0 31 12 7"),
+        # A leap day comes every four years; with a weekday too, cron runs on either.
+        ("0 2 29 2 *", "0 2 29 2 *"),
+        ("0 2 30 2 mon", "0 2 30 2 mon"),
+        ("0 2 31 */2 *", "0 2 31 */2 *"),
+        ("0 2 1/10 2 *", "0 2 1/10 2 *"),
         ("@daily", "@daily"),
         # Cron separates its fields by any run of blanks.
         ("30  3 * * *", "30 3 * * *"),

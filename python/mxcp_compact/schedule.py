@@ -218,6 +218,44 @@ def check_cron_time(cron_time: str, *, kubernetes: bool = False) -> None:
     for text, (field, low, high, names) in zip(cron_time.split(), fields, strict=True):
         if not all(_cron_item_fits(item, low, high, names) for item in text.lower().split(",")):
             raise ValueError(f"--at {cron_time!r}: the {field} field {text!r} is not a crontab {field} ({low}-{high})")
+    _check_date_occurs(cron_time)
+
+
+# The most days each month can have (February's 29th comes in leap years: it runs then).
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _check_date_occurs(cron_time: str) -> None:
+    """Raises ValueError when the days of month exist in none of the months (`30 2`, `31
+    4,6`): cron accepts such a line and never runs it. With a day of week given as well, cron
+    runs on either, so the line runs."""
+    _, _, days_text, months_text, weekdays_text = cron_time.lower().split()
+    if days_text.startswith("*") or not weekdays_text.startswith("*"):
+        return
+    days = _cron_values(days_text, _CRON_FIELDS[2])
+    months = _cron_values(months_text, _CRON_FIELDS[3])
+    if not any(day <= _MONTH_DAYS[month - 1] for day in days for month in months):
+        raise ValueError(
+            f"--at {cron_time!r}: day {days_text} of month {months_text} never occurs, so it would never run"
+        )
+
+
+def _cron_values(text: str, field: tuple[str, int, int, tuple[str, ...]]) -> set[int]:
+    """The values a checked crontab field (`_cron_item_fits`) selects."""
+    _, low, high, names = field
+    values: set[int] = set()
+    for item in text.split(","):
+        match = _CRON_ITEM.fullmatch(item)
+        if match is None:
+            raise ValueError(f"not a checked crontab item: {item!r}")
+        if match[1] == "*":
+            first, last = low, high
+        else:
+            bounds = [int(bound) if bound.isdigit() else names.index(bound) + low for bound in match[1].split("-")]
+            # `N/STEP` runs from N to the field's end.
+            first, last = bounds[0], bounds[-1] if len(bounds) == 2 or match[2] is None else high
+        values.update(range(first, last + 1, int(match[2] or 1)))
+    return values
 
 
 def _cron_item_fits(item: str, low: int, high: int, names: tuple[str, ...]) -> bool:
