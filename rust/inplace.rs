@@ -784,6 +784,27 @@ mod tests {
     }
 
     #[test]
+    fn a_small_deletion_before_a_long_kept_tail_shifts_each_kept_line_once() {
+        // The shift's write cursor trails the search by only the deleted line, so it rewrites
+        // the bytes around each next window's start before that window is searched: windows
+        // aligned then began inside lines already moved (duplicated lines, or a shift that
+        // committed for ever without advancing).
+        let dir = tempfile::tempdir().unwrap();
+        for threads in [1, 2] {
+            let path = dir.path().join(format!("log-{threads}.jsonl"));
+            let kept: String = (0..3000).map(|n| record("2026-11-20", n, n % 90)).collect();
+            let (head, tail) = kept.split_at(kept[..20_000].rfind('\n').unwrap() + 1);
+            fs::write(&path, format!("{head}{}{tail}", record("2020-01-01", 0, 0))).unwrap();
+            let target = fs::canonicalize(&path).unwrap();
+            let options = Options { threads, ..options() };
+            let rules = RetentionRules::new([], None, []);
+            let report = compact_in_place(&path, target, &rules, &options, false, &Cell::new(false)).unwrap();
+            assert_eq!(report.tally.deleted_lines, 1, "threads={threads}");
+            assert!(fs::read_to_string(&path).unwrap() == kept, "threads={threads}");
+        }
+    }
+
+    #[test]
     fn resuming_from_any_recorded_progress_gives_the_same_result() {
         let dir = tempfile::tempdir().unwrap();
         let mut all = String::new();

@@ -170,13 +170,20 @@ impl Searcher<'_> {
             n => n,
         };
         let tuning = &self.tuning;
-        let grid = window_grid(span.clone(), tuning.window_bytes, tuning.min_window_bytes, threads);
+        // Every window is aligned to line ends now, before the sink sees a byte: a sink that
+        // writes into the file (the in-place shift) changes the bytes around the next window's
+        // nominal start, and aligned then, that window could begin inside lines already handed
+        // over (lines kept twice, or a shift that no longer advances).
+        let grid: Vec<Range<usize>> = window_grid(span.clone(), tuning.window_bytes, tuning.min_window_bytes, threads)
+            .into_iter()
+            .map(|nominal| line_aligned(data, &span, nominal))
+            .collect();
         let survey = sink.wants_survey();
-        let decide = |nominal: Range<usize>| {
+        let decide = |window: Range<usize>| {
             if let Some(readahead) = readahead {
-                readahead.reached(nominal.start);
+                readahead.reached(window.start);
             }
-            decide_window(data, line_aligned(data, &span, nominal), self.decider(), survey)
+            decide_window(data, window, self.decider(), survey)
         };
         let mut stopped = None;
         let mut emit = |decided: Decided| -> Result<bool> {
