@@ -135,6 +135,7 @@ fn compact_locked(
         bytes_after: copied.bytes_after,
         appended_bytes: (searched.consumed + copied.salvaged).saturating_sub(meta.len()),
         stale_temp_removed,
+        stopped_early: false,
         note: copied.note,
         bytes_scrubbed: scrub.map_or(0, |scrub| scrub.scrubbed),
     })
@@ -223,6 +224,7 @@ fn dry_run(path: &Path, target: PathBuf, rules: &RetentionRules, options: &Optio
         tally: searched.tally,
         appended_bytes: 0,
         stale_temp_removed: false,
+        stopped_early: false,
         note,
         bytes_scrubbed: 0,
     })

@@ -80,6 +80,7 @@ pub fn compact_compressed(
         bytes_after,
         appended_bytes: 0,
         stale_temp_removed: false,
+        stopped_early: false,
         note: None,
         bytes_scrubbed: 0,
     };

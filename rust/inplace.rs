@@ -357,7 +357,16 @@ fn shift(
             from = keep_until;
         }
     }
-    let searched = searcher.search(&file, path, from, &mut sink)?;
+    let searched = match searcher.search(&file, path, from, &mut sink) {
+        // Stopped after the collapse, before anything was shifted: the log is whole as it is
+        // (the expired prefix gone, every other line in place) and no progress record carries
+        // the prefix's count to the next run, so this run reports it or no run ever would.
+        Err(Error::Interrupted) if sink.journal.is_none() && sink.carried.collapsed > 0 => {
+            let scrubbed = sink.scrubbed;
+            return stopped_after_collapse(&file, path, target.clone(), &sink.carried, stale_temp_removed, scrubbed);
+        }
+        searched => searched?,
+    };
     let (action, final_size) = sink.settle(searched.size, &searched.tally, options.remove_if_empty)?;
     let new_len = sink.write;
     let carried = sink.carried.with(&searched.tally);
@@ -373,6 +382,33 @@ fn shift(
         stale_temp_removed,
         note: None,
         bytes_scrubbed,
+        stopped_early: false,
+    })
+}
+
+/// The report of a run stopped right after its collapse (see `shift`): the collapsed prefix's
+/// lines are deleted; whatever the search had seen beyond them is still in the file.
+fn stopped_after_collapse(
+    file: &File,
+    path: &Path,
+    target: PathBuf,
+    carried: &Carried,
+    stale_temp_removed: bool,
+    bytes_scrubbed: u64,
+) -> Result<FileReport> {
+    let size = current_size(file, path)?;
+    Ok(FileReport {
+        path: path.to_path_buf(),
+        target,
+        action: Action::Rewritten,
+        bytes_before: carried.original_size,
+        bytes_after: size,
+        appended_bytes: 0,
+        tally: carried.tally.clone(),
+        stale_temp_removed,
+        note: Some("stopped on request after its expired prefix was removed; the next run reads the rest".into()),
+        bytes_scrubbed,
+        stopped_early: true,
     })
 }
 

@@ -123,4 +123,7 @@ pub struct FileReport {
     pub note: Option<String>,
     /// Bytes overwritten by `--scrub`.
     pub bytes_scrubbed: u64,
+    /// A stop request ended the pass before the file's end, but what it did is final and is
+    /// counted here (an in-place run stopped after its collapse): the rest was not read.
+    pub stopped_early: bool,
 }

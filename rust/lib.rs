@@ -303,6 +303,9 @@ mod python {
         note: Option<String>,
         /// Bytes overwritten before their space was released (`--scrub`).
         bytes_scrubbed: u64,
+        /// A stop request ended the pass early; what it did (and counts) is final, the rest of
+        /// the file was not read.
+        stopped_early: bool,
     }
 
     #[pymethods]
@@ -310,7 +313,7 @@ mod python {
         #[new]
         #[pyo3(signature = (*, path, target, action, lines, deleted, bytes_before, bytes_after, deleted_bytes,
             retained, unmanaged, blank, unevaluable, schemas, appended_bytes, stale_temp_removed, note=None,
-            bytes_scrubbed=0))]
+            bytes_scrubbed=0, stopped_early=false))]
         #[allow(clippy::too_many_arguments)]
         fn new(
             path: PathBuf,
@@ -330,6 +333,7 @@ mod python {
             stale_temp_removed: bool,
             note: Option<String>,
             bytes_scrubbed: u64,
+            stopped_early: bool,
         ) -> Self {
             PyFileResult {
                 path,
@@ -349,6 +353,7 @@ mod python {
                 stale_temp_removed,
                 note,
                 bytes_scrubbed,
+                stopped_early,
             }
         }
 
@@ -483,6 +488,7 @@ mod python {
             stale_temp_removed: report.stale_temp_removed,
             note: report.note,
             bytes_scrubbed: report.bytes_scrubbed,
+            stopped_early: report.stopped_early,
             path: report.path,
             target: report.target,
         })

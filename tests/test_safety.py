@@ -742,6 +742,43 @@ def test_an_interrupted_in_place_run_says_whether_it_changed_the_log(tmp_path: P
     assert log.read_text() == "".join(retained)
 
 
+def test_an_in_place_run_stopped_right_after_its_collapse_reports_and_trails_what_it_deleted(
+    tmp_path: Path,
+) -> None:
+    # Expired records first, as in a log that grows in time order: the collapse removes them,
+    # then the stop comes before the search of the rest has moved anything. No progress record
+    # is left (there is nothing to finish), so only this run can count those deletions.
+    log = tmp_path / "logs-default.jsonl"
+    expired = [line(OLD, orig=i, pad="x" * 200) for i in range(3000)]
+    kept = [line(NEW, orig=i, pad="x" * 200) for i in range(3000)]
+    late = line(OLD, orig="late")
+    original = [*expired, *kept[:1500], late, *kept[1500:]]
+    log.write_text("".join(original))
+    trail = tmp_path / "trail.jsonl"
+    signal_file = tmp_path / "paused"
+    piped = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    args = ["--path", str(log), "--in-place", "--json", "--audit-trail", str(trail)]
+    process = start_paused(args, "collapsed=1500", signal_file, **piped)
+    wait_for(signal_file, "the in-place run to collapse its expired prefix")
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    report = json.loads(stdout)
+    assert (report["status"], report["deleted_per_schema"]) == ("interrupted", {"mxcp.endpoints:2": 3000})
+    note = f"{log}: stopped on request after its expired prefix was removed; the next run reads the rest"
+    assert note in report["notes"]
+    entry = json.loads(trail.read_text())
+    assert (entry["status"], entry["deleted_per_schema"]) == ("interrupted", {"mxcp.endpoints:2": 3000})
+    # What is left is a whole log: the blanked tail of the last expired line, then the rest.
+    assert log.read_text().lstrip(" ") == "\n" + "".join(original[len(expired) :])
+    # The rest was never read, so the index must not vouch for the file: the next run reads it
+    # and deletes the expired line the stopped run never reached.
+    again = run_cli("--path", str(log), "--in-place", "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["deleted_per_schema"] == {"mxcp.endpoints:2": 1}
+    assert late not in log.read_text()
+
+
 def test_hard_linked_log_is_refused_by_rename_and_compacted_in_place(tmp_path: Path) -> None:
     log = tmp_path / "logs-default.jsonl"
     retained = write_log(log, 100)

@@ -93,6 +93,9 @@ class FileResult:
     stale_temp_removed: bool
     note: str | None
     bytes_scrubbed: int
+    #: A stop request ended the pass early (an in-place run, right after its collapse): what
+    #: it did is final and counted, the rest of the file was not read.
+    stopped_early: bool
     def __init__(
         self,
         *,
@@ -113,6 +116,7 @@ class FileResult:
         stale_temp_removed: bool,
         note: str | None = None,
         bytes_scrubbed: int = 0,
+        stopped_early: bool = False,
     ) -> None: ...
     @property
     def lines_kept(self) -> int: ...

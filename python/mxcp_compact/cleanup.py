@@ -496,7 +496,8 @@ def _compact_file(
         notes.append(f"{log.path}: caught up {result.appended_bytes} bytes appended during the run")
     if result.note:
         notes.append(f"{log.path}: {result.note}")
-    return FileOutcome(log.path, result=result), False
+    # Stopped early, with what it deleted counted: the run stops here as after any stop.
+    return FileOutcome(log.path, result=result), result.stopped_early
 
 
 def _log_unchanged(error: BaseException) -> bool:

@@ -129,8 +129,8 @@ class FileIndex:
         """Remembers a file the run decided in full (and that nothing has touched since)."""
         self.entries.pop(result.path.name, None)
         self.changed = True
-        if result.action not in ("unchanged", "rewritten") or result.appended_bytes:
-            return  # removed, or lines a writer added that the pass did not decide
+        if result.action not in ("unchanged", "rewritten") or result.appended_bytes or result.stopped_early:
+            return  # removed, lines a writer added that the pass did not decide, or not read to its end
         try:
             stat = result.path.stat()
         except OSError:
