@@ -141,6 +141,33 @@ def test_a_corrupt_or_unwritable_index_never_fails_the_run(tmp_path: Path, cli_s
     assert sorted(p.name for p in logs.iterdir()) == ["logs-a.jsonl", "logs-b.jsonl", "logs-c.jsonl"]
 
 
+@pytest.mark.parametrize("damage", ["fifo", "dev_zero", "deep_nesting"])
+def test_an_index_that_is_no_regular_json_file_is_ignored_and_never_blocks_the_run(
+    tmp_path: Path, cli_subprocess: RunCli, damage: str
+) -> None:
+    # A FIFO blocked the open of every run (--full too, holding the directory's lock, deaf to
+    # SIGTERM); /dev/zero never ended; JSON nested past Python's recursion limit failed every
+    # run until someone deleted the index by hand.
+    logs = tmp_path / "logs"
+    make_logs(logs)
+    state = Path(os.environ["MXCP_COMPACT_STATE_DIR"])
+    cleanup(cli_subprocess, logs, "--now", DAY1)
+    (index,) = state.iterdir()
+    index.unlink()
+    if damage == "fifo":
+        os.mkfifo(index)
+    elif damage == "dev_zero":
+        index.symlink_to("/dev/zero")
+    else:
+        index.write_text("[" * 200_000 + "]" * 200_000)
+    later = ("--now", "2027-01-01T00:00:00Z")
+    assert deleted(cleanup(cli_subprocess, logs, *later, "--dry-run")) == 100
+    assert deleted(cleanup(cli_subprocess, logs, *later, "--dry-run", "--full")) == 100
+    assert deleted(cleanup(cli_subprocess, logs, *later, "--full")) == 100
+    assert deleted(cleanup(cli_subprocess, logs, *later)) == 0
+    assert index.is_file() and not index.is_symlink(), "the real runs replaced it with a good index"
+
+
 @pytest.mark.parametrize("damage", ["oldest_digit", "no_schemas"])
 def test_an_index_damaged_into_other_valid_json_is_not_trusted(
     tmp_path: Path, cli_subprocess: RunCli, damage: str

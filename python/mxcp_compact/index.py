@@ -66,6 +66,19 @@ def index_path(directory: Path, env: dict[str, str] | os._Environ[str]) -> Path:
     return state_dir(env) / f"index-{digest}.json"
 
 
+def _read_regular_file(path: Path) -> bytes:
+    """The bytes of `path`, which must be a regular file: a FIFO put in the index's place would
+    block the open (and every run with it, `--full` too, holding the directory's lock), and
+    /dev/zero would never end. A symlink is not the index this tool writes (by rename) either."""
+    import stat
+
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise OSError(f"{path}: not a regular file")
+        return handle.read()
+
+
 def _facts(stat: os.stat_result) -> list[int]:
     return [stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
 
@@ -79,8 +92,8 @@ class FileIndex:
         self.entries: dict[str, dict[str, Any]] = {}
         self.changed = False
         try:
-            document = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            document = json.loads(_read_regular_file(self.path).decode("utf-8"))
+        except (OSError, ValueError, RecursionError):  # RecursionError: nested beyond json's depth
             return
         if (
             isinstance(document, dict)
@@ -170,7 +183,10 @@ class FileIndex:
             with contextlib.suppress(OSError):
                 temp.unlink(missing_ok=True)
             reason = error.strerror or error
-            return f"{self.path}: cannot write the incremental index ({reason}); the next run reads every file"
+            return (
+                f"{self.path}: cannot write the incremental index ({reason}); the next run reads again the files this"
+                " one read"
+            )
         return None
 
 
