@@ -521,6 +521,36 @@ def test_path_segment_uses_the_registry_of_its_stem(cli: RunCli, tmp_path: Path)
     assert not segment.exists()  # a segment left with no lines is removed
 
 
+@pytest.mark.parametrize("how", ["profile", "path"])
+def test_a_log_not_named_jsonl_uses_the_registry_of_its_stem_as_mxcp_names_it(
+    cli: RunCli, tmp_path: Path, how: str
+) -> None:
+    # MXCP's registry for `audit/audit.log` is `audit_schemas.jsonl` (`Path.stem`). Looking for
+    # `audit.log_schemas.jsonl` found none, and the records fell to the built-in 90 days while
+    # the registry keeps them forever.
+    audit = tmp_path / "audit"
+    base = [record("mxcp.endpoints", 2, "2020-01-01T00:00:00Z")]
+    segment = [record("mxcp.endpoints", 2, "2020-02-01T00:00:00Z")]
+    data = write_log(audit / "audit.log", base)
+    segment_data = write_log(audit / "audit-20200201T000000.jsonl", segment)
+    write_log(audit / "audit_schemas.jsonl", [registry_line("mxcp.endpoints", 2, None)])
+    write_site(
+        tmp_path,
+        "mxcp: 1\nproject: x\nprofile: p\nprofiles:\n  p:\n    audit:\n      enabled: true\n"
+        "      path: audit/audit.log\n",
+    )
+    args = ["--path", "audit/audit.log"] if how == "path" else []
+    result = cli(["log-cleanup", "--json", *args, *NOW_ARGS], cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["deleted_per_schema"] == {}
+    assert (audit / "audit.log").read_bytes() == data
+    assert (audit / "audit-20200201T000000.jsonl").read_bytes() == segment_data
+    if how == "profile":
+        # The profile's segments are found by the same stem, and share that registry.
+        files = [Path(f["path"]).name for f in result.json()["files"]]
+        assert files == ["audit.log", "audit-20200201T000000.jsonl"]
+
+
 def test_path_fixture_file_outside_the_project(cli: RunCli, fixture_project: Path, tmp_path: Path) -> None:
     relative = PROFILE_FILES["production"][0]
     result = cli(["log-cleanup", "--path", str(fixture_project / relative), *NOW_ARGS], cwd=tmp_path)

@@ -99,10 +99,14 @@ class Plan(
 
 def profile_files(base: Path) -> list[LogFile]:
     """A profile's base log and its segments, all sharing the registry beside the base."""
-    stem = base.name.removesuffix(".jsonl")
+    # MXCP names the registry and the segments after the log's `Path.stem`: `audit/audit.log`
+    # has `audit_schemas.jsonl` (not `audit.log_schemas.jsonl`, which would leave the records
+    # to the built-in 90 days whatever the registry says).
+    stem = base.stem
     registry = base.with_name(stem + REGISTRY_SUFFIX)
     registry_or_none = registry if registry.is_file() else None
-    segment = re.compile(re.escape(stem) + r"-\d{8}T\d{6}(?:-\d+)?\.jsonl")
+    suffixes = sorted({".jsonl", base.suffix} - {""})
+    segment = re.compile(re.escape(stem) + r"-\d{8}T\d{6}(?:-\d+)?(?:" + "|".join(map(re.escape, suffixes)) + ")")
     files = []
     # Anything by a log's name that is not a directory is listed, so that one we cannot read
     # (a dangling symlink, a socket) is reported rather than silently passed over.
@@ -118,7 +122,8 @@ def profile_files(base: Path) -> list[LogFile]:
 def registry_path_for(log: Path) -> Path | None:
     """The registry beside a log: `<stem>_schemas.jsonl`, the stem without a segment suffix (or
     a rotation suffix: `x.jsonl.2.gz` is x's)."""
-    stem = _SEGMENT_SUFFIX.sub("", log.name.split(".jsonl", 1)[0])
+    # A name without `.jsonl` is a base log, whose registry MXCP names after `Path.stem`.
+    stem = _SEGMENT_SUFFIX.sub("", log.name.split(".jsonl", 1)[0]) if ".jsonl" in log.name else log.stem
     candidate = log.with_name(stem + REGISTRY_SUFFIX)
     return candidate if candidate.is_file() else None
 
