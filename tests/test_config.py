@@ -570,9 +570,55 @@ def test_bad_registry_lines_are_skipped_with_file_and_line_warnings(tmp_path: Pa
             registry_line("good", 2, 20),  # 9
         ],
     )
-    entries, warnings = load_registry(registry)
+    # With every schema's days given on the command line, no registry line decides anything.
+    entries, warnings = load_registry(registry, every_schema_decided=True)
     assert [(e.schema_name, e.version) for e in entries] == [("good", 1), ("good", 2)]
     assert [w.split(": ", 1)[0] for w in warnings] == [f"{registry}:{n}" for n in (3, 4, 5, 6, 7, 8)]
+    # Without: line 3 could have set any schema's retention (see the next test).
+    with pytest.raises(ConfigError, match=rf"{re.escape(str(registry))}:3: .* of any schema"):
+        load_registry(registry)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"schema_name": "mxcp.endpoints", "version": 2, "retention_days": nu',  # cut by a full disk
+        '{"schema_name": "mxcp.endpoints", "retention_days": null}',  # no version
+        '{"schema_name": "mxcp.endpoints", "version": "2", "retention_days": null}',
+    ],
+)
+def test_a_registry_line_that_cannot_be_read_is_refused_unless_the_command_line_decides_its_schema(
+    tmp_path: Path, line: str
+) -> None:
+    # Skipped, the line's retention (here: keep forever) was replaced by the earlier 90 days.
+    registry = tmp_path / "logs-default_schemas.jsonl"
+    write_log(registry, [registry_line("mxcp.endpoints", 2, 90), line + "\n"])
+    message = (
+        f"{registry}:2: registry line cannot be read (.*); it may set the retention of the schema 'mxcp.endpoints',"
+        " so nothing was touched: repair the line, or decide without it with --retain mxcp.endpoints=DAYS"
+    )
+    with pytest.raises(ConfigError, match=re.escape(message).replace(re.escape("(.*)"), r"\(.*\)")):
+        load_registry(registry, decided=("app.debug",))
+    entries, warnings = load_registry(registry, decided=("mxcp.endpoints",))
+    assert entries == (RegistryEntry("mxcp.endpoints", 2, 90, True),)
+    assert [w.split(": ", 1)[0] for w in warnings] == [f"{registry}:2"]
+
+
+def test_log_cleanup_refuses_a_cut_registry_line_and_goes_on_once_told_the_days(tmp_path: Path) -> None:
+    audit = tmp_path / "audit"
+    log = audit / "logs-default.jsonl"
+    data = write_log(log, [record("mxcp.endpoints", 2, "2020-01-01T00:00:00Z")])
+    cut = '{"schema_name": "mxcp.endpoints", "version": 2, "retention_days": nu'
+    write_log(audit / "logs-default_schemas.jsonl", [registry_line("mxcp.endpoints", 2, 90), cut])
+    refused = run_subprocess(["log-cleanup", "--path", audit, "--now", FIXED_NOW], cwd=tmp_path)
+    assert refused.exit_code == 2, refused.stderr
+    assert refused.stderr.count("\n") == 1 and "--retain mxcp.endpoints=DAYS" in refused.stderr
+    assert log.read_bytes() == data
+    told = run_subprocess(
+        ["log-cleanup", "--path", audit, "--now", FIXED_NOW, "--retain", "mxcp.endpoints=90", "--json"], cwd=tmp_path
+    )
+    assert told.exit_code == 0, told.stderr
+    assert told.json()["deleted_per_schema"] == {"mxcp.endpoints:2": 1}
 
 
 @pytest.mark.parametrize("days", ["90", 1.5, -1, True, 2**32, [90], {"days": 90}])

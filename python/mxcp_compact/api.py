@@ -98,7 +98,8 @@ def compact(
     if not retention.registry:
         registry = registry_path_for(log)
         if registry is not None:
-            retention = retention.with_registry(load_registry(registry)[0])
+            entries, _ = load_registry(registry, retention.schemas, retention.all_schemas is not None)
+            retention = retention.with_registry(entries)
     return compact_with_rules(
         log,
         retention.to_core(),

@@ -91,7 +91,7 @@ def resolve_run(
         if log.rules_key not in rules:
             registry: tuple[RegistryEntry, ...] = ()
             if log.registry is not None:
-                registry, warnings = load_registry(log.registry)
+                registry, warnings = load_registry(log.registry, base.schemas, base.all_schemas is not None)
                 notes += warnings
             rules[log.registry] = base.with_registry(registry).to_core()
     return RunConfig(plan, rules, instant, settings, tuple(notes))
