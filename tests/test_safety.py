@@ -298,6 +298,25 @@ def test_crash_during_an_in_place_shift_is_finished_by_the_next_run(tmp_path: Pa
     assert not (tmp_path / ".logs-default.jsonl.mxcp-compact.shift").exists()
 
 
+@pytest.mark.parametrize("point", ["bounce-saved:1", "bounce-saved:2", "shift-write:2", "shift-write:3"])
+def test_a_crash_while_kept_lines_move_through_the_journal_is_finished_by_the_next_run(
+    tmp_path: Path, point: str
+) -> None:
+    # One short expired line before 10 MB of kept ones: the gap is too small to move them gap
+    # by gap, so they go through the journal 4 MiB at a time, overwriting their own source.
+    log = tmp_path / "logs-default.jsonl"
+    kept = [line(NEW, orig=i, pad="x" * (400 + i % 90)) for i in range(22_000)]
+    log.write_text("".join([*kept[:10], line(OLD, orig="late"), *kept[10:]]))
+    crashed = run_cli("--path", str(log), "--in-place", env={"MXCP_COMPACT_CRASH_AT": point})
+    assert crashed.returncode == -signal.SIGABRT, crashed.stderr
+    assert (tmp_path / ".logs-default.jsonl.mxcp-compact.shift").exists()
+    finished = run_cli("--path", str(log), "--json")
+    assert finished.returncode == 0, finished.stderr
+    assert json.loads(finished.stdout)["deleted_per_schema"] == {"mxcp.endpoints:2": 1}
+    assert log.read_text() == "".join(kept)
+    assert not (tmp_path / ".logs-default.jsonl.mxcp-compact.shift").exists()
+
+
 @pytest.mark.parametrize("point", ["before-collapse", "collapsed", *IN_PLACE_POINTS])
 def test_a_resumed_in_place_run_reports_what_the_interrupted_one_deleted(tmp_path: Path, point: str) -> None:
     log = tmp_path / "logs-default.jsonl"
