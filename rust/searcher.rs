@@ -14,6 +14,7 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
+use std::sync::OnceLock;
 use std::thread;
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::retention::RetentionRules;
 use crate::sink::Sink;
-use crate::source::{complete_lines_end, line_aligned, window_grid, LogMap, Readahead};
+use crate::source::{complete_lines_end, line_start_at, window_grid, LogMap, Readahead};
 use crate::stats::Tally;
 use crate::timestamp::UnixNanos;
 use crate::tuning::Tuning;
@@ -170,16 +171,20 @@ impl Searcher<'_> {
             n => n,
         };
         let tuning = &self.tuning;
-        // Every window is aligned to line ends now, before the sink sees a byte: a sink that
-        // writes into the file (the in-place shift) changes the bytes around the next window's
-        // nominal start, and aligned then, that window could begin inside lines already handed
-        // over (lines kept twice, or a shift that no longer advances).
-        let grid: Vec<Range<usize>> = window_grid(span.clone(), tuning.window_bytes, tuning.min_window_bytes, threads)
-            .into_iter()
-            .map(|nominal| line_aligned(data, &span, nominal))
-            .collect();
+        let grid = window_grid(span.clone(), tuning.window_bytes, tuning.min_window_bytes, threads);
+        // Each boundary between two windows is aligned to a line start once, by whichever of
+        // the two is decided first, so always before the sink has seen the earlier one: a sink
+        // that writes into the file (the in-place shift) rewrites the bytes around it, and
+        // aligned again then, the later window could begin inside lines already handed over
+        // (kept twice, or a shift that no longer advances). Lazily, so that a cold file's pages
+        // are touched only as the scan reaches them.
+        let boundaries: Vec<OnceLock<usize>> = (0..=grid.len()).map(|_| OnceLock::new()).collect();
+        let boundary = |index: usize, at: usize| *boundaries[index].get_or_init(|| line_start_at(data, &span, at));
         let survey = sink.wants_survey();
-        let decide = |window: Range<usize>| {
+        let decide = |nominal: Range<usize>| {
+            let index = grid.partition_point(|window| window.start < nominal.start);
+            let start = boundary(index, nominal.start);
+            let window = start..boundary(index + 1, nominal.end).max(start);
             if let Some(readahead) = readahead {
                 readahead.reached(window.start);
             }
@@ -199,7 +204,7 @@ impl Searcher<'_> {
         };
         failpoint::hit("window");
         if threads <= 1 || span.len() < tuning.parallel_min_bytes {
-            for (n, window) in grid.into_iter().enumerate() {
+            for (n, window) in grid.iter().cloned().enumerate() {
                 if n > 0 {
                     failpoint::hit("window");
                 }

@@ -115,14 +115,16 @@ pub fn window_grid(span: Range<usize>, largest: usize, smallest: usize, workers:
 /// the next line start, so consecutive grid windows give consecutive line windows, and a line
 /// longer than a window belongs to the window it starts in (later ones come out empty).
 pub fn line_aligned(data: &[u8], span: &Range<usize>, nominal: Range<usize>) -> Range<usize> {
-    let align = |at: usize| {
-        if at <= span.start || at >= span.end {
-            return at.clamp(span.start, span.end);
-        }
-        memchr::memchr(b'\n', &data[at - 1..span.end]).map_or(span.end, |found| at + found)
-    };
-    let start = align(nominal.start);
-    start..align(nominal.end).max(start)
+    let start = line_start_at(data, span, nominal.start);
+    start..line_start_at(data, span, nominal.end).max(start)
+}
+
+/// The first line start of `span` at or after the grid point `at` (a window boundary).
+pub fn line_start_at(data: &[u8], span: &Range<usize>, at: usize) -> usize {
+    if at <= span.start || at >= span.end {
+        return at.clamp(span.start, span.end);
+    }
+    memchr::memchr(b'\n', &data[at - 1..span.end]).map_or(span.end, |found| at + found)
 }
 
 /// Asks the kernel to read the first `len` bytes of the log at `path`, the chunks of `chunk`
