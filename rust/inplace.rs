@@ -937,14 +937,38 @@ mod tests {
         }
     }
 
-    /// A log whose one expired line (of `n`) sits before `tail` kept lines, and what it keeps.
+    /// A shift sink at the start of `file`, as `shift` builds one for a run with no collapse.
+    fn fresh_sink<'a>(
+        changed: &'a Cell<bool>,
+        file: &'a File,
+        path: &'a Path,
+        target: &'a Path,
+        meta: &'a fs::Metadata,
+    ) -> ShiftSink<'a> {
+        let carried = Carried { original_size: meta.len(), ..Carried::default() };
+        ShiftSink {
+            changed,
+            file,
+            path,
+            target,
+            meta,
+            write: 0,
+            journal: None,
+            limit: 0,
+            carried,
+            scrub: false,
+            scrubbed: 0,
+        }
+    }
+
+    /// A log whose one expired line sits before `tail` kept lines, and what it keeps.
     fn small_gap_log(tail: usize) -> (String, String) {
         let kept: Vec<String> = (0..tail + 10).map(|n| record("2026-11-20", n, 400 + n % 90)).collect();
         let all = format!("{}{}{}", kept[..10].concat(), record("2020-01-01", 0, 0), kept[10..].concat());
         (all, kept.concat())
     }
 
-    /// A shift sink over `target` as `shift` builds one, with its runs decided from `data`.
+    /// The kept runs of `data` under the default rules, as the search hands them to the sink.
     fn sink_runs(data: &[u8]) -> Vec<Range<usize>> {
         let rules = RetentionRules::new([], None, []);
         let mut decider = crate::decide::Decider::new(&rules, options().now);
@@ -963,19 +987,7 @@ mod tests {
         let meta = fs::metadata(&target).unwrap();
         let file = OpenOptions::new().read(true).write(true).open(&target).unwrap();
         let changed = Cell::new(false);
-        let mut sink = ShiftSink {
-            changed: &changed,
-            file: &file,
-            path: &path,
-            target: &target,
-            meta: &meta,
-            write: 0,
-            journal: None,
-            limit: 0,
-            carried: Carried { original_size: meta.len(), ..Carried::default() },
-            scrub: false,
-            scrubbed: 0,
-        };
+        let mut sink = fresh_sink(&changed, &file, &path, &target, &meta);
         for run in sink_runs(all.as_bytes()) {
             sink.copy(all.as_bytes(), run, &Tally::default()).unwrap();
         }
@@ -998,19 +1010,7 @@ mod tests {
             {
                 let file = OpenOptions::new().read(true).write(true).open(&target).unwrap();
                 let changed = Cell::new(false);
-                let mut sink = ShiftSink {
-                    changed: &changed,
-                    file: &file,
-                    path: &path,
-                    target: &target,
-                    meta: &meta,
-                    write: 0,
-                    journal: None,
-                    limit: 0,
-                    carried: Carried { original_size: meta.len(), ..Carried::default() },
-                    scrub: false,
-                    scrubbed: 0,
-                };
+                let mut sink = fresh_sink(&changed, &file, &path, &target, &meta);
                 let runs = sink_runs(all.as_bytes());
                 sink.copy(all.as_bytes(), runs[0].clone(), &Tally::default()).unwrap();
                 // The long kept run after the deleted line, moved bounce by bounce, then a bounce
@@ -1067,19 +1067,7 @@ mod tests {
                 let runs: Vec<Range<usize>> =
                     decided.iter().filter(|run| !run.verdict.is_delete()).map(|run| run.range.clone()).collect();
                 let changed = Cell::new(false);
-                let mut sink = ShiftSink {
-                    changed: &changed,
-                    file: &file,
-                    path: &path,
-                    target: &target,
-                    meta: &meta,
-                    write: 0,
-                    journal: None,
-                    limit: 0,
-                    carried: Carried { original_size: meta.len(), ..Carried::default() },
-                    scrub: false,
-                    scrubbed: 0,
-                };
+                let mut sink = fresh_sink(&changed, &file, &path, &target, &meta);
                 for run in runs.iter().take(stop_after) {
                     sink.copy(data, run.clone(), &Tally::default()).unwrap();
                 }
