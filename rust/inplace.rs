@@ -937,6 +937,15 @@ mod tests {
         }
     }
 
+    /// Writes `contents` to `path`; its resolved path, metadata and a read-write handle.
+    fn written(path: &Path, contents: &str) -> (PathBuf, fs::Metadata, File) {
+        fs::write(path, contents).unwrap();
+        let target = fs::canonicalize(path).unwrap();
+        let meta = fs::metadata(&target).unwrap();
+        let file = OpenOptions::new().read(true).write(true).open(&target).unwrap();
+        (target, meta, file)
+    }
+
     /// A shift sink at the start of `file`, as `shift` builds one for a run with no collapse.
     fn fresh_sink<'a>(
         changed: &'a Cell<bool>,
@@ -982,10 +991,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.jsonl");
         let (all, kept) = small_gap_log(40_000);
-        fs::write(&path, &all).unwrap();
-        let target = fs::canonicalize(&path).unwrap();
-        let meta = fs::metadata(&target).unwrap();
-        let file = OpenOptions::new().read(true).write(true).open(&target).unwrap();
+        let (target, meta, file) = written(&path, &all);
         let changed = Cell::new(false);
         let mut sink = fresh_sink(&changed, &file, &path, &target, &meta);
         for run in sink_runs(all.as_bytes()) {
@@ -1004,11 +1010,8 @@ mod tests {
         let (all, kept) = small_gap_log(12_000);
         for stop_after_bounces in [1u64, 2] {
             let path = dir.path().join(format!("log-{stop_after_bounces}.jsonl"));
-            fs::write(&path, &all).unwrap();
-            let target = fs::canonicalize(&path).unwrap();
-            let meta = fs::metadata(&target).unwrap();
+            let (target, meta, file) = written(&path, &all);
             {
-                let file = OpenOptions::new().read(true).write(true).open(&target).unwrap();
                 let changed = Cell::new(false);
                 let mut sink = fresh_sink(&changed, &file, &path, &target, &meta);
                 let runs = sink_runs(all.as_bytes());
