@@ -896,6 +896,15 @@ def test_bad_input_with_json_prints_an_error_document(
     assert "\n" not in document["message"]
 
 
+def assert_usage_error(result: CliResult, message: str, args: list[str]) -> None:
+    """Exit 2 with `message`: the JSON error document with `--json`, else on stderr."""
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    if "--json" in args:
+        assert result.json() == {"status": "error", "message": message}
+    else:
+        assert message in result.stderr
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -912,13 +921,8 @@ def test_an_option_that_takes_one_value_given_twice_is_a_usage_error_that_touche
     before = content_snapshot(fixture_project)
     argv = [arg.format(tmp=tmp_path) for arg in args]
     result = run_subprocess([*argv, *NOW_ARGS] if "--now" not in argv else argv, cwd=fixture_project / "audit")
-    assert result.exit_code == 2, (result.stdout, result.stderr)
     option = "--now" if "--now" in argv else "--archive"
-    message = f"{option} is given more than once; it takes one value, so give it once."
-    if "--json" in argv:
-        assert result.json() == {"status": "error", "message": message}
-    else:
-        assert message in result.stderr
+    assert_usage_error(result, f"{option} is given more than once; it takes one value, so give it once.", argv)
     assert content_snapshot(fixture_project) == before
     assert not (tmp_path / "first.jsonl").exists() and not (tmp_path / "second.jsonl").exists()
 
@@ -941,13 +945,9 @@ def test_an_empty_path_is_a_usage_error_not_the_current_directory(fixture_projec
     # whatever directory it was started in (here the audit directory, with expired records).
     before = content_snapshot(fixture_project)
     result = run_subprocess([*args, *NOW_ARGS], cwd=fixture_project / "audit")
-    assert result.exit_code == 2, (result.stdout, result.stderr)
     option = next(arg for arg in reversed(args) if arg.startswith("--") and arg != "--json").rstrip("=")
     message = f"Invalid value for '{option}': an empty path (an unset variable?); name a file or directory."
-    if "--json" in args:
-        assert result.json() == {"status": "error", "message": message}
-    else:
-        assert message in result.stderr
+    assert_usage_error(result, message, args)
     assert content_snapshot(fixture_project) == before
 
 
