@@ -623,7 +623,14 @@ fn collapse_expired_prefix(
     let mut signature = [0u8; 16];
     file.read_exact_at(&mut signature[..signature_len], aligned)
         .map_err(|e| Error::io(path, "read the start of the kept lines", e))?;
-    let carried = Carried { original_size: meta.len(), collapsed: aligned, tally: probe.prefix.clone() };
+    // The tail of the record that straddles the block boundary stays as one blank line: it is
+    // a line of the result, as a full read of it counts it.
+    let mut prefix = probe.prefix;
+    if pad > 0 {
+        prefix.lines += 1;
+        prefix.blank += 1;
+    }
+    let carried = Carried { original_size: meta.len(), collapsed: aligned, tally: prefix.clone() };
     // Without room for the record (a completely full disk) the collapse still runs: a crash in
     // the instant before the blanking would then leave a fragment of an expired record.
     let progress = Progress::Collapse { collapsed: aligned, pad, signature, signature_len: signature_len as u8 };
@@ -655,7 +662,7 @@ fn collapse_expired_prefix(
     if let Ok(journal) = journal {
         journal.finish()?;
     }
-    Ok((aligned, pad, probe.prefix))
+    Ok((aligned, pad, prefix))
 }
 
 /// Copies kept runs down over deleted lines, recording progress so that no write ever lands

@@ -360,10 +360,7 @@ class _Indexes:
         if self.plan.dry_run or self.plan.erase is not None:
             return
         index = self._index(log.path)
-        # An in-place rewrite may leave a whitespace-only line where its collapse cut a record,
-        # which its counts do not hold: the next run reads the file once and records it exactly.
-        in_place_rewrite = self.plan.in_place and outcome.result is not None and outcome.result.action == "rewritten"
-        if outcome.result is not None and not in_place_rewrite:
+        if outcome.result is not None:
             index.record(outcome.result)
         else:
             index.forget(log.path)
