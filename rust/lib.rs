@@ -110,6 +110,11 @@ mod python {
         fn policy(&self, schema_name: &str, version: i64) -> (&'static str, Option<u32>) {
             policy_parts(self.rules.policy(schema_name, Some(version)))
         }
+
+        /// The rules as one canonical text: equal for equal rules, whatever their order.
+        fn canonical(&self) -> String {
+            self.rules.canonical()
+        }
     }
 
     /// Progress of the running file pass (read from another thread) and a way to stop it.

@@ -93,6 +93,40 @@ impl RetentionRules {
         }
         Policy::Unmanaged
     }
+
+    /// The rules as one text that two equal rule sets (whatever the order they were given in)
+    /// share and two different ones never do: what a stored count was computed under. JSON
+    /// strings, so no schema name can run into the next field.
+    pub fn canonical(&self) -> String {
+        let days = |days: Option<u32>| days.map_or("null".to_owned(), |d| d.to_string());
+        let mut overrides: Vec<String> =
+            self.overrides.iter().map(|(name, d)| format!("[{},{}]", json_string(name), days(*d))).collect();
+        overrides.sort_unstable();
+        let mut registry: Vec<String> = self
+            .by_version
+            .iter()
+            .map(|((name, version), (d, active))| format!("[{},{version},{},{active}]", json_string(name), days(*d)))
+            .collect();
+        registry.sort_unstable();
+        let all = self.all_schemas.map_or("\"unset\"".to_owned(), days);
+        format!("{{\"overrides\":[{}],\"all\":{all},\"registry\":[{}]}}", overrides.join(","), registry.join(","))
+    }
+}
+
+/// `text` as a JSON string literal (every character but `"`, `\\` and controls as is).
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 #[cfg(test)]
@@ -130,6 +164,29 @@ mod tests {
         assert_eq!(rules.policy("app", Some(9)), Policy::Days(20), "absent version: latest active");
         assert_eq!(rules.policy("mxcp.endpoints", Some(2)), Policy::Forever);
         assert_eq!(rules.policy("mxcp.endpoints", Some(1)), Policy::Forever, "registry names it, so no builtin");
+    }
+
+    #[test]
+    fn equal_rules_share_a_canonical_text_whatever_their_order_and_others_differ() {
+        let registry = [entry("app", 1, Some(10), true), entry("b\"x", 2, None, false)];
+        let rules = RetentionRules::new([("a".into(), Some(3)), ("b".into(), None)], None, registry.clone());
+        let reordered = RetentionRules::new(
+            [("b".into(), None), ("a".into(), Some(3))],
+            None,
+            registry.iter().rev().cloned().collect::<Vec<_>>(),
+        );
+        assert_eq!(rules.canonical(), reordered.canonical());
+        let others = [
+            RetentionRules::new([("a".into(), Some(4)), ("b".into(), None)], None, registry.clone()),
+            RetentionRules::new([("a".into(), Some(3)), ("b".into(), None)], Some(None), registry.clone()),
+            RetentionRules::new([("a".into(), Some(3)), ("b".into(), None)], Some(Some(3)), registry.clone()),
+            RetentionRules::new([("a".into(), Some(3)), ("b".into(), None)], None, [entry("app", 1, Some(10), true)]),
+            RetentionRules::new([("a".into(), Some(3))], None, registry.clone()),
+        ];
+        for other in &others {
+            assert_ne!(rules.canonical(), other.canonical());
+        }
+        assert!(rules.canonical().contains(r#""b\"x""#), "{}", rules.canonical());
     }
 
     #[test]

@@ -123,6 +123,59 @@ def test_other_rules_or_another_instant_give_the_full_runs_result(
     assert contents(logs) == contents(twin)
 
 
+BROKEN_AFTER_ITS_FIELDS = record("2026-01-01", 3).replace("}", ", }")
+BAD_TIMESTAMP = '{"schema_name": "mxcp.endpoints", "schema_version": 2, "timestamp": "garbage", "n": 2}\n'
+
+
+def counts(report: dict[str, object]) -> list[object]:
+    files = [{key: f[key] for key in ("path", "lines", "deleted", "unevaluable")} for f in report["files"]]  # type: ignore[union-attr]
+    return [files, report["unevaluable"], report["lines_kept_unevaluated"]]
+
+
+def read_every_file(report: dict[str, object]) -> bool:
+    return not any("unchanged since the last run" in note for note in report["notes"])  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--retain", "mxcp.endpoints=none"),
+        ("--retain", "mxcp.endpoints=400"),
+        ("--retention-days", "100"),
+        ("--now", "2026-03-01T00:00:00Z"),
+    ],
+    ids=["kept_forever", "rule_lengthened", "rules_changed_counts_alike", "clock_moved_back"],
+)
+def test_unevaluable_counts_are_replayed_only_under_the_rules_and_instant_that_made_them(
+    tmp_path: Path, cli_subprocess: RunCli, args: tuple[str, str]
+) -> None:
+    # Under 90 days the broken record is expired, so it is read to its end and unevaluable; under
+    # longer rules or an earlier --now it is young, kept unread, and no longer counted so.
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "logs-a.jsonl").write_text(record("2026-11-20", 1) + BAD_TIMESTAMP + BROKEN_AFTER_ITS_FIELDS)
+    first = cleanup(cli_subprocess, logs, "--now", DAY1)
+    assert first["unevaluable"] == {"bad_timestamp": 1, "invalid_json": 1}
+    options = ["--now", DAY1, *args] if args[0] != "--now" else list(args)
+    indexed = cleanup(cli_subprocess, logs, *options, "--dry-run")
+    full = cleanup(cli_subprocess, logs, *options, "--dry-run", "--full")
+    assert counts(indexed) == counts(full)
+    assert read_every_file(indexed)
+    # The same rules a day later: the counts hold, and the file is not read.
+    later = cleanup(cli_subprocess, logs, "--now", "2026-11-28T00:00:00Z")
+    assert not read_every_file(later) and counts(later) == counts(first)
+
+
+def test_a_schema_that_loses_its_days_is_read_again(tmp_path: Path, cli_subprocess: RunCli) -> None:
+    # Its records were counted retained; kept forever, a full read counts them unmanaged.
+    logs = tmp_path / "logs"
+    make_logs(logs)
+    cleanup(cli_subprocess, logs, "--now", DAY1)
+    assert not read_every_file(cleanup(cli_subprocess, logs, "--now", DAY1, "--dry-run"))
+    assert read_every_file(cleanup(cli_subprocess, logs, "--now", DAY1, "--retain", "mxcp.endpoints=none"))
+    assert not read_every_file(cleanup(cli_subprocess, logs, "--now", DAY1, "--retain", "mxcp.endpoints=none"))
+
+
 def test_a_corrupt_or_unwritable_index_never_fails_the_run(tmp_path: Path, cli_subprocess: RunCli) -> None:
     logs = tmp_path / "logs"
     make_logs(logs)

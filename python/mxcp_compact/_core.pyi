@@ -17,6 +17,9 @@ class Rules:
         registry: list[tuple[str, int, int | None, bool]],
     ) -> None: ...
     def policy(self, schema_name: str, version: int) -> tuple[Literal["days", "forever", "none"], int | None]: ...
+    def canonical(self) -> str:
+        """The rules as one text, equal for equal rules whatever their order (what a count was
+        computed under)."""
 
 class Progress:
     """Bytes and lines decided so far (updated per window), and a stop request."""

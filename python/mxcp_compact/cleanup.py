@@ -361,7 +361,7 @@ class _Indexes:
             return
         index = self._index(log.path)
         if outcome.result is not None:
-            index.record(outcome.result)
+            index.record(outcome.result, self.plan.rules[log.rules_key], self.plan.now_ns)
         else:
             index.forget(log.path)
 

@@ -9,7 +9,10 @@ yet expired under the CURRENT rules and `--now`: rules, registry or clock change
 invalidation, because the expiry is computed at run time. Any doubt means: read the file.
 A missing, unreadable, corrupt (its checksum) or other-version index, changed stat facts, a pending in-place
 shift, a schema whose version does not fit the rules' lookup, records of unknown age under a
-rule that now has days: all read the file, and nothing here can fail the run (a bad index is
+rule that now has days, a schema that gained or lost its days since (its kept records change
+from retained to unmanaged), unevaluable lines under other rules or an earlier instant than the
+ones that counted them (an expired record broken after its fields is unevaluable, a young one
+is kept unread): all read the file, and nothing here can fail the run (a bad index is
 ignored, one that cannot be written is a note). `--full` ignores it; a dry run reads it but
 never writes it, so it reports what the real run would.
 
@@ -34,7 +37,8 @@ if TYPE_CHECKING:
 __all__ = ["FileIndex", "index_path", "state_dir"]
 
 #: 2: the document carries a checksum of its entries (version 1 had none: read again once).
-VERSION = 2
+#: 3: entries say what rules and instant their counts were made under (see `_counts_hold`).
+VERSION = 3
 _NANOS_PER_DAY = 86_400 * 10**9
 
 
@@ -129,6 +133,8 @@ class FileIndex:
             stat = log_path.stat()
             if entry.get("facts") != _facts(stat) or not _nothing_expires(entry["schemas"], rules, now_ns):
                 return None
+            if not _counts_hold(entry, rules, now_ns):
+                return None
             return entry, stat.st_size
         except (OSError, KeyError, TypeError, ValueError, OverflowError):
             return None
@@ -138,8 +144,9 @@ class FileIndex:
         if self.entries.pop(path.name, None) is not None:
             self.changed = True
 
-    def record(self, result: Any) -> None:
-        """Remembers a file the run decided in full (and that nothing has touched since)."""
+    def record(self, result: Any, rules: Any, now_ns: int) -> None:
+        """Remembers a file the run decided in full (and that nothing has touched since), under
+        `rules` at `now_ns`."""
         self.entries.pop(result.path.name, None)
         self.changed = True
         if result.action not in ("unchanged", "rewritten") or result.appended_bytes or result.stopped_early:
@@ -159,6 +166,8 @@ class FileIndex:
             "unevaluable": dict(result.unevaluable),
             "schemas": [_schema_entry(schema) for schema in result.schemas if schema.kept],
         }
+        if result.unevaluable:
+            self.entries[result.path.name]["under"] = {"rules": _rules_digest(rules), "now_ns": now_ns}
 
     def save(self) -> str | None:
         """Writes the index atomically; returns a note when it cannot (the run goes on)."""
@@ -205,6 +214,7 @@ def _schema_entry(schema: Any) -> dict[str, Any]:
         "name": schema.schema_name,
         "version": schema.schema_version,
         "kept": schema.kept,
+        "policy": schema.policy,
         "oldest_ns": schema.oldest_kept_ns,
         "unknown": schema.kept_age_unknown,
     }
@@ -223,6 +233,26 @@ def _nothing_expires(schemas: list[dict[str, Any]], rules: Any, now_ns: int) -> 
         if oldest is not None and now_ns - oldest >= (days + 1) * _NANOS_PER_DAY:
             return False
     return True
+
+
+def _counts_hold(entry: dict[str, Any], rules: Any, now_ns: int) -> bool:
+    """Whether a full read would count the entry's lines as it remembers. Retained and unmanaged
+    records trade places when a schema gains or loses its days. An unevaluable line may be one the
+    rules made the scan read to its end (an expired record broken after its fields, which younger
+    is kept unread and counted retained), so those counts hold only under the same rules at the
+    same or a later instant, when every such record is as expired as it was."""
+    for schema in entry["schemas"]:
+        kind, _days = rules.policy(schema["name"], int(schema["version"]))
+        if (kind == "days") != (schema["policy"] == "days"):
+            return False
+    if not entry["unevaluable"]:
+        return True
+    under = entry["under"]
+    return bool(under["rules"] == _rules_digest(rules) and now_ns >= under["now_ns"])
+
+
+def _rules_digest(rules: Any) -> str:
+    return str(_sha256(rules.canonical().encode("utf-8", "surrogateescape")).hexdigest())
 
 
 def _result(path: Path, size: int, entry: dict[str, Any], rules: Any, dry_run: bool) -> Any:
