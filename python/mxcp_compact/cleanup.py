@@ -490,6 +490,17 @@ def _compact_file(
             # The core's "no space" errors are raised only while the file is as it was.
             return FileOutcome(log.path, error=error.strerror, untouched=True), False
         return FileOutcome(log.path, error=str(error), untouched=untouched or _log_unchanged(error)), False
+    except BaseException as error:
+        # A bug (or a panic in the core) costs this file, not the report: the files done before
+        # it were compacted, and their deletions must still reach the report and the trail.
+        if not isinstance(error, Exception) and type(error).__name__ != "PanicException":
+            raise
+        if plan.debug:
+            import traceback
+
+            traceback.print_exc()
+        message = f"{log.path}: not compacted: unexpected {type(error).__name__}: {error} (--debug shows where)"
+        return FileOutcome(log.path, error=message, untouched=untouched or _log_unchanged(error)), False
     if result.stale_temp_removed:
         notes.append(f"{log.path}: removed a temp file left by an interrupted run")
     if result.appended_bytes:

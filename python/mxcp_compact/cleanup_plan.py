@@ -73,8 +73,9 @@ class CleanupPlan(
             # Path | None: the settings file's [archive] directory, cleaned with the archive retention;
             # today's archive, written there during the run, is cleaned at its end too.
             "archive_directory",
+            "debug",  # bool: a file's unexpected error prints its traceback (--debug)
         ],
-        defaults=(None, False, None),
+        defaults=(None, False, None, False),
     )
 ):
     """What one log-cleanup (or erase) run does, decided from the request, the settings file and the profile."""
@@ -154,6 +155,7 @@ def plan_cleanup(
         erase=erase,
         use_index=erase is None and not request.full,
         archive_directory=run.settings.archive_directory,
+        debug=request.debug,
     )
 
 
