@@ -204,9 +204,7 @@ fn dry_run(path: &Path, target: PathBuf, rules: &RetentionRules, options: &Optio
     if let Some(codec) = Codec::for_path(&target) {
         return compact_compressed(path, target, codec, rules, &Options { dry_run: true, ..options.clone() }, None);
     }
-    if inplace::has_pending(&target) {
-        return Err(Error::ResumePending { path: path.to_path_buf() });
-    }
+    inplace::refuse_pending(path, &target)?;
     let (file, meta) = open_log(path, &target, false)?;
     let searched = options.searcher(rules).search(&file, path, 0, &mut CountOnly)?;
     // Said, not removed: a dry run changes nothing (a real run removes it, with a note).
@@ -230,14 +228,19 @@ fn dry_run(path: &Path, target: PathBuf, rules: &RetentionRules, options: &Optio
     })
 }
 
+/// Refuses what only reads `path` as it is (an export) while an interrupted in-place
+/// compaction has left it half moved, as a dry run does.
+pub fn refuse_pending_shift(path: &Path) -> Result<()> {
+    let target = fs::canonicalize(path).map_err(|e| Error::io(path, "open", e))?;
+    inplace::refuse_pending(path, &target)
+}
+
 /// Records and bytes per schema and month, oldest/newest record, and what a dry run would
 /// delete (of a compressed file: of its decompressed lines). Refused, like a dry run, while an
 /// in-place shift of the file is pending.
 pub fn survey_file(path: &Path, rules: &RetentionRules, now: UnixNanos, threads: usize) -> Result<Survey> {
     let target = fs::canonicalize(path).map_err(|e| Error::io(path, "open", e))?;
-    if inplace::has_pending(&target) {
-        return Err(Error::ResumePending { path: path.to_path_buf() });
-    }
+    inplace::refuse_pending(path, &target)?;
     let (file, _) = open_log(path, &target, false)?;
     // A compressed archive is surveyed through its decompressed lines.
     let file = match Codec::for_path(&target) {

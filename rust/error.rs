@@ -29,6 +29,9 @@ pub enum Error {
     HeldOpen { path: PathBuf, pid: u32, command: String },
     /// An interrupted in-place compaction must be finished by a real run before a dry run.
     ResumePending { path: PathBuf },
+    /// The progress record beside the log names another inode: the log may be a copy of a
+    /// half-compacted one, whose lines must not be compacted as they are.
+    ForeignShift { path: PathBuf, journal: PathBuf },
     /// Stopped on request (Ctrl-C) between windows; the file was left untouched.
     Interrupted,
     /// In-place compaction overwrites lines as it goes, so it cannot also archive them.
@@ -86,6 +89,7 @@ impl Error {
             | Error::Busy { .. }
             | Error::HeldOpen { .. }
             | Error::ResumePending { .. }
+            | Error::ForeignShift { .. }
             | Error::Corrupt { .. } => ErrorKind::Other,
         }
     }
@@ -143,6 +147,15 @@ impl fmt::Display for Error {
                 f,
                 "{}: an interrupted in-place compaction is pending; run log-cleanup without --dry-run to finish it",
                 shown(path)
+            ),
+            Error::ForeignShift { path, journal } => write!(
+                f,
+                "{}: {} is the progress record of an interrupted in-place compaction of another inode: \
+                 this file may be a copy of that half-compacted log (its lines must not be compacted as \
+                 they are; restore one saved before that run), or the log was replaced since (then \
+                 delete the record); left untouched",
+                shown(path),
+                shown(journal)
             ),
             Error::OwnerNotPreserved { path, uid, gid } => write!(
                 f,

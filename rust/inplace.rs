@@ -71,6 +71,36 @@ pub fn has_pending(target: &Path) -> bool {
     journal_path_for(target).exists()
 }
 
+/// Refuses a pass that only reads (a dry run, a survey, an export) over a log with a progress
+/// record beside it: its lines may be half moved, so reading them as they are would count some
+/// twice. `ForeignShift` when the record names another inode (the log is a copy of a
+/// half-compacted one, or was replaced), which a real run refuses too.
+pub fn refuse_pending(path: &Path, target: &Path) -> Result<()> {
+    let journal = journal_path_for(target);
+    let file = match File::open(&journal) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(&journal, "open the progress record", e)),
+    };
+    let meta = fs::metadata(target).map_err(|e| Error::io(path, "open", e))?;
+    let records = read_records(&file);
+    if !records.is_empty() && !records.iter().any(|record| record.is_for(&meta)) {
+        return Err(Error::ForeignShift { path: path.to_path_buf(), journal });
+    }
+    Err(Error::ResumePending { path: path.to_path_buf() })
+}
+
+/// The valid records in both slots of a journal (none if it is torn or was never completed).
+fn read_records(file: &File) -> Vec<Record> {
+    let mut records = Vec::new();
+    for slot in 0..2 {
+        let mut bytes = vec![0u8; SLOT_BYTES as usize];
+        let Ok(read) = file.read_at(&mut bytes, slot * SLOT_BYTES) else { continue };
+        records.extend(decode(&bytes[..read]));
+    }
+    records
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Progress {
     /// Collapse `collapsed` bytes at offset 0, then blank `[0, pad)`. `signature` holds the
@@ -175,25 +205,18 @@ impl Journal {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io(&path, "open the progress record", e)),
         };
-        let mut best: Option<Record> = None;
-        for slot in 0..2 {
-            let mut bytes = vec![0u8; SLOT_BYTES as usize];
-            let Ok(read) = file.read_at(&mut bytes, slot * SLOT_BYTES) else { continue };
-            if let Some(record) = decode(&bytes[..read]) {
-                let this_file = record.dev == meta.dev() && record.ino == meta.ino();
-                if this_file && best.as_ref().is_none_or(|seen| record.sequence > seen.sequence) {
-                    best = Some(record);
-                }
-            }
-        }
+        let records = read_records(&file);
+        let best = records.iter().filter(|record| record.is_for(meta)).max_by_key(|record| record.sequence);
         match best {
             Some(record) => {
                 let journal = Journal { path, file, sequence: record.sequence, dev: meta.dev(), ino: meta.ino() };
-                Ok(Some((journal, record.progress, record.carried)))
+                Ok(Some((journal, record.progress, record.carried.clone())))
             }
+            // A record of another inode: this log may be a copy of that half-compacted one
+            // (`cp -a` of the directory), whose lines compacted as they are would be kept twice.
+            None if !records.is_empty() => Err(Error::ForeignShift { path: target.to_path_buf(), journal: path }),
             None => {
-                // A record for another inode (the file was replaced) or one never completed:
-                // nothing was written under it, so it promises nothing.
+                // Never completed: nothing was written under it, so it promises nothing.
                 drop(file);
                 remove_journal(&path)?;
                 Ok(None)
@@ -267,6 +290,12 @@ struct Record {
     ino: u64,
     progress: Progress,
     carried: Carried,
+}
+
+impl Record {
+    fn is_for(&self, meta: &fs::Metadata) -> bool {
+        self.dev == meta.dev() && self.ino == meta.ino()
+    }
 }
 
 /// The length of a record carrying `carried`.
@@ -896,6 +925,39 @@ mod tests {
         assert_eq!(decode(&torn), None);
         let collapse = Progress::Collapse { collapsed: 4096, pad: 10, signature: [b'a'; 16], signature_len: 16 };
         assert_eq!(decode(&encode(&record(1, collapse))).map(|r| r.progress), Some(collapse));
+    }
+
+    #[test]
+    fn a_record_of_another_inode_refuses_the_log_and_a_torn_one_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        let contents = record("2020-01-01", 0, 10) + &record("2026-11-20", 1, 10);
+        let (target, meta, _) = written(&path, &contents);
+        let carried = Carried { original_size: meta.len(), ..Carried::default() };
+        let mut journal = Journal::create(&target, &meta).unwrap();
+        journal.save(Progress::Shift { write: 0, read: 0, keep_until: 0 }, &carried).unwrap();
+        // The log replaced by a copy of itself: same name and bytes, another inode (made while
+        // the original still holds its own, which a filesystem may hand out again once freed).
+        let copy = dir.path().join("copy.jsonl");
+        fs::write(&copy, &contents).unwrap();
+        fs::rename(&copy, &path).unwrap();
+        let error = compact_in_place(
+            &path,
+            target.clone(),
+            &RetentionRules::new([], None, []),
+            &options(),
+            false,
+            &Cell::new(false),
+        );
+        assert!(matches!(error, Err(Error::ForeignShift { .. })), "{error:?}");
+        assert!(matches!(refuse_pending(&path, &target), Err(Error::ForeignShift { .. })));
+        assert_eq!(fs::read_to_string(&path).unwrap(), contents);
+        assert!(journal_path_for(&target).exists());
+        // A record that never completed promises nothing: it is removed and the log compacted.
+        fs::write(journal_path_for(&target), b"torn").unwrap();
+        assert!(matches!(refuse_pending(&path, &target), Err(Error::ResumePending { .. })));
+        assert_eq!(shift_with_no_rules(&path).tally.deleted_lines, 1);
+        assert!(!journal_path_for(&target).exists());
     }
 
     #[test]

@@ -50,7 +50,7 @@ mod python {
     use pyo3::types::{PyDict, PyTuple};
 
     use crate::archive::Archive;
-    use crate::compact::{compact_file, compact_file_archiving, survey_file};
+    use crate::compact::{compact_file, compact_file_archiving, refuse_pending_shift, survey_file};
     use crate::erase::Erasure;
     use crate::error::{Error, ErrorKind};
     use crate::job::{FileReport, Locking, Options};
@@ -625,6 +625,13 @@ mod python {
         }
     }
 
+    /// Raises the dry run's error for a log an interrupted in-place compaction left half moved.
+    #[pyfunction]
+    #[pyo3(name = "refuse_pending_shift")]
+    fn refuse_pending_shift_py(path: PathBuf) -> PyResult<()> {
+        refuse_pending_shift(&path).map_err(to_py_err)
+    }
+
     /// Why overwriting in place cannot work on the filesystem holding `path` (btrfs, ZFS,
     /// tmpfs...), or None where it can.
     #[pyfunction]
@@ -680,6 +687,7 @@ mod python {
         module.add_function(wrap_pyfunction!(parse_record_timestamp, module)?)?;
         module.add_function(wrap_pyfunction!(parse_now, module)?)?;
         module.add_function(wrap_pyfunction!(scrub_limit, module)?)?;
+        module.add_function(wrap_pyfunction!(refuse_pending_shift_py, module)?)?;
         module.add_function(wrap_pyfunction!(read_ahead, module)?)?;
         module.add_function(wrap_pyfunction!(prefetch, module)?)?;
         module.add("__version__", env!("CARGO_PKG_VERSION"))?;

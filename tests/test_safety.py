@@ -398,6 +398,50 @@ def test_stats_like_a_dry_run_refuses_a_file_with_a_pending_in_place_shift(tmp_p
     assert log.read_text() == "".join(retained)
 
 
+def test_a_copy_of_a_half_shifted_log_is_refused_by_every_command_and_never_compacted(tmp_path: Path) -> None:
+    # `cp -a` of the directory after an interrupted shift: the copy holds half-moved lines and
+    # the progress record, which names the original's inode. Compacted as it is, the copy kept
+    # thousands of records twice (exit 0).
+    logs, copy = tmp_path / "logs", tmp_path / "copy"
+    logs.mkdir()
+    log = logs / "logs-default.jsonl"
+    retained = write_log(log, 3000, old_every=2)
+    crashed = run_cli("--path", str(log), "--in-place", env={"MXCP_COMPACT_CRASH_AT": "shift-commit:3"})
+    assert crashed.returncode == -signal.SIGABRT, crashed.stderr
+    shutil.copytree(logs, copy)
+    half_moved = (copy / log.name).read_bytes()
+    record = copy / f".{log.name}.mxcp-compact.shift"
+    for args in (["--in-place"], [], ["--dry-run"]):
+        refused = run_cli("--path", str(copy / log.name), *args)
+        assert refused.returncode == 1, (args, refused.stderr)
+        assert f"{record} is the progress record of an interrupted in-place compaction of another inode" in (
+            refused.stderr
+        )
+    stats = subprocess.run([*CLI, "stats", "--path", str(copy)], capture_output=True, text=True, check=False)
+    assert stats.returncode == 1 and "of another inode" in stats.stderr
+    assert (copy / log.name).read_bytes() == half_moved and record.exists()
+    # The original, whose record it is, is finished as before.
+    assert run_cli("--path", str(log)).returncode == 0
+    assert log.read_text() == "".join(retained)
+
+
+def test_export_refuses_a_log_with_a_pending_in_place_shift(tmp_path: Path) -> None:
+    pytest.importorskip("duckdb", reason="export needs the duckdb extra")
+    log = tmp_path / "logs-default.jsonl"
+    retained = write_log(log, 3000, old_every=2)
+    crashed = run_cli("--path", str(log), "--in-place", env={"MXCP_COMPACT_CRASH_AT": "shift-commit:3"})
+    assert crashed.returncode == -signal.SIGABRT, crashed.stderr
+    database = tmp_path / "audit.duckdb"
+    export = [*CLI, "export", "--duckdb", str(database), "--path", str(log)]
+    refused = subprocess.run(export, capture_output=True, text=True, check=False)
+    assert refused.returncode == 1, refused.stderr
+    assert "interrupted in-place compaction is pending" in refused.stdout + refused.stderr
+    assert run_cli("--path", str(log)).returncode == 0
+    exported = subprocess.run(export, capture_output=True, text=True, check=False)
+    assert exported.returncode == 0, exported.stderr
+    assert f"Exported {len(retained)} records" in exported.stdout
+
+
 def test_sigkill_at_random_moments_never_leaves_a_partial_file(tmp_path: Path) -> None:
     log = tmp_path / "logs-default.jsonl"
     retained = write_log(log, 60_000, pad=300)

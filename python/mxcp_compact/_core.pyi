@@ -191,5 +191,9 @@ def prefetch(path: str | PathLike[str]) -> None:
     (so that other reads need not wait long behind it), from a thread of the core's own; returns
     at once. A non-regular file is left alone; failures are ignored."""
 
+def refuse_pending_shift(path: str | PathLike[str]) -> None:
+    """Raises OSError (naming the file) when an interrupted in-place compaction left `path` half
+    moved, as a dry run does; FileNotFoundError when it is gone."""
+
 def scrub_limit(path: str | PathLike[str]) -> str | None:
     """Why overwriting in place cannot work on the filesystem holding path, or None."""

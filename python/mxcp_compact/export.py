@@ -84,6 +84,14 @@ def _count_lines(path: Path) -> int:
     return count
 
 
+def _refuse_half_moved(path: Path) -> None:
+    """Raises OSError when an interrupted in-place compaction left `path` half moved: loaded as
+    it is, some of its records would be rows twice."""
+    from mxcp_compact import _core
+
+    _core.refuse_pending_shift(path)
+
+
 #: Names DuckDB decompresses as it reads them, as the cleanup does.
 _COMPRESSED = (".gz", ".zst")
 
@@ -102,6 +110,7 @@ def _loadable(files: list[Path]) -> tuple[list[str], list[int], tuple[str, ...]]
             if not stat.S_ISREG(info.st_mode):
                 problems.append(f"{path}: not a regular file")
             elif info.st_size > 0:
+                _refuse_half_moved(path)
                 counts.append(_count_lines(path))
                 loadable.append(str(path))
         except OSError as error:
