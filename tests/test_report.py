@@ -210,6 +210,17 @@ def test_a_failed_in_place_compaction_is_not_claimed_untouched() -> None:
     assert "nothing was deleted" not in run.message
 
 
+def test_a_stopped_in_place_compaction_says_how_much_it_has_freed_so_far() -> None:
+    stopped = FileOutcome(
+        Path("/logs/big.jsonl"), error="/logs/big.jsonl: interrupted", untouched=False, freed_so_far=4096
+    )
+    run = RunSummary(False, "default", [stopped], 0.1)
+    text, _ = render_text(run)
+    assert text.endswith("(not counted above; 4096 bytes freed so far, counted by the next run).\n")
+    entry = json.loads(render_json(run))["files"][0]
+    assert (entry["action"], entry["bytes_freed_so_far"]) == ("error", 4096)
+
+
 def test_failures_that_are_not_about_one_file_are_on_standard_output_too() -> None:
     result = make_result(schemas=(("mxcp.endpoints", "1", 90, 15234, 10),))
     run = RunSummary(False, "default", [FileOutcome(result.path, result=result)], 0.1, run_errors=("/t.jsonl: boom",))

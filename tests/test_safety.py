@@ -805,6 +805,34 @@ def test_an_interrupted_in_place_run_says_whether_it_changed_the_log(tmp_path: P
     assert log.read_text() == "".join(retained)
 
 
+def test_an_emergency_run_stopped_mid_shift_says_how_much_its_collapse_freed(tmp_path: Path) -> None:
+    # The collapse frees the expired prefix at once; stopped later, mid-shift, the run counts no
+    # record (the next run finishes and counts them), but "freed 0 bytes" misled an operator
+    # watching a full disk.
+    log = tmp_path / "logs-default.jsonl"
+    prefix = "".join(line(OLD, orig=-i, pad="y" * 300) for i in range(1, 3000))
+    retained = write_log(log, 120_000, pad=300)
+    log.write_text(prefix + log.read_text())
+    size_before = log.stat().st_size
+    signal_file = tmp_path / "paused"
+    piped = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    args = ["--path", str(log), "--threads", "1", "--emergency", "--json"]
+    process = start_paused(args, "window:3=1500", signal_file, **piped)
+    wait_for(signal_file, "the emergency run to reach its shift")
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    freed = size_before - log.stat().st_size
+    assert freed > len(prefix) // 2, "the collapse freed the prefix's whole blocks"
+    report = json.loads(stdout)
+    assert report["files"][0]["bytes_freed_so_far"] == freed
+    note = f"freed {freed} bytes ({freed / 2**20:.1f} MiB), {freed} of them by compactions the next run finishes"
+    assert note in report["notes"]
+    text = run_cli("--path", str(log), "--in-place")
+    assert text.returncode == 0, text.stderr
+    assert [kept for kept in log.read_text().splitlines(keepends=True) if kept.strip()] == retained
+
+
 def test_an_in_place_run_stopped_right_after_its_collapse_reports_and_trails_what_it_deleted(
     tmp_path: Path,
 ) -> None:

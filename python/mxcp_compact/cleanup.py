@@ -208,7 +208,11 @@ def run(plan: CleanupPlan, started: float) -> RunSummary:
         erase=plan.erase,
     )
     if plan.emergency and not plan.dry_run:
-        notes.append(f"freed {summary.bytes_freed} bytes ({summary.bytes_freed / 2**20:.1f} MiB)")
+        freed = summary.bytes_freed + summary.freed_so_far
+        unfinished = (
+            f", {summary.freed_so_far} of them by compactions the next run finishes" if summary.freed_so_far else ""
+        )
+        notes.append(f"freed {freed} bytes ({freed / 2**20:.1f} MiB){unfinished}")
     return summary
 
 
@@ -463,6 +467,7 @@ def _compact_file(
 
     # A copy-and-rename pass that fails leaves its file as it was; an in-place one may not.
     untouched = plan.dry_run or not plan.in_place
+    size_before = _size_of(log.path)
     try:
         result = compact_with_rules(
             log.path,
@@ -484,12 +489,13 @@ def _compact_file(
     except KeyboardInterrupt as interrupt:
         untouched = untouched or _log_unchanged(interrupt)
         what = "left untouched" if untouched else "the next run finishes the in-place compaction"
-        return FileOutcome(log.path, error=f"{log.path}: interrupted; {what}", untouched=untouched), True
+        error = f"{log.path}: interrupted; {what}"
+        return _failed(log.path, error, untouched, size_before), True
     except (OSError, ValueError) as error:
         if isinstance(error, OSError) and error.errno == errno.ENOSPC:
             # The core's "no space" errors are raised only while the file is as it was.
             return FileOutcome(log.path, error=error.strerror, untouched=True), False
-        return FileOutcome(log.path, error=str(error), untouched=untouched or _log_unchanged(error)), False
+        return _failed(log.path, str(error), untouched or _log_unchanged(error), size_before), False
     except BaseException as error:
         # A bug (or a panic in the core) costs this file, not the report: the files done before
         # it were compacted, and their deletions must still reach the report and the trail.
@@ -500,7 +506,7 @@ def _compact_file(
 
             traceback.print_exc()
         message = f"{log.path}: not compacted: unexpected {type(error).__name__}: {error} (--debug shows where)"
-        return FileOutcome(log.path, error=message, untouched=untouched or _log_unchanged(error)), False
+        return _failed(log.path, message, untouched or _log_unchanged(error), size_before), False
     if result.stale_temp_removed:
         notes.append(f"{log.path}: removed a temp file left by an interrupted run")
     if result.appended_bytes:
@@ -509,6 +515,15 @@ def _compact_file(
         notes.append(f"{log.path}: {result.note}")
     # Stopped early, with what it deleted counted: the run stops here as after any stop.
     return FileOutcome(log.path, result=result), result.stopped_early
+
+
+def _failed(path: Path, error: str, untouched: bool, size_before: int) -> FileOutcome:
+    """A failed file's outcome; one an in-place compaction changed says how much it has freed
+    (a collapsed expired prefix, say), which the run that finishes it counts."""
+    from mxcp_compact.report import FileOutcome
+
+    freed = 0 if untouched else max(size_before - _size_of(path), 0)
+    return FileOutcome(path, error=error, untouched=untouched, freed_so_far=freed)
 
 
 def _log_unchanged(error: BaseException) -> bool:

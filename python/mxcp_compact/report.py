@@ -64,8 +64,11 @@ class FileOutcome(
             # bool: a failed file is as it was before the run: true of every copy-and-rename failure, while a
             # failed in-place compaction may already have dropped part of the expired records.
             "untouched",
+            # int: bytes an unfinished in-place compaction freed before it stopped (the run that
+            # finishes it counts them, with its records).
+            "freed_so_far",
         ],
-        defaults=(None, None, True),
+        defaults=(None, None, True, 0),
     )
 ):
     """One file of a run: its result, or the error that kept it from being compacted."""
@@ -123,6 +126,11 @@ class RunSummary(
     @property
     def bytes_freed(self) -> int:
         return sum(r.bytes_before - r.bytes_after for r in self.results if r.action != "dry_run")
+
+    @property
+    def freed_so_far(self) -> int:
+        """Bytes freed by in-place compactions that stopped before their end (not in `bytes_freed`)."""
+        return sum(o.freed_so_far for o in self.outcomes)
 
     @property
     def bytes_scrubbed(self) -> int:
@@ -317,9 +325,10 @@ def failure_lines(summary: RunSummary) -> list[str]:
             lines.append(f"Not compacted: {where}; nothing was {summary.done} from it.")
         else:
             records = "expired" if summary.erase is None else "matching"
+            freed = f"; {outcome.freed_so_far} bytes freed so far, counted by the next run" * bool(outcome.freed_so_far)
             lines.append(
                 f"Not fully compacted: {where}; the in-place run may have {summary.done} some of its {records}"
-                " records before it stopped (not counted above)."
+                f" records before it stopped (not counted above{freed})."
             )
     lines += [f"Failed: {displayable(error)}" for error in summary.run_errors]
     return ["", *lines] if lines else []
@@ -393,7 +402,10 @@ def _file_json(outcome: FileOutcome, done: str = "deleted") -> dict[str, object]
     """One file's entry; `done` names its counts ("deleted", or "erased" by an erasure)."""
     result = outcome.result
     if result is None:
-        return {"path": displayable(outcome.path), "action": "error", "error": displayable(outcome.error)}
+        failed: dict[str, object] = {"path": displayable(outcome.path), "action": "error"}
+        if not outcome.untouched:
+            failed["bytes_freed_so_far"] = outcome.freed_so_far
+        return {**failed, "error": displayable(outcome.error)}
     return {
         "path": displayable(result.path),
         "action": result.action,
