@@ -851,6 +851,10 @@ REAL_COMMAND_ERROR_CASES = [
     c
     for c in ERROR_CASES
     if c[0] in {"no_site", "invalid_yaml", "unknown_profile", "retain_negative", "now_unparseable"}
+] + [
+    # Values Click itself refuses: its usage block is three lines, the command's error one.
+    ("threads_negative", "project", None, ["--threads", "-1"], "'--threads': -1 is not in the range 0<=x<=4096"),
+    ("unknown_option", "project", None, ["--bogus"], "No such option: --bogus (see 'mxcp-compact log-cleanup --help')"),
 ]
 
 

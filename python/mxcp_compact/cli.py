@@ -760,6 +760,17 @@ def _refuse_empty_paths(group: click.Group) -> None:
                 param.type = _NamedPath(param.type)
 
 
+def _show_on_one_line(error: click.ClickException) -> None:
+    """A usage error as one line, where Click prints three (usage, hint, error): what a cron mail
+    or a journal line shows whole. Bare `mxcp-compact` still prints the help."""
+    shows_help = getattr(click.exceptions, "NoArgsIsHelpError", ())
+    if not isinstance(error, click.UsageError) or isinstance(error, shows_help):
+        error.show()
+        return
+    hint = f" (see '{error.ctx.command_path} --help')" if error.ctx is not None else ""
+    print(f"Error: {error.format_message()}{hint}", file=sys.stderr)
+
+
 def main() -> None:
     """Runs the Typer app; with `--json`, a usage error (an unknown option, a bad value) is the
     JSON error document on stdout, like every other error of a JSON run, instead of Click's
@@ -775,7 +786,7 @@ def main() -> None:
         status = command(prog_name="mxcp-compact", standalone_mode=False)
     except click.ClickException as error:
         if "--json" not in sys.argv[1:]:
-            error.show()
+            _show_on_one_line(error)
             sys.exit(error.exit_code)
         sys.exit(cleanup.report_failure(error.format_message(), True, error.exit_code))
     except click.Abort:
