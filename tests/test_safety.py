@@ -929,6 +929,30 @@ def test_a_symlink_loop_is_named_as_one(tmp_path: Path) -> None:
     assert result.stderr.strip() == f"Error: {tmp_path / 'a.jsonl'}: Too many levels of symbolic links"
 
 
+@pytest.mark.parametrize("command", ["log-cleanup", "stats", "verify"])
+def test_a_symlink_loop_among_the_logs_costs_its_links_and_never_the_run(tmp_path: Path, command: str) -> None:
+    # Python 3.11's Path.resolve raises RuntimeError on a loop: the run died after compacting
+    # the files before it, with no report and no trail line, and stats and verify printed a traceback.
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.jsonl").symlink_to(logs / "b.jsonl")
+    (logs / "b.jsonl").symlink_to(logs / "a.jsonl")
+    retained = write_log(logs / "c.jsonl", 10, old_every=2)
+    trail = tmp_path / "trail.jsonl"
+    extra = ["--audit-trail", str(trail)] if command == "log-cleanup" else []
+    result = subprocess.run(
+        [*CLI, command, "--now", NOW, "--path", str(logs), *extra], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for name in ("a.jsonl", "b.jsonl"):
+        assert f"{logs / name}" in result.stdout + result.stderr
+    assert "Too many levels of symbolic links" in result.stdout + result.stderr
+    if command == "log-cleanup":
+        assert (logs / "c.jsonl").read_text() == "".join(retained)
+        assert json.loads(trail.read_text())["deleted_per_schema"] == {"mxcp.endpoints:2": 5}
+
+
 # 8. Hostile content, handled without loss or unbounded memory.
 
 

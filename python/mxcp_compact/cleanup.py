@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from mxcp_compact.paths import resolved, resolved_or_same
+
 # typing.TYPE_CHECKING without importing typing, which costs ~5 ms of every command's start-up.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -227,9 +229,9 @@ def _clean_todays_archive(plan: CleanupPlan, notes: list[str]) -> list[FileOutco
     archive_path, directory = plan.archive, plan.archive_directory
     if archive_path is None or directory is None or not archive_path.exists():
         return []
-    if archive_path.parent.resolve() != directory.resolve() or archive_path.suffix == ".duckdb":
+    if resolved_or_same(archive_path.parent) != resolved_or_same(directory) or archive_path.suffix == ".duckdb":
         return []
-    if any(log.path.resolve() == archive_path.resolve() for log in plan.files):
+    if any(resolved_or_same(log.path) == resolved_or_same(archive_path) for log in plan.files):
         return []  # it was listed, and cleaned, in the run itself
     todays = LogFile(archive_path, None, is_segment=True, archived=True)
     outcome, _ = _compact_file(plan, todays, None, _core.Progress(), notes)
@@ -336,7 +338,7 @@ class _Indexes:
         # Each file's index is looked up twice (see next_to_read): resolve each directory once.
         found = self.by_parent.get(path.parent)
         if found is None:
-            directory = path.parent.resolve()
+            directory = resolved_or_same(path.parent)
             found = self.by_directory.get(directory) or FileIndex(directory, os.environ)
             self.by_directory[directory] = self.by_parent[path.parent] = found
         return found
@@ -430,7 +432,7 @@ class _DirLocks:
         if self.plan.dry_run:
             return None, None
         try:
-            directory = path.resolve(strict=True).parent
+            directory = resolved(path, strict=True).parent
         except OSError:
             return None, None  # the core reports the file
         if directory in self.refused:

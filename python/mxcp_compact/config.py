@@ -15,6 +15,7 @@ from pathlib import Path
 
 from mxcp_compact.discovery import ARCHIVE_RULES, Plan, archive_files, expand_paths
 from mxcp_compact.errors import ConfigError
+from mxcp_compact.paths import resolved_or_same
 from mxcp_compact.profiles import discover_profile_files, find_site
 from mxcp_compact.registry import RegistryEntry, load_registry
 from mxcp_compact.rules import Retention, parse_days, parse_now, parse_retain
@@ -102,8 +103,8 @@ def _with_archives(plan: Plan, settings: ToolConfig) -> Plan:
     disabled: then the run does nothing)."""
     if settings.archive_directory is None or plan.skipped_reason is not None:
         return plan
-    known = {log.path.resolve() for log in plan.files}
-    extra = [log for log in archive_files(settings.archive_directory) if log.path.resolve() not in known]
+    known = {resolved_or_same(log.path) for log in plan.files}
+    extra = [log for log in archive_files(settings.archive_directory) if resolved_or_same(log.path) not in known]
     return plan._replace(files=(*plan.files, *extra))
 
 

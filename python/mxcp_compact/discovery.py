@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from mxcp_compact.errors import ConfigError
+from mxcp_compact.paths import resolved_or_same
 from mxcp_compact.registry import REGISTRY_SUFFIX
 
 __all__ = [
@@ -204,7 +205,7 @@ def archive_files(directory: Path) -> list[LogFile]:
 
 
 def _add(files: list[LogFile], seen: set[Path], path: Path) -> None:
-    key = path.resolve()
+    key = resolved_or_same(path)
     if key in seen:
         return
     seen.add(key)

@@ -29,6 +29,8 @@ import json
 import os
 from pathlib import Path
 
+from mxcp_compact.paths import resolved_or_same
+
 # typing.TYPE_CHECKING without importing typing, which costs ~5 ms of every command's start-up.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -66,7 +68,7 @@ def _sha256(data: bytes) -> Any:
 
 
 def index_path(directory: Path, env: dict[str, str] | os._Environ[str]) -> Path:
-    digest = _sha256(os.fsencode(directory.resolve())).hexdigest()[:24]
+    digest = _sha256(os.fsencode(resolved_or_same(directory))).hexdigest()[:24]
     return state_dir(env) / f"index-{digest}.json"
 
 
@@ -91,7 +93,7 @@ class FileIndex:
     """The index of one audit directory: what its files' last full reads found."""
 
     def __init__(self, directory: Path, env: dict[str, str] | os._Environ[str]) -> None:
-        self.directory = directory.resolve()
+        self.directory = resolved_or_same(directory)
         self.path = index_path(self.directory, env)
         self.entries: dict[str, dict[str, Any]] = {}
         self.changed = False
@@ -276,7 +278,7 @@ def _result(path: Path, size: int, entry: dict[str, Any], rules: Any, dry_run: b
     )
     return _core.FileResult(
         path=path,
-        target=path.resolve(),
+        target=resolved_or_same(path),
         action="dry_run" if dry_run else "unchanged",
         lines=entry["lines"],
         deleted=0,

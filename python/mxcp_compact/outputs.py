@@ -9,6 +9,7 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
+from mxcp_compact.paths import resolved_or_same
 from mxcp_compact.registry import REGISTRY_SUFFIX
 
 __all__ = ["duckdb_name_problem", "output_problem"]
@@ -36,8 +37,8 @@ def output_problem(path: Path, option: str, logs: Iterable[Path], *, replaced: b
         return f"{path}: {option} must be a regular file (this is a {_kind(info.st_mode)})"
     if path.name.endswith(REGISTRY_SUFFIX):
         return f"{path}: {option} must not be an MXCP schema registry"
-    target = path.resolve()
-    if any(target == log.resolve() for log in logs):
+    target = resolved_or_same(path)
+    if any(target == resolved_or_same(log) for log in logs):
         return f"{path}: {option} must not be one of the audit logs this run reads"
     return None
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mxcp_compact.api import Result
+from mxcp_compact.paths import resolved_or_same
 
 __all__ = [
     "FileOutcome",
@@ -299,19 +300,12 @@ def short_reason(outcome: FileOutcome) -> str:
     (the full message is on standard error and in the JSON `errors`)."""
     text = displayable(outcome.error)
     # The core names the file by its resolved path, the plan by the path as given.
-    for named in (outcome.path, _resolved(outcome.path)):
+    for named in (outcome.path, resolved_or_same(outcome.path)):
         prefix = f"{displayable(named)}: "
         if text.startswith(prefix):
             text = text[len(prefix) :]
             break
     return text.split("; ", 1)[0].removeprefix("not compacted, ")
-
-
-def _resolved(path: Path) -> Path:
-    try:
-        return path.resolve()
-    except OSError:
-        return path
 
 
 def failure_lines(summary: RunSummary) -> list[str]:
