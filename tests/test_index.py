@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from conftest import RunCli
+from conftest import RunCli, console_script
 
 DAY1 = "2026-11-27T00:00:00Z"
 
@@ -293,3 +295,76 @@ def test_while_a_file_is_compacted_the_disk_reads_ahead_the_next_file_the_index_
     # While a is compacted, c's head is asked for (b is skipped); c is the last file read.
     assert hinted == [logs / "logs-c.jsonl", None]
     assert deleted(cleanup(run_in_process, logs, "--now", later, "--full", "--dry-run")) == 0
+
+
+def test_a_temp_copy_left_by_a_killed_run_is_removed_by_the_next_run_whatever_the_index_says(
+    tmp_path: Path, cli_subprocess: RunCli
+) -> None:
+    logs, twin = tmp_path / "logs", tmp_path / "twin"
+    make_logs(logs)
+    cleanup(cli_subprocess, logs, "--now", DAY1)
+    shutil.copytree(logs, twin)
+    temp = ".logs-c.jsonl.mxcp-compact.tmp"
+    for directory in (logs, twin):
+        # An erasure killed before its rename (a power cut, SIGKILL) leaves its copy behind.
+        killed = cli_subprocess(
+            ["erase", "--where", "n=1", "--path", directory / "logs-c.jsonl"],
+            cwd=tmp_path,
+            env={"MXCP_COMPACT_CRASH_AT": "before-rename"},
+        )
+        assert killed.exit_code != 0 and (directory / temp).exists()
+    dry = cleanup(cli_subprocess, logs, "--now", DAY1, "--dry-run")
+    assert any("a temp file left by an interrupted" in note for note in dry["notes"]), dry["notes"]  # type: ignore[union-attr]
+    indexed = cleanup(cli_subprocess, logs, "--now", DAY1)
+    full = cleanup(cli_subprocess, twin, "--now", DAY1, "--full")
+    for report in (indexed, full):
+        assert any("removed a temp file left by an interrupted run" in note for note in report["notes"])  # type: ignore[union-attr]
+    assert contents(logs) == contents(twin) and not (logs / temp).exists()
+
+
+def test_a_pending_shift_beside_a_symlinked_logs_target_is_seen_by_the_index(
+    tmp_path: Path, cli_subprocess: RunCli
+) -> None:
+    real, logs = tmp_path / "real", tmp_path / "logs"
+    make_logs(real)
+    logs.mkdir()
+    (logs / "logs-b.jsonl").symlink_to(real / "logs-b.jsonl")
+    cleanup(cli_subprocess, logs, "--now", DAY1)
+    # A later --now has records to delete; that in-place run is killed mid-shift.
+    killed = cli_subprocess(
+        ["log-cleanup", "--path", logs, "--in-place", "--now", "2027-01-15T00:00:00Z"],
+        cwd=tmp_path,
+        env={"MXCP_COMPACT_CRASH_AT": "shift-commit:1"},
+    )
+    assert killed.exit_code != 0
+    record_beside_target = real / ".logs-b.jsonl.mxcp-compact.shift"
+    assert record_beside_target.exists()
+    dry = cli_subprocess(["log-cleanup", "--path", logs, "--json", "--now", DAY1, "--dry-run"], cwd=tmp_path)
+    assert dry.exit_code == 1 and "interrupted in-place compaction is pending" in dry.stdout
+    cleanup(cli_subprocess, logs, "--now", DAY1)
+    assert not record_beside_target.exists()
+
+
+def test_a_file_edited_while_a_run_read_it_is_read_again_by_the_next(tmp_path: Path, cli_subprocess: RunCli) -> None:
+    # The index stored the file's stat facts as they were after the pass, and the ages of the
+    # bytes read before the edit: the edited, expired record stayed unread for 90 days.
+    logs, twin = tmp_path / "logs", tmp_path / "twin"
+    logs.mkdir()
+    log = logs / "logs-a.jsonl"
+    log.write_text("".join(record("2026-11-20", n) for n in range(300_000)))
+    signal_file = tmp_path / "paused"
+    pause = {"MXCP_COMPACT_PAUSE_AT": "window:2=1500", "MXCP_COMPACT_PAUSE_SIGNAL": str(signal_file)}
+    command = [*console_script(), "log-cleanup", "--path", str(logs), "--threads", "1", "--now", DAY1]
+    paused = subprocess.Popen(command, env={**os.environ, **pause}, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not signal_file.exists():
+        assert time.monotonic() < deadline, "the run never reached its second window"
+        time.sleep(0.01)
+    with log.open("r+b") as handle:  # the first record made old, keeping the size
+        handle.write(record("2025-03-01", 0).encode())
+    assert paused.wait(timeout=60) == 0
+    shutil.copytree(logs, twin)
+    indexed = cleanup(cli_subprocess, logs, "--now", DAY1)
+    full = cleanup(cli_subprocess, twin, "--now", DAY1, "--full")
+    assert deleted(indexed) == deleted(full) == 1
+    assert contents(logs) == contents(twin)

@@ -307,8 +307,9 @@ def _compact_files(plan: CleanupPlan, archive: Any, notes: list[str]) -> tuple[l
                 interrupted = watch.interrupted
                 continue
             _read_ahead(indexes.next_to_read(plan.files[position + 1 :]))
+            before = _stat_or_none(log.path)
             outcome, interrupted = _compact_file(plan, log, archive, progress, notes, lock)
-            indexes.record(log, outcome)
+            indexes.record(log, outcome, before)
             outcomes.append(outcome)
         if watch.interrupted and not interrupted:
             # The stop request came after the last file's last window (during its swap, say):
@@ -362,12 +363,13 @@ class _Indexes:
                 return log.path
         return None
 
-    def record(self, log: LogFile, outcome: FileOutcome) -> None:
+    def record(self, log: LogFile, outcome: FileOutcome, before: os.stat_result | None) -> None:
+        """Remembers what the pass over `log` found; `before`: its stat before the pass."""
         if self.plan.dry_run or self.plan.erase is not None:
             return
         index = self._index(log.path)
         if outcome.result is not None:
-            index.record(outcome.result, self.plan.rules[log.rules_key], self.plan.now_ns)
+            index.record(outcome.result, self.plan.rules[log.rules_key], self.plan.now_ns, before)
         else:
             index.forget(log.path)
 
@@ -546,11 +548,19 @@ def _retry_once_space_is_freed(plan: CleanupPlan, outcomes: list[FileOutcome], c
         lock, busy = locks.for_file(log.path)
         if busy is not None:
             continue
+        before = _stat_or_none(log.path)
         retried, _ = _compact_file(plan, log, archive, progress, notes, lock)
-        indexes.record(log, retried)
+        indexes.record(log, retried, before)
         outcomes[position] = retried
         if retried.error is None:
             notes.append(f"{log.path}: compacted on a second try, once the other files had freed space")
+
+
+def _stat_or_none(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except OSError:
+        return None
 
 
 def _size_of(path: Path) -> int:

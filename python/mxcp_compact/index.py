@@ -7,8 +7,10 @@ that some were kept without their timestamp being read (no policy then). A later
 read a file whose stat facts are unchanged and whose oldest kept record of every schema is not
 yet expired under the CURRENT rules and `--now`: rules, registry or clock changes need no
 invalidation, because the expiry is computed at run time. Any doubt means: read the file.
-A missing, unreadable, corrupt (its checksum) or other-version index, changed stat facts, a pending in-place
-shift, a schema whose version does not fit the rules' lookup, records of unknown age under a
+A missing, unreadable, corrupt (its checksum) or other-version index, changed stat facts (also
+while the run that recorded them read the file: its facts from before the pass must match), a
+pending in-place shift or a temp copy a killed run left (beside the log's target, not beside a
+symlink to it), a schema whose version does not fit the rules' lookup, records of unknown age under a
 rule that now has days, a schema that gained or lost its days since (its kept records change
 from retained to unmanaged), unevaluable lines under other rules or an earlier instant than the
 ones that counted them (an expired record broken after its fields is unevaluable, a young one
@@ -130,7 +132,7 @@ class FileIndex:
     def _vouched(self, log_path: Path, rules: Any, now_ns: int) -> tuple[dict[str, Any], int] | None:
         try:
             entry = self.entries.get(log_path.name)
-            if entry is None or _pending_shift(log_path):
+            if entry is None or _left_by_a_stopped_run(log_path):
                 return None
             stat = log_path.stat()
             if entry.get("facts") != _facts(stat) or not _nothing_expires(entry["schemas"], rules, now_ns):
@@ -146,9 +148,9 @@ class FileIndex:
         if self.entries.pop(path.name, None) is not None:
             self.changed = True
 
-    def record(self, result: Any, rules: Any, now_ns: int) -> None:
+    def record(self, result: Any, rules: Any, now_ns: int, before: os.stat_result | None) -> None:
         """Remembers a file the run decided in full (and that nothing has touched since), under
-        `rules` at `now_ns`."""
+        `rules` at `now_ns`; `before`: its stat before the pass read it."""
         self.entries.pop(result.path.name, None)
         self.changed = True
         if result.action not in ("unchanged", "rewritten") or result.appended_bytes or result.stopped_early:
@@ -157,8 +159,10 @@ class FileIndex:
             stat = result.path.stat()
         except OSError:
             return
-        if stat.st_size != result.bytes_after or _pending_shift(result.path):
+        if stat.st_size != result.bytes_after or _left_by_a_stopped_run(result.path):
             return
+        if result.action == "unchanged" and (before is None or _facts(before) != _facts(stat)):
+            return  # changed while it was read (an edit keeping its size): the counts may be of other bytes
         self.entries[result.path.name] = {
             "facts": _facts(stat),
             "lines": result.lines - result.deleted,
@@ -207,8 +211,11 @@ def _checksum(directory: Path, entries: dict[str, Any]) -> str:
     return _sha256(canonical.encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def _pending_shift(path: Path) -> bool:
-    return path.with_name(f".{path.name}.mxcp-compact.shift").exists()
+def _left_by_a_stopped_run(path: Path) -> bool:
+    """A progress record (a pending in-place shift) or a temp copy beside the log's target (not
+    beside a symlink to it): the run that reads the file finishes the one and removes the other."""
+    target = resolved_or_same(path)
+    return any(target.with_name(f".{target.name}.mxcp-compact.{kind}").exists() for kind in ("shift", "tmp"))
 
 
 def _schema_entry(schema: Any) -> dict[str, Any]:
