@@ -126,6 +126,36 @@ def test_records_archived_today_past_the_archive_retention_are_cleaned_in_the_sa
     assert cli_subprocess(["verify", *base], cwd=tmp_path).exit_code == 0
 
 
+def test_a_second_run_on_the_same_day_appends_to_todays_archive_and_cleans_it_again(
+    tmp_path: Path, cli_subprocess: RunCli
+) -> None:
+    # The [archive] directory listed today's archive, the run's own --archive: every same-day
+    # rerun (a retry after exit 1, a manual run after the timer's) and its dry run was exit 2.
+    logs, archive = tmp_path / "logs", tmp_path / "archive"
+    logs.mkdir()
+    archive.mkdir()
+    first = [record("2024-01-01" if n % 2 else "2026-11-20", n) for n in range(20)]
+    (logs / "logs-default.jsonl").write_text("".join(first))
+    settings = tmp_path / "mxcp-compact.toml"
+    settings.write_text(
+        '[cleanup]\narchive = "archive/deleted-{date}.jsonl.zst"\n\n[archive]\ndirectory = "archive"\n'
+        "retention_days = 2190\n"
+    )
+    base = ["--path", logs, "--now", NOW, "--config", settings]
+    assert cli_subprocess(["log-cleanup", *base], cwd=tmp_path).exit_code == 0
+    later = [record("2024-06-01", 100 + n) for n in range(3)]
+    with (logs / "logs-default.jsonl").open("a") as appending:
+        appending.write("".join(later))
+    dry = cli_subprocess(["log-cleanup", "--dry-run", "--json", *base], cwd=tmp_path)
+    assert dry.exit_code == 0, dry.stderr
+    assert json.loads(dry.stdout)["deleted_per_schema"] == {"mxcp.endpoints:2": 3}
+    again = cli_subprocess(["log-cleanup", *base], cwd=tmp_path)
+    assert again.exit_code == 0, again.stderr
+    todays = archive / "deleted-20261127.jsonl.zst"
+    assert unzstd(todays.read_bytes()).decode() == "".join([*(item for item in first if "2024" in item), *later])
+    assert cli_subprocess(["verify", *base], cwd=tmp_path).exit_code == 0
+
+
 @pytest.mark.parametrize("inside", [False, True], ids=["outbox-elsewhere", "outbox-in-the-archive"])
 def test_what_the_archive_retention_removes_goes_to_no_archive(
     tmp_path: Path, cli_subprocess: RunCli, inside: bool

@@ -132,7 +132,10 @@ def plan_cleanup(
     audit_trail = request.audit_trail if request.audit_trail is not None else run.settings.audit_trail
     # (A DuckDB archive is checked by DuckDB; its staging file sits beside it.)
     appended_archive = archive if archive is not None and archive.suffix != ".duckdb" else None
-    _check_outputs(files, style, archive=appended_archive, audit_trail=audit_trail, metrics=metrics)
+    compacted_first = _without_todays_archive(files, appended_archive)
+    _check_outputs(compacted_first, style, archive=appended_archive, audit_trail=audit_trail, metrics=metrics)
+    # A dry run writes no archive: it surveys today's as it is, with the other archives.
+    files = files if request.dry_run else compacted_first
     return CleanupPlan(
         files=files,
         rules=run.rules,
@@ -223,6 +226,18 @@ def _without_own_archives(
     more = f" and {len(archives) - 1} more" if len(archives) > 1 else ""
     note = f"not compacted: {archives[0]}{more}, the archives that --archive {template} writes"
     return tuple(log for log in files if not own(log)), (note,)
+
+
+def _without_todays_archive(files: tuple[LogFile, ...], archive: Path | None) -> tuple[LogFile, ...]:
+    """The files minus today's archive where the `[archive]` directory lists it: the run appends
+    to it first and cleans it with the archive retention at its end (`cleanup`), as on the day's
+    first run, when it did not exist yet. Listed, it made every same-day rerun refuse itself."""
+    if archive is None:
+        return files
+    from mxcp_compact.paths import resolved_or_same
+
+    today = resolved_or_same(archive)
+    return tuple(log for log in files if not (log.archived and resolved_or_same(log.path) == today))
 
 
 def _fill_date(template: str, now_ns: int) -> Path:
