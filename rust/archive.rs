@@ -72,8 +72,12 @@ pub struct Archive {
     pub lines: u64,
     /// Bytes of an unfinished member, left by a run that stopped, cut off when it was opened.
     pub repaired: u64,
+    /// Where the open member starts, and the bytes and lines written into it so far.
+    member_start: u64,
+    member_bytes: u64,
+    member_lines: u64,
     /// Holds the run's exclusive lock on the archive until the archive is dropped.
-    _held: File,
+    held: File,
 }
 
 impl Archive {
@@ -85,7 +89,19 @@ impl Archive {
         hold_exclusively(&held, path)?;
         let format = Format::for_path(path);
         let repaired = cut_unfinished_member(&held, path, format)?;
-        Ok(Archive { path: path.to_path_buf(), format, member: None, bytes: 0, lines: 0, repaired, _held: held })
+        let (member_start, member_bytes, member_lines) = (0, 0, 0);
+        Ok(Archive {
+            path: path.to_path_buf(),
+            format,
+            member: None,
+            bytes: 0,
+            lines: 0,
+            repaired,
+            member_start,
+            member_bytes,
+            member_lines,
+            held,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -101,6 +117,7 @@ impl Archive {
             let file = open_append(&self.path)?;
             let start = file.metadata().map_err(|e| self.error(e))?.len();
             mark_member_start(&self.path, start).map_err(|e| self.error(e))?;
+            (self.member_start, self.member_bytes, self.member_lines) = (start, 0, 0);
             self.member = Some(match self.format {
                 Format::Plain => Member::Plain(file),
                 Format::Gzip => Member::Gzip(GzEncoder::new(file, Compression::fast())),
@@ -113,10 +130,34 @@ impl Archive {
             Some(Member::Zstd(encoder)) => encoder.write_all(bytes),
             None => Ok(()),
         };
-        written.map_err(|e| self.error(e))?;
+        if let Err(error) = written {
+            return Err(self.abandon_member(error));
+        }
+        let lines = memchr::memchr_iter(b'\n', bytes).count() as u64;
         self.bytes += bytes.len() as u64;
-        self.lines += memchr::memchr_iter(b'\n', bytes).count() as u64;
+        self.lines += lines;
+        self.member_bytes += bytes.len() as u64;
+        self.member_lines += lines;
         Ok(())
+    }
+
+    /// After a failed write (a full disk): cuts the unfinished member off at once, so that the
+    /// archive ends with whole members and its counts and hash, reported by this run, are of
+    /// those alone (its log is left untouched, so no line is lost). If the cut fails too, the
+    /// marker stays and the next run cuts it. The error to report.
+    fn abandon_member(&mut self, source: io::Error) -> Error {
+        // Dropping a gzip encoder may still try to write its end: the cut below removes it.
+        self.member = None;
+        self.bytes -= self.member_bytes;
+        self.lines -= self.member_lines;
+        (self.member_bytes, self.member_lines) = (0, 0);
+        let cut = self.held.set_len(self.member_start).and_then(|()| self.held.sync_all());
+        if cut.is_ok() {
+            // Without the marker the next run has nothing to repair; should removing it fail,
+            // it finds whole members after the marked length, and keeps them.
+            let _ = fs::remove_file(member_mark(&self.path));
+        }
+        self.error(source)
     }
 
     /// Finishes the current member and makes the archive durable. Called before a log whose
@@ -128,8 +169,10 @@ impl Archive {
             Some(Member::Gzip(encoder)) => encoder.finish(),
             Some(Member::Zstd(encoder)) => encoder.finish(),
         };
-        let file = file.map_err(|e| self.error(e))?;
-        file.sync_all().map_err(|e| self.error(e))?;
+        if let Err(error) = file.and_then(|file| file.sync_all()) {
+            return Err(self.abandon_member(error));
+        }
+        (self.member_bytes, self.member_lines) = (0, 0);
         match fs::remove_file(member_mark(&self.path)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(self.error(e)),
             _ => Ok(()),
@@ -266,6 +309,29 @@ mod tests {
                 assert_eq!((archive.lines, archive.bytes), (3, 9));
             }
             assert_eq!(read_all(&path), b"a0\nb0\nc0\na1\nb1\nc1\n", "{name}");
+        }
+    }
+
+    #[test]
+    fn a_member_whose_write_failed_is_cut_off_at_once_and_not_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["deleted.jsonl", "deleted.jsonl.gz", "deleted.jsonl.zst"] {
+            let path = dir.path().join(name);
+            let mut archive = Archive::open(&path).unwrap();
+            archive.write(b"kept-1\n").unwrap();
+            archive.checkpoint().unwrap();
+            let whole = std::fs::metadata(&path).unwrap().len();
+            archive.write(&b"lost\n".repeat(100_000)).unwrap();
+            // What a full disk does to the next write (`write` cannot be made to fail here).
+            let error = archive.abandon_member(io::Error::from_raw_os_error(libc::ENOSPC));
+            assert!(error.to_string().contains("the log is left untouched"), "{error}");
+            assert_eq!((archive.lines, archive.bytes), (1, 7), "{name}");
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), whole, "{name}");
+            assert!(!member_mark(&path).exists(), "{name}");
+            archive.write(b"later\n").unwrap();
+            archive.checkpoint().unwrap();
+            drop(archive);
+            assert_eq!(read_all(&path), b"kept-1\nlater\n", "{name}");
         }
     }
 

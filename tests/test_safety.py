@@ -1058,6 +1058,26 @@ def test_a_failing_archive_deletes_nothing(tmp_path: Path) -> None:
     assert sorted(p.name for p in logs.iterdir()) == ["logs-a.jsonl", "logs-b.jsonl"]
 
 
+def test_an_archive_that_fills_its_disk_ends_with_whole_members_and_reports_them_alone(tmp_path: Path) -> None:
+    # The failed member was left half written until the next run's repair: the report gave the
+    # archive's hash over it (with 0 lines), and it held the disk's last bytes all that time.
+    small, big = tmp_path / "small.jsonl", tmp_path / "logs-big.jsonl"
+    write_log(small, 10)
+    big_kept = write_log(big, 2000, pad=300)
+    with small_filesystem(tmp_path, "tmpfs", "64k") as mount:
+        archive = mount / "deleted.jsonl"
+        assert run_cli("--path", str(small), "--archive", str(archive)).returncode == 0
+        whole = archive.read_bytes()
+        failed = run_cli("--path", str(big), "--archive", str(archive), "--json")
+        assert failed.returncode == 1, failed.stderr
+        assert archive.read_bytes() == whole
+        assert not (mount / ".deleted.jsonl.mxcp-compact-member").exists()
+        report = json.loads(failed.stdout)["archive"]
+        assert (report["lines"], report["sha256"]) == (0, hashlib.sha256(whole).hexdigest())
+    assert [item for item in big.read_text().splitlines(keepends=True) if NEW in item] == big_kept
+    assert len(big.read_text().splitlines()) == 2000
+
+
 def test_lines_archived_from_a_file_a_stop_request_left_as_it_was_are_not_called_deleted(tmp_path: Path) -> None:
     log = tmp_path / "logs-default.jsonl"
     write_log(log, 120_000, pad=300)
