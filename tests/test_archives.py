@@ -208,3 +208,24 @@ def test_an_incomplete_archive_section_is_a_configuration_error(tmp_path: Path, 
     result = cli_subprocess(["log-cleanup", "--path", tmp_path, "--config", settings], cwd=tmp_path)
     assert result.exit_code == 2
     assert "[archive] needs both directory and retention_days" in result.stderr
+
+
+def test_an_archive_directory_that_is_the_audit_directory_cleans_only_rotated_copies_there(
+    fixture_project: Path, cli_subprocess: RunCli
+) -> None:
+    # Pointed at the audit directory (where logrotate leaves its copies), it cleaned every file
+    # there as an archive: other profiles' live logs, one whose audit is off, emptied and removed.
+    audit = fixture_project / "audit"
+    others = {name: (audit / "logs-default.jsonl").read_bytes() for name in ("logs-staging.jsonl", "logs-eu.jsonl")}
+    for name, content in others.items():
+        (audit / name).write_bytes(content)
+    rotated = audit / "logs-default.jsonl.1.gz"
+    rotated.write_bytes(gzip.compress((audit / "logs-default.jsonl").read_bytes()))
+    (fixture_project / "mxcp-compact.toml").write_text('[archive]\ndirectory = "audit"\nretention_days = 0\n')
+    result = cli_subprocess(["log-cleanup", "--json", "--now", NOW], cwd=fixture_project)
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert not rotated.exists(), "every record of the rotated copy is past 0 days"
+    for name, content in others.items():
+        assert (audit / name).read_bytes() == content
+    assert any("its 2 plain .jsonl files" in note for note in report["notes"]), report["notes"]

@@ -105,7 +105,26 @@ def _with_archives(plan: Plan, settings: ToolConfig) -> Plan:
         return plan
     known = {resolved_or_same(log.path) for log in plan.files}
     extra = [log for log in archive_files(settings.archive_directory) if resolved_or_same(log.path) not in known]
-    return plan._replace(files=(*plan.files, *extra))
+    passed_over = plan.passed_over
+    if _holds_the_logs(settings.archive_directory, plan):
+        # Every file there is cleaned as an archive and removed once empty: other profiles' live
+        # logs (one whose audit is off among them) went with the archive retention. Only rotated
+        # and compressed copies (logrotate's `.jsonl.1`, `.jsonl.2.gz`) are archives there.
+        live = [log for log in extra if log.path.name.endswith(".jsonl")]
+        extra = [log for log in extra if not log.path.name.endswith(".jsonl")]
+        if live:
+            why = (
+                f"the [archive] directory holds the audit logs: its {len(live)} plain .jsonl files"
+                f" ({live[0].path.name}...) are not cleaned as archives, only its rotated and compressed copies"
+            )
+            passed_over = (*passed_over, (settings.archive_directory, why))
+    return plan._replace(files=(*plan.files, *extra), passed_over=passed_over)
+
+
+def _holds_the_logs(directory: Path, plan: Plan) -> bool:
+    archives = resolved_or_same(directory)
+    logs = [log.path for log in plan.files] + ([plan.audit_path] if plan.audit_path is not None else [])
+    return any(resolved_or_same(path.parent) == archives for path in logs)
 
 
 def _retain_rules(retain: Iterable[str]) -> dict[str, Days]:
