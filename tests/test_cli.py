@@ -447,10 +447,72 @@ def test_mxcp_audit_enabled_true_enables_a_disabled_profile_at_its_default_path(
     assert lines_of(log) == 1
 
 
-def test_invalid_mxcp_audit_enabled_is_a_configuration_error(cli: RunCli, fixture_project: Path) -> None:
-    result = cli(["log-cleanup", *NOW_ARGS], cwd=fixture_project, env={"MXCP_AUDIT_ENABLED": "perhaps"})
-    assert result.exit_code == 2
-    assert "MXCP_AUDIT_ENABLED" in result.stderr
+@pytest.mark.parametrize(("profile", "outcome"), [("default", "cleaned"), ("staging", "skipped")])
+def test_an_mxcp_audit_enabled_value_mxcp_ignores_leaves_the_site_file_to_decide(
+    cli: RunCli, fixture_project: Path, profile: str, outcome: str
+) -> None:
+    # MXCP's own writer ignores such a value (it reads true/false, 1/0, yes/no): the logs it
+    # writes are the site file's to decide, and so is their cleanup (this used to be exit 2).
+    args = ["log-cleanup", "--dry-run", "--profile", profile, *NOW_ARGS]
+    result = cli(args, cwd=fixture_project, env={"MXCP_AUDIT_ENABLED": "perhaps"})
+    assert result.exit_code == 0, result.stderr
+    assert "MXCP_AUDIT_ENABLED='perhaps' is none of true/false, 1/0, yes/no: ignored, as MXCP ignores it" in (
+        result.stderr
+    )
+    plain = cli(args, cwd=fixture_project)
+    assert result.stdout == plain.stdout
+    assert ("Audit logging is disabled" in result.stdout) == (outcome == "skipped")
+
+
+def test_the_sites_own_profile_needs_no_profiles_entry_as_in_mxcp(cli: RunCli, tmp_path: Path) -> None:
+    # MXCP gives it an entry of defaults: audit off, logs in <paths.audit>/logs-<profile>.jsonl.
+    (tmp_path / "mxcp-site.yml").write_text("mxcp: 1\nproject: p\nprofile: main\npaths:\n  audit: var/audit\n")
+    log = tmp_path / "var" / "audit" / "logs-main.jsonl"
+    log.parent.mkdir(parents=True)
+    log.write_text(
+        '{"schema_name": "mxcp.endpoints", "timestamp": "2020-01-01T00:00:00Z"}\n'
+        '{"schema_name": "mxcp.endpoints", "timestamp": "2026-11-26T00:00:00Z"}\n'
+    )
+    skipped = cli(["log-cleanup", "--json", *NOW_ARGS], cwd=tmp_path)
+    assert (skipped.exit_code, skipped.json()["status"]) == (0, "skipped"), skipped.stderr
+    enabled = cli(["log-cleanup", "--json", *NOW_ARGS], cwd=tmp_path, env={"MXCP_AUDIT_ENABLED": "yes"})
+    assert enabled.exit_code == 0, enabled.stderr
+    assert enabled.json()["deleted_per_schema"] == {"mxcp.endpoints:1": 1}
+    assert lines_of(log) == 1
+    typo = cli(["log-cleanup", "--profile", "mian", *NOW_ARGS], cwd=tmp_path)
+    assert typo.exit_code == 2 and "unknown profile 'mian'" in typo.stderr
+
+
+@pytest.mark.parametrize(
+    ("audit", "message"),
+    [('"x"', "profiles.default must be a mapping"), ("[1]", "profiles.default must be a mapping")],
+)
+def test_a_profile_that_is_no_mapping_is_a_one_line_configuration_error(
+    cli_any: RunCli, tmp_path: Path, audit: str, message: str
+) -> None:
+    (tmp_path / "mxcp-site.yml").write_text(f"mxcp: 1\nproject: p\nprofile: default\nprofiles:\n  default: {audit}\n")
+    result = cli_any(["log-cleanup", *NOW_ARGS], cwd=tmp_path)
+    assert result.exit_code == 2 and result.stderr.strip() == f"Error: {tmp_path / 'mxcp-site.yml'}: {message}"
+
+
+@pytest.mark.parametrize(("value", "skipped"), [('"on"', False), ("1.0", False), ('"off"', True), ('"n"', True)])
+def test_audit_enabled_is_read_as_mxcps_model_reads_it(cli: RunCli, tmp_path: Path, value: str, skipped: bool) -> None:
+    site = f"mxcp: 1\nproject: p\nprofile: default\nprofiles:\n  default:\n    audit:\n      enabled: {value}\n"
+    (tmp_path / "mxcp-site.yml").write_text(site)
+    result = cli(["log-cleanup", "--json", *NOW_ARGS], cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert (result.json()["status"] == "skipped") == skipped
+
+
+def test_a_tilde_in_audit_path_is_not_expanded_as_mxcp_writes_there(cli: RunCli, tmp_path: Path) -> None:
+    site = "mxcp: 1\nproject: p\nprofile: default\nprofiles:\n  default:\n    audit:\n      enabled: true\n"
+    (tmp_path / "mxcp-site.yml").write_text(site + "      path: ~/aud/x.jsonl\n")
+    log = tmp_path / "~" / "aud" / "x.jsonl"
+    log.parent.mkdir(parents=True)
+    log.write_text('{"schema_name": "mxcp.endpoints", "timestamp": "2020-01-01T00:00:00Z"}\n')
+    result = cli(["log-cleanup", "--json", *NOW_ARGS], cwd=tmp_path, env={"HOME": str(tmp_path / "home")})
+    assert result.exit_code == 0, result.stderr
+    assert [f["path"] for f in result.json()["files"]] == [str(log)]
 
 
 def test_site_is_found_from_a_subdirectory(cli_any: RunCli, fixture_project: Path) -> None:

@@ -387,9 +387,13 @@ def test_mxcp_audit_enabled_overrides_the_site(fixture_project: Path, profile: s
     assert (plan.skipped_reason is not None) == skipped
 
 
-def test_invalid_mxcp_audit_enabled_is_a_config_error(fixture_project: Path) -> None:
-    with pytest.raises(ConfigError, match="MXCP_AUDIT_ENABLED"):
-        discover_profile_files(fixture_project / "mxcp-site.yml", None, {"MXCP_AUDIT_ENABLED": "maybe"})
+def test_an_mxcp_audit_enabled_value_mxcp_ignores_is_a_note_and_the_site_decides(fixture_project: Path) -> None:
+    site = fixture_project / "mxcp-site.yml"
+    plan = discover_profile_files(site, None, {"MXCP_AUDIT_ENABLED": "maybe"})
+    assert plan.files == discover_profile_files(site, None, {}).files
+    assert plan.passed_over == (
+        (site, "MXCP_AUDIT_ENABLED='maybe' is none of true/false, 1/0, yes/no: ignored, as MXCP ignores it"),
+    )
 
 
 def test_unknown_profile_is_a_config_error_listing_the_known_ones(fixture_project: Path) -> None:

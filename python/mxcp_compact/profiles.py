@@ -20,9 +20,12 @@ if TYPE_CHECKING:
 __all__ = ["SITE_FILE", "discover_profile_files", "find_site", "load_site"]
 
 SITE_FILE = "mxcp-site.yml"
-# MXCP_AUDIT_ENABLED's spellings, as MXCP reads them.
+# MXCP_AUDIT_ENABLED's spellings, as MXCP reads them (any other value it ignores).
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
+# What MXCP's pydantic model takes for a quoted `audit.enabled` (pydantic's bool strings).
+_SITE_TRUE = {*_TRUE, "on", "t", "y"}
+_SITE_FALSE = {*_FALSE, "off", "f", "n"}
 
 
 def find_site(start: Path) -> Path | None:
@@ -56,59 +59,79 @@ def load_site(path: Path) -> dict[str, Any]:
     return data
 
 
-def _env_flag(name: str, env: Mapping[str, str]) -> bool | None:
+def _env_flag(name: str, env: Mapping[str, str]) -> tuple[bool | None, str | None]:
+    """The variable as MXCP reads it, and a note when it holds a value MXCP ignores (then the
+    site file decides, as it does for MXCP's own writer)."""
     raw = env.get(name)
     if raw is None or raw.strip() == "":
-        return None
+        return None, None
     value = raw.strip().lower()
     if value in _TRUE:
-        return True
+        return True, None
     if value in _FALSE:
-        return False
-    raise ConfigError(f"{name}={raw!r}: expected true/false, 1/0 or yes/no")
+        return False, None
+    return None, f"{name}={raw!r} is none of true/false, 1/0, yes/no: ignored, as MXCP ignores it"
 
 
 def _site_flag(value: object, site_path: Path) -> bool:
-    """`audit.enabled` as MXCP reads it: a YAML boolean, or the same words as the environment
-    variable in a quoted string (`"false"` is false: `bool("false")` used to say true)."""
+    """`audit.enabled` as MXCP's model reads it: a YAML boolean, 0 or 1, or one of pydantic's
+    words in a quoted string (`"false"` is false: `bool("false")` used to say true)."""
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.strip().lower() in (*_TRUE, *_FALSE):
-        return value.strip().lower() in _TRUE
-    if isinstance(value, int) and value in (0, 1):
+    if isinstance(value, str) and value.strip().lower() in (*_SITE_TRUE, *_SITE_FALSE):
+        return value.strip().lower() in _SITE_TRUE
+    if isinstance(value, (int, float)) and value in (0, 1):
         return bool(value)
     raise ConfigError(f"{site_path}: audit.enabled {value!r}: expected true or false")
+
+
+def _mapping(value: object, what: str, site_path: Path) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{site_path}: {what} must be a mapping")
+    return value
+
+
+def _audit_directory(site: dict[str, Any], site_path: Path) -> Path:
+    """`paths.audit`, where MXCP writes a profile's log when `audit.path` is not set."""
+    directory = _mapping(site.get("paths"), "'paths'", site_path).get("audit", "audit")
+    if not isinstance(directory, str) or not directory:
+        raise ConfigError(f"{site_path}: paths.audit must be a non-empty string")
+    return Path(directory)
 
 
 def discover_profile_files(site_path: Path, profile_option: str | None, env: Mapping[str, str]) -> Plan:
     """The audit files of a profile of the MXCP project whose site file is `site_path`."""
     site = load_site(site_path)
     root = site_path.parent
-    profiles = site.get("profiles") or {}
-    if not isinstance(profiles, dict):
-        raise ConfigError(f"{site_path}: 'profiles' must be a mapping")
+    profiles = _mapping(site.get("profiles"), "'profiles'", site_path)
     profile = profile_option or env.get("MXCP_PROFILE") or site.get("profile") or "default"
     if not isinstance(profile, str):
         raise ConfigError(f"{site_path}: 'profile' must be a string")
-    if profile not in profiles:
+    # MXCP gives the site's own profile an entry of defaults (audit off) when `profiles:` has
+    # none; a name from --profile or MXCP_PROFILE must be listed (a typo is an error, not a skip).
+    if profile not in profiles and profile != site.get("profile"):
         known = ", ".join(sorted(str(p) for p in profiles)) or "none"
         raise ConfigError(f"unknown profile {profile!r} in {site_path} (profiles: {known})")
-    audit = (profiles.get(profile) or {}).get("audit") or {}
-    if not isinstance(audit, dict):
-        raise ConfigError(f"{site_path}: profiles.{profile}.audit must be a mapping")
-    enabled = _env_flag("MXCP_AUDIT_ENABLED", env)
+    settings = _mapping(profiles.get(profile), f"profiles.{profile}", site_path)
+    audit = _mapping(settings.get("audit"), f"profiles.{profile}.audit", site_path)
+    enabled, ignored = _env_flag("MXCP_AUDIT_ENABLED", env)
+    notes = () if ignored is None else ((site_path, ignored),)
     if enabled is None:
         enabled = _site_flag(audit.get("enabled", False), site_path)
     if not enabled:
-        return Plan(files=(), profile=profile, skipped_reason=f"Audit logging is disabled for profile '{profile}'.")
+        skipped = f"Audit logging is disabled for profile '{profile}'."
+        return Plan(files=(), profile=profile, skipped_reason=skipped, passed_over=notes)
     raw_path = audit.get("path")
     if raw_path is not None and not isinstance(raw_path, str):
         raise ConfigError(f"{site_path}: profiles.{profile}.audit.path must be a string")
-    base = Path(raw_path).expanduser() if raw_path else Path("audit") / f"logs-{profile}.jsonl"
+    # As MXCP writes it: relative to the project, `~` not expanded (MXCP writes `./~/...`).
+    base = Path(raw_path) if raw_path else _audit_directory(site, site_path) / f"logs-{profile}.jsonl"
     if not base.is_absolute():
         base = root / base
     if base.is_dir():
         # MXCP writes its log at this path, so it must name a file (a directory gave "has 3
         # hard links" from the core, file by file).
         raise ConfigError(f"{site_path}: profiles.{profile}.audit.path {raw_path!r} is a directory; name the log file")
-    return Plan(files=tuple(profile_files(base)), profile=profile, audit_path=base)
+    return Plan(files=tuple(profile_files(base)), profile=profile, passed_over=notes, audit_path=base)
