@@ -1331,3 +1331,18 @@ def test_schedule_help_lists_every_option_with_its_default(tmp_path: Path) -> No
         assert entry.endswith(f"[default: {default}]"), entry
     assert "--working-dir DIR " in result.stdout and "--namespace NAMESPACE " in result.stdout
     assert "--unit-dir" not in result.stdout, "a hidden option, for the tests"
+
+
+def test_a_path_run_inside_a_project_says_it_does_not_read_the_projects_settings_file(
+    cli: RunCli, fixture_project: Path
+) -> None:
+    settings = fixture_project / "mxcp-compact.toml"
+    settings.write_text("[retention]\ndefault_days = 365\n")
+    args = ["log-cleanup", "--dry-run", "--path", "audit", *NOW_ARGS]
+    unread = cli(args, cwd=fixture_project)
+    assert unread.exit_code == 0, unread.stderr
+    note = f"note: {settings}: not read by a --path run (its retention and archive settings do not apply)"
+    assert note in unread.stderr
+    read = cli([*args, "--config", settings], cwd=fixture_project)
+    assert read.exit_code == 0 and "not read by a --path run" not in read.stderr
+    assert read.stdout != unread.stdout, "365 days keep what 90 delete"

@@ -67,10 +67,12 @@ def resolve_run(
     overrides = _retain_rules(retain)
     all_schemas = parse_days(retention_days, "--retention-days") if retention_days is not None else None
     instant = parse_now(now) if now is not None else time.time_ns()
+    unread_settings: tuple[str, ...] = ()
     if paths:
         if profile is not None:
             raise ConfigError("--profile and --path cannot be combined: --path names the files itself")
         plan = expand_paths(paths)
+        unread_settings = _settings_a_path_run_does_not_read(cwd) if config_file is None else ()
     else:
         site = find_site(cwd)
         if site is None:
@@ -84,7 +86,7 @@ def resolve_run(
     settings = load_tool_config(config_file) if config_file is not None else ToolConfig()
     plan = _with_archives(plan, settings)
     base = settings.retention(overrides, all_schemas)
-    notes = [f"{path}: {reason}" for path, reason in plan.passed_over]
+    notes = [*unread_settings, *(f"{path}: {reason}" for path, reason in plan.passed_over)]
     rules: dict[Path | None, Any] = {}
     if settings.archive_directory is not None:
         rules[ARCHIVE_RULES] = Retention(all_schemas=settings.archive_retention_days).to_core()
@@ -96,6 +98,18 @@ def resolve_run(
                 notes += warnings
             rules[log.registry] = base.with_registry(registry).to_core()
     return RunConfig(plan, rules, instant, settings, tuple(notes))
+
+
+def _settings_a_path_run_does_not_read(cwd: Path) -> tuple[str, ...]:
+    """A note on the project's settings file, which a `--path` run does not read: its retention
+    (a schema kept 365 days, say) does not apply unless `--config` names it."""
+    site = find_site(cwd)
+    beside = site.parent / TOOL_CONFIG_FILE if site is not None else None
+    if beside is None or not beside.is_file():
+        return ()
+    return (
+        f"{beside}: not read by a --path run (its retention and archive settings do not apply); add --config {beside}",
+    )
 
 
 def _with_archives(plan: Plan, settings: ToolConfig) -> Plan:
