@@ -98,3 +98,30 @@ def test_an_unreadable_site_is_reported_before_the_style_is_known(tmp_path: Path
     with pytest.raises(CleanupError, match=re.escape("no mxcp-site.yml")) as failed:
         plan(tmp_path)
     assert failed.value.output_style is None
+
+
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry_run", "real_run"])
+def test_an_archive_in_a_missing_directory_is_refused_by_the_dry_run_as_by_the_real_run(
+    tmp_path: Path, dry_run: bool
+) -> None:
+    # The dry run reported 346 deletions; the real run was refused (exit 2) and deleted none.
+    settings = tmp_path / "mxcp-compact.toml"
+    settings.write_text('[cleanup]\narchive = "nodir/a-{date}.jsonl.gz"\n')
+    (tmp_path / "logs.jsonl").write_text("")
+    request = CleanupRequest(paths=(tmp_path / "logs.jsonl",), config_file=settings, dry_run=dry_run)
+    with pytest.raises(
+        CleanupError,
+        match=r"mxcp-compact.toml: cleanup.archive '.*nodir/a-\{date\}.jsonl.gz': its directory .*nodir does not exist",
+    ):
+        plan_cleanup(request, tmp_path, {})
+
+
+def test_a_bad_archive_template_in_the_settings_file_names_the_file_not_the_option(tmp_path: Path) -> None:
+    settings = tmp_path / "mxcp-compact.toml"
+    settings.write_text('[cleanup]\narchive = "a-{x}.jsonl.gz"\n')
+    (tmp_path / "logs.jsonl").write_text("")
+    request = CleanupRequest(paths=(tmp_path / "logs.jsonl",), config_file=settings)
+    with pytest.raises(
+        CleanupError, match=r"^.*mxcp-compact.toml: cleanup.archive '.*a-\{x\}.jsonl.gz': only \{date\}"
+    ):
+        plan_cleanup(request, tmp_path, {})

@@ -170,14 +170,20 @@ def _archive(request: CleanupRequest, run: RunConfig, in_place: bool, settings_a
     template = request.archive if request.archive is not None or not settings_archive else run.settings.archive
     if not template:
         return None
-    archive = _fill_date(template, run.now_ns)
-    _check_archive_format(archive, template)
+    # An error names where the template came from: the settings file, or the option.
+    named = f"{run.settings.path}: cleanup.archive" if from_settings else "--archive"
+    archive = _fill_date(template, run.now_ns, named)
+    _check_archive_format(archive, template, named)
     if in_place:
         where = f"{run.settings.path} names an archive, but" if from_settings else "--archive cannot be combined with"
         raise ConfigError(
             f"{where} --in-place/--emergency: they overwrite lines in place and cannot archive them"
             + ("; add --archive '' to run without it" if from_settings else "")
         )
+    if not archive.parent.is_dir():
+        # Found by the dry run too, which writes no archive: it reported what the real run,
+        # refused for this, would never delete.
+        raise ConfigError(f"{named} {template!r}: its directory {archive.parent} does not exist")
     return archive
 
 
@@ -240,7 +246,7 @@ def _without_todays_archive(files: tuple[LogFile, ...], archive: Path | None) ->
     return tuple(log for log in files if not (log.archived and resolved_or_same(log.path) == today))
 
 
-def _fill_date(template: str, now_ns: int) -> Path:
+def _fill_date(template: str, now_ns: int, named: str = "--archive") -> Path:
 
     from mxcp_compact.report import utc_instant
 
@@ -249,7 +255,7 @@ def _fill_date(template: str, now_ns: int) -> Path:
         return Path(template.format(date=day))
     except (KeyError, IndexError, ValueError):
         raise ConfigError(
-            f"--archive {template!r}: only {{date}} may appear in braces (write {{{{ and }}}} for a brace)"
+            f"{named} {template!r}: only {{date}} may appear in braces (write {{{{ and }}}} for a brace)"
         ) from None
 
 
@@ -261,21 +267,21 @@ _FOREIGN_FORMATS = frozenset(
 )
 
 
-def _check_archive_format(archive: Path, template: str) -> None:
+def _check_archive_format(archive: Path, template: str, named: str) -> None:
     """Refuses an archive name whose end promises a format it would not be written in: plain
     JSONL in `deleted.jsonl.bz2` (or `.GZ`) is an archive its own tools cannot read."""
     suffix = archive.suffix
     if suffix == ".duckdb":
         from mxcp_compact.outputs import duckdb_name_problem
 
-        problem = duckdb_name_problem(archive, "--archive")
+        problem = duckdb_name_problem(archive, named)
         if problem is not None:
             raise ConfigError(problem)
     if suffix in _ARCHIVE_FORMATS:
         return
     if suffix.lower() in _ARCHIVE_FORMATS or suffix.lower() in _FOREIGN_FORMATS:
         raise ConfigError(
-            f"--archive {template!r}: an archive is written as .jsonl.gz, .jsonl.zst, .duckdb (lower case) or"
+            f"{named} {template!r}: an archive is written as .jsonl.gz, .jsonl.zst, .duckdb (lower case) or"
             f" plain JSONL; a name ending in {suffix} would hold plain text"
         )
 
