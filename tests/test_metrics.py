@@ -128,7 +128,10 @@ def test_a_run_that_fails_after_planning_is_recorded_as_failed(
     fixture_project: Path, cli_subprocess: RunCli, tmp_path: Path
 ) -> None:
     prom = tmp_path / "cleanup.prom"
-    archive = tmp_path / "no-such-dir" / "deleted.jsonl"
+    # A directory where the archive goes: refused when the run opens it, once planned (a
+    # missing directory is refused by the plan itself now, so that a dry run refuses it too).
+    archive = tmp_path / "deleted.jsonl"
+    archive.mkdir()
     result = cli_subprocess(
         ["log-cleanup", "--now", FIXTURE_NOW, "--archive", archive, "--metrics", prom], cwd=fixture_project
     )
@@ -315,3 +318,12 @@ def test_the_success_time_is_carried_over_for_the_same_command_and_profile_only(
     write_metrics(prom, RunMetrics("log-cleanup", "production", True, 300.0, 1.0))
     write_metrics(prom, RunMetrics("log-cleanup", "production", False, 400.0, 1.0))
     assert gauges(prom, "log-cleanup", "production")["last_success_timestamp_seconds"] == 300
+
+
+@pytest.mark.parametrize("profile", ["eu\u2028west", "a\x85b", "form\x0cfeed"])
+def test_the_success_time_is_carried_over_whatever_characters_the_profile_holds(tmp_path: Path, profile: str) -> None:
+    # str.splitlines() also splits at U+2028, NEL and form feed: the earlier success was not found.
+    prom = tmp_path / "mxcp.prom"
+    write_metrics(prom, RunMetrics("log-cleanup", profile, True, 100.0, 1.0))
+    write_metrics(prom, RunMetrics("log-cleanup", profile, False, 200.0, 1.0))
+    assert gauges(prom, "log-cleanup", profile)["last_success_timestamp_seconds"] == 100
