@@ -240,6 +240,16 @@ def test_schedule_systemd_prints_service_and_timer_units(fixture_project: Path) 
     assert exec_start.split("=", 1)[1].startswith("/"), "an absolute command path for systemd"
 
 
+def test_a_project_directory_ending_in_whitespace_is_refused_as_systemd_would_strip_it(tmp_path: Path) -> None:
+    spaced = tmp_path / "project "
+    spaced.mkdir()
+    (spaced / "mxcp-site.yml").write_text(MINIMAL_SITE)
+    for kind in ("--systemd", "--cron"):
+        code, out, err = invoke("schedule", kind, "--working-dir", str(spaced))
+        assert (code, out) == (2, ""), kind
+        assert f"the project directory {str(spaced)!r} (--working-dir) begins or ends with whitespace" in err, kind
+
+
 def test_a_schedule_cannot_be_steered_by_a_path_or_a_time(fixture_project: Path, tmp_path: Path) -> None:
     """A newline in the working directory added an ExecStartPre= line to the unit (and a second
     crontab line), shell text after --at ran in cron, and `%` was expanded by systemd and cron."""

@@ -230,7 +230,9 @@ def last_success(path: Path, command: str, profile: str | None) -> float | None:
             text = earlier.read(1 << 20).decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return None
-    for line in text.splitlines():
+    # Lines end at "\n" only: splitlines() also splits at U+2028 and the like, which a profile's
+    # name in a label may hold, and the success time was then lost.
+    for line in text.split("\n"):
         if line.startswith(start):
             try:
                 return float(line[len(start) :])

@@ -66,6 +66,12 @@ class Schedule:
             if any(ord(character) < 0x20 or ord(character) == 0x7F for character in text):
                 option = {"cron_time": "at", "audit_dir": "audit directory"}.get(name, name.replace("_", "-"))
                 raise ValueError(f"--{option} {text!r}: a control character cannot go into a schedule")
+        if self.working_dir is not None and str(self.working_dir) != str(self.working_dir).strip():
+            # systemd strips it from WorkingDirectory=: the service would run somewhere else.
+            raise ValueError(
+                f"the project directory {str(self.working_dir)!r} (--working-dir) begins or ends with whitespace,"
+                " which a schedule cannot hold"
+            )
         if not _CRON_TIME.fullmatch(self.cron_time):
             raise ValueError(f"--at {self.cron_time!r}: expected five crontab fields, such as '0 2 * * *'")
         check_cron_time(self.cron_time)
