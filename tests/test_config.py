@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 
 from conftest import PROFILE_FILES, SITE_YML, record, registry_line, run_subprocess, write_log, write_site
+from mxcp_compact.config import resolve_run
 from mxcp_compact.discovery import LogFile, expand_paths, registry_path_for
 from mxcp_compact.errors import ConfigError
 from mxcp_compact.profiles import discover_profile_files, find_site
 from mxcp_compact.registry import RegistryEntry, load_registry
 from mxcp_compact.rules import FOREVER, Retention, parse_days, parse_now, parse_retain
+from mxcp_compact.settings import load_tool_config
 
 
 def ns(instant: datetime) -> int:
@@ -728,3 +730,29 @@ def test_retention_precedence_retain_then_all_schemas_then_registry_then_builtin
 def test_now_helpers_agree_with_datetime_arithmetic() -> None:
     later = datetime(2026, 11, 27, tzinfo=timezone.utc) + timedelta(days=1, microseconds=7)
     assert parse_now("2026-11-28T00:00:00.000007Z") == ns(later)
+
+
+def test_an_empty_schema_name_in_the_settings_file_is_refused(tmp_path: Path) -> None:
+    settings = tmp_path / "mxcp-compact.toml"
+    settings.write_text('[retention]\nschemas = { "" = 5 }\n')
+    with pytest.raises(ConfigError, match=r"retention.schemas: an empty schema name matches no record"):
+        load_tool_config(settings)
+
+
+def test_a_missing_archive_directory_names_the_settings_file(tmp_path: Path) -> None:
+    settings = tmp_path / "mxcp-compact.toml"
+    settings.write_text('[archive]\ndirectory = "gone"\nretention_days = 30\n')
+    (tmp_path / "logs.jsonl").write_text("")
+    with pytest.raises(
+        ConfigError, match=rf"^{re.escape(str(settings))}: .*gone: the \[archive\] directory does not exist"
+    ):
+        resolve_run(
+            profile=None,
+            paths=[tmp_path / "logs.jsonl"],
+            retention_days=None,
+            retain=[],
+            now=None,
+            config_file=settings,
+            cwd=tmp_path,
+            env={},
+        )

@@ -118,7 +118,11 @@ def _with_archives(plan: Plan, settings: ToolConfig) -> Plan:
     if settings.archive_directory is None or plan.skipped_reason is not None:
         return plan
     known = {resolved_or_same(log.path) for log in plan.files}
-    extra = [log for log in archive_files(settings.archive_directory) if resolved_or_same(log.path) not in known]
+    try:
+        listed = archive_files(settings.archive_directory)
+    except ConfigError as error:
+        raise ConfigError(f"{settings.path}: {error}") from None
+    extra = [log for log in listed if resolved_or_same(log.path) not in known]
     passed_over = plan.passed_over
     if _holds_the_logs(settings.archive_directory, plan):
         # Every file there is cleaned as an archive and removed once empty: other profiles' live

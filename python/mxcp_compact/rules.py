@@ -119,6 +119,8 @@ def check_schema_name(name: str, what: str) -> None:
     `mxcp.endpoints:2` (the form the reports print) matched nothing, in silence. (The mxcp style
     prints `mxcp.endpoints:v2`; that form is not refused: `orders:v2` can be a schema's own name,
     and no other option could give it a rule.)"""
+    if not name.strip():
+        raise ConfigError(f"{what}: an empty schema name matches no record")
     if "=" in name:
         raise ConfigError(f"{what}: {name!r} is no schema name (one '=' separates it from the days)")
     base, colon, version = name.rpartition(":")
