@@ -76,6 +76,8 @@ pub struct Archive {
     member_start: u64,
     member_bytes: u64,
     member_lines: u64,
+    /// Whether this run created the file (see `discard_if_empty`).
+    created: bool,
     /// Holds the run's exclusive lock on the archive until the archive is dropped.
     held: File,
 }
@@ -85,6 +87,7 @@ impl Archive {
     /// an unfinished member a stopped run left (see the module comment). Fails early, before
     /// any log is read, if it cannot be created or another run holds it.
     pub fn open(path: &Path) -> Result<Archive> {
+        let created = !path.exists();
         let held = open_append(path)?;
         hold_exclusively(&held, path)?;
         let format = Format::for_path(path);
@@ -100,6 +103,7 @@ impl Archive {
             member_start,
             member_bytes,
             member_lines,
+            created,
             held,
         })
     }
@@ -139,6 +143,20 @@ impl Archive {
         self.member_bytes += bytes.len() as u64;
         self.member_lines += lines;
         Ok(())
+    }
+
+    /// Removes the archive when this run created it and put nothing in it (a day with nothing
+    /// to delete): an empty `.gz` or `.zst` is no stream, and `zcat`/`zstdcat` fail on it (exit
+    /// 1), which a daily timer's archive directory then held one of for each quiet day. True
+    /// when it was removed.
+    pub fn discard_if_empty(&mut self) -> Result<bool> {
+        let len = self.held.metadata().map_err(|e| Error::io(&self.path, "read the archive", e))?.len();
+        if !self.created || self.member.is_some() || len > 0 {
+            return Ok(false);
+        }
+        fs::remove_file(&self.path).map_err(|e| Error::io(&self.path, "remove the empty archive", e))?;
+        self.created = false;
+        Ok(true)
     }
 
     /// After a failed write (a full disk): cuts the unfinished member off at once, so that the
@@ -310,6 +328,25 @@ mod tests {
             }
             assert_eq!(read_all(&path), b"a0\nb0\nc0\na1\nb1\nc1\n", "{name}");
         }
+    }
+
+    #[test]
+    fn an_archive_this_run_created_and_left_empty_is_removed_and_no_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("deleted.jsonl.gz");
+        assert!(Archive::open(&path).unwrap().discard_if_empty().unwrap());
+        assert!(!path.exists());
+        let mut written = Archive::open(&path).unwrap();
+        written.write(b"a\n").unwrap();
+        written.checkpoint().unwrap();
+        assert!(!written.discard_if_empty().unwrap());
+        drop(written);
+        let before = std::fs::read(&path).unwrap();
+        assert!(!Archive::open(&path).unwrap().discard_if_empty().unwrap(), "not this run's");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        std::fs::write(&path, b"").unwrap();
+        assert!(!Archive::open(&path).unwrap().discard_if_empty().unwrap(), "an empty file it found is left");
+        assert!(path.exists());
     }
 
     #[test]

@@ -163,6 +163,15 @@ mod python {
         fn repaired(&self) -> u64 {
             self.archive.lock().map_or(0, |archive| archive.repaired)
         }
+
+        /// Removes the archive if this run created it and wrote nothing to it; True if it did.
+        fn discard_if_empty(&self) -> PyResult<bool> {
+            match self.archive.lock() {
+                Ok(mut archive) => archive.discard_if_empty().map_err(to_py_err),
+                // A pass that panicked holding it: keep the file, whatever it holds.
+                Err(_) => Ok(false),
+            }
+        }
     }
 
     fn wait_seconds(seconds: f64) -> PyResult<Duration> {

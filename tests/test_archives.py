@@ -229,3 +229,24 @@ def test_an_archive_directory_that_is_the_audit_directory_cleans_only_rotated_co
     for name, content in others.items():
         assert (audit / name).read_bytes() == content
     assert any("its 2 plain .jsonl files" in note for note in report["notes"]), report["notes"]
+
+
+@pytest.mark.parametrize("name", ["deleted-{date}.jsonl.gz", "deleted-{date}.jsonl.zst", "deleted-{date}.jsonl"])
+def test_a_day_with_nothing_to_delete_writes_no_archive(tmp_path: Path, cli_subprocess: RunCli, name: str) -> None:
+    # Each quiet day left an empty archive, and an empty .gz or .zst is no stream: zcat and
+    # zstdcat fail on it (exit 1), so `zcat archive/*.gz` failed in a directory a timer fills.
+    logs, archive = tmp_path / "logs", tmp_path / "archive"
+    logs.mkdir()
+    archive.mkdir()
+    (logs / "logs-default.jsonl").write_text(record("2026-11-20", 1))
+    base = ["log-cleanup", "--json", "--path", logs, "--now", NOW, "--archive", archive / name]
+    quiet = cli_subprocess(base, cwd=tmp_path)
+    assert quiet.exit_code == 0, quiet.stderr
+    report = json.loads(quiet.stdout)
+    assert report["archive"] is None and list(archive.iterdir()) == []
+    written = archive / name.replace("{date}", "20261127")
+    assert f"nothing was deleted, so no archive was written ({written})" in report["notes"]
+    # An archive that was there already is left as it is, even empty.
+    written.write_bytes(b"")
+    assert cli_subprocess(base, cwd=tmp_path).exit_code == 0
+    assert written.exists()

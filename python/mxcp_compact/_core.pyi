@@ -37,6 +37,9 @@ class Archive:
     def repaired(self) -> int:
         """Bytes of an unfinished member, left by a run that stopped, cut off when it was opened
         (the archive is held by this run, an exclusive flock, until the object is collected)."""
+    def discard_if_empty(self) -> bool:
+        """Removes the archive if this run created it and wrote nothing to it (an empty .gz or
+        .zst is no stream: zcat fails on it); True if it did."""
 
 class DirLock:
     """The run lock on one audit directory (an flock on the directory itself), taken once for

@@ -184,6 +184,9 @@ def run(plan: CleanupPlan, started: float) -> RunSummary:
     archived = None
     if archive is not None and plan.archive is not None:
         lines, size = archive.counts()
+        if lines == 0 and plan.archive_staging is None and archive.discard_if_empty():
+            # An empty .gz or .zst is no stream (zcat fails on it): a quiet day writes none.
+            notes.append(f"nothing was deleted, so no archive was written ({plan.archive})")
         if not interrupted:
             outcomes += _clean_todays_archive(plan, notes)
         if plan.archive_staging is not None:
