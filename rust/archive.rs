@@ -229,10 +229,19 @@ fn member_mark(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.mxcp-compact-member"))
 }
 
-/// Records, durably, that a member starts at byte `start` of the archive at `path`.
+/// Records, durably, that a member starts at byte `start` of the archive at `path`. On failure
+/// (a full disk) no marker is left: no member was started, so there is nothing to repair.
 fn mark_member_start(path: &Path, start: u64) -> io::Result<()> {
     let mark = member_mark(path);
-    let mut file = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&mark)?;
+    let written = write_marker(&mark, start);
+    if written.is_err() {
+        let _ = fs::remove_file(&mark);
+    }
+    written
+}
+
+fn write_marker(mark: &Path, start: u64) -> io::Result<()> {
+    let mut file = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(mark)?;
     file.write_all(format!("{start}\n").as_bytes())?;
     file.sync_all()?;
     let dir = mark.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));

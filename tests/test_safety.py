@@ -1078,6 +1078,25 @@ def test_an_archive_that_fills_its_disk_ends_with_whole_members_and_reports_them
     assert len(big.read_text().splitlines()) == 2000
 
 
+def test_a_run_on_a_full_disk_leaves_no_empty_archive_marker_or_trail_behind(tmp_path: Path) -> None:
+    # Each failed run left a 0-byte archive, a 0-byte member marker and a 0-byte trail there.
+    log = tmp_path / "logs-default.jsonl"
+    write_log(log, 200, old_every=1)
+    original = log.read_text()
+    with small_filesystem(tmp_path, "tmpfs", "64k") as mount:
+        filler = mount / "filler"
+        with filler.open("wb", buffering=0) as handle, contextlib.suppress(OSError):
+            while True:
+                handle.write(b"x" * 512)
+        args = ["--path", str(log), "--archive", str(mount / "a.jsonl.gz"), "--audit-trail", str(mount / "t.jsonl")]
+        result = run_cli(*args)
+        left = sorted(p.name for p in mount.iterdir())
+    assert result.returncode == 1, result.stderr
+    assert "No space left" in result.stderr
+    assert left == ["filler"]
+    assert log.read_text() == original
+
+
 def test_lines_archived_from_a_file_a_stop_request_left_as_it_was_are_not_called_deleted(tmp_path: Path) -> None:
     log = tmp_path / "logs-default.jsonl"
     write_log(log, 120_000, pad=300)

@@ -12,6 +12,7 @@ the conditions, `erased_per_schema`), so that nobody reads it as a retention run
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 from collections import namedtuple
@@ -459,6 +460,7 @@ def append_trail(path: Path, summary: RunSummary) -> None:
     import orjson
 
     line = orjson.dumps(trail_record(summary)) + b"\n"
+    created = not os.path.lexists(path)
     descriptor = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
     try:
         size = os.fstat(descriptor).st_size
@@ -471,6 +473,9 @@ def append_trail(path: Path, summary: RunSummary) -> None:
             os.fsync(descriptor)
         except OSError:
             os.ftruncate(descriptor, size)
+            if created:  # an empty trail this run made would only hide that none was written
+                with contextlib.suppress(OSError):
+                    path.unlink()
             raise
     finally:
         os.close(descriptor)
