@@ -101,23 +101,31 @@ def test_archives_keep_their_own_retention_in_the_same_run_and_verify_checks_the
     assert cli_subprocess(["verify", *base], cwd=tmp_path).exit_code == 0
 
 
+def archiving_into_the_archive_directory(
+    tmp_path: Path, lines: list[str], name: str, retention_days: int
+) -> tuple[Path, Path, list[str | Path]]:
+    """A log of `lines`, and a settings file whose [archive] directory also receives the run's
+    own archive `name`: the logs and archive directories, and the options of such a run."""
+    logs, archive = tmp_path / "logs", tmp_path / "archive"
+    logs.mkdir()
+    archive.mkdir()
+    (logs / "logs-default.jsonl").write_text("".join(lines))
+    settings = tmp_path / "mxcp-compact.toml"
+    settings.write_text(
+        f'[cleanup]\narchive = "archive/{name}"\n\n[archive]\ndirectory = "archive"\n'
+        f"retention_days = {retention_days}\n"
+    )
+    return logs, archive, ["--path", logs, "--now", NOW, "--config", settings]
+
+
 def test_records_archived_today_past_the_archive_retention_are_cleaned_in_the_same_run(
     tmp_path: Path, cli_subprocess: RunCli
 ) -> None:
     """Today's archive is written during the run, after the plan listed the [archive]
     directory: it is cleaned at the end too, so verify is content right after one run."""
-    logs, archive = tmp_path / "logs", tmp_path / "archive"
-    logs.mkdir()
-    archive.mkdir()
     # Every third record expired: from 2020 (past 200 days too) or from 2026-06-01 (not yet).
     lines = [record(("2020-01-01" if n % 2 else "2026-06-01") if n % 3 == 0 else "2026-11-20", n) for n in range(90)]
-    (logs / "logs-default.jsonl").write_text("".join(lines))
-    settings = tmp_path / "mxcp-compact.toml"
-    settings.write_text(
-        '[cleanup]\narchive = "archive/deleted-{date}.jsonl.gz"\n\n[archive]\ndirectory = "archive"\n'
-        "retention_days = 200\n"
-    )
-    base = ["--path", logs, "--now", NOW, "--config", settings]
+    _, archive, base = archiving_into_the_archive_directory(tmp_path, lines, "deleted-{date}.jsonl.gz", 200)
     cleaned = cli_subprocess(["log-cleanup", *base], cwd=tmp_path)
     assert cleaned.exit_code == 0, cleaned.stderr
     assert "the archive retention removed 15 of the records it received" in cleaned.stderr
@@ -131,17 +139,8 @@ def test_a_second_run_on_the_same_day_appends_to_todays_archive_and_cleans_it_ag
 ) -> None:
     # The [archive] directory listed today's archive, the run's own --archive: every same-day
     # rerun (a retry after exit 1, a manual run after the timer's) and its dry run was exit 2.
-    logs, archive = tmp_path / "logs", tmp_path / "archive"
-    logs.mkdir()
-    archive.mkdir()
     first = [record("2024-01-01" if n % 2 else "2026-11-20", n) for n in range(20)]
-    (logs / "logs-default.jsonl").write_text("".join(first))
-    settings = tmp_path / "mxcp-compact.toml"
-    settings.write_text(
-        '[cleanup]\narchive = "archive/deleted-{date}.jsonl.zst"\n\n[archive]\ndirectory = "archive"\n'
-        "retention_days = 2190\n"
-    )
-    base = ["--path", logs, "--now", NOW, "--config", settings]
+    logs, archive, base = archiving_into_the_archive_directory(tmp_path, first, "deleted-{date}.jsonl.zst", 2190)
     assert cli_subprocess(["log-cleanup", *base], cwd=tmp_path).exit_code == 0
     later = [record("2024-06-01", 100 + n) for n in range(3)]
     with (logs / "logs-default.jsonl").open("a") as appending:
