@@ -240,6 +240,20 @@ def test_schedule_systemd_prints_service_and_timer_units(fixture_project: Path) 
     assert exec_start.split("=", 1)[1].startswith("/"), "an absolute command path for systemd"
 
 
+@pytest.mark.parametrize("kind", ["--cron", "--systemd", "--compose"])
+def test_a_schedule_for_a_profile_whose_audit_is_off_warns_that_each_run_skips_it(
+    fixture_project: Path, kind: str
+) -> None:
+    code, out, err = invoke("schedule", kind, "--profile", "staging", cwd=fixture_project)
+    assert code == 0 and "staging" in out
+    assert err.strip().endswith(
+        "warning: Audit logging is disabled for profile 'staging'. Each scheduled run skips it (exit 0)"
+        " unless its environment sets MXCP_AUDIT_ENABLED=true."
+    )
+    code, _, err = invoke("schedule", kind, "--profile", "default", cwd=fixture_project)
+    assert code == 0 and "Audit logging is disabled" not in err
+
+
 def test_a_project_directory_ending_in_whitespace_is_refused_as_systemd_would_strip_it(tmp_path: Path) -> None:
     spaced = tmp_path / "project "
     spaced.mkdir()

@@ -578,7 +578,7 @@ def schedule(
     namespace: _Namespace = None,
     unit_dir: Annotated[Path, _option(hidden=True)] = Path("/etc/systemd/system"),
 ) -> None:
-    from mxcp_compact.schedule import cron_line
+    from mxcp_compact.schedule import audit_disabled_warning, cron_line
 
     kinds = {"--cron": cron, "--systemd": systemd, "--compose": compose, "--kubernetes": kubernetes}
     chosen = [kind for kind, wanted in kinds.items() if wanted]
@@ -607,6 +607,9 @@ def schedule(
         _schedule_systemd(plan, install, unit_dir)
     else:
         _schedule_container(plan, compose, site_checked=site is not None)
+    disabled = audit_disabled_warning(site, profile)
+    if disabled is not None:
+        typer.echo(disabled, err=True)
 
 
 def _check_schedule_time(kind: str, on_calendar: str, at: str) -> None:

@@ -24,6 +24,7 @@ __all__ = [
     "Schedule",
     "account_warnings",
     "audit_directory",
+    "audit_disabled_warning",
     "cleanup_args",
     "command_line",
     "compose_file",
@@ -344,6 +345,21 @@ def _check_profile(site: Path, profile: str | None) -> None:
     from mxcp_compact.profiles import discover_profile_files
 
     discover_profile_files(site, profile, {})
+
+
+def audit_disabled_warning(site: Path | None, profile: str | None) -> str | None:
+    """A warning for a schedule of a profile whose audit is off as its run will see it (with no
+    MXCP_AUDIT_ENABLED): each run would skip it with exit 0, so no failure would ever say so."""
+    from mxcp_compact.profiles import discover_profile_files
+
+    if site is None:
+        return None
+    skipped = discover_profile_files(site, profile, {}).skipped_reason
+    if skipped is None:
+        return None
+    return (
+        f"warning: {skipped} Each scheduled run skips it (exit 0) unless its environment sets MXCP_AUDIT_ENABLED=true."
+    )
 
 
 def audit_directory(working_dir: Path, site: Path | None, profile: str | None) -> Path:
