@@ -539,6 +539,13 @@ fn start_point(
             }
         }
         Some((journal, Progress::Shift { write, read, keep_until }, carried)) => {
+            // Shorter than what the record had still to read, and exactly as long as what it
+            // had written: only the final truncate makes that (the file is never shorter than
+            // the read point before it). A run killed after it, before the record was removed,
+            // left nothing to do but that; resumed, it was refused as "truncated" for ever.
+            if write < read && current_size(file, path)? == write {
+                return Ok(Start { write, resume: Some((journal, write, write)), carried, scrubbed: 0 });
+            }
             Ok(Start { write, resume: Some((journal, read, keep_until)), carried, scrubbed: 0 })
         }
         Some((journal, Progress::Bounce { write, read, keep_until, len, sum }, carried)) => {
@@ -854,17 +861,26 @@ impl ShiftSink<'_> {
             // Past the new end lie deleted lines and stale copies of moved ones.
             self.scrub_from(new_len, size)?;
             failpoint::hit("before-late-lines");
-            let size = self.keep_late_lines(size, seen)?;
+            let late = self.keep_late_lines(size, seen)?;
+            if late != size && self.journal.is_some() {
+                // The record must say where the truncate cuts (see `start_point`).
+                self.commit(Progress::Shift { write: self.write, read: late, keep_until: late }, seen)?;
+            }
+            let size = late;
             failpoint::hit("before-truncate");
             self.file.set_len(self.write).map_err(|e| Error::io(self.path, "truncate", e))?;
             self.file.sync_all().map_err(|e| Error::io(self.path, "fsync", e))?;
+            failpoint::hit("truncated");
             if let Some(journal) = self.journal.take() {
                 journal.finish()?;
             }
             return Ok((Action::Rewritten, size));
         };
-        let action = if action == Action::Unchanged && self.carried.collapsed > 0 { Action::Rewritten } else { action };
-        Ok((action, size))
+        // A resumed shift with nothing left to move (its truncate was done): the earlier run
+        // changed the log, and its record goes now.
+        let resumed = self.journal.take().map(Journal::finish).transpose()?.is_some();
+        let rewritten = action == Action::Unchanged && (self.carried.collapsed > 0 || resumed);
+        Ok((if rewritten { Action::Rewritten } else { action }, size))
     }
 
     /// Moves down, as they are, the bytes appended since the search ended at `size`: the

@@ -280,7 +280,7 @@ def test_a_run_killed_while_archiving_leaves_no_cut_member_in_front_of_the_next_
     assert sorted(p.name for p in archive.parent.iterdir()) == [name]
 
 
-IN_PLACE_POINTS = ["shift-commit:1", "shift-write:1", "shift-write:7", "shift-commit:3", "before-truncate"]
+IN_PLACE_POINTS = ["shift-commit:1", "shift-write:1", "shift-write:7", "shift-commit:3", "before-truncate", "truncated"]
 
 
 @pytest.mark.parametrize("point", IN_PLACE_POINTS)
