@@ -92,7 +92,6 @@ impl Archive {
         hold_exclusively(&held, path)?;
         let format = Format::for_path(path);
         let repaired = cut_unfinished_member(&held, path, format)?;
-        let (member_start, member_bytes, member_lines) = (0, 0, 0);
         Ok(Archive {
             path: path.to_path_buf(),
             format,
@@ -100,9 +99,9 @@ impl Archive {
             bytes: 0,
             lines: 0,
             repaired,
-            member_start,
-            member_bytes,
-            member_lines,
+            member_start: 0,
+            member_bytes: 0,
+            member_lines: 0,
             created,
             held,
         })
