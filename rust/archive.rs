@@ -28,6 +28,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
@@ -35,7 +37,7 @@ use flate2::Compression;
 
 use crate::decide::Run;
 use crate::error::{Error, Result};
-use crate::lock::hold_exclusively;
+use crate::lock::lock_exclusively;
 use crate::sink::Sink;
 use crate::stats::Tally;
 
@@ -83,13 +85,14 @@ pub struct Archive {
 }
 
 impl Archive {
-    /// Opens (or creates, owner-only) the archive at `path`, locks it for this run and cuts off
-    /// an unfinished member a stopped run left (see the module comment). Fails early, before
-    /// any log is read, if it cannot be created or another run holds it.
-    pub fn open(path: &Path) -> Result<Archive> {
+    /// Opens (or creates, owner-only) the archive at `path`, locks it for this run (waiting up to
+    /// `wait` for another run that holds it, as for a directory's lock) and cuts off an
+    /// unfinished member a stopped run left (see the module comment). Fails early, before any
+    /// log is read, if it cannot be created or another run still holds it.
+    pub fn open(path: &Path, wait: Duration, cancelled: Option<&AtomicBool>) -> Result<Archive> {
         let created = !path.exists();
         let held = open_append(path)?;
-        hold_exclusively(&held, path)?;
+        lock_exclusively(&held, path, wait, cancelled)?;
         let format = Format::for_path(path);
         let repaired = cut_unfinished_member(&held, path, format)?;
         Ok(Archive {
@@ -326,7 +329,7 @@ mod tests {
         for name in ["deleted.jsonl", "deleted.jsonl.gz", "deleted.jsonl.zst"] {
             let path = dir.path().join(name);
             for run in 0..2 {
-                let mut archive = Archive::open(&path).unwrap();
+                let mut archive = Archive::open(&path, Duration::ZERO, None).unwrap();
                 archive.write(format!("a{run}\n").as_bytes()).unwrap();
                 archive.checkpoint().unwrap();
                 archive.write(format!("b{run}\nc{run}\n").as_bytes()).unwrap();
@@ -342,18 +345,21 @@ mod tests {
     fn an_archive_this_run_created_and_left_empty_is_removed_and_no_other() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("deleted.jsonl.gz");
-        assert!(Archive::open(&path).unwrap().discard_if_empty().unwrap());
+        assert!(Archive::open(&path, Duration::ZERO, None).unwrap().discard_if_empty().unwrap());
         assert!(!path.exists());
-        let mut written = Archive::open(&path).unwrap();
+        let mut written = Archive::open(&path, Duration::ZERO, None).unwrap();
         written.write(b"a\n").unwrap();
         written.checkpoint().unwrap();
         assert!(!written.discard_if_empty().unwrap());
         drop(written);
         let before = std::fs::read(&path).unwrap();
-        assert!(!Archive::open(&path).unwrap().discard_if_empty().unwrap(), "not this run's");
+        assert!(!Archive::open(&path, Duration::ZERO, None).unwrap().discard_if_empty().unwrap(), "not this run's");
         assert_eq!(std::fs::read(&path).unwrap(), before);
         std::fs::write(&path, b"").unwrap();
-        assert!(!Archive::open(&path).unwrap().discard_if_empty().unwrap(), "an empty file it found is left");
+        assert!(
+            !Archive::open(&path, Duration::ZERO, None).unwrap().discard_if_empty().unwrap(),
+            "an empty file it found is left"
+        );
         assert!(path.exists());
     }
 
@@ -362,7 +368,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for name in ["deleted.jsonl", "deleted.jsonl.gz", "deleted.jsonl.zst"] {
             let path = dir.path().join(name);
-            let mut archive = Archive::open(&path).unwrap();
+            let mut archive = Archive::open(&path, Duration::ZERO, None).unwrap();
             archive.write(b"kept-1\n").unwrap();
             archive.checkpoint().unwrap();
             let whole = std::fs::metadata(&path).unwrap().len();
@@ -393,7 +399,7 @@ mod tests {
     fn one_member(dir: &Path, name: &str, text: &[u8]) -> Vec<u8> {
         let path = dir.join(format!("one-{name}"));
         let _ = std::fs::remove_file(&path);
-        let mut archive = Archive::open(&path).unwrap();
+        let mut archive = Archive::open(&path, Duration::ZERO, None).unwrap();
         archive.write(text).unwrap();
         archive.checkpoint().unwrap();
         drop(archive);
@@ -410,7 +416,7 @@ mod tests {
             for keep in [1, member.len() / 2, member.len() - 1] {
                 let path = dir.path().join(name);
                 stopped_mid_member(&path, &committed, &member, keep);
-                let mut archive = Archive::open(&path).unwrap();
+                let mut archive = Archive::open(&path, Duration::ZERO, None).unwrap();
                 assert_eq!(archive.repaired, keep as u64, "{name} keep={keep}");
                 assert!(!member_mark(&path).exists(), "{name}: the marker is removed");
                 archive.write(b"next\n").unwrap();
@@ -430,7 +436,7 @@ mod tests {
             let path = dir.path().join(name);
             // Stopped after the member was finished and synced, before its marker went.
             stopped_mid_member(&path, &committed, &member, member.len());
-            let archive = Archive::open(&path).unwrap();
+            let archive = Archive::open(&path, Duration::ZERO, None).unwrap();
             assert_eq!(archive.repaired, 0, "{name}");
             assert!(!member_mark(&path).exists());
             drop(archive);
@@ -445,7 +451,7 @@ mod tests {
         for marker in ["", "junk\n", "999999\n"] {
             std::fs::write(&path, b"a\npartial").unwrap();
             std::fs::write(member_mark(&path), marker).unwrap();
-            let archive = Archive::open(&path).unwrap();
+            let archive = Archive::open(&path, Duration::ZERO, None).unwrap();
             assert_eq!(archive.repaired, 0, "{marker:?}");
             assert!(!member_mark(&path).exists());
             drop(archive);
@@ -457,7 +463,7 @@ mod tests {
     fn a_member_in_progress_is_marked_and_its_marker_goes_when_it_is_finished() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("deleted.jsonl.gz");
-        let mut archive = Archive::open(&path).unwrap();
+        let mut archive = Archive::open(&path, Duration::ZERO, None).unwrap();
         archive.write(b"a\n").unwrap();
         assert_eq!(std::fs::read_to_string(member_mark(&path)).unwrap(), "0\n");
         archive.checkpoint().unwrap();
@@ -472,18 +478,45 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("deleted.jsonl.zst");
-        let held = Archive::open(&path).unwrap();
-        let error = Archive::open(&path).err().unwrap();
+        let held = Archive::open(&path, Duration::ZERO, None).unwrap();
+        let error = Archive::open(&path, Duration::ZERO, None).err().unwrap();
         // Held by this very process here, which the message says instead of its own pid.
         assert!(error.to_string().contains("another compaction in this process is running on it"), "{error}");
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         drop(held);
-        assert!(Archive::open(&path).is_ok(), "released with the archive");
+        assert!(Archive::open(&path, Duration::ZERO, None).is_ok(), "released with the archive");
+    }
+
+    #[test]
+    fn a_second_run_waits_for_the_archive_until_the_first_lets_it_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("deleted.jsonl");
+        let held = Archive::open(&path, Duration::ZERO, None).unwrap();
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            drop(held);
+        });
+        let waited = std::time::Instant::now();
+        assert!(Archive::open(&path, Duration::from_secs(30), None).is_ok());
+        assert!(waited.elapsed() >= Duration::from_millis(150), "it waited for the holder");
+        releaser.join().unwrap();
+    }
+
+    #[test]
+    fn a_wait_for_a_held_archive_ends_busy_when_it_runs_out_or_interrupted_on_a_stop_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("deleted.jsonl");
+        let _held = Archive::open(&path, Duration::ZERO, None).unwrap();
+        let error = Archive::open(&path, Duration::from_millis(120), None).err().unwrap();
+        assert!(matches!(error, Error::Busy { .. }), "{error}");
+        let stop = AtomicBool::new(true);
+        let error = Archive::open(&path, Duration::from_secs(3600), Some(&stop)).err().unwrap();
+        assert!(matches!(error, Error::Interrupted), "{error}");
     }
 
     #[test]
     fn an_archive_that_cannot_be_created_is_an_error_naming_it() {
-        let error = Archive::open(Path::new("/nonexistent/dir/deleted.jsonl.gz")).err().unwrap();
+        let error = Archive::open(Path::new("/nonexistent/dir/deleted.jsonl.gz"), Duration::ZERO, None).err().unwrap();
         assert!(error.to_string().starts_with("/nonexistent/dir/deleted.jsonl.gz: cannot open the archive"), "{error}");
     }
 }

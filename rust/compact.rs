@@ -260,6 +260,7 @@ mod tests {
     use crate::tuning::Tuning;
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
+    use std::time::Duration;
 
     fn options(dry_run: bool) -> Options {
         Options::for_tests(dry_run)
@@ -433,7 +434,7 @@ mod tests {
         let deleted: String = all.split_inclusive('\n').filter(|l| l.contains("2020-01-01")).collect();
         let rules = RetentionRules::new([], None, []);
         let archive_path = dir.path().join("deleted.jsonl");
-        let mut archive = Archive::open(&archive_path).unwrap();
+        let mut archive = Archive::open(&archive_path, Duration::ZERO, None).unwrap();
         for (n, threads) in [1, 2].into_iter().enumerate() {
             let path = dir.path().join(format!("log-{n}.jsonl"));
             fs::write(&path, &all).unwrap();
@@ -452,7 +453,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.jsonl");
         fs::write(&path, record("2020-01-01", 1)).unwrap();
-        let mut archive = Archive::open(&dir.path().join("a.jsonl")).unwrap();
+        let mut archive = Archive::open(&dir.path().join("a.jsonl"), Duration::ZERO, None).unwrap();
         let options = Options { in_place: true, ..options(false) };
         let error = compact_file_archiving(&path, &RetentionRules::new([], None, []), &options, Some(&mut archive));
         // Refused before anything was changed, and the error says so.

@@ -53,6 +53,8 @@ pub enum ErrorKind {
     InvalidInput,
     /// No space left, and the file was left as it was (`DiskFull`, `NoRoomToStart`).
     NoSpace,
+    /// Another process holds the lock (of a directory or an archive) past the wait.
+    Busy,
     Other,
 }
 
@@ -85,8 +87,8 @@ impl Error {
                 ErrorKind::InvalidInput
             }
             Error::DiskFull { .. } | Error::NoRoomToStart { .. } => ErrorKind::NoSpace,
+            Error::Busy { .. } => ErrorKind::Busy,
             Error::ChangedUnderUs { .. }
-            | Error::Busy { .. }
             | Error::HeldOpen { .. }
             | Error::ResumePending { .. }
             | Error::ForeignShift { .. }

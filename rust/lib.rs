@@ -45,7 +45,9 @@ mod python {
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
-    use pyo3::exceptions::{PyFileNotFoundError, PyKeyboardInterrupt, PyOSError, PyPermissionError, PyValueError};
+    use pyo3::exceptions::{
+        PyBlockingIOError, PyFileNotFoundError, PyKeyboardInterrupt, PyOSError, PyPermissionError, PyValueError,
+    };
     use pyo3::prelude::*;
     use pyo3::types::{PyDict, PyTuple};
 
@@ -71,6 +73,7 @@ mod python {
             ErrorKind::InvalidInput => PyValueError::new_err(message),
             // OSError(errno, strerror): `errno` tells the caller the file was left as it was.
             ErrorKind::NoSpace => PyOSError::new_err((libc::ENOSPC, message)),
+            ErrorKind::Busy => PyBlockingIOError::new_err(message),
             ErrorKind::Other => PyOSError::new_err(message),
         };
         if error.log_unchanged() {
@@ -150,8 +153,13 @@ mod python {
     #[pymethods]
     impl PyArchive {
         #[new]
-        fn new(path: PathBuf) -> PyResult<Self> {
-            Ok(PyArchive { archive: Mutex::new(Archive::open(&path).map_err(to_py_err)?) })
+        #[pyo3(signature = (path, wait_s=0.0, progress=None))]
+        fn new(py: Python<'_>, path: PathBuf, wait_s: f64, progress: Option<Bound<'_, PyProgress>>) -> PyResult<Self> {
+            let wait = wait_seconds(wait_s)?;
+            let progress = progress.map(|progress| Arc::clone(&progress.get().progress));
+            let cancelled = progress.as_deref().map(|progress| &progress.cancelled);
+            let archive = py.detach(|| Archive::open(&path, wait, cancelled)).map_err(to_py_err)?;
+            Ok(PyArchive { archive: Mutex::new(archive) })
         }
 
         /// (lines, uncompressed bytes) archived so far.

@@ -5,7 +5,7 @@
 //! not write, and is released by the kernel when the holder exits, however it exits. The
 //! holder's pid, for the "another mxcp-compact is running" message, is read from /proc/locks.
 //! Only mxcp-compact takes this lock; MXCP itself never locks, so the lock cannot block it.
-//! The same lock on a file (`hold_exclusively`) keeps two runs from appending to one archive.
+//! The same lock on a file (`lock_exclusively`) keeps two runs from appending to one archive.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -37,41 +37,36 @@ impl DirLock {
             .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
             .open(dir)
             .map_err(|e| Error::io(dir, "open the directory", e))?;
-        // A wait too long to add to the clock is a wait without end.
-        let deadline = Instant::now().checked_add(wait);
-        loop {
-            // SAFETY: flock only reads the descriptor, which `handle` keeps open for this call.
-            let status = unsafe { libc::flock(handle.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-            if status == 0 {
-                return Ok(DirLock { _dir: handle });
-            }
-            let error = io::Error::last_os_error();
-            if error.raw_os_error() != Some(libc::EWOULDBLOCK) {
-                return Err(Error::io(dir, "lock", error));
-            }
-            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-                return Err(Error::Busy { dir: dir.to_path_buf(), pid: holder_pid(&handle) });
-            }
-            if cancelled.is_some_and(|cancelled| cancelled.load(Ordering::Relaxed)) {
-                return Err(Error::Interrupted);
-            }
-            thread::sleep(RETRY);
-        }
+        lock_exclusively(&handle, dir, wait, cancelled)?;
+        Ok(DirLock { _dir: handle })
     }
 }
 
-/// Takes an exclusive `flock` on `handle` (the file at `path`) without waiting, for as long as
-/// `handle` is open; `Error::Busy` naming the holder's pid when another process holds one.
-pub fn hold_exclusively(handle: &File, path: &Path) -> Result<()> {
-    // SAFETY: flock only reads the descriptor, which `handle` keeps open for this call.
-    if unsafe { libc::flock(handle.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-        return Ok(());
+/// Takes an exclusive `flock` on `handle` (the file or directory at `path`) for as long as
+/// `handle` is open, waiting up to `wait` for the process holding one to let it go, unless
+/// `cancelled` is set meanwhile (Ctrl-C, `systemctl stop`: a stop request must not wait for the
+/// other run, and ends the wait with `Error::Interrupted`). `Error::Busy`, naming the holder's
+/// pid, when the wait ends first.
+pub fn lock_exclusively(handle: &File, path: &Path, wait: Duration, cancelled: Option<&AtomicBool>) -> Result<()> {
+    // A wait too long to add to the clock is a wait without end.
+    let deadline = Instant::now().checked_add(wait);
+    loop {
+        // SAFETY: flock only reads the descriptor, which `handle` keeps open for this call.
+        if unsafe { libc::flock(handle.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(());
+        }
+        let error = io::Error::last_os_error();
+        if error.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(Error::io(path, "lock", error));
+        }
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            return Err(Error::Busy { dir: path.to_path_buf(), pid: holder_pid(handle) });
+        }
+        if cancelled.is_some_and(|cancelled| cancelled.load(Ordering::Relaxed)) {
+            return Err(Error::Interrupted);
+        }
+        thread::sleep(RETRY);
     }
-    let error = io::Error::last_os_error();
-    if error.raw_os_error() != Some(libc::EWOULDBLOCK) {
-        return Err(Error::io(path, "lock", error));
-    }
-    Err(Error::Busy { dir: path.to_path_buf(), pid: holder_pid(handle) })
 }
 
 /// The pid holding a `flock` on `handle`'s inode, from /proc/locks.

@@ -669,6 +669,61 @@ def test_second_cleanup_waits_or_reports_the_running_one(tmp_path: Path) -> None
     assert log.read_text() == "".join(retained)
 
 
+def test_a_second_cleanup_sharing_the_archive_waits_or_reports_the_running_one(tmp_path: Path) -> None:
+    """Two audit directories, one `--archive`: the second run is refused like a busy directory
+    (exit 1, every file named, nothing deleted), and `--wait` waits for the first to finish."""
+    first_dir, second_dir = tmp_path / "a", tmp_path / "b"
+    first_dir.mkdir()
+    second_dir.mkdir()
+    first_log, second_log = first_dir / "logs-default.jsonl", second_dir / "logs-default.jsonl"
+    first_kept, second_kept = write_log(first_log, 3000), write_log(second_log, 40)
+    second_before = second_log.read_text()
+    archive = tmp_path / "deleted.jsonl"
+    signal_file = tmp_path / "paused"
+    first = start_paused(["--path", str(first_log), "--archive", str(archive)], "window=1500", signal_file)
+    wait_for(signal_file, "the first run to hold the archive")
+    busy = run_cli("--path", str(second_log), "--archive", str(archive))
+    assert busy.returncode == 1, busy.stderr
+    reason = f"because {archive}: another mxcp-compact is running (pid {first.pid})"
+    assert f"Not compacted: {second_log} ({reason}); nothing was deleted from it." in busy.stdout, busy.stdout
+    assert second_log.read_text() == second_before
+    waited = run_cli("--path", str(second_log), "--archive", str(archive), "--wait", "30")
+    assert first.wait(timeout=30) == 0
+    assert waited.returncode == 0, waited.stderr
+    assert first_log.read_text() == "".join(first_kept)
+    assert second_log.read_text() == "".join(second_kept)
+    archived = archive.read_text().splitlines(keepends=True)
+    assert len(archived) == 1500 + 20, "each run archived its deleted lines once"
+
+
+def test_a_stop_request_ends_the_wait_for_a_held_archive(tmp_path: Path) -> None:
+    first_dir, second_dir = tmp_path / "a", tmp_path / "b"
+    first_dir.mkdir()
+    second_dir.mkdir()
+    first_log, second_log = first_dir / "logs-default.jsonl", second_dir / "logs-default.jsonl"
+    write_log(first_log, 3000)
+    write_log(second_log, 40)
+    second_before = second_log.read_text()
+    archive = tmp_path / "deleted.jsonl"
+    first = start_paused(["--path", str(first_log), "--archive", str(archive)], "window=3000", tmp_path / "paused")
+    wait_for(tmp_path / "paused", "the first run to hold the archive")
+    piped = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    waiting = subprocess.Popen(
+        [*CLI, "log-cleanup", "--now", NOW, "--path", str(second_log), "--archive", str(archive), "--wait", "600"],
+        text=True,
+        **piped,
+    )
+    time.sleep(0.5)
+    assert waiting.poll() is None, "it waits for the archive"
+    waiting.send_signal(signal.SIGTERM)
+    stdout, _ = waiting.communicate(timeout=20)
+    assert waiting.returncode == 128 + signal.SIGTERM
+    assert "interrupted while it waited for another run to finish with the archive" in stdout, stdout
+    assert second_log.read_text() == second_before
+    first.kill()
+    first.wait(timeout=30)
+
+
 def test_a_run_locks_each_directory_once_and_leaves_nothing_in_it(tmp_path: Path) -> None:
     if shutil.which("strace") is None:
         pytest.skip("strace is not installed (.ci/run installs it)")

@@ -29,9 +29,11 @@ class Progress:
     def cancel(self) -> None: ...
 
 class Archive:
-    """Deleted lines of one run, appended to PATH (.gz gzip, .zst zstd, else plain)."""
+    """Deleted lines of one run, appended to PATH (.gz gzip, .zst zstd, else plain). Waits up
+    to `wait_s` for another run holding it (BlockingIOError after that; KeyboardInterrupt
+    when `progress` is cancelled meanwhile)."""
 
-    def __init__(self, path: str | PathLike[str]) -> None: ...
+    def __init__(self, path: str | PathLike[str], wait_s: float = 0.0, progress: Progress | None = None) -> None: ...
     def counts(self) -> tuple[int, int]:
         """(lines, uncompressed bytes) archived so far."""
     def repaired(self) -> int:
@@ -43,7 +45,7 @@ class Archive:
 
 class DirLock:
     """The run lock on one audit directory (an flock on the directory itself), taken once for
-    all its files; raises OSError naming the holder's pid when another run holds it, and
+    all its files; raises BlockingIOError (an OSError) naming the holder's pid when another run holds it, and
     KeyboardInterrupt when `progress` is cancelled while it waits."""
 
     def __init__(self, dir: str | PathLike[str], wait_s: float = 0.0, progress: Progress | None = None) -> None: ...

@@ -165,13 +165,16 @@ def report_failure(message: str, json_output: bool, code: int, style: str = "gui
 def run(plan: CleanupPlan, started: float) -> RunSummary:
     """Carries out the plan: compacts its files (or says why not), archives and reports on the
     deleted lines, and returns what happened."""
-    from mxcp_compact.report import RunSummary
+    from mxcp_compact.report import FileOutcome, RunSummary
 
     notes = list(plan.notes)
     if plan.skipped_reason is not None:
         elapsed = time.monotonic() - started
         return RunSummary(plan.dry_run, plan.profile, (), elapsed, notes, plan.skipped_reason, erase=plan.erase)
-    archive = _open_archive(plan)
+    from mxcp_compact import _core
+
+    progress = _core.Progress()
+    archive, refused = _open_archive(plan, progress)
     if archive is not None and (cut := archive.repaired()):
         notes.append(
             f"{plan.archive_staging or plan.archive}: cut off the last {cut} bytes, an unfinished"
@@ -179,7 +182,11 @@ def run(plan: CleanupPlan, started: float) -> RunSummary:
         )
     if plan.scrub and not plan.dry_run:
         notes += _scrub_limits(plan)
-    outcomes, interrupted = _compact_files(plan, archive, notes)
+    if refused is None:
+        outcomes, interrupted = _compact_files(plan, archive, notes, progress)
+    else:
+        why, interrupted = refused
+        outcomes = [FileOutcome(log.path, error=f"{log.path}: not compacted, because {why}") for log in plan.files]
     run_errors: list[str] = []
     archived = None
     if archive is not None and plan.archive is not None:
@@ -257,12 +264,17 @@ def _scrub_limits(plan: CleanupPlan) -> list[str]:
     return warnings
 
 
-def _open_archive(plan: CleanupPlan) -> Any:
-    """The core archive receiving the deleted lines (None: the run writes none)."""
+def _open_archive(plan: CleanupPlan, progress: Any) -> tuple[Any, tuple[str, int] | None]:
+    """The core archive receiving the deleted lines (None: the run writes none), waiting up to
+    `--wait` for another run that holds it, as for a directory; or, when that wait ends (run out,
+    or a stop request), why no file can be compacted and the signal that stopped the run (0:
+    none). Another run's archive is that run's business, not a configuration error: each file is
+    refused (exit 1), as when the directory is busy."""
     if not plan.writes_archive:
-        return None
+        return None, None
     from mxcp_compact import _core
     from mxcp_compact.cleanup_plan import CleanupError
+    from mxcp_compact.progress import Watch
 
     if plan.archive_staging is not None:
         try:
@@ -271,21 +283,25 @@ def _open_archive(plan: CleanupPlan) -> Any:
             raise CleanupError(
                 "--archive FILE.duckdb needs the duckdb package: pip install 'mxcp-compact[duckdb]'", plan.output_style
             ) from None
-    try:
-        return _core.Archive(plan.archive_staging or plan.archive)
-    except OSError as error:
-        raise CleanupError(str(error), plan.output_style) from None
+    with Watch(progress, 0, sys.stderr, show=False) as watch:
+        try:
+            return _core.Archive(plan.archive_staging or plan.archive, plan.wait, progress), None
+        except KeyboardInterrupt:
+            why = "the run was interrupted while it waited for another run to finish with the archive"
+            return None, (why, watch.stop_signal or signal.SIGINT)
+        except BlockingIOError as error:
+            return None, (str(error), 0)
+        except OSError as error:
+            raise CleanupError(str(error), plan.output_style) from None
 
 
-def _compact_files(plan: CleanupPlan, archive: Any, notes: list[str]) -> tuple[list[FileOutcome], int]:
+def _compact_files(plan: CleanupPlan, archive: Any, notes: list[str], progress: Any) -> tuple[list[FileOutcome], int]:
     """Each file's outcome, in order, and the signal that stopped the run (SIGINT, SIGTERM; 0:
     none); adds the files' notes."""
-    from mxcp_compact import _core
     from mxcp_compact.progress import Watch
     from mxcp_compact.report import FileOutcome
 
     outcomes: list[FileOutcome] = []
-    progress = _core.Progress()
     locks = _DirLocks(plan, progress)
     indexes = _Indexes(plan)
     total_bytes = sum(_size_of(log.path) for log in plan.files)

@@ -118,7 +118,7 @@ OPTIONS = (
         "--wait",
         "wait",
         NUMBER,
-        "Seconds to wait for another mxcp-compact working on the same directory (default 0).",
+        "Seconds to wait for another mxcp-compact working on the same directory or archive (default 0).",
         metavar="SECONDS",
         value_type=float,
         minimum=0,
