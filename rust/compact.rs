@@ -17,7 +17,7 @@ use crate::copy::CopySink;
 use crate::error::{Error, ErrorKind, Result};
 use crate::inplace;
 use crate::job::{Action, FileReport, Locking, Options};
-use crate::lock::DirLock;
+use crate::lock::{lock_shared_for_reading, DirLock};
 use crate::output::{remove_stale_temp, temp_path_for};
 use crate::retention::RetentionRules;
 use crate::scrub::ScrubSink;
@@ -204,8 +204,9 @@ fn dry_run(path: &Path, target: PathBuf, rules: &RetentionRules, options: &Optio
     if let Some(codec) = Codec::for_path(&target) {
         return compact_compressed(path, target, codec, rules, &Options { dry_run: true, ..options.clone() }, None);
     }
-    inplace::refuse_pending(path, &target)?;
     let (file, meta) = open_log(path, &target, false)?;
+    lock_shared_for_reading(&file, path)?;
+    inplace::refuse_pending(path, &target)?;
     let searched = options.searcher(rules).search(&file, path, 0, &mut CountOnly)?;
     // Said, not removed: a dry run changes nothing (a real run removes it, with a note).
     let stale = temp_path_for(&target);
@@ -240,8 +241,9 @@ pub fn refuse_pending_shift(path: &Path) -> Result<()> {
 /// in-place shift of the file is pending.
 pub fn survey_file(path: &Path, rules: &RetentionRules, now: UnixNanos, threads: usize) -> Result<Survey> {
     let target = fs::canonicalize(path).map_err(|e| Error::io(path, "open", e))?;
-    inplace::refuse_pending(path, &target)?;
     let (file, _) = open_log(path, &target, false)?;
+    lock_shared_for_reading(&file, path)?;
+    inplace::refuse_pending(path, &target)?;
     // A compressed archive is surveyed through its decompressed lines.
     let file = match Codec::for_path(&target) {
         Some(codec) => crate::compressed::decompress(&file, path, &target, codec)?,

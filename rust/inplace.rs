@@ -35,6 +35,7 @@ use crate::decide::Run;
 use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::job::{Action, FileReport, Options};
+use crate::lock::lock_for_shifting;
 use crate::output::sync_parent;
 use crate::retention::RetentionRules;
 use crate::scrub::overwrite;
@@ -410,6 +411,10 @@ fn shift(
     changed: &Cell<bool>,
 ) -> Result<FileReport> {
     let (file, meta) = open_log(path, &target, true)?;
+    // Held until the shift has settled and its progress record is gone (`file` is closed when
+    // this returns): passes that only read the log take it shared, and wait.
+    let cancelled = options.progress.as_deref().map(|progress| &progress.cancelled);
+    lock_for_shifting(&file, path, cancelled)?;
     let searcher = options.searcher(rules);
     let start = start_point(&file, path, &target, &meta, &searcher, options.scrub, changed)?;
     // Lines appended before this run (after an interrupted one, say) are not caught up by it.

@@ -5,7 +5,9 @@
 //! not write, and is released by the kernel when the holder exits, however it exits. The
 //! holder's pid, for the "another mxcp-compact is running" message, is read from /proc/locks.
 //! Only mxcp-compact takes this lock; MXCP itself never locks, so the lock cannot block it.
-//! The same lock on a file (`lock_exclusively`) keeps two runs from appending to one archive.
+//! The same lock on a file (`lock_exclusively`) keeps two runs from appending to one archive,
+//! and on a log being shifted in place keeps the passes that only read it (which take it
+//! shared, `lock_shared_for_reading`) from reading its lines while they move.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -48,11 +50,58 @@ impl DirLock {
 /// other run, and ends the wait with `Error::Interrupted`). `Error::Busy`, naming the holder's
 /// pid, when the wait ends first.
 pub fn lock_exclusively(handle: &File, path: &Path, wait: Duration, cancelled: Option<&AtomicBool>) -> Result<()> {
+    lock_waiting(handle, path, libc::LOCK_EX, wait, cancelled)
+}
+
+/// Takes a shared `flock` on the log `handle` (at `path`) for as long as it is open, waiting
+/// for an in-place shift of it (which holds it exclusively) to end: a pass that only reads
+/// (a dry run, a survey, an export) must not read lines that are being moved.
+pub fn lock_shared_for_reading(handle: &File, path: &Path) -> Result<()> {
+    match lock_unless_held_here(handle, path, libc::LOCK_SH, None) {
+        // A filesystem without `flock` cannot hold a run's directory lock either, so no shift
+        // runs there: reading without the lock is what a reader did before it existed.
+        Err(Error::Io { .. }) => Ok(()),
+        locked => locked,
+    }
+}
+
+/// Takes an exclusive `flock` on the log `handle` (at `path`) for an in-place shift, waiting
+/// for the passes reading it to finish unless `cancelled` is set meanwhile.
+pub fn lock_for_shifting(handle: &File, path: &Path, cancelled: Option<&AtomicBool>) -> Result<()> {
+    lock_unless_held_here(handle, path, libc::LOCK_EX, cancelled)
+}
+
+/// Waits without end for the lock, unless this very process holds it (the run's own archive,
+/// compacted after the run wrote it): that holder cannot let it go while we wait, and it is
+/// not reading or moving the file meanwhile, so we go on without the lock.
+fn lock_unless_held_here(
+    handle: &File,
+    path: &Path,
+    operation: libc::c_int,
+    cancelled: Option<&AtomicBool>,
+) -> Result<()> {
+    let mut wait = Duration::ZERO;
+    loop {
+        match lock_waiting(handle, path, operation, wait, cancelled) {
+            Err(Error::Busy { pid: Some(pid), .. }) if pid == std::process::id() => return Ok(()),
+            Err(Error::Busy { .. }) => wait = 4 * RETRY,
+            locked => return locked,
+        }
+    }
+}
+
+fn lock_waiting(
+    handle: &File,
+    path: &Path,
+    operation: libc::c_int,
+    wait: Duration,
+    cancelled: Option<&AtomicBool>,
+) -> Result<()> {
     // A wait too long to add to the clock is a wait without end.
     let deadline = Instant::now().checked_add(wait);
     loop {
         // SAFETY: flock only reads the descriptor, which `handle` keeps open for this call.
-        if unsafe { libc::flock(handle.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        if unsafe { libc::flock(handle.as_raw_fd(), operation | libc::LOCK_NB) } == 0 {
             return Ok(());
         }
         let error = io::Error::last_os_error();
@@ -131,6 +180,41 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         drop(held);
         DirLock::acquire(dir.path(), Duration::ZERO, None).unwrap();
+    }
+
+    #[test]
+    fn a_reader_waits_for_another_process_shifting_the_log_and_readers_share() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        std::fs::write(&path, b"{}\n").unwrap();
+        let started = dir.path().join("started");
+        // Another process (util-linux's flock) holds the log exclusively, as a shift does.
+        let script = format!("touch '{}'; sleep 0.4", started.display());
+        let mut shifting =
+            std::process::Command::new("flock").arg("-x").arg(&path).args(["sh", "-c", &script]).spawn().unwrap();
+        while !started.exists() {
+            thread::sleep(Duration::from_millis(5));
+        }
+        let waited = Instant::now();
+        let reader = File::open(&path).unwrap();
+        lock_shared_for_reading(&reader, &path).unwrap();
+        assert!(waited.elapsed() >= Duration::from_millis(200), "it waited for the shift");
+        assert!(shifting.wait().unwrap().success());
+        let other_reader = File::open(&path).unwrap();
+        lock_shared_for_reading(&other_reader, &path).unwrap();
+        let mut shift = std::process::Command::new("flock").args(["-x", "-n"]).arg(&path).arg("true").spawn().unwrap();
+        assert!(!shift.wait().unwrap().success(), "a shift waits for the readers");
+    }
+
+    #[test]
+    fn a_lock_this_process_holds_on_a_log_does_not_make_it_wait_for_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("archive.jsonl");
+        std::fs::write(&path, b"{}\n").unwrap();
+        let archive = File::open(&path).unwrap();
+        lock_exclusively(&archive, &path, Duration::ZERO, None).unwrap();
+        lock_for_shifting(&File::open(&path).unwrap(), &path, None).unwrap();
+        lock_shared_for_reading(&File::open(&path).unwrap(), &path).unwrap();
     }
 
     #[test]

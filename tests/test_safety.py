@@ -442,6 +442,55 @@ def test_export_refuses_a_log_with_a_pending_in_place_shift(tmp_path: Path) -> N
     assert f"Exported {len(retained)} records" in exported.stdout
 
 
+READERS_DURING_A_SHIFT = {
+    "dry run": ["log-cleanup", "--now", NOW, "--dry-run", "--json"],
+    "stats": ["stats", "--now", NOW, "--json"],
+    "verify": ["verify", "--now", NOW],
+    "export": ["export", "--duckdb", "{database}"],
+}
+
+
+@pytest.mark.parametrize("reader", sorted(READERS_DURING_A_SHIFT))
+def test_a_reader_started_during_another_runs_in_place_shift_waits_and_reads_the_result(
+    tmp_path: Path, reader: str
+) -> None:
+    """A dry run, stats, verify or export of a log another run is shifting in place waits for
+    the shift to settle, then reads the compacted file: never the half-moved lines (some of them
+    twice), never a refusal of the live shift's progress record."""
+    if reader == "export":
+        pytest.importorskip("duckdb", reason="export needs the duckdb extra")
+    log = tmp_path / "logs-default.jsonl"
+    retained = write_log(log, 3000, old_every=2)
+    signal_file = tmp_path / "paused"
+    shifting = start_paused(["--path", str(log), "--in-place"], "shift-write:7=1500", signal_file)
+    wait_for(signal_file, "the shift to be half done")
+    database = tmp_path / "audit.duckdb"
+    argv = [part.format(database=database) for part in READERS_DURING_A_SHIFT[reader]]
+    piped = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    reading = subprocess.Popen([*CLI, *argv, "--path", str(log)], text=True, **piped)
+    try:
+        time.sleep(0.3)
+        waited = reading.poll() is None
+        stdout, stderr = reading.communicate(timeout=60)
+        assert waited, f"the reader waits for the shift, but ended: {stdout + stderr}"
+        assert shifting.wait(timeout=30) == 0
+    finally:
+        for process in (reading, shifting):
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+    assert log.read_text() == "".join(retained)
+    assert reading.returncode == 0, stdout + stderr
+    if reader == "dry run":
+        report = json.loads(stdout)
+        assert (report["files"][0]["lines"], report["files"][0]["deleted"]) == (len(retained), 0)
+    elif reader == "stats":
+        report = json.loads(stdout)
+        assert (report["lines"], report["would_delete"]["records"]) == (len(retained), 0), stdout
+    elif reader == "export":
+        assert f"Exported {len(retained)} records" in stdout, stdout
+
+
 def test_sigkill_at_random_moments_never_leaves_a_partial_file(tmp_path: Path) -> None:
     log = tmp_path / "logs-default.jsonl"
     retained = write_log(log, 60_000, pad=300)

@@ -10,6 +10,8 @@ JSON reader (no Python loop over records); lines it cannot load are counted and 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import stat
 from dataclasses import dataclass
@@ -96,11 +98,23 @@ def _refuse_half_moved(path: Path) -> None:
 _COMPRESSED = (".gz", ".zst")
 
 
-def _loadable(files: list[Path]) -> tuple[list[str], list[int], tuple[str, ...]]:
+def _hold_for_reading(path: Path, held: contextlib.ExitStack) -> None:
+    """A shared `flock` on `path`, held (in `held`) until the load has read it: an in-place
+    compaction of another run holds it exclusively while it moves the lines, so the load waits
+    for the shift to end instead of loading some records twice (as the core's readers do)."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    held.callback(os.close, descriptor)
+    with contextlib.suppress(OSError):
+        # Without `flock` (some network filesystems) no run can lock the directory to shift it.
+        fcntl.flock(descriptor, fcntl.LOCK_SH)
+
+
+def _loadable(files: list[Path], held: contextlib.ExitStack | None) -> tuple[list[str], list[int], tuple[str, ...]]:
     """The files to hand DuckDB (an empty one adds nothing), their non-blank lines, and a
     one-line problem for each file that cannot be loaded: a FIFO or device is no log, and reading
     one could hang the export (the cleanup reports them the same way), a file may vanish after it
-    was listed, and a compressed file cut by a crash would fail the whole load."""
+    was listed, and a compressed file cut by a crash would fail the whole load. Each file handed
+    on is held for reading in `held` (None: not held)."""
     loadable: list[str] = []
     counts: list[int] = []
     problems: list[str] = []
@@ -110,6 +124,8 @@ def _loadable(files: list[Path]) -> tuple[list[str], list[int], tuple[str, ...]]
             if not stat.S_ISREG(info.st_mode):
                 problems.append(f"{path}: not a regular file")
             elif info.st_size > 0:
+                if held is not None:
+                    _hold_for_reading(path, held)
                 _refuse_half_moved(path)
                 counts.append(_count_lines(path))
                 loadable.append(str(path))
@@ -145,6 +161,7 @@ def export_duckdb(
     *,
     all_or_nothing: bool = False,
     owner_only: bool = False,
+    wait_for_shifts: bool = True,
 ) -> ExportResult:
     """Loads the records of `files` into table `audit_logs` of `database` (created if missing).
 
@@ -154,6 +171,9 @@ def export_duckdb(
     the connection closes) is created without group or other bits; an existing database keeps
     its mode.
 
+    `wait_for_shifts`: each file is held for reading (see `_hold_for_reading`); False for a file
+    the caller holds itself, which no one shifts in place (a cleanup's own staging archive).
+
     Raises ConfigError, before DuckDB is touched, when `since_ns` is before EARLIEST_SINCE_NS."""
     if since_ns is not None and since_ns < EARLIEST_SINCE_NS:
         from mxcp_compact.errors import ConfigError
@@ -161,21 +181,22 @@ def export_duckdb(
         raise ConfigError(f"--since reaches back before {_EARLIEST_SINCE}: out of range")
     import duckdb
 
-    existing, counts, problems = _loadable(files)
-    created = owner_only and not os.path.lexists(database)
-    # The umask is the process's: nothing else creates files while a cleanup loads its archive.
-    umask = os.umask(0o077) if owner_only else None
-    try:
-        connection = duckdb.connect(str(database))
+    with contextlib.ExitStack() as held:
+        existing, counts, problems = _loadable(files, held if wait_for_shifts else None)
+        created = owner_only and not os.path.lexists(database)
+        # The umask is the process's: nothing else creates files while a cleanup loads its archive.
+        umask = os.umask(0o077) if owner_only else None
         try:
-            if created:
-                database.chmod(0o600)  # before any record is loaded
-            return _load(connection, (existing, counts), problems, database, since_ns, all_or_nothing)
+            connection = duckdb.connect(str(database))
+            try:
+                if created:
+                    database.chmod(0o600)  # before any record is loaded
+                return _load(connection, (existing, counts), problems, database, since_ns, all_or_nothing)
+            finally:
+                connection.close()
         finally:
-            connection.close()
-    finally:
-        if umask is not None:
-            os.umask(umask)
+            if umask is not None:
+                os.umask(umask)
 
 
 def _load(
