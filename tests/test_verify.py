@@ -88,3 +88,12 @@ def test_a_file_that_cannot_be_read_leaves_the_logs_not_proven_compliant(
         0,
         1,
     )
+
+
+def test_verify_of_a_directory_without_logs_says_nothing_was_checked(tmp_path: Path, cli_subprocess: RunCli) -> None:
+    empty = tmp_path / "audit"
+    empty.mkdir()
+    result = cli_subprocess(["verify", "--path", empty, "--now", FIXTURE_NOW], cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "Compliant: no audit log was found, so none holds a record past its retention.\n"
+    assert "note: nothing was checked" in result.stderr

@@ -403,6 +403,9 @@ def verify(
         sys.stdout.write(render_text(result))
         for note in run.notes:
             print(f"note: {displayable(note)}", file=sys.stderr)
+        if not result.files:
+            # True, but a compliance check that read nothing is more often a wrong path.
+            print("note: nothing was checked: is --path (or the profile's audit directory) right?", file=sys.stderr)
     sys.stdout.flush()
     status = 0 if result.compliant else 1
     _finish(status, metrics_file, lambda m: m.verify_metrics(result, run.now_ns, status == 0, _since(started)))

@@ -103,7 +103,9 @@ def render_text(result: Verification) -> str:
             lines.append(f"{name}: {item.unevaluable} lines could not be evaluated (kept)")
     checked = sum(1 for f in result.files if not f.error)
     unchecked = len(result.files) - checked
-    if result.compliant:
+    if not result.files:
+        lines.append("Compliant: no audit log was found, so none holds a record past its retention.")
+    elif result.compliant:
         lines.append(f"Compliant: no record past its retention in {checked} files.")
     elif result.expired or not unchecked:
         lines.append(f"Not compliant: {result.expired} records past their retention in {checked} files checked.")
