@@ -56,7 +56,7 @@ mod python {
     use crate::erase::Erasure;
     use crate::error::{Error, ErrorKind};
     use crate::job::{FileReport, Locking, Options};
-    use crate::lock::DirLock;
+    use crate::lock::{DirLock, ReadLock};
     use crate::retention::{Policy, RegistryEntry, RetentionRules};
     use crate::scan::Unevaluable;
     use crate::searcher::Progress;
@@ -186,6 +186,27 @@ mod python {
         // Not finite, negative, or beyond what a Duration holds (about 5.8e11 years).
         Duration::try_from_secs_f64(seconds)
             .map_err(|_| PyValueError::new_err("lock_wait_s must be a non-negative number of seconds"))
+    }
+
+    /// A shared lock on a log for a reader outside the core (`lock::ReadLock`).
+    #[pyclass(frozen, module = "mxcp_compact._core", name = "ReadLock")]
+    struct PyReadLock {
+        lock: Mutex<Option<ReadLock>>,
+    }
+
+    #[pymethods]
+    impl PyReadLock {
+        #[new]
+        fn new(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+            let lock = py.detach(|| ReadLock::acquire(&path)).map_err(to_py_err)?;
+            Ok(PyReadLock { lock: Mutex::new(Some(lock)) })
+        }
+
+        fn release(&self) {
+            if let Ok(mut lock) = self.lock.lock() {
+                lock.take();
+            }
+        }
     }
 
     /// The run lock on one audit directory, taken once for all its files (`compact_file(...,
@@ -695,6 +716,7 @@ mod python {
         module.add_class::<PyArchive>()?;
         module.add_class::<PyProgress>()?;
         module.add_class::<PyDirLock>()?;
+        module.add_class::<PyReadLock>()?;
         module.add_function(wrap_pyfunction!(compact_file_py, module)?)?;
         module.add_class::<PySchemaCount>()?;
         module.add_class::<PyFileResult>()?;

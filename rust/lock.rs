@@ -44,6 +44,27 @@ impl DirLock {
     }
 }
 
+/// A shared lock on a log that something outside the core reads (the export's DuckDB load),
+/// held until dropped: see `lock_shared_for_reading`.
+#[derive(Debug)]
+pub struct ReadLock {
+    _log: File,
+}
+
+impl ReadLock {
+    /// Opens `path` (without blocking on a FIFO put in its place) and waits for an in-place
+    /// shift of it to settle.
+    pub fn acquire(path: &Path) -> Result<ReadLock> {
+        let log = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(path)
+            .map_err(|e| Error::io(path, "open", e))?;
+        lock_shared_for_reading(&log, path)?;
+        Ok(ReadLock { _log: log })
+    }
+}
+
 /// Takes an exclusive `flock` on `handle` (the file or directory at `path`) for as long as
 /// `handle` is open, waiting up to `wait` for the process holding one to let it go, unless
 /// `cancelled` is set meanwhile (Ctrl-C, `systemctl stop`: a stop request must not wait for the

@@ -43,6 +43,14 @@ class Archive:
         """Removes the archive if this run created it and wrote nothing to it (an empty .gz or
         .zst is no stream: zcat fails on it); True if it did."""
 
+class ReadLock:
+    """A shared flock on the log at `path` for a reader outside the core (the export's load),
+    held until `release`: waits for an in-place shift of it to settle, and does not wait for a
+    lock this process holds itself (a cleanup's own archive)."""
+
+    def __init__(self, path: str | PathLike[str]) -> None: ...
+    def release(self) -> None: ...
+
 class DirLock:
     """The run lock on one audit directory (an flock on the directory itself), taken once for
     all its files; raises BlockingIOError (an OSError) naming the holder's pid when another run holds it, and

@@ -600,8 +600,7 @@ def _load_staging(staging: Path, database: Path, run_errors: list[str]) -> list[
         # All or nothing: a record DuckDB cannot store must stay in the staging file, not vanish.
         # Owner-only: the archive holds deleted records (input_data, output_data), so a new one
         # is 0600 before any record is in it (an existing one keeps the mode it was given).
-        # The staging file is this run's own archive, held by it (an exclusive flock) to the end.
-        result = export_duckdb([staging], database, None, all_or_nothing=True, owner_only=True, wait_for_shifts=False)
+        result = export_duckdb([staging], database, None, all_or_nothing=True, owner_only=True)
     except Exception as error:  # duckdb raises its own types; the staged lines stay on disk
         run_errors.append(f"{database}: loading the archived records failed ({error}); they are kept in {staging}")
         return []

@@ -11,7 +11,6 @@ JSON reader (no Python loop over records); lines it cannot load are counted and 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import stat
 from dataclasses import dataclass
@@ -99,22 +98,20 @@ _COMPRESSED = (".gz", ".zst")
 
 
 def _hold_for_reading(path: Path, held: contextlib.ExitStack) -> None:
-    """A shared `flock` on `path`, held (in `held`) until the load has read it: an in-place
-    compaction of another run holds it exclusively while it moves the lines, so the load waits
-    for the shift to end instead of loading some records twice (as the core's readers do)."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    held.callback(os.close, descriptor)
-    with contextlib.suppress(OSError):
-        # Without `flock` (some network filesystems) no run can lock the directory to shift it.
-        fcntl.flock(descriptor, fcntl.LOCK_SH)
+    """A shared lock on `path` (the core's `ReadLock`), held (in `held`) until the load has read
+    it: an in-place compaction of another run holds it exclusively while it moves the lines, so
+    the load waits for the shift to end instead of loading some records twice."""
+    from mxcp_compact import _core
+
+    held.callback(_core.ReadLock(path).release)
 
 
-def _loadable(files: list[Path], held: contextlib.ExitStack | None) -> tuple[list[str], list[int], tuple[str, ...]]:
+def _loadable(files: list[Path], held: contextlib.ExitStack) -> tuple[list[str], list[int], tuple[str, ...]]:
     """The files to hand DuckDB (an empty one adds nothing), their non-blank lines, and a
     one-line problem for each file that cannot be loaded: a FIFO or device is no log, and reading
     one could hang the export (the cleanup reports them the same way), a file may vanish after it
     was listed, and a compressed file cut by a crash would fail the whole load. Each file handed
-    on is held for reading in `held` (None: not held)."""
+    on is held for reading in `held`."""
     loadable: list[str] = []
     counts: list[int] = []
     problems: list[str] = []
@@ -124,8 +121,7 @@ def _loadable(files: list[Path], held: contextlib.ExitStack | None) -> tuple[lis
             if not stat.S_ISREG(info.st_mode):
                 problems.append(f"{path}: not a regular file")
             elif info.st_size > 0:
-                if held is not None:
-                    _hold_for_reading(path, held)
+                _hold_for_reading(path, held)
                 _refuse_half_moved(path)
                 counts.append(_count_lines(path))
                 loadable.append(str(path))
@@ -161,7 +157,6 @@ def export_duckdb(
     *,
     all_or_nothing: bool = False,
     owner_only: bool = False,
-    wait_for_shifts: bool = True,
 ) -> ExportResult:
     """Loads the records of `files` into table `audit_logs` of `database` (created if missing).
 
@@ -171,9 +166,6 @@ def export_duckdb(
     the connection closes) is created without group or other bits; an existing database keeps
     its mode.
 
-    `wait_for_shifts`: each file is held for reading (see `_hold_for_reading`); False for a file
-    the caller holds itself, which no one shifts in place (a cleanup's own staging archive).
-
     Raises ConfigError, before DuckDB is touched, when `since_ns` is before EARLIEST_SINCE_NS."""
     if since_ns is not None and since_ns < EARLIEST_SINCE_NS:
         from mxcp_compact.errors import ConfigError
@@ -182,7 +174,7 @@ def export_duckdb(
     import duckdb
 
     with contextlib.ExitStack() as held:
-        existing, counts, problems = _loadable(files, held if wait_for_shifts else None)
+        existing, counts, problems = _loadable(files, held)
         created = owner_only and not os.path.lexists(database)
         # The umask is the process's: nothing else creates files while a cleanup loads its archive.
         umask = os.umask(0o077) if owner_only else None
