@@ -104,11 +104,18 @@ fn lock_unless_held_here(
     let mut wait = Duration::ZERO;
     loop {
         match lock_waiting(handle, path, operation, wait, cancelled) {
-            Err(Error::Busy { pid: Some(pid), .. }) if pid == std::process::id() => return Ok(()),
+            Err(Error::Busy { .. }) if held_only_here(handle) => return Ok(()),
             Err(Error::Busy { .. }) => wait = 4 * RETRY,
             locked => return locked,
         }
     }
+}
+
+/// Whether this process is the only holder of a `flock` on `handle`'s inode (another reader
+/// beside it must still be waited for).
+fn held_only_here(handle: &File) -> bool {
+    let holders = holder_pids(handle);
+    !holders.is_empty() && holders.iter().all(|&pid| pid == std::process::id())
 }
 
 fn lock_waiting(
@@ -141,10 +148,16 @@ fn lock_waiting(
 
 /// The pid holding a `flock` on `handle`'s inode, from /proc/locks.
 fn holder_pid(handle: &File) -> Option<u32> {
-    let meta = handle.metadata().ok()?;
-    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    holder_pids(handle).into_iter().next()
+}
+
+/// Every pid holding a `flock` on `handle`'s inode (several share a `LOCK_SH`), from /proc/locks;
+/// none when it cannot be read.
+fn holder_pids(handle: &File) -> Vec<u32> {
+    let Ok(meta) = handle.metadata() else { return Vec::new() };
+    let Ok(locks) = std::fs::read_to_string("/proc/locks") else { return Vec::new() };
     let wanted = format!("{:02x}:{:02x}:{}", libc::major(meta.dev()), libc::minor(meta.dev()), meta.ino());
-    locks.lines().find_map(|line| holder_in(line, &wanted))
+    locks.lines().filter_map(|line| holder_in(line, &wanted)).collect()
 }
 
 /// The pid of a granted FLOCK entry (not a waiter, shown with `->`) on `inode`
@@ -236,6 +249,27 @@ mod tests {
         lock_exclusively(&archive, &path, Duration::ZERO, None).unwrap();
         lock_for_shifting(&File::open(&path).unwrap(), &path, None).unwrap();
         lock_shared_for_reading(&File::open(&path).unwrap(), &path).unwrap();
+    }
+
+    #[test]
+    fn a_shift_still_waits_for_another_process_reading_beside_this_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        std::fs::write(&path, b"{}\n").unwrap();
+        let own_reader = File::open(&path).unwrap();
+        lock_shared_for_reading(&own_reader, &path).unwrap();
+        let started = dir.path().join("started");
+        let script = format!("touch '{}'; sleep 5", started.display());
+        let mut other =
+            std::process::Command::new("flock").arg("-s").arg(&path).args(["sh", "-c", &script]).spawn().unwrap();
+        while !started.exists() {
+            thread::sleep(Duration::from_millis(5));
+        }
+        let stop = AtomicBool::new(true);
+        let error = lock_for_shifting(&File::open(&path).unwrap(), &path, Some(&stop)).unwrap_err();
+        assert!(matches!(error, Error::Interrupted), "it waited (until stopped), not went on: {error}");
+        other.kill().unwrap();
+        other.wait().unwrap();
     }
 
     #[test]
