@@ -216,19 +216,25 @@ mod tests {
         DirLock::acquire(dir.path(), Duration::ZERO, None).unwrap();
     }
 
+    /// util-linux's `flock MODE PATH` holding the lock for `seconds`, once it has it.
+    fn held_by_another_process(path: &Path, mode: &str, seconds: &str) -> std::process::Child {
+        let started = path.with_extension("started");
+        let script = format!("touch '{}'; sleep {seconds}", started.display());
+        let holder =
+            std::process::Command::new("flock").arg(mode).arg(path).args(["sh", "-c", &script]).spawn().unwrap();
+        while !started.exists() {
+            thread::sleep(Duration::from_millis(5));
+        }
+        holder
+    }
+
     #[test]
     fn a_reader_waits_for_another_process_shifting_the_log_and_readers_share() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.jsonl");
         std::fs::write(&path, b"{}\n").unwrap();
-        let started = dir.path().join("started");
-        // Another process (util-linux's flock) holds the log exclusively, as a shift does.
-        let script = format!("touch '{}'; sleep 0.4", started.display());
-        let mut shifting =
-            std::process::Command::new("flock").arg("-x").arg(&path).args(["sh", "-c", &script]).spawn().unwrap();
-        while !started.exists() {
-            thread::sleep(Duration::from_millis(5));
-        }
+        // Another process holds the log exclusively, as a shift does.
+        let mut shifting = held_by_another_process(&path, "-x", "0.4");
         let waited = Instant::now();
         let reader = File::open(&path).unwrap();
         lock_shared_for_reading(&reader, &path).unwrap();
@@ -258,13 +264,7 @@ mod tests {
         std::fs::write(&path, b"{}\n").unwrap();
         let own_reader = File::open(&path).unwrap();
         lock_shared_for_reading(&own_reader, &path).unwrap();
-        let started = dir.path().join("started");
-        let script = format!("touch '{}'; sleep 5", started.display());
-        let mut other =
-            std::process::Command::new("flock").arg("-s").arg(&path).args(["sh", "-c", &script]).spawn().unwrap();
-        while !started.exists() {
-            thread::sleep(Duration::from_millis(5));
-        }
+        let mut other = held_by_another_process(&path, "-s", "5");
         let stop = AtomicBool::new(true);
         let error = lock_for_shifting(&File::open(&path).unwrap(), &path, Some(&stop)).unwrap_err();
         assert!(matches!(error, Error::Interrupted), "it waited (until stopped), not went on: {error}");
