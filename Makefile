@@ -7,7 +7,7 @@ BUILT  := $(VENV)/.core-built
 COMPILED := $(VENV)/.python-compiled
 DEMO   := demo
 
-.PHONY: setup build demo test test-rust test-python lint fmt bench compare fuzz clean
+.PHONY: setup build build-pgo demo test test-rust test-python lint fmt bench compare fuzz clean
 
 setup: $(COMPILED)
 
@@ -33,6 +33,11 @@ $(COMPILED): $(BUILT) $(wildcard python/mxcp_compact/*.py)
 	touch $@
 
 build: $(COMPILED)
+
+# Optional: the same extension built with a profile of a dry and a real run (benches/pgo_build.sh;
+# needs llvm-profdata of rustc's LLVM version). A later source change rebuilds it plainly.
+build-pgo: $(COMPILED)
+	benches/pgo_build.sh
 
 demo: $(COMPILED)
 	rm -rf $(DEMO)
