@@ -35,9 +35,13 @@ $(COMPILED): $(BUILT) $(wildcard python/mxcp_compact/*.py)
 build: $(COMPILED)
 
 # Optional: the same extension built with a profile of a dry and a real run (benches/pgo_build.sh;
-# needs llvm-profdata of rustc's LLVM version). A later source change rebuilds it plainly.
-build-pgo: $(COMPILED)
+# needs llvm-profdata of rustc's LLVM version). It needs no plain build first, and marks the
+# extension built so `make build` keeps it; a later source change rebuilds it plainly.
+build-pgo: $(DEPS)
 	benches/pgo_build.sh
+	touch $(BUILT)
+	$(BIN)/python -m compileall -q python/mxcp_compact
+	touch $(COMPILED)
 
 demo: $(COMPILED)
 	rm -rf $(DEMO)
