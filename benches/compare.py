@@ -319,6 +319,17 @@ def package_dir(python: str = sys.executable) -> Path | None:
     return Path(where).parent if where else None
 
 
+def product_build(python: str = sys.executable) -> str:
+    """Which build of the core `python` imports: "plain", or "pgo" (benches/pgo_build.sh)."""
+    done = subprocess.run(
+        [python, "-c", "import mxcp_compact._core as c; print(getattr(c, 'BUILD', 'plain'))"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() or "?"
+
+
 def product_fingerprint() -> tuple[str, float]:
     """`git describe --dirty` of the repository, and the newest mtime among the installed
     mxcp_compact package's files (it changes when someone rebuilds the product mid-run)."""
@@ -690,6 +701,7 @@ def _compare(args: argparse.Namespace, data_dir: Path, work: Path, mxcp: str, jq
         (work / "product").mkdir()
         mxcp = snapshot_product(work / "product")
     version = subprocess.run([mxcp, "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    version += f", {product_build()} build"
     cold = os.geteuid() == 0 and not args.no_drop_caches
     ctx = Context(args, data_dir, work, mxcp, jq, cold, ["log-cleanup", "--json", "--now", args.now, *args.mxcp_arg])
     outcome = Outcome(info, version, commit)

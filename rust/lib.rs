@@ -730,6 +730,8 @@ mod python {
         module.add_function(wrap_pyfunction!(read_ahead, module)?)?;
         module.add_function(wrap_pyfunction!(prefetch, module)?)?;
         module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        // Set by benches/pgo_build.sh, so that a benchmark can say which build it timed.
+        module.add("BUILD", option_env!("MXCP_COMPACT_BUILD").unwrap_or("plain"))?;
         Ok(())
     }
 }

@@ -5,6 +5,8 @@ from pathlib import Path
 from typing import Literal
 
 __version__: str
+# "plain", or "pgo" for the profile-guided build of benches/pgo_build.sh (make build-pgo, make wheel).
+BUILD: str
 
 class Rules:
     """Retention rules; see mxcp_compact.rules.Retention for the precedence."""
