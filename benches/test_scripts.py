@@ -5,9 +5,12 @@ output against the Python reference, counts against the generator) passing."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import mxcp_compact._core as core
 
 BENCHES = Path(__file__).resolve().parent
 
@@ -32,6 +35,7 @@ def test_compare_runs_every_scenario_and_its_checks_pass(tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr
     assert "| mxcp-compact (real run) |" in done.stdout and "| cp FILE DST + fsync |" in done.stdout
     assert "| head -c KEPT + fsync + rm |" in done.stdout
+    assert f"mxcp-compact {core.__version__}, {core.BUILD} build (git " in done.stdout
     result = json.loads(out.read_text())
     checks = result["checks"]
     assert checks["reference_and_mxcp_byte_identical"] is True
@@ -97,3 +101,31 @@ def test_daily_job_with_the_index_deletes_what_a_full_run_deletes(tmp_path: Path
     result = json.loads(out.read_text())
     assert result["checks"] == {"dry_runs_agree": True, "real_runs_agree": True, "same_bytes_as_full": True}
     assert not (tmp_path / "data").exists(), "the scratch data is removed"
+
+
+def test_profile_guided_build_without_llvm_profdata_says_so_and_builds_nothing() -> None:
+    """`make build-pgo` on a machine without the tool: one line naming it, exit 2, and the
+    installed extension and make's stamps left exactly as they were."""
+    venv = BENCHES.parent / ".venv"
+    watched = [Path(core.__file__), *(venv / name for name in (".core-built", ".core-pgo", ".python-compiled"))]
+    before = {path: path.stat().st_mtime_ns for path in watched if path.exists()}
+    done = subprocess.run(
+        ["bash", str(BENCHES / "pgo_build.sh")],
+        env={**os.environ, "LLVM_PROFDATA": "/nonexistent/llvm-profdata"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "needs llvm-profdata from LLVM" in done.stderr, done.stderr
+    assert "nothing was built" in done.stderr
+    assert {path: path.stat().st_mtime_ns for path in watched if path.exists()} == before
+
+
+def test_profile_guided_build_rejects_an_unknown_argument() -> None:
+    done = subprocess.run(
+        ["bash", str(BENCHES / "pgo_build.sh"), "--bogus"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 2
+    assert done.stderr == "build-pgo: unknown argument --bogus (usage: pgo_build.sh [--wheel DIR])\n"
