@@ -5,9 +5,10 @@ BIN    := $(VENV)/bin
 DEPS   := $(VENV)/.deps-installed
 BUILT  := $(VENV)/.core-built
 COMPILED := $(VENV)/.python-compiled
+PGO    := $(VENV)/.core-pgo
 DEMO   := demo
 
-.PHONY: setup build build-pgo demo test test-rust test-python lint fmt bench compare fuzz clean
+.PHONY: setup build build-pgo wheel demo test test-rust test-python lint fmt bench compare fuzz clean
 
 setup: $(COMPILED)
 
@@ -34,12 +35,22 @@ $(COMPILED): $(BUILT) $(wildcard python/mxcp_compact/*.py)
 
 build: $(COMPILED)
 
-# Optional: the same extension built with a profile of a dry and a real run (benches/pgo_build.sh;
-# needs llvm-profdata of rustc's LLVM version). It needs no plain build first, and marks the
-# extension built so `make build` keeps it; a later source change rebuilds it plainly.
-build-pgo: $(DEPS)
+# The profile-guided build (benches/pgo_build.sh: the extension built with the profile of dry and
+# real runs; needs llvm-profdata of rustc's LLVM version). What `make compare` times and
+# `make wheel` ships. It needs no plain build first, and marks the extension built so `make build`
+# keeps it; a later source change rebuilds it plainly, and `make build-pgo` profiles it again.
+$(PGO): $(DEPS) Cargo.toml Cargo.lock pyproject.toml $(wildcard rust/*.rs) benches/pgo_build.sh
 	benches/pgo_build.sh
-	touch $(BUILT)
+	touch $(BUILT) $@
+
+build-pgo: $(PGO)
+	$(BIN)/python -m compileall -q python/mxcp_compact
+	touch $(COMPILED)
+
+# A profile-guided wheel in dist/, for `pip install` elsewhere (the .venv gets the same build).
+wheel: $(DEPS)
+	benches/pgo_build.sh --wheel dist
+	touch $(BUILT) $(PGO)
 	$(BIN)/python -m compileall -q python/mxcp_compact
 	touch $(COMPILED)
 
@@ -74,7 +85,7 @@ bench: $(COMPILED)
 	mkdir -p benches/results
 	$(BIN)/python -m pytest benches --benchmark-only --benchmark-json=benches/results/bench.json
 
-compare: $(COMPILED)
+compare: build-pgo
 	$(BIN)/python benches/compare.py --size-mb 1024 --runs 3 --no-jq --keep-data bench-data/compare
 
 # The long property run: about a million generated lines checked against the Python reference.
@@ -82,4 +93,4 @@ fuzz: $(COMPILED)
 	MXCP_FUZZ_EXAMPLES=200000 $(BIN)/python -m pytest -q tests/test_decision_property.py -k long_fuzz
 
 clean:
-	rm -rf $(VENV) target $(DEMO) bench-data benches/results
+	rm -rf $(VENV) target $(DEMO) bench-data benches/results dist
