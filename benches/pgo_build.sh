@@ -7,6 +7,7 @@
 #
 #   benches/pgo_build.sh              installs the profile-guided extension into .venv (make build-pgo)
 #   benches/pgo_build.sh --wheel DIR  the same, then also writes a profile-guided wheel to DIR (make wheel)
+#   benches/pgo_build.sh --check      only says whether the tool below is there (exit 0, or 2 and why)
 #
 # Needs llvm-profdata of rustc's own LLVM major version (Debian: apt-get install llvm-N), found as
 # $LLVM_PROFDATA, llvm-profdata-N on the PATH or /usr/lib/llvm-N/bin/llvm-profdata.
@@ -14,11 +15,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=.venv/bin
 
-wheel_dir=""
+wheel_dir="" check_only=""
 case "${1:-}" in
   "") ;;
   --wheel) wheel_dir="${2:?build-pgo: --wheel needs a directory}" ;;
-  *) echo "build-pgo: unknown argument ${1} (usage: pgo_build.sh [--wheel DIR])" >&2; exit 2 ;;
+  --check) check_only=1 ;;
+  *) echo "build-pgo: unknown argument ${1} (usage: pgo_build.sh [--wheel DIR | --check])" >&2; exit 2 ;;
 esac
 
 major=$(rustc -vV | sed -n 's/^LLVM version: \([0-9]*\).*/\1/p')
@@ -33,6 +35,7 @@ if [ -z "$profdata" ] || [ ! -x "$profdata" ]; then
   echo "build-pgo: needs llvm-profdata from LLVM $major (rustc's version), e.g. apt-get install llvm-$major; nothing was built" >&2
   exit 2
 fi
+[ -z "$check_only" ] || exit 0
 
 work=$(mktemp -d)
 # From the instrumented build on, .venv holds an extension that is not the one make recorded: on
@@ -48,8 +51,8 @@ cleanup_work() {
 trap cleanup_work EXIT
 mkdir -p "$work/raw" "$work/train"
 
-# The build's name is compiled in (`mxcp_compact._core.BUILD`), so a benchmark can say what it timed.
 instrumented=1
+# The build's name is compiled in (`mxcp_compact._core.BUILD`), so a benchmark can say what it timed.
 MXCP_COMPACT_BUILD=pgo-training RUSTFLAGS="-Cprofile-generate=$work/raw" VIRTUAL_ENV="$PWD/.venv" \
   "$bin/maturin" develop --release --extras dev -q
 "$bin/python" benches/generate.py "$work/train/logs.jsonl" --size-mb 64 --seed 2 >/dev/null

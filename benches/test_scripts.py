@@ -128,4 +128,22 @@ def test_profile_guided_build_rejects_an_unknown_argument() -> None:
         ["bash", str(BENCHES / "pgo_build.sh"), "--bogus"], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 2
-    assert done.stderr == "build-pgo: unknown argument --bogus (usage: pgo_build.sh [--wheel DIR])\n"
+    assert done.stderr == "build-pgo: unknown argument --bogus (usage: pgo_build.sh [--wheel DIR | --check])\n"
+
+
+def test_profile_guided_build_check_says_whether_the_tool_is_there_and_builds_nothing() -> None:
+    """What CI asks before choosing the build: exit 0 with a tool, 2 and the same line without."""
+
+    def check(tool: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "LLVM_PROFDATA": tool}
+        script = str(BENCHES / "pgo_build.sh")
+        return subprocess.run(
+            ["bash", script, "--check"], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+
+    before = Path(core.__file__).stat().st_mtime_ns
+    missing = check("/nonexistent/llvm-profdata")
+    assert missing.returncode == 2 and "needs llvm-profdata from LLVM" in missing.stderr
+    found = check("/bin/true")
+    assert (found.returncode, found.stdout, found.stderr) == (0, "", "")
+    assert Path(core.__file__).stat().st_mtime_ns == before
