@@ -69,3 +69,33 @@ def test_with_debug_a_files_unexpected_error_prints_where_it_came_from(
     result = run_in_process(["log-cleanup", "--path", tmp_path, "--now", NOW, "--debug"], cwd=tmp_path)
     assert result.exit_code == 1
     assert "Traceback" in result.stderr and 'raise RuntimeError("a bug")' in result.stderr
+
+
+@pytest.mark.parametrize("enabled_before", [True, False], ids=["enabled", "disabled"])
+def test_a_run_pauses_the_cyclic_collector_and_gives_the_caller_its_setting_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, enabled_before: bool
+) -> None:
+    import gc
+
+    import mxcp_compact.api
+
+    (tmp_path / "logs-a.jsonl").write_text(old_and_young(1))
+    seen_during_run: list[bool] = []
+    compact = mxcp_compact.api.compact_with_rules
+
+    def noting_the_collector(*args: Any, **kwargs: Any) -> Any:
+        seen_during_run.append(gc.isenabled())
+        return compact(*args, **kwargs)
+
+    monkeypatch.setattr(mxcp_compact.api, "compact_with_rules", noting_the_collector)
+    (gc.enable if enabled_before else gc.disable)()
+    try:
+        result = run_in_process(["log-cleanup", "--path", tmp_path / "logs-a.jsonl", "--now", NOW], cwd=tmp_path)
+        after = gc.isenabled()
+    finally:
+        gc.enable()
+
+    assert result.exit_code == 0
+    assert seen_during_run == [False]
+    assert after is enabled_before
+    assert (tmp_path / "logs-a.jsonl").read_text() == old_and_young(1).splitlines(keepends=True)[-1]
