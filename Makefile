@@ -29,9 +29,10 @@ $(BUILT): $(DEPS) Cargo.toml Cargo.lock pyproject.toml $(wildcard rust/*.rs)
 # Byte-compiles the package (editable, so it is imported from python/) whenever a module
 # changes: a start-up cost that would otherwise be paid on every run where
 # PYTHONDONTWRITEBYTECODE is set.
+BYTE_COMPILE = $(BIN)/python -m compileall -q python/mxcp_compact && touch $(COMPILED)
+
 $(COMPILED): $(BUILT) $(wildcard python/mxcp_compact/*.py)
-	$(BIN)/python -m compileall -q python/mxcp_compact
-	touch $@
+	$(BYTE_COMPILE)
 
 build: $(COMPILED)
 
@@ -44,15 +45,13 @@ $(PGO): $(DEPS) Cargo.toml Cargo.lock pyproject.toml $(wildcard rust/*.rs) bench
 	touch $(BUILT) $@
 
 build-pgo: $(PGO)
-	$(BIN)/python -m compileall -q python/mxcp_compact
-	touch $(COMPILED)
+	$(BYTE_COMPILE)
 
 # A profile-guided wheel in dist/, for `pip install` elsewhere (the .venv gets the same build).
 wheel: $(DEPS)
 	benches/pgo_build.sh --wheel dist
 	touch $(BUILT) $(PGO)
-	$(BIN)/python -m compileall -q python/mxcp_compact
-	touch $(COMPILED)
+	$(BYTE_COMPILE)
 
 demo: $(COMPILED)
 	rm -rf $(DEMO)
