@@ -1368,3 +1368,41 @@ def test_scrub_from_the_settings_file_and_its_limits_are_reported(tmp_path: Path
     settings.write_text("[cleanup]\nscrub = 1\n")
     bad = run_cli("--path", str(tmp_path), "--config", str(settings))
     assert bad.returncode == 2 and "cleanup.scrub must be true or false" in bad.stderr
+
+
+@pytest.mark.parametrize("command", ["log-cleanup", "erase"])
+def test_no_scrub_turns_the_settings_files_scrub_off_for_one_run(tmp_path: Path, command: str) -> None:
+    settings = tmp_path / "mxcp-compact.toml"
+    settings.write_text("[cleanup]\nscrub = true\n")
+    # log-cleanup deletes the expired records; erase the one record that matches, whatever its age.
+    selection = ["--where", "orig=0"] if command == "erase" else []
+    reports, texts = {}, {}
+    for no_scrub in (False, True):
+        log = tmp_path / f"no-scrub-{no_scrub}" / "logs-default.jsonl"
+        log.parent.mkdir()
+        write_log(log, 40)
+        flags = ["--no-scrub"] if no_scrub else []
+        completed = subprocess.run(
+            [*CLI, command, "--now", NOW, "--path", str(log), "--config", str(settings), "--json", *selection, *flags],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert completed.returncode == 0, completed.stderr
+        reports[no_scrub], texts[no_scrub] = json.loads(completed.stdout), log.read_text()
+    assert reports[False]["bytes_scrubbed"] > 0
+    assert reports[True]["bytes_scrubbed"] == 0
+    assert reports[True]["message"] == reports[False]["message"]
+    assert texts[True] == texts[False] and texts[True].count("\n") == (20 if command == "log-cleanup" else 39)
+
+
+def test_scrub_and_no_scrub_together_are_refused_before_anything_is_touched(tmp_path: Path) -> None:
+    log = tmp_path / "logs-default.jsonl"
+    write_log(log, 20)
+    before = log.read_bytes()
+    completed = run_cli("--path", str(log), "--scrub", "--no-scrub")
+    assert completed.returncode == 2
+    assert completed.stderr.strip().splitlines() == [
+        "Error: --scrub and --no-scrub cannot be combined: give one of them"
+    ]
+    assert log.read_bytes() == before

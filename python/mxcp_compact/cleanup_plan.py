@@ -113,6 +113,8 @@ def plan_cleanup(
         raise CleanupError(str(error)) from None
     # MXCP has no erase command whose output could be copied.
     style = "guide" if erase is not None else request.output_style or run.settings.output_style or "guide"
+    if request.scrub and request.no_scrub:
+        raise CleanupError("--scrub and --no-scrub cannot be combined: give one of them", style)
     in_place = request.in_place or request.emergency
     try:
         archive = _archive(request, run, in_place, settings_archive=erase is None)
@@ -152,7 +154,7 @@ def plan_cleanup(
         audit_trail=audit_trail,
         metrics=metrics,
         output_style=style,
-        scrub=request.scrub or run.settings.scrub,
+        scrub=request.scrub or (run.settings.scrub and not request.no_scrub),
         show_progress=not request.json_output,
         notes=notes,
         erase=erase,

@@ -223,6 +223,7 @@ def erase(
     scrub: Annotated[
         bool, _option("--scrub", help="Overwrite the erased bytes before their space is released.")
     ] = False,
+    no_scrub: Annotated[bool, _option("--no-scrub", help=_BY_FLAG["--no-scrub"].help)] = False,
 ) -> None:
     started = time.monotonic()
     request = CleanupRequest(
@@ -238,6 +239,7 @@ def erase(
         archive=archive,
         audit_trail=audit_trail,
         scrub=scrub,
+        no_scrub=no_scrub,
     )
     status = cleanup.execute(request, started, where=tuple(where or ()))
     if status:

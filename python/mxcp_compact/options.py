@@ -182,6 +182,12 @@ OPTIONS = (
         " The settings file's cleanup.scrub sets the default.",
     ),
     OptionSpec(
+        "--no-scrub",
+        "no_scrub",
+        FLAG,
+        "Do not overwrite deleted bytes in this run, even when the settings file's cleanup.scrub is true.",
+    ),
+    OptionSpec(
         "--metrics",
         "metrics",
         VALUE,
