@@ -368,3 +368,66 @@ def test_a_file_edited_while_a_run_read_it_is_read_again_by_the_next(tmp_path: P
     full = cleanup(cli_subprocess, twin, "--now", DAY1, "--full")
     assert deleted(indexed) == deleted(full) == 1
     assert contents(logs) == contents(twin)
+
+
+def _logs_opened(trace: Path, logs: Path) -> set[str]:
+    """The log files of `logs` that a traced command opened (not its own temp copies)."""
+    opened = set()
+    for row in trace.read_text().splitlines():
+        if "openat(" in row and f'"{logs}/' in row:
+            opened.add(row.split(f'"{logs}/', 1)[1].split('"', 1)[0])
+    return {name for name in opened if not name.startswith(".")}
+
+
+def test_a_directory_run_opens_no_file_the_index_vouches_for(tmp_path: Path) -> None:
+    # Not even to read its head for a compressed file's magic: on a cold cache that read is a
+    # disk read per file, as long as the work of the whole run on a directory of segments.
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed (.ci/run installs it)")
+    logs = tmp_path / "logs"
+    make_logs(logs)
+    command = [*console_script(), "log-cleanup", "--path", str(logs), "--now", DAY1]
+    assert subprocess.run(command, capture_output=True, check=False).returncode == 0
+    (logs / "logs-c.jsonl").write_text((logs / "logs-c.jsonl").read_text() + record("2010-01-01", 7))
+    for extra in ((), ("--dry-run",)):
+        trace = tmp_path / "trace.txt"
+        traced = subprocess.run(
+            ["strace", "-f", "-qq", "-o", str(trace), "-e", "trace=openat", *command, *extra],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if traced.returncode != 0 and "ptrace" in traced.stderr:
+            pytest.skip(f"strace cannot trace here: {traced.stderr.strip()}")
+        assert traced.returncode == 0, traced.stderr
+        # c changed (its head is read, and it is compacted); a and b are not opened at all,
+        # nor anything by the dry run after it.
+        assert _logs_opened(trace, logs) == (set() if extra else {"logs-c.jsonl"})
+
+
+def test_a_file_with_a_binary_head_the_index_recorded_is_still_passed_over_in_a_directory_run(
+    tmp_path: Path, cli_subprocess: RunCli
+) -> None:
+    # Named on its own, a file is compacted whatever its head; in a directory, the same file
+    # with a gzip head is passed over, even when the index knows it and it has not changed.
+    logs = tmp_path / "logs"
+    make_logs(logs)
+    odd = logs / "logs-z.jsonl"
+    odd.write_bytes(b"\x1f\x8b\x08\x00 not text\n" + record("2026-11-20", 1).encode())
+    named = cleanup(cli_subprocess, odd, "--now", DAY1)
+    assert [f["action"] for f in named["files"]] == ["unchanged"]  # type: ignore[index]
+    for extra in ((), ("--dry-run",), ("--full",)):
+        report = cleanup(cli_subprocess, logs, "--now", DAY1, *extra)
+        assert f"{odd}: skipped: gzip-compressed, not a JSONL log" in report["notes"]  # type: ignore[operator]
+        assert odd.name not in {Path(f["path"]).name for f in report["files"]}  # type: ignore[index]
+
+
+def test_a_file_the_index_knows_that_becomes_a_database_is_passed_over(tmp_path: Path, cli_subprocess: RunCli) -> None:
+    logs = tmp_path / "logs"
+    make_logs(logs)
+    cleanup(cli_subprocess, logs, "--now", DAY1)
+    database = logs / "logs-b.jsonl"
+    database.write_bytes(b"12345678DUCK" + bytes(4084))
+    report = cleanup(cli_subprocess, logs, "--now", DAY1)
+    assert f"{database}: skipped: a DuckDB database, not a JSONL log" in report["notes"]  # type: ignore[operator]
+    assert database.read_bytes() == b"12345678DUCK" + bytes(4084)

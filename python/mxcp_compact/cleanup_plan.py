@@ -22,7 +22,7 @@ from mxcp_compact.errors import ConfigError
 # typing.TYPE_CHECKING without importing typing, which costs ~5 ms of every command's start-up.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from mxcp_compact.options import CleanupRequest
 
@@ -98,6 +98,7 @@ def plan_cleanup(
     settings file is read) for bad options or configuration. `where` (the erase command's
     FIELD=VALUE conditions, possibly none given) makes the run an erasure."""
     erase = parse_where(where) if where is not None else None
+    use_index = erase is None and not request.full
     try:
         run = resolve_run(
             profile=request.profile,
@@ -108,6 +109,7 @@ def plan_cleanup(
             config_file=request.config_file,
             cwd=cwd,
             env=env,
+            head_known=_text_heads_known(env) if use_index else None,
         )
     except ConfigError as error:
         raise CleanupError(str(error)) from None
@@ -158,10 +160,17 @@ def plan_cleanup(
         show_progress=not request.json_output,
         notes=notes,
         erase=erase,
-        use_index=erase is None and not request.full,
+        use_index=use_index,
         archive_directory=run.settings.archive_directory,
         debug=request.debug,
     )
+
+
+def _text_heads_known(env: Mapping[str, str]) -> Callable[[Path], bool]:
+    # Imported only for the runs that may use the index (which cleanup imports for them anyway).
+    from mxcp_compact.index import text_heads_known
+
+    return text_heads_known(env)
 
 
 def _archive(request: CleanupRequest, run: RunConfig, in_place: bool, settings_archive: bool = True) -> Path | None:

@@ -10,7 +10,7 @@ Everything is validated up front so that a bad option or a broken `mxcp-site.yml
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from mxcp_compact.discovery import ARCHIVE_RULES, Plan, archive_files, expand_paths
@@ -59,8 +59,10 @@ def resolve_run(
     config_file: Path | None,
     cwd: Path,
     env: Mapping[str, str],
+    head_known: Callable[[Path], bool] | None = None,
 ) -> RunConfig:
-    """Options, site, profile, files, settings file and registries into one `RunConfig`."""
+    """Options, site, profile, files, settings file and registries into one `RunConfig`;
+    `head_known` as for `discovery.expand_paths`."""
     import time
 
     paths = list(paths)
@@ -71,7 +73,7 @@ def resolve_run(
     if paths:
         if profile is not None:
             raise ConfigError("--profile and --path cannot be combined: --path names the files itself")
-        plan = expand_paths(paths)
+        plan = expand_paths(paths, head_known)
         unread_settings = _settings_a_path_run_does_not_read(cwd) if config_file is None else ()
     else:
         site = find_site(cwd)

@@ -3,7 +3,9 @@
 For each file a real run has fully decided, the index keeps the file's identity and stat facts
 (device, inode, size, mtime and ctime in ns) and, per (schema_name, schema_version as written),
 the oldest timestamp among the records it kept (the only ones a later run could delete), or
-that some were kept without their timestamp being read (no policy then). A later run does not
+that some were kept without their timestamp being read (no policy then), and whether the file's
+head is text (no binary format's magic, see `discovery.binary_kind`: then a `--path DIR` run
+need not read it to list the file either). A later run does not
 read a file whose stat facts are unchanged and whose oldest kept record of every schema is not
 yet expired under the CURRENT rules and `--now`: rules, registry or clock changes need no
 invalidation, because the expiry is computed at run time. Any doubt means: read the file.
@@ -31,14 +33,16 @@ import json
 import os
 from pathlib import Path
 
+from mxcp_compact.discovery import binary_kind
 from mxcp_compact.paths import resolved_or_same
 
 # typing.TYPE_CHECKING without importing typing, which costs ~5 ms of every command's start-up.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
     from typing import Any
 
-__all__ = ["FileIndex", "index_path", "state_dir"]
+__all__ = ["FileIndex", "index_path", "state_dir", "text_heads_known"]
 
 #: 2: the document carries a checksum of its entries (version 1 had none: read again once).
 #: 3: entries say what rules and instant their counts were made under (see `_counts_hold`).
@@ -46,7 +50,7 @@ VERSION = 3
 _NANOS_PER_DAY = 86_400 * 10**9
 
 
-def state_dir(env: dict[str, str] | os._Environ[str]) -> Path:
+def state_dir(env: Mapping[str, str]) -> Path:
     if env.get("MXCP_COMPACT_STATE_DIR"):
         return Path(env["MXCP_COMPACT_STATE_DIR"])
     if os.geteuid() == 0:
@@ -69,7 +73,7 @@ def _sha256(data: bytes) -> Any:
     return builtin(data)
 
 
-def index_path(directory: Path, env: dict[str, str] | os._Environ[str]) -> Path:
+def index_path(directory: Path, env: Mapping[str, str]) -> Path:
     digest = _sha256(os.fsencode(resolved_or_same(directory))).hexdigest()[:24]
     return state_dir(env) / f"index-{digest}.json"
 
@@ -94,7 +98,7 @@ def _facts(stat: os.stat_result) -> list[int]:
 class FileIndex:
     """The index of one audit directory: what its files' last full reads found."""
 
-    def __init__(self, directory: Path, env: dict[str, str] | os._Environ[str]) -> None:
+    def __init__(self, directory: Path, env: Mapping[str, str]) -> None:
         self.directory = resolved_or_same(directory)
         self.path = index_path(self.directory, env)
         self.entries: dict[str, dict[str, Any]] = {}
@@ -124,6 +128,17 @@ class FileIndex:
             return _result(log_path, size, entry, rules, dry_run)
         except (OSError, KeyError, TypeError, ValueError, OverflowError):
             return None
+
+    def knows_text_head(self, log_path: Path) -> bool:
+        """Whether the file is, to its stat facts, one this index recorded with a head that is
+        not a binary format's (so listing its directory need not read the head again)."""
+        try:
+            entry = self.entries.get(log_path.name)
+            if entry is None or entry.get("text_head") is not True or _left_by_a_stopped_run(log_path):
+                return False
+            return bool(entry.get("facts") == _facts(log_path.stat()))
+        except (OSError, TypeError, ValueError):
+            return False
 
     def vouches(self, log_path: Path, rules: Any, now_ns: int) -> bool:
         """Whether the index proves the file has nothing to delete now (it need not be read)."""
@@ -165,6 +180,8 @@ class FileIndex:
             return  # changed while it was read (an edit keeping its size): the counts may be of other bytes
         self.entries[result.path.name] = {
             "facts": _facts(stat),
+            # Read after the stat: a head changed since changes the ctime, and so the facts.
+            "text_head": binary_kind(result.path) is None,
             "lines": result.lines - result.deleted,
             "retained": result.retained,
             "unmanaged": result.unmanaged,
@@ -203,6 +220,19 @@ class FileIndex:
                 " one read"
             )
         return None
+
+
+def text_heads_known(env: Mapping[str, str]) -> Callable[[Path], bool]:
+    """`FileIndex.knows_text_head` of each log's directory index, each loaded once."""
+    loaded: dict[Path, FileIndex] = {}
+
+    def known(log_path: Path) -> bool:
+        index = loaded.get(log_path.parent)
+        if index is None:
+            index = loaded[log_path.parent] = FileIndex(log_path.parent, env)
+        return index.knows_text_head(log_path)
+
+    return known
 
 
 def _checksum(directory: Path, entries: dict[str, Any]) -> str:
