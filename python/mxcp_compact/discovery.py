@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from mxcp_compact.errors import ConfigError
-from mxcp_compact.paths import resolved_or_same
+from mxcp_compact.paths import resolved_beside, resolved_or_same
 from mxcp_compact.registry import REGISTRY_SUFFIX
 
 __all__ = [
@@ -173,17 +173,18 @@ def expand_paths(paths: Iterable[Path], head_known: Callable[[Path], bool] | Non
             missing = error.errno == errno.ENOENT or not error.strerror
             raise ConfigError(f"{given}: {'no such file or directory' if missing else error.strerror}") from None
         if given.is_dir():
+            directory = resolved_or_same(given)
             for candidate in _directory_logs(given):
                 sniff = not candidate.name.endswith(_COMPRESSED) and not (head_known and head_known(candidate))
                 kind = binary_kind(candidate) if sniff else None
                 if kind is not None:
                     passed_over.append((candidate, f"skipped: {kind}, not a JSONL log"))
                     continue
-                _add(files, seen, candidate)
+                _add(files, seen, candidate, resolved_beside(directory, candidate))
         else:
             if given.name.endswith(REGISTRY_SUFFIX):
                 raise ConfigError(f"{given}: is an MXCP schema registry; it is read, never compacted")
-            _add(files, seen, given)
+            _add(files, seen, given, resolved_or_same(given))
     return Plan(files=tuple(files), profile=None, passed_over=tuple(passed_over))
 
 
@@ -208,8 +209,8 @@ def archive_files(directory: Path) -> list[LogFile]:
     return [LogFile(path, None, is_segment=True, archived=True) for path in _directory_logs(directory)]
 
 
-def _add(files: list[LogFile], seen: set[Path], path: Path) -> None:
-    key = resolved_or_same(path)
+def _add(files: list[LogFile], seen: set[Path], path: Path, key: Path) -> None:
+    """Adds `path` unless a file resolving to the same `key` is in already."""
     if key in seen:
         return
     seen.add(key)

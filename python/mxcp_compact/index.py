@@ -34,7 +34,7 @@ import os
 from pathlib import Path
 
 from mxcp_compact.discovery import binary_kind
-from mxcp_compact.paths import resolved_or_same
+from mxcp_compact.paths import resolved_beside, resolved_or_same
 
 # typing.TYPE_CHECKING without importing typing, which costs ~5 ms of every command's start-up.
 TYPE_CHECKING = False
@@ -125,7 +125,7 @@ class FileIndex:
             return None
         entry, size = vouched
         try:
-            return _result(log_path, size, entry, rules, dry_run)
+            return _result(log_path, self._target(log_path), size, entry, rules, dry_run)
         except (OSError, KeyError, TypeError, ValueError, OverflowError):
             return None
 
@@ -134,7 +134,7 @@ class FileIndex:
         not a binary format's (so listing its directory need not read the head again)."""
         try:
             entry = self.entries.get(log_path.name)
-            if entry is None or entry.get("text_head") is not True or _left_by_a_stopped_run(log_path):
+            if entry is None or entry.get("text_head") is not True or _left_by_a_stopped_run(self._target(log_path)):
                 return False
             return bool(entry.get("facts") == _facts(log_path.stat()))
         except (OSError, TypeError, ValueError):
@@ -147,7 +147,7 @@ class FileIndex:
     def _vouched(self, log_path: Path, rules: Any, now_ns: int) -> tuple[dict[str, Any], int] | None:
         try:
             entry = self.entries.get(log_path.name)
-            if entry is None or _left_by_a_stopped_run(log_path):
+            if entry is None or _left_by_a_stopped_run(self._target(log_path)):
                 return None
             stat = log_path.stat()
             if entry.get("facts") != _facts(stat) or not _nothing_expires(entry["schemas"], rules, now_ns):
@@ -157,6 +157,10 @@ class FileIndex:
             return entry, stat.st_size
         except (OSError, KeyError, TypeError, ValueError, OverflowError):
             return None
+
+    def _target(self, log_path: Path) -> Path:
+        """The file `log_path`, a name in this index's directory, stands for."""
+        return resolved_beside(self.directory, log_path)
 
     def forget(self, path: Path) -> None:
         """A file the run could not decide: the next run reads it."""
@@ -174,7 +178,7 @@ class FileIndex:
             stat = result.path.stat()
         except OSError:
             return
-        if stat.st_size != result.bytes_after or _left_by_a_stopped_run(result.path):
+        if stat.st_size != result.bytes_after or _left_by_a_stopped_run(self._target(result.path)):
             return
         if result.action == "unchanged" and (before is None or _facts(before) != _facts(stat)):
             return  # changed while it was read (an edit keeping its size): the counts may be of other bytes
@@ -241,10 +245,9 @@ def _checksum(directory: Path, entries: dict[str, Any]) -> str:
     return _sha256(canonical.encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def _left_by_a_stopped_run(path: Path) -> bool:
-    """A progress record (a pending in-place shift) or a temp copy beside the log's target (not
+def _left_by_a_stopped_run(target: Path) -> bool:
+    """A progress record (a pending in-place shift) or a temp copy beside the log's `target` (not
     beside a symlink to it): the run that reads the file finishes the one and removes the other."""
-    target = resolved_or_same(path)
     return any(target.with_name(f".{target.name}.mxcp-compact.{kind}").exists() for kind in ("shift", "tmp"))
 
 
@@ -294,7 +297,7 @@ def _rules_digest(rules: Any) -> str:
     return str(_sha256(rules.canonical().encode("utf-8", "surrogateescape")).hexdigest())
 
 
-def _result(path: Path, size: int, entry: dict[str, Any], rules: Any, dry_run: bool) -> Any:
+def _result(path: Path, target: Path, size: int, entry: dict[str, Any], rules: Any, dry_run: bool) -> Any:
     """The file's result as a full read would give it: nothing deleted, the counts remembered."""
     from mxcp_compact import _core
 
@@ -315,7 +318,7 @@ def _result(path: Path, size: int, entry: dict[str, Any], rules: Any, dry_run: b
     )
     return _core.FileResult(
         path=path,
-        target=resolved_or_same(path),
+        target=target,
         action="dry_run" if dry_run else "unchanged",
         lines=entry["lines"],
         deleted=0,

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from pathlib import Path
 
-__all__ = ["resolved", "resolved_or_same"]
+__all__ = ["resolved", "resolved_beside", "resolved_or_same"]
 
 
 def resolved(path: Path, *, strict: bool = False) -> Path:
@@ -30,3 +31,18 @@ def resolved_or_same(path: Path) -> Path:
         return resolved(path)
     except OSError:
         return path
+
+
+def resolved_beside(directory: Path, path: Path) -> Path:
+    """`resolved_or_same(path)` for a path whose parent resolves to `directory`: one `lstat`
+    instead of one per component and Python's walk (~27 us), since only a symlinked file needs
+    that walk. What a run does once per file and per look at the index, for every file of a
+    directory it then skips."""
+    try:
+        if not stat.S_ISLNK(os.lstat(path).st_mode):
+            return directory / path.name
+    except FileNotFoundError:
+        return directory / path.name
+    except OSError:
+        pass
+    return resolved_or_same(path)
