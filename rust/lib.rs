@@ -677,11 +677,13 @@ mod python {
         crate::scrub::overwrites_in_place(&path)
     }
 
-    /// Starts the kernel reading the first `length` bytes of the log at `path`, from a thread of
-    /// the core's own, and returns at once (see `source::read_ahead_in_background`).
+    /// Starts the kernel reading the first `length` bytes of the log at `path`, a chunk or two
+    /// at a time so that the file being compacted meanwhile keeps its reads first, from a thread
+    /// of the core's own, and returns at once (see `source::read_head_paced`).
     #[pyfunction]
     fn read_ahead(path: PathBuf, length: u64) {
-        crate::source::read_ahead_in_background(path, length, Tuning::PRODUCTION.readahead_chunk_bytes);
+        let chunk = Tuning::PRODUCTION.next_file_chunk_bytes as u64;
+        crate::source::read_head_paced_in_background(path, length, chunk);
     }
 
     /// Starts reading the head of the log at `path` into the page cache, a chunk or two at a

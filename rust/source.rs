@@ -127,33 +127,15 @@ pub fn line_start_at(data: &[u8], span: &Range<usize>, at: usize) -> usize {
     memchr::memchr(b'\n', &data[at - 1..span.end]).map_or(span.end, |found| at + found)
 }
 
-/// Asks the kernel to read the first `len` bytes of the log at `path`, the chunks of `chunk`
-/// bytes not cached already (a warm file costs a few `mincore` calls, nothing more). Never reads a
-/// byte itself; a FIFO or other non-regular file is left alone.
-pub fn read_ahead_head(path: &Path, len: u64, chunk: usize) -> Result<()> {
-    let (file, meta) = open_log(path, path, false)?;
-    let map = LogMap::map(&file, meta.len().min(len), path)?;
-    let data = map.bytes();
-    Readahead::new(&file, data, 0..data.len(), data.len(), chunk).run();
-    Ok(())
-}
-
-/// `read_ahead_head` from a thread of its own, returning at once: the next file to be compacted
-/// is read while this one is (its fsync, swap and writer check leave the disk idle). A hint
-/// only, so failures are dropped, and the thread is not joined (a run may end first).
-pub fn read_ahead_in_background(path: PathBuf, len: u64, chunk: usize) {
-    let hint = move || drop(read_ahead_head(&path, len, chunk));
-    drop(std::thread::Builder::new().name("mxcp-compact-read-ahead".to_owned()).spawn(hint));
-}
-
 /// Reads the first `len` bytes of the log at `path` into the page cache with at most two chunks
 /// of `chunk` bytes in flight, waiting for each before asking for the one after next.
 ///
-/// For the start of a run, while the interpreter is still importing. Each import waits for a
-/// few small reads, and the disk serves them behind whatever it was already given: hinting the
-/// whole head at once (`read_ahead_head`) made each wait behind megabytes of log, and the start
-/// took longer than the hint saved; with 1 MiB chunks the start took 250 ms longer. 256 KiB
-/// chunks cost the start about 20 ms and save the scan about 140 ms (see `Tuning`).
+/// For the start of a run, while the interpreter is still importing: each import waits for a
+/// few small reads, and the disk serves them behind whatever it was already given. Hinting the
+/// whole head at once made each wait behind megabytes of log, and the start took longer than the
+/// hint saved; with 1 MiB chunks the start took 250 ms longer. 256 KiB chunks cost the start
+/// about 20 ms and save the scan about 140 ms (see `Tuning`). And for the next file's head while
+/// one is compacted, for the same reason: the current file's reads must not queue behind it.
 ///
 /// Stops early, having read nothing more, once `CACHED_RUN_TO_STOP` bytes in a row were cached
 /// already: the file is warm, or the scan's own read-ahead has passed this one.
@@ -384,17 +366,6 @@ mod tests {
         let stalled = Readahead::new(&file, data, 0..64 << 10, 4096, 4096);
         stalled.finish();
         stalled.run();
-    }
-
-    #[test]
-    fn reading_ahead_the_head_of_a_log_needs_a_regular_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log.jsonl");
-        std::fs::write(&path, vec![b'x'; 64 << 10]).unwrap();
-        read_ahead_head(&path, 32 << 10, 4096).unwrap();
-        read_ahead_head(&path, 1 << 30, 4096).unwrap();
-        let fifo = refuses_what_is_not_a_regular_file(dir.path(), |path| read_ahead_head(path, 1 << 20, 4096));
-        read_ahead_in_background(fifo, 1 << 20, 4096);
     }
 
     /// `read` refuses a directory, a missing file and a FIFO without a writer (opened without

@@ -39,6 +39,11 @@ pub struct Tuning {
     /// 0.125 s, 0.932 s; 256 KiB 0.139 s, 0.903 s; 512 KiB 0.159 s, 0.916 s; 1 MiB 0.36-0.39 s
     /// to the start.
     pub prefetch_chunk_bytes: usize,
+    /// Size of each read of the next file's head while this one is compacted, two in flight
+    /// (`source::read_head_paced` again). Hinted all at once, the next file's head went to the
+    /// disk ahead of the current file's own reads: on the daily run's cold directory, the oldest
+    /// segment (5.7 MiB) took 36-53 ms instead of 17-20 ms without any hint.
+    pub next_file_chunk_bytes: usize,
 }
 
 impl Tuning {
@@ -52,6 +57,7 @@ impl Tuning {
         readahead_bytes: 256 << 20,
         readahead_chunk_bytes: 4 << 20,
         prefetch_chunk_bytes: 256 << 10,
+        next_file_chunk_bytes: 1 << 20,
     };
 
     /// Sizes small enough that windows, threads, buffer flushes and O_DIRECT chunks all occur
@@ -66,6 +72,7 @@ impl Tuning {
         readahead_bytes: 64 << 10,
         readahead_chunk_bytes: 16 << 10,
         prefetch_chunk_bytes: 16 << 10,
+        next_file_chunk_bytes: 16 << 10,
     };
 }
 

@@ -199,7 +199,8 @@ def parse_record_timestamp(text: str) -> int | None: ...
 def parse_now(text: str) -> int | None: ...
 def read_ahead(path: str | PathLike[str], length: int) -> None:
     """Starts the kernel reading the first length bytes of the log at path (what is not cached
-    already), from a thread of the core's own; returns at once. Failures are ignored."""
+    already), two 1 MiB chunks in flight so that the file being compacted meanwhile keeps its
+    reads first, from a thread of the core's own; returns at once. Failures are ignored."""
 
 def prefetch(path: str | PathLike[str]) -> None:
     """Starts reading the head of the log at path into the page cache, a chunk or two at a time
