@@ -149,6 +149,23 @@ def console_script() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "mxcp_compact"]
 
 
+def run_traced(command: Sequence[str], trace: Path, syscalls: str) -> subprocess.CompletedProcess[str]:
+    """`command` run under strace, the `syscalls` (strace's `trace=` list) of every thread written
+    to `trace`; skips the test where strace is missing or may not trace (a container's seccomp
+    profile, Yama's ptrace_scope)."""
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed (.ci/run installs it)")
+    traced = subprocess.run(
+        ["strace", "-f", "-qq", "-o", str(trace), "-e", f"trace={syscalls}", *command],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if traced.returncode != 0 and "ptrace" in traced.stderr:
+        pytest.skip(f"strace cannot trace here: {traced.stderr.strip()}")
+    return traced
+
+
 def run_in_process(
     args: Sequence[str | os.PathLike[str]], *, cwd: Path, env: Mapping[str, str | None] | None = None
 ) -> CliResult:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RunCli, console_script
+from conftest import RunCli, console_script, run_traced
 
 DAY1 = "2026-11-27T00:00:00Z"
 
@@ -382,8 +382,6 @@ def _logs_opened(trace: Path, logs: Path) -> set[str]:
 def test_a_directory_run_opens_no_file_the_index_vouches_for(tmp_path: Path) -> None:
     # Not even to read its head for a compressed file's magic: on a cold cache that read is a
     # disk read per file, as long as the work of the whole run on a directory of segments.
-    if shutil.which("strace") is None:
-        pytest.skip("strace is not installed (.ci/run installs it)")
     logs = tmp_path / "logs"
     make_logs(logs)
     command = [*console_script(), "log-cleanup", "--path", str(logs), "--now", DAY1]
@@ -391,14 +389,7 @@ def test_a_directory_run_opens_no_file_the_index_vouches_for(tmp_path: Path) -> 
     (logs / "logs-c.jsonl").write_text((logs / "logs-c.jsonl").read_text() + record("2010-01-01", 7))
     for extra in ((), ("--dry-run",)):
         trace = tmp_path / "trace.txt"
-        traced = subprocess.run(
-            ["strace", "-f", "-qq", "-o", str(trace), "-e", "trace=openat", *command, *extra],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if traced.returncode != 0 and "ptrace" in traced.stderr:
-            pytest.skip(f"strace cannot trace here: {traced.stderr.strip()}")
+        traced = run_traced([*command, *extra], trace, "openat")
         assert traced.returncode == 0, traced.stderr
         # c changed (its head is read, and it is compacted); a and b are not opened at all,
         # nor anything by the dry run after it.

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from conftest import run_traced
 from mxcp_compact import compact
 from mxcp_compact.rules import Retention
 
@@ -607,14 +608,7 @@ def test_disk_full_during_a_direct_copy_fails_cleanly(tmp_path: Path) -> None:
         digest = hashlib.sha256(log.read_bytes()).hexdigest()
         trace = tmp_path / "trace.txt"
         command = [*CLI, "log-cleanup", "--now", NOW, "--path", str(log)]
-        traced = subprocess.run(
-            ["strace", "-f", "-qq", "-o", str(trace), "-e", "trace=fcntl", *command],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if traced.returncode != 0 and "ptrace" in traced.stderr:
-            pytest.skip(f"strace cannot trace here: {traced.stderr.strip()}")
+        traced = run_traced(command, trace, "fcntl")
         assert "O_DIRECT" in trace.read_text(), "the copy was expected to be written with O_DIRECT"
         assert traced.returncode == 1
         assert str(log) in traced.stderr and "no space left" in traced.stderr
@@ -774,8 +768,6 @@ def test_a_stop_request_ends_the_wait_for_a_held_archive(tmp_path: Path) -> None
 
 
 def test_a_run_locks_each_directory_once_and_leaves_nothing_in_it(tmp_path: Path) -> None:
-    if shutil.which("strace") is None:
-        pytest.skip("strace is not installed (.ci/run installs it)")
     first, second = tmp_path / "a", tmp_path / "b"
     first.mkdir()
     second.mkdir()
@@ -784,14 +776,7 @@ def test_a_run_locks_each_directory_once_and_leaves_nothing_in_it(tmp_path: Path
     }
     trace = tmp_path / "trace"
     command = [*CLI, "log-cleanup", "--now", NOW, "--path", str(first), "--path", str(second)]
-    traced = subprocess.run(
-        ["strace", "-f", "-qq", "-o", str(trace), "-e", "trace=flock", *command],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if traced.returncode != 0 and "ptrace" in traced.stderr:
-        pytest.skip(f"strace cannot trace here: {traced.stderr.strip()}")
+    traced = run_traced(command, trace, "flock")
     assert traced.returncode == 0, traced.stderr
     locks = [entry for entry in trace.read_text().splitlines() if "LOCK_EX" in entry]
     assert len(locks) == 2, locks  # three files, two directories
@@ -1097,33 +1082,11 @@ def test_hostile_files_keep_every_line_that_is_not_a_valid_expired_record(
 
 
 def test_temp_is_fsynced_before_the_rename_and_the_directory_after(tmp_path: Path) -> None:
-    if shutil.which("strace") is None:
-        pytest.skip("strace is not installed (.ci/run installs it)")
     log = tmp_path / "logs-default.jsonl"
     write_log(log, 200)
     trace = tmp_path / "trace.txt"
-    traced = subprocess.run(
-        [
-            "strace",
-            "-f",
-            "-qq",
-            "-o",
-            str(trace),
-            "-e",
-            "trace=openat,fsync,fdatasync,rename,renameat,renameat2",
-            *CLI,
-            "log-cleanup",
-            "--now",
-            NOW,
-            "--path",
-            str(log),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if traced.returncode != 0 and "ptrace" in traced.stderr:
-        pytest.skip(f"strace cannot trace here: {traced.stderr.strip()}")
+    command = [*CLI, "log-cleanup", "--now", NOW, "--path", str(log)]
+    traced = run_traced(command, trace, "openat,fsync,fdatasync,rename,renameat,renameat2")
     assert traced.returncode == 0, traced.stderr
     events = [row.split(None, 1)[1] for row in trace.read_text().splitlines() if " " in row]
     temp_name = ".logs-default.jsonl.mxcp-compact.tmp"
