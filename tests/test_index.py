@@ -422,3 +422,27 @@ def test_a_file_the_index_knows_that_becomes_a_database_is_passed_over(tmp_path:
     report = cleanup(cli_subprocess, logs, "--now", DAY1)
     assert f"{database}: skipped: a DuckDB database, not a JSONL log" in report["notes"]  # type: ignore[operator]
     assert database.read_bytes() == b"12345678DUCK" + bytes(4084)
+
+
+def test_an_index_written_before_it_kept_text_heads_learns_them_on_the_next_real_run(tmp_path: Path) -> None:
+    from mxcp_compact import index as index_module
+
+    logs = tmp_path / "logs"
+    make_logs(logs)
+    command = [*console_script(), "log-cleanup", "--path", str(logs), "--now", DAY1]
+    assert subprocess.run(command, capture_output=True, check=False).returncode == 0
+    (written,) = index_module.state_dir(os.environ).glob("index-*.json")
+    document = json.loads(written.read_text())
+    for entry in document["files"].values():
+        del entry["text_head"]
+    directory = Path(document["directory"])
+    document["checksum"] = index_module._checksum(directory, document["files"])
+    written.write_text(json.dumps(document))
+    # The run after the upgrade reads the heads once (and nothing else) and remembers them.
+    learning = run_traced(command, tmp_path / "learning.txt", "openat")
+    assert learning.returncode == 0, learning.stderr
+    assert _logs_opened(tmp_path / "learning.txt", logs) == {"logs-a.jsonl", "logs-b.jsonl", "logs-c.jsonl"}
+    assert all(entry["text_head"] for entry in json.loads(written.read_text())["files"].values())
+    learnt = run_traced(command, tmp_path / "learnt.txt", "openat")
+    assert learnt.returncode == 0, learnt.stderr
+    assert _logs_opened(tmp_path / "learnt.txt", logs) == set()

@@ -124,6 +124,11 @@ class FileIndex:
         if vouched is None:
             return None
         entry, size = vouched
+        if "text_head" not in entry:
+            # Recorded before the index kept it: learnt now (the listing has just read that
+            # page), so that the next listing need not read the head again.
+            entry["text_head"] = binary_kind(log_path) is None
+            self.changed = True
         try:
             return _result(log_path, self._target(log_path), size, entry, rules, dry_run)
         except (OSError, KeyError, TypeError, ValueError, OverflowError):
