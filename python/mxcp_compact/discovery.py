@@ -160,8 +160,8 @@ def expand_paths(paths: Iterable[Path], head_known: Callable[[Path], bool] | Non
     """Files named by `--path`: a file as given, a directory as its `*.jsonl` (and rotated or
     compressed logs) minus registries, passing over those `binary_kind` names. `head_known`
     vouches for the files whose head need not be read (see `index.text_heads_known`): reading
-    each head costs a disk read per file on a cold cache, ~0.3 ms, even when the file is then
-    not read at all."""
+    each head costs a disk read per file on a cold cache (~0.1 ms here), even when the file is
+    then not read at all."""
     files: list[LogFile] = []
     passed_over: list[tuple[Path, str]] = []
     seen: set[Path] = set()

@@ -138,10 +138,8 @@ class FileIndex:
         """Whether the file is, to its stat facts, one this index recorded with a head that is
         not a binary format's (so listing its directory need not read the head again)."""
         try:
-            entry = self.entries.get(log_path.name)
-            if entry is None or entry.get("text_head") is not True or _left_by_a_stopped_run(self._target(log_path)):
-                return False
-            return bool(entry.get("facts") == _facts(log_path.stat()))
+            same = self._entry_of_same_file(log_path)
+            return same is not None and same[0].get("text_head") is True
         except (OSError, TypeError, ValueError):
             return False
 
@@ -151,17 +149,24 @@ class FileIndex:
 
     def _vouched(self, log_path: Path, rules: Any, now_ns: int) -> tuple[dict[str, Any], int] | None:
         try:
-            entry = self.entries.get(log_path.name)
-            if entry is None or _left_by_a_stopped_run(self._target(log_path)):
+            same = self._entry_of_same_file(log_path)
+            if same is None:
                 return None
-            stat = log_path.stat()
-            if entry.get("facts") != _facts(stat) or not _nothing_expires(entry["schemas"], rules, now_ns):
-                return None
-            if not _counts_hold(entry, rules, now_ns):
+            entry, stat = same
+            if not _nothing_expires(entry["schemas"], rules, now_ns) or not _counts_hold(entry, rules, now_ns):
                 return None
             return entry, stat.st_size
         except (OSError, KeyError, TypeError, ValueError, OverflowError):
             return None
+
+    def _entry_of_same_file(self, log_path: Path) -> tuple[dict[str, Any], os.stat_result] | None:
+        """The file's entry and stat when its stat facts are the recorded ones and no stopped run
+        left work beside it: the file is, byte for byte, the one the entry describes."""
+        entry = self.entries.get(log_path.name)
+        if entry is None or _left_by_a_stopped_run(self._target(log_path)):
+            return None
+        stat = log_path.stat()
+        return (entry, stat) if entry.get("facts") == _facts(stat) else None
 
     def _target(self, log_path: Path) -> Path:
         """The file `log_path`, a name in this index's directory, stands for."""
